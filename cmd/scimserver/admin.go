@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// withStore opens the data file for an operator command. The running server holds the file's
+// lock, so these commands work on a stopped server.
+func withStore(c *config, fn func(*storage.Store) error) error {
+	s, err := storage.Open(c.data, storage.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return fmt.Errorf("%w (operator commands need the server stopped, or another data file)", err)
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+func newTenantCmd(c *config) *cobra.Command {
+	cmd := &cobra.Command{Use: "tenant", Short: "Create and list tenants (one organisation's instance each)"}
+	var name string
+	create := &cobra.Command{
+		Use:   "create ID",
+		Short: "Create a tenant; ID is 1-64 characters of a-z, 0-9, '-' and '_'",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(c, func(s *storage.Store) error {
+				t, err := s.CreateTenant(args[0], name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "created tenant %s (%s)\n", t.ID, t.Name)
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "display name")
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tenants",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(c, func(s *storage.Store) error {
+				ts, err := s.Tenants()
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSONOut(cmd.OutOrStdout(), ts)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tCREATED\tDISABLED")
+				for _, t := range ts {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", t.ID, t.Name, t.Created.Format(time.RFC3339), t.Disabled)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(create, list)
+	return cmd
+}
+
+func newTokenCmd(c *config) *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke bearer tokens"}
+	var tenant, name, scopes string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a token and print its secret (shown only this once)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec := storage.TokenSpec{Tenant: tenant, Name: name, Scopes: splitList(scopes)}
+			if ttl > 0 {
+				exp := time.Now().Add(ttl).UTC()
+				spec.Expires = &exp
+			}
+			return withStore(c, func(s *storage.Store) error {
+				t, secret, err := s.CreateToken(spec)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "created token %s for tenant %s (scopes %s); its secret is shown only this once:\n", t.ID, t.Tenant, strings.Join(t.Scopes, ","))
+				fmt.Fprintln(cmd.OutOrStdout(), secret)
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant the token belongs to")
+	create.Flags().StringVar(&name, "name", "", "a label to recognise the token by")
+	create.Flags().StringVar(&scopes, "scope", storage.ScopeSCIM, "comma-separated scopes: scim (identity providers), platform (/api/v1), admin")
+	create.Flags().DurationVar(&ttl, "expires-in", 0, "lifetime, e.g. 2160h; 0 means no expiry")
+	var listTenant string
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tokens (never their secrets)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(c, func(s *storage.Store) error {
+				ts, err := s.Tokens(listTenant)
+				if err != nil {
+					return err
+				}
+				for i := range ts {
+					ts[i].Hash = ""
+				}
+				if asJSON {
+					return writeJSONOut(cmd.OutOrStdout(), ts)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tTENANT\tNAME\tSCOPES\tCREATED\tSTATE")
+				for _, t := range ts {
+					state := "active"
+					switch {
+					case t.Revoked != nil:
+						state = "revoked"
+					case t.Expires != nil && time.Now().After(*t.Expires):
+						state = "expired"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Tenant, t.Name, strings.Join(t.Scopes, ","), t.Created.Format(time.RFC3339), state)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	list.Flags().StringVar(&listTenant, "tenant", "", "only this tenant's tokens")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	var revokeTenant string
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a token; it stops working on the next request",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(c, func(s *storage.Store) error {
+				t, err := s.RevokeToken(revokeTenant, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s of tenant %s\n", t.ID, t.Tenant)
+				return nil
+			})
+		},
+	}
+	revoke.Flags().StringVar(&revokeTenant, "tenant", "", "refuse unless the token belongs to this tenant")
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func writeJSONOut(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

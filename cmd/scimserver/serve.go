@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/scimserver/scimserver/scimserver"
+	"github.com/scimserver/scimserver/storage"
+)
+
+type config struct {
+	data              string
+	addr              string
+	baseURL           string
+	logLevel          string
+	logFormat         string
+	maxBody           int64
+	maxResults        int
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	maxHeaderBytes    int
+	shutdownTimeout   time.Duration
+	tlsCert, tlsKey   string
+}
+
+func defaultConfig() *config { return &config{} }
+
+func envInt(name string, def int64) int64 {
+	if v, err := strconv.ParseInt(env(name, ""), 10, 64); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+func (c *config) bindServe(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&c.addr, "addr", env("SCIMSERVER_ADDR", "127.0.0.1:8080"), "listen address [SCIMSERVER_ADDR]")
+	f.StringVar(&c.baseURL, "base-url", env("SCIMSERVER_BASE_URL", ""),
+		"public URL of the SCIM root, e.g. https://scim.example.com/scim/v2, for meta.location behind a proxy (default: from each request's Host) [SCIMSERVER_BASE_URL]")
+	f.StringVar(&c.logLevel, "log-level", env("SCIMSERVER_LOG_LEVEL", "info"), "debug, info, warn or error [SCIMSERVER_LOG_LEVEL]")
+	f.StringVar(&c.logFormat, "log-format", env("SCIMSERVER_LOG_FORMAT", "json"), "json, or console for humans at a terminal [SCIMSERVER_LOG_FORMAT]")
+	f.Int64Var(&c.maxBody, "max-body-bytes", envInt("SCIMSERVER_MAX_BODY_BYTES", 1<<20), "largest request body accepted; larger ones get 413 [SCIMSERVER_MAX_BODY_BYTES]")
+	f.IntVar(&c.maxResults, "max-results", int(envInt("SCIMSERVER_MAX_RESULTS", 1000)), "largest page a list returns (filter.maxResults) [SCIMSERVER_MAX_RESULTS]")
+	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", envDuration("SCIMSERVER_READ_HEADER_TIMEOUT", 10*time.Second), "time allowed to read request headers [SCIMSERVER_READ_HEADER_TIMEOUT]")
+	f.DurationVar(&c.readTimeout, "read-timeout", envDuration("SCIMSERVER_READ_TIMEOUT", 30*time.Second), "time allowed to read a whole request [SCIMSERVER_READ_TIMEOUT]")
+	f.DurationVar(&c.writeTimeout, "write-timeout", envDuration("SCIMSERVER_WRITE_TIMEOUT", 60*time.Second), "time allowed to write a response [SCIMSERVER_WRITE_TIMEOUT]")
+	f.DurationVar(&c.idleTimeout, "idle-timeout", envDuration("SCIMSERVER_IDLE_TIMEOUT", 120*time.Second), "how long an idle keep-alive connection stays open [SCIMSERVER_IDLE_TIMEOUT]")
+	f.IntVar(&c.maxHeaderBytes, "max-header-bytes", int(envInt("SCIMSERVER_MAX_HEADER_BYTES", 64<<10)), "largest request header block accepted [SCIMSERVER_MAX_HEADER_BYTES]")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("SCIMSERVER_SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests may finish after SIGINT/SIGTERM [SCIMSERVER_SHUTDOWN_TIMEOUT]")
+	f.StringVar(&c.tlsCert, "tls-cert", env("SCIMSERVER_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with --tls-key) [SCIMSERVER_TLS_CERT]")
+	f.StringVar(&c.tlsKey, "tls-key", env("SCIMSERVER_TLS_KEY", ""), "PEM private key file for --tls-cert [SCIMSERVER_TLS_KEY]")
+}
+
+func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.Logger{}, usageError{fmt.Errorf("--log-level must be debug, info, warn or error")}
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Logger{}, usageError{fmt.Errorf("--log-format must be json or console")}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// serve runs the server until SIGINT or SIGTERM, then lets in-flight requests finish and closes
+// the data file cleanly.
+func serve(ctx context.Context, c *config, stderr io.Writer) error {
+	log, err := newLogger(c.logLevel, c.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	store, err := storage.Open(c.data, storage.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	secret, err := store.Bootstrap(os.Getenv("SCIMSERVER_TOKEN"), os.Getenv("SCIMSERVER_PLATFORM_TOKEN"))
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if secret != "" {
+		fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
+	}
+	srv, err := scimserver.New(store, scimserver.Options{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody,
+		MaxResults: c.maxResults, Logger: log})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: c.readHeaderTimeout,
+		ReadTimeout:       c.readTimeout,
+		WriteTimeout:      c.writeTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    c.maxHeaderBytes,
+		ErrorLog:          nil,
+	}
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if hs.TLSConfig != nil {
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
+	log.Info().Str("addr", ln.Addr().String()).Str("data", c.data).
+		Str("scim", scheme+"://"+ln.Addr().String()+"/scim/v2").Msg("listening")
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn().Err(err).Msg("shutdown did not finish in time")
+	}
+	if err := store.Close(); err != nil {
+		return fmt.Errorf("close data file: %w", err)
+	}
+	log.Info().Msg("stopped")
+	return nil
+}

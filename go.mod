@@ -1,0 +1,22 @@
+module github.com/scimserver/scimserver
+
+go 1.26.8
+
+require (
+	github.com/elimity-com/scim v0.0.0-20260728105928-2641426a1539
+	github.com/go-chi/chi/v5 v5.5.0
+	github.com/q-uint/xsd-datetime v1.0.0
+	github.com/rs/zerolog v1.35.1
+	github.com/scim2/filter-parser/v2 v2.3.1
+	github.com/spf13/cobra v1.10.2
+	go.etcd.io/bbolt v1.5.0
+)
+
+require (
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/mattn/go-colorable v0.1.14 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/q-uint/parser v0.3.1 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+)

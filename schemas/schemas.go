@@ -1,0 +1,46 @@
+// Package schemas holds the SCIM schemas the server speaks, as data: the core User and Group,
+// the EnterpriseUser extension, and the URNs that name them.
+package schemas
+
+import (
+	"github.com/elimity-com/scim/optional"
+	"github.com/elimity-com/scim/schema"
+)
+
+// Schema and message URNs (RFC 7643, RFC 7644).
+const (
+	UserURN       = "urn:ietf:params:scim:schemas:core:2.0:User"
+	GroupURN      = "urn:ietf:params:scim:schemas:core:2.0:Group"
+	EnterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	ListURN       = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+	ErrorURN      = "urn:ietf:params:scim:api:messages:2.0:Error"
+	PatchOpURN    = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+	SearchURN     = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+	SPConfigURN   = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+)
+
+// User is the core User schema of RFC 7643 §4.1.
+func User() schema.Schema { return schema.CoreUserSchema() }
+
+// EnterpriseUser is the EnterpriseUser extension of RFC 7643 §4.3.
+func EnterpriseUser() schema.Schema { return schema.ExtensionEnterpriseUser() }
+
+// Group is the core Group schema of RFC 7643 §4.2, with displayName unique per tenant: Entra ID
+// matches groups on it, so the server enforces it and says so.
+func Group() schema.Schema {
+	g := schema.CoreGroupSchema()
+	attrs := make([]schema.CoreAttribute, 0, len(g.Attributes))
+	for _, a := range g.Attributes {
+		if a.Name() == "displayName" {
+			a = schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
+				Description: optional.NewString("A human-readable name for the Group, unique within the tenant (compared case-insensitively). REQUIRED."),
+				Name:        "displayName",
+				Required:    true,
+				Uniqueness:  schema.AttributeUniquenessServer(),
+			}))
+		}
+		attrs = append(attrs, a)
+	}
+	g.Attributes = attrs
+	return g
+}

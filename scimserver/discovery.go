@@ -1,0 +1,59 @@
+package scimserver
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/elimity-com/scim"
+	"github.com/elimity-com/scim/optional"
+
+	"github.com/scimserver/scimserver/schemas"
+)
+
+// discoveryServer is elimity's SCIM server, used for what it does well: serving /Schemas and
+// /ResourceTypes from the schemas declared as data. Resource requests never reach it.
+func (s *Server) discoveryServer() (scim.Server, error) {
+	types := []scim.ResourceType{}
+	for _, rt := range []*resourceType{s.users, s.groups} {
+		t := scim.ResourceType{ID: optional.NewString(rt.name), Name: rt.name, Endpoint: rt.endpoint,
+			Description: optional.NewString(rt.name), Schema: rt.core}
+		for _, e := range rt.extensions {
+			t.SchemaExtensions = append(t.SchemaExtensions, scim.SchemaExtension{Schema: e})
+		}
+		types = append(types, t)
+	}
+	return scim.NewServer(&scim.ServerArgs{
+		ServiceProviderConfig: &scim.ServiceProviderConfig{MaxResults: s.opts.MaxResults, SupportFiltering: true, SupportPatch: true},
+		ResourceTypes:         types,
+	})
+}
+
+func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = strings.TrimPrefix(r.URL.Path, "/scim/v2")
+	r2.URL.RawPath = ""
+	s.elimity.ServeHTTP(w, r2)
+}
+
+// serviceProviderConfig states exactly what the server supports (RFC 7643 §5).
+func (s *Server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"schemas":          []string{schemas.SPConfigURN},
+		"documentationUri": "https://www.rfc-editor.org/rfc/rfc7644",
+		"patch":            map[string]any{"supported": true},
+		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"filter":           map[string]any{"supported": true, "maxResults": s.opts.MaxResults},
+		"changePassword":   map[string]any{"supported": true},
+		"sort":             map[string]any{"supported": true},
+		"etag":             map[string]any{"supported": true},
+		"authenticationSchemes": []any{map[string]any{
+			"type":        "oauthbearertoken",
+			"name":        "OAuth Bearer Token",
+			"description": "A bearer token issued by the operator (scimserver token create), sent as Authorization: Bearer <token>.",
+			"specUri":     "https://www.rfc-editor.org/rfc/rfc6750",
+			"primary":     true,
+		}},
+		"meta": map[string]any{"resourceType": "ServiceProviderConfig",
+			"location": s.baseURL(r) + "/ServiceProviderConfig"},
+	})
+}

@@ -1,0 +1,353 @@
+package scimserver
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/elimity-com/scim/schema"
+	filter "github.com/scim2/filter-parser/v2"
+)
+
+// Bounds on a filter: long enough for any identity provider's query, short enough that a
+// hostile one cannot make the server work hard.
+const (
+	maxFilterLen   = 4096
+	maxFilterNodes = 64
+)
+
+func invalidFilter(detail string) *scimError { return badRequest("invalidFilter", detail) }
+
+// parseFilter parses a filter (RFC 7644 §3.4.2.2) and checks it against the resource type's
+// schemas: every attribute must exist and every comparison must suit the attribute's type.
+func (rt *resourceType) parseFilter(s string) (filter.Expression, error) {
+	if len(s) > maxFilterLen {
+		return nil, invalidFilter("the filter is too long")
+	}
+	e, err := filter.ParseFilterNumber([]byte(s))
+	if err != nil {
+		return nil, invalidFilter("the filter is not valid filter syntax")
+	}
+	nodes := 0
+	if err := rt.checkExpr(e, nil, &nodes); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// checkExpr validates e; within a value path, parent is the multi-valued attribute whose
+// sub-attributes unqualified names refer to.
+func (rt *resourceType) checkExpr(e filter.Expression, parent *attrRef, nodes *int) error {
+	*nodes++
+	if *nodes > maxFilterNodes {
+		return invalidFilter("the filter has too many terms")
+	}
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		if err := rt.checkExpr(e.Left, parent, nodes); err != nil {
+			return err
+		}
+		return rt.checkExpr(e.Right, parent, nodes)
+	case *filter.NotExpression:
+		return rt.checkExpr(e.Expression, parent, nodes)
+	case *filter.ValuePath:
+		if parent != nil {
+			return invalidFilter("value filters cannot be nested")
+		}
+		ref, ok := rt.resolvePath(e.AttributePath, nil)
+		if !ok || ref.sub != nil || ref.attr.AttributeType() != "complex" {
+			return invalidFilter("a value filter needs a complex attribute: " + e.AttributePath.String())
+		}
+		return rt.checkExpr(e.ValueFilter, &ref, nodes)
+	case *filter.AttributeExpression:
+		ref, ok := rt.resolvePath(e.AttributePath, parent)
+		if !ok {
+			return invalidFilter("the filter names an unknown attribute: " + e.AttributePath.String())
+		}
+		return checkComparison(ref.target(), e)
+	}
+	return invalidFilter("the filter is not valid filter syntax")
+}
+
+// resolvePath resolves a filter attribute path, relative to parent inside a value path.
+func (rt *resourceType) resolvePath(p filter.AttributePath, parent *attrRef) (attrRef, bool) {
+	if parent != nil {
+		if p.URIPrefix != nil || p.SubAttribute != nil {
+			return attrRef{}, false
+		}
+		s, ok := parent.attr.SubAttributes().ContainsAttribute(p.AttributeName)
+		if !ok {
+			return attrRef{}, false
+		}
+		ref := *parent
+		ref.sub = &s
+		return ref, true
+	}
+	ref, ok := rt.resolve(p.URI(), p.AttributeName, p.SubAttributeName())
+	if ok && ref.sub == nil && ref.attr.AttributeType() == "complex" && ref.attr.MultiValued() {
+		// "emails eq x" compares the "value" sub-attribute.
+		if v, ok := ref.attr.SubAttributes().ContainsAttribute("value"); ok {
+			ref.sub = &v
+			ref.implicitValue = true
+		}
+	}
+	return ref, ok
+}
+
+// target is the attribute whose type a comparison uses.
+func (ref attrRef) target() schema.CoreAttribute {
+	if ref.sub != nil {
+		return *ref.sub
+	}
+	return ref.attr
+}
+
+func checkComparison(a schema.CoreAttribute, e *filter.AttributeExpression) error {
+	if e.Operator == filter.PR {
+		return nil
+	}
+	typ := a.AttributeType()
+	switch typ {
+	case "complex":
+		return invalidFilter("a complex attribute can only be tested with pr: " + e.AttributePath.String())
+	case "boolean":
+		if _, ok := e.CompareValue.(bool); !ok || (e.Operator != filter.EQ && e.Operator != filter.NE) {
+			return invalidFilter("a boolean attribute compares with eq or ne against true or false")
+		}
+	case "integer", "decimal":
+		if _, ok := e.CompareValue.(json.Number); !ok {
+			return invalidFilter("a numeric attribute compares against a number")
+		}
+		switch e.Operator {
+		case filter.CO, filter.SW, filter.EW:
+			return invalidFilter("co, sw and ew compare strings only")
+		}
+	case "dateTime":
+		s, ok := e.CompareValue.(string)
+		if !ok {
+			return invalidFilter("a dateTime attribute compares against a quoted date and time")
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			return invalidFilter("a dateTime attribute compares against an RFC 3339 date and time")
+		}
+	case "binary":
+		if _, ok := e.CompareValue.(string); !ok || !(e.Operator == filter.EQ || e.Operator == filter.NE) {
+			return invalidFilter("a binary attribute compares with eq or ne against a string")
+		}
+	default:
+		if _, ok := e.CompareValue.(string); !ok {
+			return invalidFilter("a string attribute compares against a quoted string")
+		}
+	}
+	return nil
+}
+
+// evaluator evaluates a checked filter against rendered resources.
+type evaluator struct {
+	rt *resourceType
+	// isMember, when set, answers members[value eq "id"] without loading the member list.
+	isMember func(id string) bool
+}
+
+func (ev evaluator) match(e filter.Expression, m map[string]any) bool {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		if e.Operator == filter.AND {
+			return ev.match(e.Left, m) && ev.match(e.Right, m)
+		}
+		return ev.match(e.Left, m) || ev.match(e.Right, m)
+	case *filter.NotExpression:
+		return !ev.match(e.Expression, m)
+	case *filter.ValuePath:
+		if id, ok := memberValueEq(e); ok && ev.isMember != nil {
+			return ev.isMember(id)
+		}
+		ref, _ := ev.rt.resolvePath(e.AttributePath, nil)
+		v, _ := ref.value(m)
+		for _, el := range asList(v) {
+			if obj, ok := el.(map[string]any); ok && ev.matchIn(e.ValueFilter, &ref, obj) {
+				return true
+			}
+		}
+		return false
+	case *filter.AttributeExpression:
+		ref, _ := ev.rt.resolvePath(e.AttributePath, nil)
+		return compareRef(ref, e, m)
+	}
+	return false
+}
+
+// matchIn evaluates a value filter against one element of a multi-valued attribute.
+func (ev evaluator) matchIn(e filter.Expression, parent *attrRef, el map[string]any) bool {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		if e.Operator == filter.AND {
+			return ev.matchIn(e.Left, parent, el) && ev.matchIn(e.Right, parent, el)
+		}
+		return ev.matchIn(e.Left, parent, el) || ev.matchIn(e.Right, parent, el)
+	case *filter.NotExpression:
+		return !ev.matchIn(e.Expression, parent, el)
+	case *filter.AttributeExpression:
+		ref, _ := ev.rt.resolvePath(e.AttributePath, parent)
+		v, present := el[ref.sub.Name()]
+		return compareValues(ref.target(), e, []any{v}, present)
+	}
+	return false
+}
+
+// memberValueEq recognises members[value eq "id"].
+func memberValueEq(e *filter.ValuePath) (string, bool) {
+	if !strings.EqualFold(e.AttributePath.AttributeName, "members") || e.AttributePath.SubAttribute != nil {
+		return "", false
+	}
+	ae, ok := e.ValueFilter.(*filter.AttributeExpression)
+	if !ok || ae.Operator != filter.EQ || !strings.EqualFold(ae.AttributePath.AttributeName, "value") {
+		return "", false
+	}
+	s, ok := ae.CompareValue.(string)
+	return s, ok
+}
+
+func asList(v any) []any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return x
+	}
+	return []any{v}
+}
+
+// compareRef evaluates one comparison against the values a path reaches in m.
+func compareRef(ref attrRef, e *filter.AttributeExpression, m map[string]any) bool {
+	v, present := ref.value(m)
+	if !present {
+		return compareValues(ref.target(), e, nil, false)
+	}
+	if ref.sub == nil {
+		return compareValues(ref.attr, e, asList(v), true)
+	}
+	var vals []any
+	for _, el := range asList(v) {
+		if obj, ok := el.(map[string]any); ok {
+			if sv, ok := obj[ref.sub.Name()]; ok {
+				vals = append(vals, sv)
+			}
+		}
+	}
+	return compareValues(*ref.sub, e, vals, len(vals) > 0)
+}
+
+// compareValues is true when any value satisfies the comparison; ne is the negation of eq.
+func compareValues(a schema.CoreAttribute, e *filter.AttributeExpression, vals []any, present bool) bool {
+	switch e.Operator {
+	case filter.PR:
+		for _, v := range vals {
+			if !isEmpty(v) {
+				return true
+			}
+		}
+		return false
+	case filter.NE:
+		eq := *e
+		eq.Operator = filter.EQ
+		return !compareValues(a, &eq, vals, present)
+	}
+	for _, v := range vals {
+		if compareOne(a, e.Operator, v, e.CompareValue) {
+			return true
+		}
+	}
+	return false
+}
+
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+func compareOne(a schema.CoreAttribute, op filter.CompareOperator, v, want any) bool {
+	switch a.AttributeType() {
+	case "boolean":
+		b, ok := v.(bool)
+		return ok && op == filter.EQ && b == want.(bool)
+	case "integer", "decimal":
+		x, ok := toFloat(v)
+		y, ok2 := toFloat(want)
+		return ok && ok2 && ordered(op, cmpFloat(x, y))
+	case "dateTime":
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x, err1 := time.Parse(time.RFC3339Nano, s)
+		y, err2 := time.Parse(time.RFC3339Nano, want.(string))
+		return err1 == nil && err2 == nil && ordered(op, x.Compare(y))
+	}
+	s, ok := v.(string)
+	w, _ := want.(string)
+	if !ok {
+		return false
+	}
+	if !a.CaseExact() {
+		s, w = strings.ToLower(s), strings.ToLower(w)
+	}
+	switch op {
+	case filter.CO:
+		return strings.Contains(s, w)
+	case filter.SW:
+		return strings.HasPrefix(s, w)
+	case filter.EW:
+		return strings.HasSuffix(s, w)
+	}
+	return ordered(op, strings.Compare(s, w))
+}
+
+func ordered(op filter.CompareOperator, c int) bool {
+	switch op {
+	case filter.EQ:
+		return c == 0
+	case filter.GT:
+		return c > 0
+	case filter.GE:
+		return c >= 0
+	case filter.LT:
+		return c < 0
+	case filter.LE:
+		return c <= 0
+	}
+	return false
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		return f, err == nil
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+func cmpFloat(x, y float64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}

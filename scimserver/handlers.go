@@ -1,0 +1,368 @@
+package scimserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// resourceID returns the {id} route parameter, unescaped.
+func resourceID(r *http.Request) string { return chi.URLParam(r, "id") }
+
+func (s *Server) get(rt *resourceType) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query()
+		p := rt.parseProjection(v["attributes"], v["excludedAttributes"])
+		var m map[string]any
+		var version uint64
+		err := s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
+			rec, err := rt.get(tx, resourceID(r))
+			if err != nil {
+				return err
+			}
+			version = rec.version
+			if etagMatches(r.Header.Get("If-None-Match"), version) {
+				return nil
+			}
+			m, err = s.render(tx, rt, rec, s.baseURL(r), p)
+			return err
+		})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		w.Header().Set("ETag", etag(version))
+		if m == nil {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		writeJSON(w, http.StatusOK, m)
+	}
+}
+
+// etagMatches implements If-Match / If-None-Match lists with weak comparison (RFC 9110 §13.1).
+func etagMatches(header string, version uint64) bool {
+	if header == "" {
+		return false
+	}
+	cur := strings.TrimPrefix(etag(version), "W/")
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == cur {
+			return true
+		}
+	}
+	return false
+}
+
+// checkIfMatch fails with Precondition when the request's If-Match does not name version.
+func checkIfMatch(r *http.Request, version uint64) error {
+	h := r.Header.Get("If-Match")
+	if h != "" && !etagMatches(h, version) {
+		return storage.Errorf(storage.Precondition, "the resource has changed since the version in If-Match")
+	}
+	return nil
+}
+
+// respond renders the resource id after a write, in a fresh read, honouring the projection.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *resourceType, id string, status int) {
+	v := r.URL.Query()
+	p := rt.parseProjection(v["attributes"], v["excludedAttributes"])
+	var m map[string]any
+	var version uint64
+	err := s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
+		rec, err := rt.get(tx, id)
+		if err != nil {
+			return err
+		}
+		version = rec.version
+		m, err = s.render(tx, rt, rec, s.baseURL(r), p)
+		return err
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", rt.location(s.baseURL(r), id))
+	}
+	writeJSON(w, status, m)
+}
+
+func (s *Server) create(rt *resourceType) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := s.createResource(r, rt)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		s.respond(w, r, rt, id, http.StatusCreated)
+	}
+}
+
+func (s *Server) createResource(r *http.Request, rt *resourceType) (string, error) {
+	m, err := decodeObject(body(r))
+	if err != nil {
+		return "", err
+	}
+	members, err := membersFromBody(rt, m)
+	if err != nil {
+		return "", err
+	}
+	doc, password, err := rt.docFromBody(m)
+	if err != nil {
+		return "", err
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	id := storage.NewID()
+	actor := actorOf(r)
+	if rt.name == "User" {
+		u := storage.User{ID: id, Doc: raw, Keys: userKeys(doc)}
+		if err := checkKeys(u.Keys.UserName, u.Keys.ExternalID); err != nil {
+			return "", err
+		}
+		if password != "" {
+			u.Password = hashPassword(password)
+		}
+		return id, s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+			if _, err := tx.CreateUser(u); err != nil {
+				return err
+			}
+			return tx.Record(actor, "create", rt.name, id, attrNames(nil, doc, password != ""))
+		})
+	}
+	g := storage.Group{ID: id, Doc: raw, Keys: groupKeys(doc)}
+	if err := checkKeys(g.Keys.DisplayName, g.Keys.ExternalID); err != nil {
+		return "", err
+	}
+	return id, s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+		if _, err := tx.CreateGroup(g); err != nil {
+			return err
+		}
+		for _, mem := range members {
+			if err := tx.AddMember(id, mem); err != nil {
+				return err
+			}
+		}
+		names := attrNames(nil, doc, false)
+		if len(members) > 0 {
+			names = append(names, "members")
+			slices.Sort(names)
+		}
+		return tx.Record(actor, "create", rt.name, id, names)
+	})
+}
+
+// checkKeys refuses indexed values the store would not take, as a client error.
+func checkKeys(vals ...string) error {
+	for _, v := range vals {
+		if len(v) > storage.MaxKeyLen {
+			return badRequest("invalidValue", "an identifying attribute (userName, displayName, externalId) is too long")
+		}
+	}
+	return nil
+}
+
+func (s *Server) replace(rt *resourceType) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := resourceID(r)
+		m, err := decodeObject(body(r))
+		if err == nil {
+			err = s.replaceResource(r, rt, id, m)
+		}
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		s.respond(w, r, rt, id, http.StatusOK)
+	}
+}
+
+func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m map[string]any) error {
+	members, err := membersFromBody(rt, m)
+	if err != nil {
+		return err
+	}
+	doc, password, err := rt.docFromBody(m)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	var hash []byte
+	if password != "" {
+		hash = hashPassword(password)
+	}
+	actor := actorOf(r)
+	if rt.name == "User" {
+		keys := userKeys(doc)
+		if err := checkKeys(keys.UserName, keys.ExternalID); err != nil {
+			return err
+		}
+		return s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+			old, err := tx.User(id)
+			if err != nil {
+				return err
+			}
+			if err := checkIfMatch(r, old.Version); err != nil {
+				return err
+			}
+			oldDoc, err := decodeDoc(old.Doc)
+			if err != nil {
+				return err
+			}
+			names := attrNames(oldDoc, doc, hash != nil)
+			if len(names) == 0 {
+				return nil
+			}
+			u := old
+			u.Doc, u.Keys = raw, keys
+			if hash != nil {
+				u.Password = hash
+			}
+			if _, err := tx.UpdateUser(u); err != nil {
+				return err
+			}
+			return tx.Record(actor, "replace", rt.name, id, names)
+		})
+	}
+	keys := groupKeys(doc)
+	if err := checkKeys(keys.DisplayName, keys.ExternalID); err != nil {
+		return err
+	}
+	return s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+		old, err := tx.Group(id)
+		if err != nil {
+			return err
+		}
+		if err := checkIfMatch(r, old.Version); err != nil {
+			return err
+		}
+		oldDoc, err := decodeDoc(old.Doc)
+		if err != nil {
+			return err
+		}
+		names := attrNames(oldDoc, doc, false)
+		changed, err := replaceMembers(tx, id, members)
+		if err != nil {
+			return err
+		}
+		if changed {
+			names = append(names, "members")
+			slices.Sort(names)
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		g := old
+		g.Doc, g.Keys = raw, keys
+		if _, err := tx.UpdateGroup(g); err != nil {
+			return err
+		}
+		return tx.Record(actor, "replace", rt.name, id, names)
+	})
+}
+
+func (s *Server) delete(rt *resourceType) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := resourceID(r)
+		actor := actorOf(r)
+		err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+			rec, err := rt.get(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := checkIfMatch(r, rec.version); err != nil {
+				return err
+			}
+			if rt.name == "User" {
+				return deleteUser(tx, actor, id)
+			}
+			if err := tx.DeleteGroup(id); err != nil {
+				return err
+			}
+			return tx.Record(actor, "delete", rt.name, id, nil)
+		})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// deleteUser is the one place a user is deleted.
+func deleteUser(tx *storage.Tx, actor storage.Actor, id string) error {
+	if err := tx.DeleteUser(id); err != nil {
+		return err
+	}
+	return tx.Record(actor, "delete", "User", id, nil)
+}
+
+// attrNames lists the top-level attributes (extension attributes URN-qualified) whose values
+// differ between two documents: what the audit trail records instead of the values.
+func attrNames(old, new map[string]any, password bool) []string {
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, pair := range [][2]map[string]any{{old, new}, {new, old}} {
+		for k, v := range pair[0] {
+			ov, ok := pair[1][k]
+			if ok && reflect.DeepEqual(v, ov) {
+				continue
+			}
+			if strings.HasPrefix(k, "urn:") {
+				a, _ := v.(map[string]any)
+				b, _ := ov.(map[string]any)
+				for _, sub := range attrNames(a, b, false) {
+					add(k + ":" + sub)
+				}
+				continue
+			}
+			add(k)
+		}
+	}
+	if password {
+		add("password")
+	}
+	slices.Sort(names)
+	return names
+}
+
+func stringAt(doc map[string]any, key string) string {
+	s, _ := doc[key].(string)
+	return s
+}
+
+func userKeys(doc map[string]any) storage.UserKeys {
+	k := storage.UserKeys{UserName: stringAt(doc, "userName"), ExternalID: stringAt(doc, "externalId")}
+	for _, e := range asList(doc["emails"]) {
+		if obj, ok := e.(map[string]any); ok {
+			if v := stringAt(obj, "value"); v != "" {
+				k.Emails = append(k.Emails, v)
+			}
+		}
+	}
+	return k
+}
+
+func groupKeys(doc map[string]any) storage.GroupKeys {
+	return storage.GroupKeys{DisplayName: stringAt(doc, "displayName"), ExternalID: stringAt(doc, "externalId")}
+}

@@ -1,0 +1,434 @@
+package scimserver
+
+import (
+	"cmp"
+	"encoding/json"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimserver/scimserver/schemas"
+	"github.com/scimserver/scimserver/storage"
+)
+
+// listQuery is a list or search request (RFC 7644 §3.4.2, §3.4.3).
+type listQuery struct {
+	filter     string
+	sortBy     string
+	descending bool
+	startIndex int
+	count      int
+	attributes []string
+	excluded   []string
+}
+
+func (s *Server) queryFromURL(r *http.Request) (listQuery, error) {
+	v := r.URL.Query()
+	q := listQuery{filter: strings.TrimSpace(v.Get("filter")), sortBy: v.Get("sortBy"),
+		attributes: v["attributes"], excluded: v["excludedAttributes"]}
+	var err error
+	if q.startIndex, err = intParam("startIndex", v.Get("startIndex"), 1); err != nil {
+		return q, err
+	}
+	if q.count, err = intParam("count", v.Get("count"), defaultPageSize); err != nil {
+		return q, err
+	}
+	if q.descending, err = sortOrder(v.Get("sortOrder")); err != nil {
+		return q, err
+	}
+	return s.clamp(q), nil
+}
+
+const defaultPageSize = 100
+
+// intParam parses a paging parameter. Out-of-range numbers are clamped (RFC 7644 §3.4.2.4 says
+// how to read values below 1); anything that is not an integer is refused.
+func intParam(name, s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if e, ok := err.(*strconv.NumError); ok && e.Err == strconv.ErrRange {
+			ne = e
+		}
+		if ne == nil {
+			return 0, badRequest("invalidValue", name+" must be an integer")
+		}
+		if strings.HasPrefix(strings.TrimSpace(s), "-") {
+			return 0, nil
+		}
+		return math.MaxInt32, nil
+	}
+	return int(max(min(n, math.MaxInt32), math.MinInt32)), nil
+}
+
+func sortOrder(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "", "ascending":
+		return false, nil
+	case "descending":
+		return true, nil
+	}
+	return false, badRequest("invalidValue", `sortOrder must be "ascending" or "descending"`)
+}
+
+func (s *Server) clamp(q listQuery) listQuery {
+	q.startIndex = max(q.startIndex, 1)
+	q.count = min(max(q.count, 0), s.opts.MaxResults)
+	return q
+}
+
+// searchBody is a POST …/.search request.
+type searchBody struct {
+	Schemas            []string `json:"schemas"`
+	Attributes         []string `json:"attributes"`
+	ExcludedAttributes []string `json:"excludedAttributes"`
+	Filter             string   `json:"filter"`
+	SortBy             string   `json:"sortBy"`
+	SortOrder          string   `json:"sortOrder"`
+	StartIndex         *int     `json:"startIndex"`
+	Count              *int     `json:"count"`
+}
+
+func (s *Server) queryFromBody(r *http.Request) (listQuery, error) {
+	m, err := decodeObject(body(r))
+	if err != nil {
+		return listQuery{}, err
+	}
+	raw, _ := json.Marshal(m)
+	var b searchBody
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return listQuery{}, badRequest("invalidValue", "a search request's fields have the wrong types")
+	}
+	if !slices.Contains(b.Schemas, schemas.SearchURN) {
+		return listQuery{}, badRequest("invalidValue", "a search request must carry the SearchRequest schema")
+	}
+	q := listQuery{filter: strings.TrimSpace(b.Filter), sortBy: b.SortBy, attributes: b.Attributes,
+		excluded: b.ExcludedAttributes, startIndex: 1, count: defaultPageSize}
+	if b.StartIndex != nil {
+		q.startIndex = *b.StartIndex
+	}
+	if b.Count != nil {
+		q.count = *b.Count
+	}
+	if q.descending, err = sortOrder(b.SortOrder); err != nil {
+		return q, err
+	}
+	return s.clamp(q), nil
+}
+
+// page is one page of a list response.
+type page struct {
+	total     int
+	resources []any
+}
+
+func (s *Server) list(rt *resourceType) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := s.queryFromURL(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		s.answerList(w, r, []*resourceType{rt}, q)
+	}
+}
+
+func (s *Server) search(rt *resourceType) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := s.queryFromBody(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		s.answerList(w, r, []*resourceType{rt}, q)
+	}
+}
+
+// rootQuery and rootSearch query Users and Groups together (RFC 7644 §3.4.2.1).
+func (s *Server) rootQuery(w http.ResponseWriter, r *http.Request) {
+	q, err := s.queryFromURL(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.answerList(w, r, []*resourceType{s.users, s.groups}, q)
+}
+
+func (s *Server) rootSearch(w http.ResponseWriter, r *http.Request) {
+	q, err := s.queryFromBody(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.answerList(w, r, []*resourceType{s.users, s.groups}, q)
+}
+
+func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*resourceType, q listQuery) {
+	pg, err := s.runQuery(r, types, q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"schemas":      []string{schemas.ListURN},
+		"totalResults": pg.total,
+		"startIndex":   q.startIndex,
+		"itemsPerPage": len(pg.resources),
+		"Resources":    pg.resources,
+	})
+}
+
+// hit is a matching record, with its sort key when the query sorts.
+type hit struct {
+	rt  *resourceType
+	id  string
+	key any
+}
+
+// runQuery answers a query across the given resource types in one read transaction.
+func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (page, error) {
+	type prepared struct {
+		rt   *resourceType
+		expr filter.Expression
+		sort *attrRef
+	}
+	var preps []prepared
+	for _, rt := range types {
+		p := prepared{rt: rt}
+		if q.filter != "" {
+			e, err := rt.parseFilter(q.filter)
+			if err != nil {
+				if len(types) > 1 {
+					continue // across types, a filter applies to the types whose schemas it fits
+				}
+				return page{}, err
+			}
+			p.expr = e
+		}
+		if q.sortBy != "" {
+			urn, name, sub := rt.splitPath(q.sortBy)
+			ref, ok := rt.resolve(urn, name, sub)
+			if !ok {
+				if len(types) == 1 {
+					return page{}, badRequest("invalidValue", "sortBy names an unknown attribute")
+				}
+			} else {
+				p.sort = &ref
+			}
+		}
+		preps = append(preps, p)
+	}
+	if len(preps) == 0 {
+		return page{}, invalidFilter("the filter fits neither Users nor Groups")
+	}
+	base := s.baseURL(r)
+	var pg page
+	err := s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
+		pg = page{resources: []any{}}
+		// The common case, a plain page through one type, reads only that page.
+		if len(preps) == 1 && preps[0].expr == nil && q.sortBy == "" {
+			return s.plainPage(tx, preps[0].rt, q, base, &pg)
+		}
+		var hits []hit
+		for _, p := range preps {
+			err := s.matches(tx, p.rt, p.expr, base, func(rec record, m map[string]any) {
+				h := hit{rt: p.rt, id: rec.id}
+				if p.sort != nil {
+					h.key = sortKey(*p.sort, m)
+				}
+				hits = append(hits, h)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if q.sortBy != "" {
+			sortHits(hits, q.descending)
+		}
+		pg.total = len(hits)
+		from := min(q.startIndex-1, len(hits))
+		to := min(from+q.count, len(hits))
+		for _, h := range hits[from:to] {
+			rec, err := h.rt.get(tx, h.id)
+			if err != nil {
+				return err
+			}
+			m, err := s.render(tx, h.rt, rec, base, h.rt.parseProjection(q.attributes, q.excluded))
+			if err != nil {
+				return err
+			}
+			pg.resources = append(pg.resources, m)
+		}
+		return nil
+	})
+	return pg, err
+}
+
+func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base string, pg *page) error {
+	pg.total = rt.count(tx)
+	if q.count == 0 {
+		return nil
+	}
+	skip := q.startIndex - 1
+	proj := rt.parseProjection(q.attributes, q.excluded)
+	return rt.scan(tx, "", func(rec record) (bool, error) {
+		if skip > 0 {
+			skip--
+			return true, nil
+		}
+		m, err := s.render(tx, rt, rec, base, proj)
+		if err != nil {
+			return false, err
+		}
+		pg.resources = append(pg.resources, m)
+		return len(pg.resources) < q.count, nil
+	})
+}
+
+// matches calls fn for every record of rt that passes expr, in id order. Lookups identity
+// providers make on every sync are answered from an index; anything else scans.
+func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expression, base string, fn func(record, map[string]any)) error {
+	ev := evaluator{rt: rt}
+	proj := filterProjection(rt, expr)
+	check := func(rec record) error {
+		if expr == nil {
+			fn(rec, nil)
+			return nil
+		}
+		if rt.name == "Group" {
+			ev.isMember = func(id string) bool { return tx.IsMember(rec.id, id) }
+		}
+		m, err := s.render(tx, rt, rec, base, proj)
+		if err != nil {
+			return err
+		}
+		if ev.match(expr, m) {
+			fn(rec, m)
+		}
+		return nil
+	}
+	if ids, ok, err := rt.candidates(tx, expr); err != nil {
+		return err
+	} else if ok {
+		for _, id := range ids {
+			rec, err := rt.get(tx, id)
+			if storage.ErrorCode(err) == storage.NotFound {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := check(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return rt.scan(tx, "", func(rec record) (bool, error) { return true, check(rec) })
+}
+
+// filterProjection renders what a filter needs: related data only when the filter names it.
+func filterProjection(rt *resourceType, expr filter.Expression) projection {
+	var skip []string
+	for _, name := range []string{"groups", "members"} {
+		if !mentions(expr, name) {
+			skip = append(skip, name)
+		}
+	}
+	return rt.parseProjection(nil, skip)
+}
+
+// mentions reports whether expr refers to the top-level attribute name.
+func mentions(expr filter.Expression, name string) bool {
+	switch e := expr.(type) {
+	case *filter.LogicalExpression:
+		return mentions(e.Left, name) || mentions(e.Right, name)
+	case *filter.NotExpression:
+		return mentions(e.Expression, name)
+	case *filter.ValuePath:
+		if _, ok := memberValueEq(e); ok {
+			return false // answered by the membership index, not the member list
+		}
+		return strings.EqualFold(e.AttributePath.AttributeName, name)
+	case *filter.AttributeExpression:
+		return strings.EqualFold(e.AttributePath.AttributeName, name)
+	}
+	return false
+}
+
+func sortKey(ref attrRef, m map[string]any) any {
+	var vals []any
+	if ref.sub != nil {
+		v, _ := ref.value(m)
+		for _, el := range asList(v) {
+			if obj, ok := el.(map[string]any); ok {
+				if sv, ok := obj[ref.sub.Name()]; ok {
+					vals = append(vals, sv)
+				}
+			}
+		}
+	} else if v, ok := ref.value(m); ok {
+		vals = asList(v)
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	if s, ok := vals[0].(string); ok && !ref.target().CaseExact() {
+		return strings.ToLower(s)
+	}
+	return vals[0]
+}
+
+// sortHits orders by key; resources without a value sort last either way (RFC 7644 §3.4.2.3).
+func sortHits(hits []hit, descending bool) {
+	slices.SortStableFunc(hits, func(a, b hit) int {
+		if a.key == nil || b.key == nil {
+			switch {
+			case a.key == nil && b.key == nil:
+				return 0
+			case a.key == nil:
+				return 1
+			}
+			return -1
+		}
+		c := compareKeys(a.key, b.key)
+		if descending {
+			c = -c
+		}
+		return c
+	})
+}
+
+func compareKeys(a, b any) int {
+	switch x := a.(type) {
+	case string:
+		if y, ok := b.(string); ok {
+			return strings.Compare(x, y)
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			return cmp.Compare(boolInt(x), boolInt(y))
+		}
+	default:
+		fx, ok1 := toFloat(a)
+		fy, ok2 := toFloat(b)
+		if ok1 && ok2 {
+			return cmpFloat(fx, fy)
+		}
+	}
+	return 0
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,191 @@
+package scimserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// reqInfo travels with a request: who it is, and what the log line should say about it.
+type reqInfo struct {
+	id    string
+	token storage.Token
+	err   error
+	body  []byte
+}
+
+type ctxKey struct{}
+
+func info(r *http.Request) *reqInfo {
+	if ri, ok := r.Context().Value(ctxKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+func requestID(r *http.Request) string { return info(r).id }
+func setErr(r *http.Request, err error) { info(r).err = err }
+func tenantOf(r *http.Request) string  { return info(r).token.Tenant }
+
+func actorOf(r *http.Request) storage.Actor {
+	t := info(r).token
+	return storage.Actor{ID: t.ID, Name: t.Name}
+}
+
+// validRequestID accepts an incoming X-Request-Id of up to 128 safe characters.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.:", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// requestLog assigns the request id and writes one log line per request: ids, route pattern,
+// status, size and duration. Never a token, a body, a query string or a personal value.
+func (s *Server) requestLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: r.Header.Get("X-Request-Id")}
+		if !validRequestID(ri.id) {
+			b := make([]byte, 12)
+			_, _ = rand.Read(b)
+			ri.id = hex.EncodeToString(b)
+		}
+		w.Header().Set("X-Request-Id", ri.id)
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+		next.ServeHTTP(sw, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		ev := s.log.Info()
+		if sw.status >= 500 {
+			ev = s.log.Error()
+		}
+		ev = ev.Str("requestId", ri.id).Str("method", r.Method).Str("route", route).
+			Int("status", sw.status).Int("bytes", sw.bytes).Dur("duration", time.Since(start))
+		if ri.token.Tenant != "" {
+			ev = ev.Str("tenant", ri.token.Tenant).Str("tokenId", ri.token.ID)
+		}
+		if ri.err != nil {
+			ev = ev.Str("error", ri.err.Error())
+		}
+		ev.Msg("request")
+	})
+}
+
+// recoverer turns a panic into a SCIM 500 and a log line with the stack.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error().Str("requestId", requestID(r)).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("panic")
+				writeError(w, r, errorf(http.StatusInternalServerError, "", "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate admits requests with a live bearer token of scope. Every failure looks the same.
+func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			secret, ok := bearer(r)
+			if ok {
+				if tok, err := s.store.Authenticate(secret); err == nil && tok.HasScope(scope) {
+					info(r).token = tok
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+			writeError(w, r, errorf(http.StatusUnauthorized, "", "a valid bearer token is required"))
+		})
+	}
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// readBody reads a request body once, within the size limit, after checking its media type.
+// Handlers get it from body(r); nothing else reads r.Body.
+func (s *Server) readBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || (mt != "application/scim+json" && mt != "application/json") {
+				writeError(w, r, errorf(http.StatusUnsupportedMediaType, "", "request bodies must be application/scim+json or application/json"))
+				return
+			}
+		}
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeError(w, r, errorf(http.StatusRequestEntityTooLarge, "", "the request body is larger than the server accepts"))
+				return
+			}
+			writeError(w, r, badRequest("invalidSyntax", "the request body could not be read"))
+			return
+		}
+		info(r).body = raw
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func body(r *http.Request) []byte { return info(r).body }

@@ -1,0 +1,433 @@
+package scimserver
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+func userBody(userName string, extra map[string]any) map[string]any {
+	m := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": userName}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func (e *testEnv) createUser(userName string, extra map[string]any) string {
+	e.t.Helper()
+	return str(e.do("POST", "/scim/v2/Users", userBody(userName, extra)).must(e.t, 201)["id"])
+}
+
+func (e *testEnv) createGroup(name string, members ...string) string {
+	e.t.Helper()
+	ms := []any{}
+	for _, m := range members {
+		ms = append(ms, map[string]any{"value": m})
+	}
+	return str(e.do("POST", "/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": name, "members": ms}).must(e.t, 201)["id"])
+}
+
+func TestDiscovery(t *testing.T) {
+	e := newEnv(t)
+	spc := e.do("GET", "/scim/v2/ServiceProviderConfig", nil).must(t, 200)
+	for _, k := range []string{"patch", "filter", "sort", "etag"} {
+		if get(spc, k, "supported") != true {
+			t.Errorf("ServiceProviderConfig %s.supported = %v", k, get(spc, k, "supported"))
+		}
+	}
+	if get(spc, "bulk", "supported") != false || get(spc, "filter", "maxResults") != float64(1000) ||
+		get(spc, "authenticationSchemes", 0, "type") != "oauthbearertoken" {
+		t.Errorf("ServiceProviderConfig: %v", spc)
+	}
+	rts := e.do("GET", "/scim/v2/ResourceTypes", nil).must(t, 200)
+	if rts["totalResults"] != float64(2) {
+		t.Fatalf("ResourceTypes: %v", rts)
+	}
+	user := e.do("GET", "/scim/v2/ResourceTypes/User", nil).must(t, 200)
+	if get(user, "schemaExtensions", 0, "schema") != enterpriseURN || user["endpoint"] != "/Users" {
+		t.Fatalf("User resource type: %v", user)
+	}
+	all := e.do("GET", "/scim/v2/Schemas", nil).must(t, 200)
+	ids := map[string]map[string]any{}
+	for _, s := range all["Resources"].([]any) {
+		ids[str(get(s, "id"))] = s.(map[string]any)
+	}
+	for _, id := range []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:core:2.0:Group", enterpriseURN} {
+		if ids[id] == nil {
+			t.Fatalf("/Schemas lacks %s", id)
+		}
+		one := e.do("GET", "/scim/v2/Schemas/"+id, nil).must(t, 200)
+		if one["id"] != id {
+			t.Fatalf("/Schemas/%s: %v", id, one)
+		}
+	}
+	for _, a := range ids["urn:ietf:params:scim:schemas:core:2.0:User"]["attributes"].([]any) {
+		switch get(a, "name") {
+		case "userName":
+			if get(a, "caseExact") != false || get(a, "uniqueness") != "server" || get(a, "required") != true {
+				t.Errorf("userName characteristics: %v", a)
+			}
+		case "password":
+			if get(a, "returned") != "never" || get(a, "mutability") != "writeOnly" {
+				t.Errorf("password characteristics: %v", a)
+			}
+		}
+	}
+	for _, a := range ids["urn:ietf:params:scim:schemas:core:2.0:Group"]["attributes"].([]any) {
+		if get(a, "name") == "displayName" && get(a, "uniqueness") != "server" {
+			t.Errorf("Group displayName must say it is unique: %v", a)
+		}
+	}
+	// Unsupported methods on discovery endpoints are 405, unknown routes 404, both SCIM errors.
+	for _, path := range []string{"/scim/v2/ServiceProviderConfig", "/scim/v2/Schemas", "/scim/v2/ResourceTypes"} {
+		e.do("POST", path, "{}").must(t, http.StatusMethodNotAllowed)
+		e.do("DELETE", path, nil).must(t, http.StatusMethodNotAllowed)
+	}
+	e.do("GET", "/scim/v2/Nope", nil).must(t, 404)
+	e.do("GET", "/nope", nil).must(t, 404)
+	e.do("DELETE", "/scim/v2/Users", nil).must(t, http.StatusMethodNotAllowed)
+}
+
+func TestPathsInAnyCaseAndTrailingSlash(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("case@example.com", nil)
+	for _, p := range []string{"/scim/v2/users", "/scim/v2/Users/", "/scim/v2/USERS?count=5", "/scim/v2/users/" + id, "/scim/v2/Users/" + id + "/"} {
+		r := e.do("GET", p, nil).must(t, 200)
+		if r["id"] != id && r["totalResults"] != float64(1) {
+			t.Fatalf("%s: %v", p, r)
+		}
+	}
+	e.do("POST", "/scim/v2/groups/", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "g"}).must(t, 201)
+}
+
+func TestAuthentication(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ name, header string }{
+		{"none", ""}, {"wrong", "Bearer nope"}, {"basic", "Basic dXNlcjpwYXNz"}, {"empty bearer", "Bearer "},
+	} {
+		r := e.doAs("", "GET", "/scim/v2/Users", nil, "Authorization", tc.header)
+		if r.status != 401 || r.header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: %d %v", tc.name, r.status, r.header)
+		}
+	}
+	// health endpoints need no token.
+	e.doAs("", "GET", "/healthz", nil).must(t, 200)
+	e.doAs("", "GET", "/readyz", nil).must(t, 200)
+}
+
+func TestTenantIsolation(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.store.CreateTenant("acme", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := e.store.CreateToken(tokenSpec("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.createUser("shared@example.com", nil)
+	gid := e.createGroup("Shared")
+	// Another tenant sees none of it, and may reuse the same names.
+	e.doAs(other, "GET", "/scim/v2/Users/"+id, nil).must(t, 404)
+	e.doAs(other, "GET", "/scim/v2/Groups/"+gid, nil).must(t, 404)
+	e.doAs(other, "PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "active", false))).must(t, 404)
+	e.doAs(other, "DELETE", "/scim/v2/Users/"+id, nil).must(t, 404)
+	if r := e.doAs(other, "GET", filterURL("Users", `userName eq "shared@example.com"`), nil).must(t, 200); r["totalResults"] != float64(0) {
+		t.Fatalf("filter crossed tenants: %v", r)
+	}
+	if r := e.doAs(other, "GET", "/scim/v2/Users", nil).must(t, 200); r["totalResults"] != float64(0) {
+		t.Fatalf("list crossed tenants: %v", r)
+	}
+	e.doAs(other, "POST", "/scim/v2/Users", userBody("shared@example.com", nil)).must(t, 201)
+	// A group of one tenant cannot reference a user of another.
+	r := e.doAs(other, "POST", "/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": "x", "members": []any{map[string]any{"value": id}}})
+	if r.status != 400 || r.body["scimType"] != "invalidValue" {
+		t.Fatalf("cross-tenant member: %d %v", r.status, r.body)
+	}
+	// Revocation takes effect on the next request.
+	toks, _ := e.store.Tokens("acme")
+	if _, err := e.store.RevokeToken("", toks[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	e.doAs(other, "GET", "/scim/v2/Users", nil).must(t, 401)
+}
+
+func TestFilters(t *testing.T) {
+	e := newEnv(t)
+	a := e.createUser("alice@example.com", map[string]any{"displayName": "Alice", "active": true, "externalId": "ext-A",
+		"name":   map[string]any{"givenName": "Alice", "familyName": "Archer"},
+		"emails": []any{map[string]any{"value": "alice@work.example", "type": "work", "primary": true}, map[string]any{"value": "alice@home.example", "type": "home"}},
+		"title":  "Engineer", enterpriseURN: map[string]any{"department": "R&D", "employeeNumber": "100"}})
+	b := e.createUser("bob@example.com", map[string]any{"displayName": "Bob", "active": false, "externalId": "ext-B",
+		"name":   map[string]any{"givenName": "Bob", "familyName": "Baker"},
+		"emails": []any{map[string]any{"value": "bob@work.example", "type": "work"}}, enterpriseURN: map[string]any{"department": "Sales"}})
+	c := e.createUser("carol@example.org", map[string]any{"name": map[string]any{"givenName": "Carol"}})
+	g := e.createGroup("Engineers", a, b)
+	cases := []struct {
+		filter string
+		want   []string
+	}{
+		{`userName eq "ALICE@example.com"`, []string{a}},
+		{`userName ne "alice@example.com"`, []string{b, c}},
+		{`userName co "EXAMPLE"`, []string{a, b, c}},
+		{`userName sw "bo"`, []string{b}},
+		{`userName ew ".org"`, []string{c}},
+		{`title pr`, []string{a}},
+		{`not (title pr)`, []string{b, c}},
+		{`active eq true`, []string{a}},
+		{`active eq false`, []string{b}},
+		{`userName gt "bob@example.com"`, []string{c}},
+		{`userName ge "bob@example.com"`, []string{b, c}},
+		{`userName lt "bob"`, []string{a}},
+		{`userName le "bob@example.com"`, []string{a, b}},
+		{`externalId eq "ext-A"`, []string{a}},
+		{`externalId eq "EXT-A"`, nil},
+		{`id eq "` + b + `"`, []string{b}},
+		{`id eq "` + a + `" or id eq "` + c + `"`, []string{a, c}},
+		{`name.givenName eq "carol"`, []string{c}},
+		{`emails.value eq "BOB@work.example"`, []string{b}},
+		{`emails eq "alice@home.example"`, []string{a}},
+		{`emails[type eq "work" and primary eq true]`, []string{a}},
+		{`emails[type eq "home"] or userName eq "carol@example.org"`, []string{a, c}},
+		{`(userName sw "a" or userName sw "b") and active eq false`, []string{b}},
+		{`urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob@example.com"`, []string{b}},
+		{enterpriseURN + `:department eq "sales"`, []string{b}},
+		{enterpriseURN + `:employeeNumber pr and userName sw "a"`, []string{a}},
+		{`meta.created gt "2000-01-01T00:00:00Z"`, []string{a, b, c}},
+		{`meta.lastModified lt "2000-01-01T00:00:00Z"`, nil},
+		{`groups.value eq "` + g + `"`, []string{a, b}},
+		{`userName eq "nobody"`, nil},
+	}
+	for _, tc := range cases {
+		r := e.do("GET", filterURL("Users", tc.filter, "count=1000"), nil).must(t, 200)
+		var got []string
+		for _, res := range r["Resources"].([]any) {
+			got = append(got, str(get(res, "id")))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) || r["totalResults"] != float64(len(tc.want)) {
+			t.Errorf("%s: got %v (total %v), want %v", tc.filter, got, r["totalResults"], tc.want)
+		}
+	}
+	// The same through POST /.search.
+	r := e.do("POST", "/scim/v2/Users/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"},
+		"filter": `userName sw "a"`, "attributes": []string{"userName"}}).must(t, 200)
+	if r["totalResults"] != float64(1) || get(r, "Resources", 0, "userName") != "alice@example.com" || get(r, "Resources", 0, "name") != nil {
+		t.Fatalf(".search: %v", r)
+	}
+	// Invalid filters are 400 invalidFilter, never 5xx.
+	for _, f := range []string{`userName eq`, `userName eq "a" or 1 eq 1`, `(userName eq "a"`, `userName zz "a"`, `nope eq "a"`,
+		`active gt true`, `active eq "yes"`, `meta.created gt "yesterday"`, `name eq "x"`, `userName eq "a"` + strings.Repeat(` or userName eq "a"`, 100),
+		`emails[type eq "work"].value eq "x"`} {
+		r := e.do("GET", filterURL("Users", f), nil)
+		if r.status != 400 || r.body["scimType"] != "invalidFilter" {
+			t.Errorf("%q: %d %v", f, r.status, r.body)
+		}
+	}
+}
+
+func TestRootQuery(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("root@example.com", nil)
+	g := e.createGroup("Root group")
+	r := e.do("GET", "/scim/v2/?count=10", nil).must(t, 200)
+	if r["totalResults"] != float64(2) {
+		t.Fatalf("root list: %v", r)
+	}
+	r = e.do("GET", "/scim/v2/?filter="+strings.ReplaceAll(`displayName eq "Root group"`, " ", "%20"), nil).must(t, 200)
+	if r["totalResults"] != float64(1) || get(r, "Resources", 0, "id") != g {
+		t.Fatalf("root filter: %v", r)
+	}
+	r = e.do("POST", "/scim/v2/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"},
+		"filter": `userName eq "root@example.com"`}).must(t, 200)
+	if r["totalResults"] != float64(1) || get(r, "Resources", 0, "id") != u {
+		t.Fatalf("root search: %v", r)
+	}
+}
+
+func TestPagingAndSorting(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for i := 0; i < 150; i++ {
+		ids = append(ids, e.createUser(fmt.Sprintf("user%03d@example.com", 149-i), nil))
+	}
+	seen := map[string]bool{}
+	for start := 1; start <= 150; start += 100 {
+		r := e.do("GET", fmt.Sprintf("/scim/v2/Users?startIndex=%d&count=100", start), nil).must(t, 200)
+		if r["startIndex"] != float64(start) || r["totalResults"] != float64(150) {
+			t.Fatalf("page %d: %v %v", start, r["startIndex"], r["totalResults"])
+		}
+		for _, res := range r["Resources"].([]any) {
+			id := str(get(res, "id"))
+			if seen[id] {
+				t.Fatalf("id %s on two pages", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != 150 {
+		t.Fatalf("paging saw %d of 150", len(seen))
+	}
+	r := e.do("GET", "/scim/v2/Users?startIndex=6&count=5", nil).must(t, 200)
+	if r["startIndex"] != float64(6) || r["itemsPerPage"] != float64(5) || get(r, "Resources", 0, "id") != ids[5] {
+		t.Fatalf("startIndex=6&count=5: %v", r)
+	}
+	r = e.do("GET", "/scim/v2/Users?sortBy=userName&count=2", nil).must(t, 200)
+	if get(r, "Resources", 0, "userName") != "user000@example.com" || get(r, "Resources", 1, "userName") != "user001@example.com" {
+		t.Fatalf("sort ascending: %v", r["Resources"])
+	}
+	r = e.do("GET", "/scim/v2/Users?sortBy=userName&sortOrder=descending&count=1&filter="+strings.ReplaceAll(`userName sw "user1"`, " ", "%20"), nil).must(t, 200)
+	if get(r, "Resources", 0, "userName") != "user149@example.com" || r["totalResults"] != float64(50) {
+		t.Fatalf("sort descending with filter: %v", r)
+	}
+	// Out-of-range paging values are clamped; non-integers are refused.
+	for _, q := range []string{"startIndex=-5", "startIndex=0", "count=-1", "count=99999999999999999999", "startIndex=99999999999999999999"} {
+		e.do("GET", "/scim/v2/Users?"+q, nil).must(t, 200)
+	}
+	if r := e.do("GET", "/scim/v2/Users?count=-1", nil).must(t, 200); len(r["Resources"].([]any)) != 0 || r["totalResults"] != float64(150) {
+		t.Fatalf("count=-1: %v", r["totalResults"])
+	}
+	for _, q := range []string{"startIndex=abc", "count=1.5", "sortOrder=sideways"} {
+		if r := e.do("GET", "/scim/v2/Users?"+q, nil); r.status != 400 {
+			t.Errorf("%s: %d", q, r.status)
+		}
+	}
+}
+
+func TestProjection(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("proj@example.com", map[string]any{"displayName": "P", "name": map[string]any{"givenName": "G", "familyName": "F"},
+		"emails": []any{map[string]any{"value": "p@example.com", "type": "work"}}, enterpriseURN: map[string]any{"department": "D", "costCenter": "C"},
+		"password": "secret-password"})
+	r := e.do("GET", "/scim/v2/Users/"+id+"?attributes=userName,name.givenName,emails.value,"+enterpriseURN+":department", nil).must(t, 200)
+	if r["id"] != id || r["userName"] != "proj@example.com" || get(r, "name", "givenName") != "G" || get(r, "name", "familyName") != nil ||
+		get(r, "emails", 0, "value") != "p@example.com" || get(r, "emails", 0, "type") != nil || r["displayName"] != nil ||
+		get(r, enterpriseURN, "department") != "D" || get(r, enterpriseURN, "costCenter") != nil || r["schemas"] == nil {
+		t.Fatalf("attributes: %v", r)
+	}
+	r = e.do("GET", "/scim/v2/Users/"+id+"?excludedAttributes=name,emails,id,"+enterpriseURN, nil).must(t, 200)
+	if r["name"] != nil || r["emails"] != nil || r["id"] != id || r["displayName"] != "P" || r[enterpriseURN] != nil {
+		t.Fatalf("excludedAttributes: %v", r)
+	}
+	if s := fmt.Sprint(r["schemas"]); strings.Contains(s, "enterprise") {
+		t.Fatalf("schemas lists an extension that was excluded: %s", s)
+	}
+	// Writes answer with the projected resource too, and never the password.
+	r = e.do("PATCH", "/scim/v2/Users/"+id+"?attributes=displayName", patchOp(op("replace", "displayName", "Q"))).must(t, 200)
+	if r["displayName"] != "Q" || r["userName"] != nil || r["password"] != nil {
+		t.Fatalf("patch projection: %v", r)
+	}
+	r = e.do("GET", "/scim/v2/Users?attributes=password,userName", nil).must(t, 200)
+	if get(r, "Resources", 0, "password") != nil {
+		t.Fatal("password returned on request")
+	}
+}
+
+func TestVersions(t *testing.T) {
+	e := newEnv(t)
+	created := e.do("POST", "/scim/v2/Users", userBody("etag@example.com", nil))
+	u := created.must(t, 201)
+	id := str(u["id"])
+	v1 := created.header.Get("ETag")
+	if v1 == "" || v1 != str(get(u, "meta", "version")) {
+		t.Fatalf("ETag %q vs meta.version %v", v1, get(u, "meta", "version"))
+	}
+	if r := e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v1); r.status != http.StatusNotModified {
+		t.Fatalf("If-None-Match current: %d", r.status)
+	}
+	upd := e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "displayName", "x")), "If-Match", v1)
+	v2 := upd.header.Get("ETag")
+	if upd.status != 200 || v2 == v1 || str(get(upd.body, "meta", "version")) != v2 {
+		t.Fatalf("version must change: %s -> %s", v1, v2)
+	}
+	if get(upd.body, "meta", "lastModified") == get(u, "meta", "lastModified") && get(upd.body, "meta", "created") != get(u, "meta", "created") {
+		t.Fatalf("meta: %v", upd.body["meta"])
+	}
+	e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "displayName", "y")), "If-Match", v1).must(t, 412)
+	e.do("PUT", "/scim/v2/Users/"+id, userBody("etag@example.com", nil), "If-Match", v1).must(t, 412)
+	e.do("DELETE", "/scim/v2/Users/"+id, nil, "If-Match", v1).must(t, 412)
+	e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v1).must(t, 200)
+	// A PATCH that changes nothing keeps the version.
+	same := e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "displayName", "x")))
+	if same.must(t, 200); same.header.Get("ETag") != v2 {
+		t.Fatalf("no-op patch changed the version: %s -> %s", v2, same.header.Get("ETag"))
+	}
+	e.do("DELETE", "/scim/v2/Users/"+id, nil, "If-Match", v2).must(t, 204)
+}
+
+func TestBadRequests(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("bad@example.com", nil)
+	long := strings.Repeat("x", 3000)
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+		scimType           string
+		headers            []string
+	}{
+		{"truncated json", "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"x"`, 400, "invalidSyntax", nil},
+		{"not an object", "POST", "/scim/v2/Users", `["x"]`, 400, "invalidSyntax", nil},
+		{"empty body", "POST", "/scim/v2/Users", ``, 400, "invalidSyntax", nil},
+		{"duplicate keys", "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","userName":"b"}`, 400, "invalidSyntax", nil},
+		{"deep nesting", "POST", "/scim/v2/Users", strings.Repeat("[", 10000) + strings.Repeat("]", 10000), 400, "invalidSyntax", nil},
+		{"invalid utf-8", "POST", "/scim/v2/Users", "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"\xff\xfe\"}", 400, "invalidSyntax", nil},
+		{"missing schemas", "POST", "/scim/v2/Users", `{"userName":"x"}`, 400, "invalidSyntax", nil},
+		{"missing userName", "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]}`, 400, "invalidValue", nil},
+		{"userName number", "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":5}`, 400, "invalidValue", nil},
+		{"active string", "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"y","active":"maybe"}`, 400, "invalidValue", nil},
+		{"emails object", "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"y","emails":"a@b"}`, 400, "invalidValue", nil},
+		{"userName too long", "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"` + long + `"}`, 400, "invalidValue", nil},
+		{"group without name", "POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"]}`, 400, "invalidValue", nil},
+		{"unknown member", "POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"g","members":[{"value":"nope"}]}`, 400, "invalidValue", nil},
+		{"member without value", "POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"g","members":[{"display":"x"}]}`, 400, "invalidValue", nil},
+		{"unsupported media type", "POST", "/scim/v2/Users", `{}`, 415, "", []string{"Content-Type", "text/plain"}},
+		{"too large", "POST", "/scim/v2/Users", `{"userName":"` + strings.Repeat("a", 2<<20) + `"}`, 413, "", nil},
+		{"patch no ops", "PATCH", "/scim/v2/Users/" + id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[]}`, 400, "invalidValue", nil},
+		{"patch bad op", "PATCH", "/scim/v2/Users/" + id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"merge","path":"x","value":1}]}`, 400, "invalidValue", nil},
+		{"patch bad path", "PATCH", "/scim/v2/Users/" + id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"nope","value":1}]}`, 400, "invalidPath", nil},
+		{"patch remove without path", "PATCH", "/scim/v2/Users/" + id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove"}]}`, 400, "noTarget", nil},
+		{"patch unknown id", "PATCH", "/scim/v2/Users/nope", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`, 404, "", nil},
+		{"put unknown id", "PUT", "/scim/v2/Users/nope", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"q"}`, 404, "", nil},
+		{"dot-dot id", "GET", "/scim/v2/Users/../Groups", nil, 404, "", nil},
+		{"escaped slash id", "GET", "/scim/v2/Users/a%2Fb", nil, 404, "", nil},
+		{"search without schema", "POST", "/scim/v2/Users/.search", `{"filter":"userName eq \"x\""}`, 400, "invalidValue", nil},
+	}
+	for _, tc := range cases {
+		before := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200)
+		r := e.do(tc.method, tc.path, tc.body, tc.headers...)
+		if r.status != tc.status || (tc.scimType != "" && r.body["scimType"] != tc.scimType) {
+			t.Errorf("%s: %d %v, want %d %s", tc.name, r.status, r.body, tc.status, tc.scimType)
+		}
+		after := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200)
+		if fmt.Sprint(before) != fmt.Sprint(after) {
+			t.Errorf("%s changed the stored user", tc.name)
+		}
+	}
+	if r := e.do("GET", "/scim/v2/Users", nil).must(t, 200); r["totalResults"] != float64(1) {
+		t.Fatalf("a bad request created something: %v", r["totalResults"])
+	}
+}
+
+func TestRestartKeepsDataAndTokens(t *testing.T) {
+	path := t.TempDir() + "/data.db"
+	e := newEnvAt(t, path)
+	id := e.createUser("persist@example.com", map[string]any{"displayName": "Persist"})
+	gid := e.createGroup("Persisted", id)
+	e.close()
+	e2 := newEnvAt(t, path)
+	if r := e2.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200); r["displayName"] != "Persist" || get(r, "groups", 0, "value") != gid {
+		t.Fatalf("after restart: %v", r)
+	}
+	if r := e2.do("GET", filterURL("Users", `userName eq "persist@example.com"`), nil).must(t, 200); r["totalResults"] != float64(1) {
+		t.Fatalf("index after restart: %v", r)
+	}
+}
+
+func tokenSpec(tenant string) storage.TokenSpec {
+	return storage.TokenSpec{Tenant: tenant, Name: "test", Scopes: []string{storage.ScopeSCIM}}
+}

@@ -1,0 +1,138 @@
+package scimserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// record is what users and groups have in common once read from the store.
+type record struct {
+	id       string
+	doc      json.RawMessage
+	created  time.Time
+	modified time.Time
+	version  uint64
+}
+
+func userRecord(u storage.User) record {
+	return record{id: u.ID, doc: u.Doc, created: u.Created, modified: u.Modified, version: u.Version}
+}
+
+func groupRecord(g storage.Group) record {
+	return record{id: g.ID, doc: g.Doc, created: g.Created, modified: g.Modified, version: g.Version}
+}
+
+// baseURL is the SCIM root as clients reach it: --base-url, or this request's scheme and host.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.opts.BaseURL != "" {
+		return s.opts.BaseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/scim/v2"
+}
+
+func (rt *resourceType) location(base, id string) string {
+	return base + rt.endpoint + "/" + url.PathEscape(id)
+}
+
+// get reads one record of the resource type.
+func (rt *resourceType) get(tx *storage.Tx, id string) (record, error) {
+	if rt.name == "User" {
+		u, err := tx.User(id)
+		return userRecord(u), err
+	}
+	g, err := tx.Group(id)
+	return groupRecord(g), err
+}
+
+// scan walks the records of the resource type in id order after the id after.
+func (rt *resourceType) scan(tx *storage.Tx, after string, fn func(record) (bool, error)) error {
+	if rt.name == "User" {
+		return tx.ScanUsers(after, func(u storage.User) (bool, error) { return fn(userRecord(u)) })
+	}
+	return tx.ScanGroups(after, func(g storage.Group) (bool, error) { return fn(groupRecord(g)) })
+}
+
+func (rt *resourceType) count(tx *storage.Tx) int {
+	if rt.name == "User" {
+		return tx.CountUsers()
+	}
+	return tx.CountGroups()
+}
+
+// render builds the SCIM representation of a record. Related data (a user's groups, a group's
+// members) is read only when the projection keeps it.
+func (s *Server) render(tx *storage.Tx, rt *resourceType, rec record, base string, p projection) (map[string]any, error) {
+	m, err := decodeDoc(rec.doc)
+	if err != nil {
+		return nil, err
+	}
+	schemaList := rt.schemasOf(m)
+	m["schemas"] = schemaList
+	m["id"] = rec.id
+	m["meta"] = metaOf(rt, rt.location(base, rec.id), rec.created, rec.modified, rec.version)
+	switch rt.name {
+	case "User":
+		if p.wants("groups") {
+			groups, err := s.groupsOf(tx, rec.id, base)
+			if err != nil {
+				return nil, err
+			}
+			if len(groups) > 0 {
+				m["groups"] = groups
+			}
+		}
+	case "Group":
+		if p.wants("members") {
+			members, err := s.membersOf(tx, rec.id, base)
+			if err != nil {
+				return nil, err
+			}
+			if len(members) > 0 {
+				m["members"] = members
+			}
+		}
+	}
+	return p.apply(rt, m), nil
+}
+
+func (s *Server) groupsOf(tx *storage.Tx, uid, base string) ([]any, error) {
+	gids, err := tx.GroupsOf(uid)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, 0, len(gids))
+	for _, gid := range gids {
+		g, err := tx.Group(gid)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, map[string]any{"value": gid, "$ref": s.groups.location(base, gid),
+			"display": g.Keys.DisplayName, "type": "direct"})
+	}
+	return out, nil
+}
+
+func (s *Server) membersOf(tx *storage.Tx, gid, base string) ([]any, error) {
+	var out []any
+	err := tx.Members(gid, func(m storage.Member) error {
+		rt := s.users
+		if m.Type == "Group" {
+			rt = s.groups
+		}
+		el := map[string]any{"value": m.Value, "$ref": rt.location(base, m.Value), "type": m.Type}
+		if m.Display != "" {
+			el["display"] = m.Display
+		}
+		out = append(out, el)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,140 @@
+// Package scimserver is the HTTP side of the service: the chi router, authentication and
+// tenancy, the request log, the SCIM 2.0 endpoints (RFC 7643/7644) for Users and Groups, and the
+// translation between SCIM JSON and stored records. It never touches bbolt itself: every read and
+// write goes through package storage.
+package scimserver
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/elimity-com/scim"
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// Options configure a Server.
+type Options struct {
+	// BaseURL is the public URL of the SCIM root (…/scim/v2) used in meta.location and $ref;
+	// empty means derive it from each request's Host.
+	BaseURL string
+	// MaxBodyBytes bounds a request body; 0 means 1 MiB.
+	MaxBodyBytes int64
+	// MaxResults bounds a page; 0 means 1000.
+	MaxResults int
+	// Logger receives one line per request; the zero value discards.
+	Logger zerolog.Logger
+}
+
+// Server serves the SCIM API over a store.
+type Server struct {
+	store  *storage.Store
+	opts   Options
+	log    zerolog.Logger
+	router http.Handler
+	users   *resourceType
+	groups  *resourceType
+	elimity scim.Server
+}
+
+// New builds a Server over store.
+func New(store *storage.Store, opts Options) (*Server, error) {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxResults <= 0 {
+		opts.MaxResults = 1000
+	}
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	s := &Server{store: store, opts: opts, log: opts.Logger, users: userType(), groups: groupType()}
+	var err error
+	if s.elimity, err = s.discoveryServer(); err != nil {
+		return nil, err
+	}
+	s.router = s.routes()
+	return s, nil
+}
+
+// ServeHTTP canonicalises SCIM paths (endpoint names in any letter case, trailing slashes, as
+// Microsoft's test collection sends them) and dispatches to the router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.URL.Path, r.URL.RawPath = canonicalPath(r.URL.Path), canonicalPath(r.URL.RawPath)
+	s.router.ServeHTTP(w, r)
+}
+
+var endpointNames = []string{"Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Me", ".search"}
+
+func canonicalPath(p string) string {
+	const root = "/scim/v2"
+	if p == "" || !strings.HasPrefix(strings.ToLower(p), root) {
+		return p
+	}
+	rest := p[len(root):]
+	if rest != "" && rest[0] != '/' {
+		return p
+	}
+	rest = strings.TrimRight(rest, "/")
+	if rest == "" {
+		return root + "/"
+	}
+	seg, tail, _ := strings.Cut(rest[1:], "/")
+	for _, name := range endpointNames {
+		if strings.EqualFold(seg, name) {
+			seg = name
+			break
+		}
+	}
+	if tail != "" {
+		return root + "/" + seg + "/" + tail
+	}
+	return root + "/" + seg
+}
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.requestLog, s.recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusNotFound, "", "no such endpoint"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusMethodNotAllowed, "", "method "+r.Method+" is not allowed on this endpoint"))
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.ready)
+	r.Route("/scim/v2", func(r chi.Router) {
+		r.Use(s.authenticate(storage.ScopeSCIM), s.readBody)
+		r.Get("/", s.rootQuery)
+		r.Post("/.search", s.rootSearch)
+		r.Get("/ServiceProviderConfig", s.serviceProviderConfig)
+		r.Get("/Schemas", s.discovery)
+		r.Get("/Schemas/*", s.discovery)
+		r.Get("/ResourceTypes", s.discovery)
+		r.Get("/ResourceTypes/*", s.discovery)
+		for _, rt := range []*resourceType{s.users, s.groups} {
+			rt := rt
+			r.Route(rt.endpoint, func(r chi.Router) {
+				r.Get("/", s.list(rt))
+				r.Post("/", s.create(rt))
+				r.Post("/.search", s.search(rt))
+				r.Get("/{id}", s.get(rt))
+				r.Put("/{id}", s.replace(rt))
+				r.Patch("/{id}", s.patch(rt))
+				r.Delete("/{id}", s.delete(rt))
+			})
+		}
+	})
+	return r
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Ping(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+

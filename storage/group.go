@@ -1,0 +1,333 @@
+package storage
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Group is a stored group. Its members live in their own bucket, one key per membership, so a
+// group of any size changes by one key per member added or removed.
+type Group struct {
+	ID       string          `json:"-"`
+	Doc      json.RawMessage `json:"d"`
+	Keys     GroupKeys       `json:"k"`
+	Created  time.Time       `json:"c"`
+	Modified time.Time       `json:"m"`
+	Version  uint64          `json:"v"`
+}
+
+// GroupKeys are a group's indexed values.
+type GroupKeys struct {
+	DisplayName string `json:"n"`           // unique per tenant, compared case-insensitively
+	ExternalID  string `json:"x,omitempty"` // compared exactly
+}
+
+// Group index names for LookupGroups.
+const (
+	ByDisplayName = "displayName"
+)
+
+// Member is one membership of a group: a user or a group of the same tenant.
+type Member struct {
+	Value   string `json:"-"`
+	Type    string `json:"t"` // "User" or "Group"
+	Display string `json:"d,omitempty"`
+}
+
+func decodeGroup(id string, raw []byte) (Group, error) {
+	var g Group
+	err := json.Unmarshal(raw, &g)
+	g.ID = id
+	return g, err
+}
+
+// Group returns the group with id, without reading its members.
+func (t *Tx) Group(id string) (Group, error) {
+	raw := t.b.Bucket(bktGroups).Get([]byte(id))
+	if raw == nil {
+		return Group{}, Errorf(NotFound, "group %q not found", id)
+	}
+	return decodeGroup(id, raw)
+}
+
+// GroupExists reports whether id is a group of the tenant.
+func (t *Tx) GroupExists(id string) bool { return t.b.Bucket(bktGroups).Get([]byte(id)) != nil }
+
+// CountGroups is the number of groups of the tenant.
+func (t *Tx) CountGroups() int { return int(t.count("groups")) }
+
+// LookupGroups returns the ids of the groups whose indexed value under index equals value.
+func (t *Tx) LookupGroups(index, value string) ([]string, error) {
+	switch index {
+	case ByDisplayName:
+		if id := t.b.Bucket(bktGroupName).Get([]byte(Fold(value))); id != nil {
+			return []string{string(id)}, nil
+		}
+		return nil, nil
+	case ByExternalID:
+		return indexLookup(t.b.Bucket(bktGroupExt), value)
+	}
+	return nil, Errorf(Invalid, "no group index %q", index)
+}
+
+// ScanGroups calls fn for every group in id order after the id after, until fn returns false.
+func (t *Tx) ScanGroups(after string, fn func(Group) (bool, error)) error {
+	c := t.b.Bucket(bktGroups).Cursor()
+	k, v := c.First()
+	if after != "" {
+		k, v = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		g, err := decodeGroup(string(k), v)
+		if err != nil {
+			return err
+		}
+		more, err := fn(g)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k GroupKeys) check() error {
+	if k.DisplayName == "" {
+		return Errorf(Invalid, "displayName is required")
+	}
+	if err := checkKey("displayName", k.DisplayName); err != nil {
+		return err
+	}
+	return checkKey("externalId", k.ExternalID)
+}
+
+// CreateGroup stores a new group (without members; add them with AddMember).
+func (t *Tx) CreateGroup(g Group) (Group, error) {
+	if err := g.Keys.check(); err != nil {
+		return Group{}, err
+	}
+	if t.GroupExists(g.ID) {
+		return Group{}, Errorf(Conflict, "a group with that id already exists")
+	}
+	if err := t.indexGroup(g.ID, GroupKeys{}, g.Keys); err != nil {
+		return Group{}, err
+	}
+	g.Created, g.Modified, g.Version = t.now, t.now, 1
+	if err := t.putGroup(g); err != nil {
+		return Group{}, err
+	}
+	return g, t.addCount("groups", 1)
+}
+
+// UpdateGroup replaces a group's document and keys, bumping its version. Membership changes
+// made in the same transaction bump it only once.
+func (t *Tx) UpdateGroup(g Group) (Group, error) {
+	old, err := t.Group(g.ID)
+	if err != nil {
+		return Group{}, err
+	}
+	if err := g.Keys.check(); err != nil {
+		return Group{}, err
+	}
+	if err := t.indexGroup(g.ID, old.Keys, g.Keys); err != nil {
+		return Group{}, err
+	}
+	g.Created, g.Modified, g.Version = old.Created, t.now, old.Version
+	if old.Modified != t.now {
+		g.Version++
+	}
+	return g, t.putGroup(g)
+}
+
+// touchGroup records that a group's membership changed: new version, new lastModified.
+func (t *Tx) touchGroup(id string) error {
+	g, err := t.Group(id)
+	if err != nil {
+		return err
+	}
+	if g.Modified == t.now {
+		return nil // already bumped in this transaction
+	}
+	g.Modified = t.now
+	g.Version++
+	return t.putGroup(g)
+}
+
+func (t *Tx) putGroup(g Group) error {
+	raw, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return t.b.Bucket(bktGroups).Put([]byte(g.ID), raw)
+}
+
+// DeleteGroup removes a group, its memberships, and its own membership in other groups.
+func (t *Tx) DeleteGroup(id string) error {
+	old, err := t.Group(id)
+	if err != nil {
+		return err
+	}
+	if err := t.indexGroup(id, old.Keys, GroupKeys{}); err != nil {
+		return err
+	}
+	if err := t.RemoveAllMembers(id); err != nil {
+		return err
+	}
+	if err := t.removeFromAllGroups(id); err != nil {
+		return err
+	}
+	if err := t.b.Bucket(bktGroups).Delete([]byte(id)); err != nil {
+		return err
+	}
+	return t.addCount("groups", -1)
+}
+
+func (t *Tx) indexGroup(id string, old, new GroupKeys) error {
+	names := t.b.Bucket(bktGroupName)
+	if Fold(old.DisplayName) != Fold(new.DisplayName) {
+		if new.DisplayName != "" {
+			if owner := names.Get([]byte(Fold(new.DisplayName))); owner != nil && string(owner) != id {
+				return Errorf(Conflict, "displayName is already taken")
+			}
+		}
+		if old.DisplayName != "" {
+			if err := names.Delete([]byte(Fold(old.DisplayName))); err != nil {
+				return err
+			}
+		}
+		if new.DisplayName != "" {
+			if err := names.Put([]byte(Fold(new.DisplayName)), []byte(id)); err != nil {
+				return err
+			}
+		}
+	}
+	ext := t.b.Bucket(bktGroupExt)
+	if old.ExternalID != new.ExternalID {
+		if old.ExternalID != "" {
+			if err := indexDel(ext, old.ExternalID, id); err != nil {
+				return err
+			}
+		}
+		if new.ExternalID != "" {
+			return indexAdd(ext, new.ExternalID, id)
+		}
+	}
+	return nil
+}
+
+// AddMember adds m to group gid. The member must be a user or group of this tenant (Invalid
+// otherwise); adding an existing member updates its display. A group cannot contain itself.
+func (t *Tx) AddMember(gid string, m Member) error {
+	switch {
+	case m.Value == gid:
+		return Errorf(Invalid, "a group cannot be a member of itself")
+	case t.UserExists(m.Value):
+		m.Type = "User"
+	case t.GroupExists(m.Value):
+		m.Type = "Group"
+	default:
+		return Errorf(Invalid, "member %q is not a user or group of this tenant", m.Value)
+	}
+	if !t.GroupExists(gid) {
+		return Errorf(NotFound, "group %q not found", gid)
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := t.b.Bucket(bktMembers).Put(pair(gid, m.Value), raw); err != nil {
+		return err
+	}
+	if err := t.b.Bucket(bktMemberOf).Put(pair(m.Value, gid), nil); err != nil {
+		return err
+	}
+	return t.touchGroup(gid)
+}
+
+// RemoveMember removes member mid from group gid; it reports whether it was a member.
+func (t *Tx) RemoveMember(gid, mid string) (bool, error) {
+	k := pair(gid, mid)
+	if t.b.Bucket(bktMembers).Get(k) == nil {
+		return false, nil
+	}
+	if err := t.b.Bucket(bktMembers).Delete(k); err != nil {
+		return false, err
+	}
+	if err := t.b.Bucket(bktMemberOf).Delete(pair(mid, gid)); err != nil {
+		return false, err
+	}
+	return true, t.touchGroup(gid)
+}
+
+// RemoveAllMembers empties group gid.
+func (t *Tx) RemoveAllMembers(gid string) error {
+	var ids []string
+	if err := t.Members(gid, func(m Member) error { ids = append(ids, m.Value); return nil }); err != nil {
+		return err
+	}
+	for _, mid := range ids {
+		if _, err := t.RemoveMember(gid, mid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IsMember reports whether mid is a member of group gid.
+func (t *Tx) IsMember(gid, mid string) bool {
+	return t.b.Bucket(bktMembers).Get(pair(gid, mid)) != nil
+}
+
+// Member returns one membership.
+func (t *Tx) Member(gid, mid string) (Member, bool, error) {
+	raw := t.b.Bucket(bktMembers).Get(pair(gid, mid))
+	if raw == nil {
+		return Member{}, false, nil
+	}
+	var m Member
+	err := json.Unmarshal(raw, &m)
+	m.Value = mid
+	return m, true, err
+}
+
+// Members calls fn for each member of group gid, in member id order.
+func (t *Tx) Members(gid string, fn func(Member) error) error {
+	c := t.b.Bucket(bktMembers).Cursor()
+	prefix := prefixOf(gid)
+	for k, v := c.Seek(prefix); k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+		var m Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		m.Value = string(k[len(prefix):])
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GroupsOf returns the ids of the groups that mid is a direct member of.
+func (t *Tx) GroupsOf(mid string) ([]string, error) {
+	var ids []string
+	err := scanPrefix(t.b.Bucket(bktMemberOf), prefixOf(mid), func(rest []byte) error {
+		ids = append(ids, string(rest))
+		return nil
+	})
+	return ids, err
+}
+
+func (t *Tx) removeFromAllGroups(mid string) error {
+	gids, err := t.GroupsOf(mid)
+	if err != nil {
+		return err
+	}
+	for _, gid := range gids {
+		if _, err := t.RemoveMember(gid, mid); err != nil {
+			return err
+		}
+	}
+	return nil
+}

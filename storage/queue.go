@@ -1,0 +1,119 @@
+package storage
+
+import (
+	"fmt"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// commitQueue gives concurrent writers group commit: one goroutine takes every write waiting at
+// that moment and commits them in a single bbolt transaction, so one fsync acknowledges many
+// writes. Unlike bbolt's Batch it never waits for company: a lone writer commits at once.
+//
+// A function may run more than once (when another function in its batch fails, the batch is
+// rolled back and rerun without it), so it must derive everything from the transaction.
+type commitQueue struct {
+	db    *bolt.DB
+	calls chan *call
+	done  chan struct{}
+	once  sync.Once
+	stats func(batch int)
+}
+
+type call struct {
+	fn  func(*bolt.Tx) error
+	err chan error
+}
+
+const maxBatch = 256
+
+func newCommitQueue(db *bolt.DB, stats func(int)) *commitQueue {
+	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stats: stats}
+	go q.run()
+	return q
+}
+
+func (q *commitQueue) write(fn func(*bolt.Tx) error) error {
+	c := &call{fn: fn, err: make(chan error, 1)}
+	select {
+	case q.calls <- c:
+	case <-q.done:
+		return Errorf(Unavailable, "the store is closed")
+	}
+	return <-c.err
+}
+
+func (q *commitQueue) close() {
+	q.once.Do(func() { close(q.done) })
+}
+
+func (q *commitQueue) run() {
+	for {
+		var first *call
+		select {
+		case first = <-q.calls:
+		case <-q.done:
+			// Fail whatever is still queued rather than leave callers waiting.
+			for {
+				select {
+				case c := <-q.calls:
+					c.err <- Errorf(Unavailable, "the store is closed")
+				default:
+					return
+				}
+			}
+		}
+		batch := []*call{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-q.calls:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		q.commit(batch)
+	}
+}
+
+// commit runs batch in one transaction. When one function fails, the transaction is rolled back,
+// that function is answered with its own error from a solo run, and the rest are retried.
+func (q *commitQueue) commit(batch []*call) {
+	for len(batch) > 0 {
+		failed := -1
+		err := q.db.Update(func(tx *bolt.Tx) error {
+			for i, c := range batch {
+				if err := safeRun(c.fn, tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			if q.stats != nil && err == nil {
+				q.stats(len(batch))
+			}
+			for _, c := range batch {
+				c.err <- wrapBolt(err)
+			}
+			return
+		}
+		c := batch[failed]
+		c.err <- wrapBolt(q.db.Update(func(tx *bolt.Tx) error { return safeRun(c.fn, tx) }))
+		batch = append(batch[:failed:failed], batch[failed+1:]...)
+	}
+}
+
+// safeRun turns a panic inside a write function into an error, so one bad request cannot stop
+// the writer goroutine that every other request depends on.
+func safeRun(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("storage: write function panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}

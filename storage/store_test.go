@@ -1,0 +1,237 @@
+package storage
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "data.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Bootstrap("", ""); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTokens(t *testing.T) {
+	s := openTemp(t)
+	toks, err := s.Tokens(DefaultTenant)
+	if err != nil || len(toks) != 1 || !toks[0].HasScope(ScopeSCIM) {
+		t.Fatalf("bootstrap token: %v %v", toks, err)
+	}
+	tok, secret, err := s.CreateToken(TokenSpec{Tenant: DefaultTenant, Name: "okta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(secret) < 43 || tok.Hash == secret {
+		t.Fatalf("secret %q, hash %q", secret, tok.Hash)
+	}
+	if got, err := s.Authenticate(secret); err != nil || got.ID != tok.ID {
+		t.Fatalf("authenticate: %v %v", got, err)
+	}
+	if _, err := s.Authenticate(secret + "x"); ErrorCode(err) != NotFound {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	if _, err := s.RevokeToken("other", tok.ID); ErrorCode(err) != NotFound {
+		t.Fatalf("revoke through another tenant: %v", err)
+	}
+	if _, err := s.RevokeToken(DefaultTenant, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(secret); ErrorCode(err) != NotFound {
+		t.Fatalf("revoked token still works: %v", err)
+	}
+	past := time.Now().Add(-time.Minute)
+	_, expired, err := s.CreateToken(TokenSpec{Tenant: DefaultTenant, Expires: &past})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(expired); ErrorCode(err) != NotFound {
+		t.Fatalf("expired token works: %v", err)
+	}
+	if _, _, err := s.CreateToken(TokenSpec{Tenant: "nope"}); ErrorCode(err) != NotFound {
+		t.Fatalf("token for a missing tenant: %v", err)
+	}
+	if _, _, err := s.CreateToken(TokenSpec{Tenant: DefaultTenant, Scopes: []string{"root"}}); ErrorCode(err) != Invalid {
+		t.Fatalf("unknown scope: %v", err)
+	}
+	// A disabled tenant's tokens stop working.
+	_, live, _ := s.CreateToken(TokenSpec{Tenant: DefaultTenant})
+	if err := s.SetTenantDisabled(DefaultTenant, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(live); ErrorCode(err) != NotFound {
+		t.Fatalf("disabled tenant: %v", err)
+	}
+	// SCIMSERVER_TOKEN replaces the token it set before.
+	s2 := openTemp(t)
+	first := "first-token-0123456789abcdefghijklmnopqrstuvwxyz"
+	second := "second-token-0123456789abcdefghijklmnopqrstuvwxyz"
+	if _, err := s2.Bootstrap(first, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Bootstrap(second, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Authenticate(first); ErrorCode(err) != NotFound {
+		t.Fatalf("old env token still works: %v", err)
+	}
+	if _, err := s2.Authenticate(second); err != nil {
+		t.Fatalf("env token: %v", err)
+	}
+}
+
+func TestUsersIndexesAndMemberships(t *testing.T) {
+	s := openTemp(t)
+	var alice, bob User
+	err := s.Write(DefaultTenant, func(tx *Tx) error {
+		var err error
+		alice, err = tx.CreateUser(User{ID: NewID(), Doc: []byte(`{}`), Keys: UserKeys{UserName: "Alice", ExternalID: "x1", Emails: []string{"A@example.com"}}})
+		if err != nil {
+			return err
+		}
+		bob, err = tx.CreateUser(User{ID: NewID(), Doc: []byte(`{}`), Keys: UserKeys{UserName: "bob"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(DefaultTenant, func(tx *Tx) error {
+		_, err := tx.CreateUser(User{ID: NewID(), Keys: UserKeys{UserName: "ALICE"}})
+		return err
+	})
+	if ErrorCode(err) != Conflict {
+		t.Fatalf("case-insensitive uniqueness: %v", err)
+	}
+	gid := NewID()
+	err = s.Write(DefaultTenant, func(tx *Tx) error {
+		if _, err := tx.CreateGroup(Group{ID: gid, Keys: GroupKeys{DisplayName: "G"}}); err != nil {
+			return err
+		}
+		if err := tx.AddMember(gid, Member{Value: alice.ID}); err != nil {
+			return err
+		}
+		return tx.AddMember(gid, Member{Value: bob.ID})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Renaming moves the index entries; deleting removes the user from its groups.
+	err = s.Write(DefaultTenant, func(tx *Tx) error {
+		u, _ := tx.User(alice.ID)
+		u.Keys = UserKeys{UserName: "alice2", Emails: []string{"b@example.com"}}
+		if _, err := tx.UpdateUser(u); err != nil {
+			return err
+		}
+		return tx.DeleteUser(bob.ID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(DefaultTenant, func(tx *Tx) error {
+		for _, c := range []struct {
+			index, value string
+			want         int
+		}{{ByUserName, "alice", 0}, {ByUserName, "ALICE2", 1}, {ByExternalID, "x1", 0}, {ByEmail, "a@example.com", 0},
+			{ByEmail, "B@EXAMPLE.COM", 1}, {ByUserName, "bob", 0}} {
+			ids, err := tx.LookupUsers(c.index, c.value)
+			if err != nil || len(ids) != c.want {
+				return fmt.Errorf("%s=%s: %v %v", c.index, c.value, ids, err)
+			}
+		}
+		if tx.IsMember(gid, bob.ID) || !tx.IsMember(gid, alice.ID) || tx.CountUsers() != 1 {
+			return fmt.Errorf("memberships after delete")
+		}
+		if gs, _ := tx.GroupsOf(bob.ID); len(gs) != 0 {
+			return fmt.Errorf("reverse index kept %v", gs)
+		}
+		var n int
+		return tx.Trail(0, func(Event) (bool, error) { n++; return true, nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(DefaultTenant, func(tx *Tx) error { return tx.AddMember(gid, Member{Value: "missing"}) }); ErrorCode(err) != Invalid {
+		t.Fatalf("unknown member: %v", err)
+	}
+}
+
+// TestGroupCommit drives many concurrent writers, some of which fail, through the commit queue:
+// every success is stored, no failure leaves a trace, and writes share commits.
+func TestGroupCommit(t *testing.T) {
+	s := openTemp(t)
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = s.Write(DefaultTenant, func(tx *Tx) error {
+				if _, err := tx.CreateUser(User{ID: NewID(), Doc: []byte(`{}`), Keys: UserKeys{UserName: fmt.Sprintf("u%d", i)}}); err != nil {
+					return err
+				}
+				if i%10 == 0 {
+					return Errorf(Invalid, "fails on purpose")
+				}
+				return nil
+			})
+		}(i)
+	}
+	wg.Wait()
+	want := 0
+	for i, err := range errs {
+		if i%10 == 0 {
+			if ErrorCode(err) != Invalid {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		} else if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		} else {
+			want++
+		}
+	}
+	err := s.Read(DefaultTenant, func(tx *Tx) error {
+		if tx.CountUsers() != want {
+			return fmt.Errorf("count %d, want %d", tx.CountUsers(), want)
+		}
+		for i := 0; i < n; i++ {
+			ids, _ := tx.LookupUsers(ByUserName, fmt.Sprintf("u%d", i))
+			if (len(ids) == 1) != (i%10 != 0) {
+				return fmt.Errorf("user u%d present=%v", i, len(ids) == 1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits, writes := s.CommitStats()
+	if writes < uint64(want) || commits == 0 {
+		t.Fatalf("commit stats %d/%d", commits, writes)
+	}
+}
+
+func TestLockedFileFailsClearly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Open(path, Options{Timeout: 100 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second open: %v", err)
+	}
+}
+
+
+

@@ -1,0 +1,264 @@
+package storage
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Token scopes.
+const (
+	ScopeSCIM     = "scim"     // identity providers: /scim/v2
+	ScopePlatform = "platform" // the platform's own API: /api/v1
+	ScopeAdmin    = "admin"    // operators: /api/v1/admin
+)
+
+// ValidScope reports whether s names a scope.
+func ValidScope(s string) bool { return s == ScopeSCIM || s == ScopePlatform || s == ScopeAdmin }
+
+// Token is a bearer credential of one tenant. Only the SHA-256 of its secret is stored: the secret
+// has 256 bits of entropy, so a slow hash would add nothing but latency to every request.
+type Token struct {
+	ID      string     `json:"id"`
+	Tenant  string     `json:"tenant"`
+	Name    string     `json:"name"`
+	Scopes  []string   `json:"scopes"`
+	Created time.Time  `json:"created"`
+	Expires *time.Time `json:"expires,omitempty"`
+	Revoked *time.Time `json:"revoked,omitempty"`
+	Hash    string     `json:"hash"`
+}
+
+// HasScope reports whether the token carries scope.
+func (t Token) HasScope(scope string) bool { return slices.Contains(t.Scopes, scope) }
+
+// NewSecret returns a fresh bearer secret: 32 bytes from crypto/rand, base64url.
+func NewSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return "scim_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// TokenSpec describes a token to create.
+type TokenSpec struct {
+	Tenant  string
+	Name    string
+	Scopes  []string
+	Expires *time.Time
+	// Secret, when set, is used instead of a generated one (SCIMSERVER_TOKEN); it must be at
+	// least 32 characters.
+	Secret string
+}
+
+// CreateToken stores a token and returns it with its secret, which is shown only this once.
+func (s *Store) CreateToken(spec TokenSpec) (Token, string, error) {
+	secret := spec.Secret
+	if secret == "" {
+		secret = NewSecret()
+	} else if len(secret) < 32 {
+		return Token{}, "", Errorf(Invalid, "a token must be at least 32 characters long")
+	}
+	if len(spec.Scopes) == 0 {
+		spec.Scopes = []string{ScopeSCIM}
+	}
+	for _, sc := range spec.Scopes {
+		if !ValidScope(sc) {
+			return Token{}, "", Errorf(Invalid, "unknown scope %q (use scim, platform or admin)", sc)
+		}
+	}
+	t := Token{ID: newID(), Tenant: spec.Tenant, Name: strings.TrimSpace(spec.Name), Scopes: spec.Scopes,
+		Created: s.now(), Expires: spec.Expires}
+	hash := hashSecret(secret)
+	t.Hash = hex.EncodeToString(hash)
+	err := s.update(func(tx *bolt.Tx) error {
+		if _, err := getTenant(tx, spec.Tenant); err != nil {
+			return err
+		}
+		if tx.Bucket(bktTokens).Get(hash) != nil {
+			return Errorf(Conflict, "that token already exists")
+		}
+		return putToken(tx, t, hash)
+	})
+	if err != nil {
+		return Token{}, "", err
+	}
+	return t, secret, nil
+}
+
+func putToken(tx *bolt.Tx, t Token, hash []byte) error {
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktTokens).Put(hash, raw); err != nil {
+		return err
+	}
+	return tx.Bucket(bktTokenIDs).Put([]byte(t.ID), hash)
+}
+
+// EnsureToken makes secret a live token of tenant named name with scopes, revoking an older
+// token of that name (how SCIMSERVER_TOKEN replaces the token it set before).
+func (s *Store) EnsureToken(spec TokenSpec) (Token, error) {
+	if len(spec.Secret) < 32 {
+		return Token{}, Errorf(Invalid, "a token must be at least 32 characters long")
+	}
+	hash := hashSecret(spec.Secret)
+	var out Token
+	err := s.update(func(tx *bolt.Tx) error {
+		if raw := tx.Bucket(bktTokens).Get(hash); raw != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return err
+			}
+			if out.Tenant != spec.Tenant || out.Revoked != nil {
+				return Errorf(Conflict, "that token belongs to another tenant or was revoked")
+			}
+			return nil
+		}
+		now := s.now()
+		if err := tx.Bucket(bktTokens).ForEach(func(k, v []byte) error {
+			var old Token
+			if err := json.Unmarshal(v, &old); err != nil {
+				return err
+			}
+			if old.Tenant == spec.Tenant && old.Name == spec.Name && old.Revoked == nil {
+				old.Revoked = &now
+				return putToken(tx, old, k)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		out = Token{ID: newID(), Tenant: spec.Tenant, Name: spec.Name, Scopes: spec.Scopes, Created: now,
+			Hash: hex.EncodeToString(hash)}
+		return putToken(tx, out, hash)
+	})
+	return out, err
+}
+
+// Authenticate returns the live token whose secret is presented. Every failure is the same
+// NotFound error: a caller must not learn whether a token or its tenant exists.
+func (s *Store) Authenticate(secret string) (Token, error) {
+	hash := hashSecret(secret)
+	var t Token
+	err := s.view(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bktTokens).Get(hash)
+		if raw == nil {
+			return errBadToken
+		}
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return err
+		}
+		stored, err := hex.DecodeString(t.Hash)
+		if err != nil || subtle.ConstantTimeCompare(stored, hash) != 1 {
+			return errBadToken
+		}
+		if t.Revoked != nil || (t.Expires != nil && !s.now().Before(*t.Expires)) {
+			return errBadToken
+		}
+		tenant, err := getTenant(tx, t.Tenant)
+		if err != nil || tenant.Disabled {
+			return errBadToken
+		}
+		return nil
+	})
+	return t, err
+}
+
+var errBadToken = &Error{Code: NotFound, Message: "invalid token"}
+
+// Tokens lists the tokens of tenant ("" for all tenants), without secrets.
+func (s *Store) Tokens(tenant string) ([]Token, error) {
+	var out []Token
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktTokens).ForEach(func(_, v []byte) error {
+			var t Token
+			if err := json.Unmarshal(v, &t); err != nil {
+				return err
+			}
+			if tenant == "" || t.Tenant == tenant {
+				out = append(out, t)
+			}
+			return nil
+		})
+	})
+	slices.SortFunc(out, func(a, b Token) int { return a.Created.Compare(b.Created) })
+	return out, err
+}
+
+// RevokeToken revokes a token by id; it stops working on the next request. When tenant is not
+// empty, a token of another tenant is reported as not found.
+func (s *Store) RevokeToken(tenant, id string) (Token, error) {
+	var t Token
+	err := s.update(func(tx *bolt.Tx) error {
+		hash := tx.Bucket(bktTokenIDs).Get([]byte(id))
+		if hash == nil {
+			return Errorf(NotFound, "token %q does not exist", id)
+		}
+		if err := json.Unmarshal(tx.Bucket(bktTokens).Get(hash), &t); err != nil {
+			return err
+		}
+		if tenant != "" && t.Tenant != tenant {
+			return Errorf(NotFound, "token %q does not exist", id)
+		}
+		if t.Revoked == nil {
+			now := s.now()
+			t.Revoked = &now
+		}
+		return putToken(tx, t, slices.Clone(hash))
+	})
+	return t, err
+}
+
+// Bootstrap makes sure the default tenant exists and has a SCIM token. With envSecret (from
+// SCIMSERVER_TOKEN) that secret becomes the token; otherwise, when the tenant has no token yet, a
+// new one is generated and its secret returned so that it can be shown once.
+func (s *Store) Bootstrap(envSecret, platformSecret string) (string, error) {
+	if _, err := s.Tenant(DefaultTenant); ErrorCode(err) == NotFound {
+		if _, err := s.CreateTenant(DefaultTenant, "Default tenant"); err != nil && ErrorCode(err) != Conflict {
+			return "", err
+		}
+	} else if err != nil {
+		return "", err
+	}
+	if platformSecret != "" {
+		if _, err := s.EnsureToken(TokenSpec{Tenant: DefaultTenant, Name: "SCIMSERVER_PLATFORM_TOKEN",
+			Scopes: []string{ScopePlatform}, Secret: platformSecret}); err != nil {
+			return "", err
+		}
+	}
+	if envSecret != "" {
+		_, err := s.EnsureToken(TokenSpec{Tenant: DefaultTenant, Name: "SCIMSERVER_TOKEN",
+			Scopes: []string{ScopeSCIM}, Secret: envSecret})
+		return "", err
+	}
+	toks, err := s.Tokens(DefaultTenant)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range toks {
+		if t.HasScope(ScopeSCIM) {
+			return "", nil
+		}
+	}
+	_, secret, err := s.CreateToken(TokenSpec{Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}})
+	return secret, err
+}

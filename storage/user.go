@@ -1,0 +1,238 @@
+package storage
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// User is a stored user. Doc holds the SCIM attributes (JSON) as the HTTP layer wants them back;
+// Keys holds the values derived from them that are indexed.
+type User struct {
+	ID       string          `json:"-"`
+	Doc      json.RawMessage `json:"d"`
+	Keys     UserKeys        `json:"k"`
+	Created  time.Time       `json:"c"`
+	Modified time.Time       `json:"m"`
+	Version  uint64          `json:"v"`
+	// Password is a salted hash, never the clear text.
+	Password []byte `json:"p,omitempty"`
+}
+
+// UserKeys are a user's indexed values.
+type UserKeys struct {
+	UserName   string   `json:"u"`           // unique per tenant, compared case-insensitively
+	ExternalID string   `json:"x,omitempty"` // compared exactly
+	Emails     []string `json:"e,omitempty"` // compared case-insensitively
+}
+
+// User index names for LookupUsers.
+const (
+	ByUserName   = "userName"
+	ByExternalID = "externalId"
+	ByEmail      = "email"
+)
+
+func (k UserKeys) check() error {
+	if k.UserName == "" {
+		return Errorf(Invalid, "userName is required")
+	}
+	if err := checkKey("userName", k.UserName); err != nil {
+		return err
+	}
+	if err := checkKey("externalId", k.ExternalID); err != nil {
+		return err
+	}
+	for _, e := range k.Emails {
+		if err := checkKey("an email address", e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeUser(id string, raw []byte) (User, error) {
+	var u User
+	err := json.Unmarshal(raw, &u)
+	u.ID = id
+	return u, err
+}
+
+// User returns the user with id.
+func (t *Tx) User(id string) (User, error) {
+	raw := t.b.Bucket(bktUsers).Get([]byte(id))
+	if raw == nil {
+		return User{}, Errorf(NotFound, "user %q not found", id)
+	}
+	return decodeUser(id, raw)
+}
+
+// UserExists reports whether id is a user of the tenant.
+func (t *Tx) UserExists(id string) bool { return t.b.Bucket(bktUsers).Get([]byte(id)) != nil }
+
+// CountUsers is the number of users of the tenant.
+func (t *Tx) CountUsers() int { return int(t.count("users")) }
+
+// LookupUsers returns the ids of the users whose indexed value under index equals value.
+func (t *Tx) LookupUsers(index, value string) ([]string, error) {
+	switch index {
+	case ByUserName:
+		if id := t.b.Bucket(bktUserName).Get([]byte(Fold(value))); id != nil {
+			return []string{string(id)}, nil
+		}
+		return nil, nil
+	case ByExternalID:
+		return indexLookup(t.b.Bucket(bktUserExt), value)
+	case ByEmail:
+		return indexLookup(t.b.Bucket(bktEmail), Fold(value))
+	}
+	return nil, Errorf(Invalid, "no user index %q", index)
+}
+
+// ScanUsers calls fn for every user in id (creation) order, starting after the id after ("" for
+// the first), until fn returns false.
+func (t *Tx) ScanUsers(after string, fn func(User) (bool, error)) error {
+	c := t.b.Bucket(bktUsers).Cursor()
+	k, v := c.First()
+	if after != "" {
+		k, v = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		u, err := decodeUser(string(k), v)
+		if err != nil {
+			return err
+		}
+		more, err := fn(u)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateUser stores a new user; u.ID must be fresh. Conflict when the userName is taken.
+func (t *Tx) CreateUser(u User) (User, error) {
+	if err := u.Keys.check(); err != nil {
+		return User{}, err
+	}
+	if t.UserExists(u.ID) {
+		return User{}, Errorf(Conflict, "a user with that id already exists")
+	}
+	if err := t.indexUser(u.ID, UserKeys{}, u.Keys); err != nil {
+		return User{}, err
+	}
+	u.Created, u.Modified, u.Version = t.now, t.now, 1
+	if err := t.putUser(u); err != nil {
+		return User{}, err
+	}
+	return u, t.addCount("users", 1)
+}
+
+// UpdateUser replaces a user's document, keys and password, bumping its version.
+func (t *Tx) UpdateUser(u User) (User, error) {
+	old, err := t.User(u.ID)
+	if err != nil {
+		return User{}, err
+	}
+	if err := u.Keys.check(); err != nil {
+		return User{}, err
+	}
+	if err := t.indexUser(u.ID, old.Keys, u.Keys); err != nil {
+		return User{}, err
+	}
+	u.Created, u.Modified, u.Version = old.Created, t.now, old.Version+1
+	return u, t.putUser(u)
+}
+
+func (t *Tx) putUser(u User) error {
+	raw, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	return t.b.Bucket(bktUsers).Put([]byte(u.ID), raw)
+}
+
+// DeleteUser removes a user, its index entries and its group memberships (each group's version
+// changes). The groups are found through the reverse index: O(the user's memberships).
+func (t *Tx) DeleteUser(id string) error {
+	old, err := t.User(id)
+	if err != nil {
+		return err
+	}
+	if err := t.indexUser(id, old.Keys, UserKeys{}); err != nil {
+		return err
+	}
+	if err := t.removeFromAllGroups(id); err != nil {
+		return err
+	}
+	if err := t.b.Bucket(bktUsers).Delete([]byte(id)); err != nil {
+		return err
+	}
+	return t.addCount("users", -1)
+}
+
+// indexUser moves id's index entries from old to new keys, failing with Conflict when new's
+// userName belongs to another user.
+func (t *Tx) indexUser(id string, old, new UserKeys) error {
+	names := t.b.Bucket(bktUserName)
+	if Fold(old.UserName) != Fold(new.UserName) {
+		if new.UserName != "" {
+			if owner := names.Get([]byte(Fold(new.UserName))); owner != nil && string(owner) != id {
+				return Errorf(Conflict, "userName is already taken")
+			}
+		}
+		if old.UserName != "" {
+			if err := names.Delete([]byte(Fold(old.UserName))); err != nil {
+				return err
+			}
+		}
+		if new.UserName != "" {
+			if err := names.Put([]byte(Fold(new.UserName)), []byte(id)); err != nil {
+				return err
+			}
+		}
+	}
+	ext := t.b.Bucket(bktUserExt)
+	if old.ExternalID != new.ExternalID {
+		if old.ExternalID != "" {
+			if err := indexDel(ext, old.ExternalID, id); err != nil {
+				return err
+			}
+		}
+		if new.ExternalID != "" {
+			if err := indexAdd(ext, new.ExternalID, id); err != nil {
+				return err
+			}
+		}
+	}
+	emails := t.b.Bucket(bktEmail)
+	oldE, newE := foldAll(old.Emails), foldAll(new.Emails)
+	for _, e := range oldE {
+		if !slices.Contains(newE, e) {
+			if err := indexDel(emails, e, id); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range newE {
+		if !slices.Contains(oldE, e) {
+			if err := indexAdd(emails, e, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func foldAll(vs []string) []string {
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if f := Fold(v); f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
