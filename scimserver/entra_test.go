@@ -1,6 +1,7 @@
 package scimserver
 
 import (
+	"encoding/json"
 	"net/url"
 	"testing"
 )
@@ -48,10 +49,10 @@ func TestEntraSequence(t *testing.T) {
 	create := map[string]any{
 		"schemas":    []string{"urn:ietf:params:scim:schemas:core:2.0:User", enterpriseURN},
 		"externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef", "userName": "Test_User_ab6490ee", "active": true,
-		"emails":  []any{map[string]any{"primary": true, "type": "work", "value": "Test_User_ab6490ee@testuser.com"}},
-		"meta":    map[string]any{"resourceType": "User"},
-		"name":    map[string]any{"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
-		"roles":   []any{},
+		"emails":      []any{map[string]any{"primary": true, "type": "work", "value": "Test_User_ab6490ee@testuser.com"}},
+		"meta":        map[string]any{"resourceType": "User"},
+		"name":        map[string]any{"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+		"roles":       []any{},
 		enterpriseURN: map[string]any{"department": "Retail"},
 	}
 	u := e.do("POST", "/scim/v2/Users", create).must(t, 201)
@@ -127,7 +128,7 @@ func TestEntraSequence(t *testing.T) {
 		t.Fatalf("restore: %v", r)
 	}
 	// Null update: "" and null clear optional attributes.
-	r = e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "", map[string]any{"nickName": ""}), op("replace", "displayName", nil))).must(t, 200)
+	r = e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "", map[string]any{"nickName": ""}), op("replace", "displayName", json.RawMessage("null")))).must(t, 200)
 	if _, ok := r["nickName"]; ok {
 		t.Fatalf("nickName not cleared: %v", r)
 	}

@@ -55,7 +55,7 @@ func (rt *resourceType) checkExpr(e filter.Expression, parent *attrRef, nodes *i
 		if parent != nil {
 			return invalidFilter("value filters cannot be nested")
 		}
-		ref, ok := rt.resolvePath(e.AttributePath, nil)
+		ref, ok := rt.resolve(e.AttributePath.URI(), e.AttributePath.AttributeName, e.AttributePath.SubAttributeName())
 		if !ok || ref.sub != nil || ref.attr.AttributeType() != "complex" {
 			return invalidFilter("a value filter needs a complex attribute: " + e.AttributePath.String())
 		}
@@ -163,7 +163,7 @@ func (ev evaluator) match(e filter.Expression, m map[string]any) bool {
 		if id, ok := memberValueEq(e); ok && ev.isMember != nil {
 			return ev.isMember(id)
 		}
-		ref, _ := ev.rt.resolvePath(e.AttributePath, nil)
+		ref, _ := ev.rt.resolve(e.AttributePath.URI(), e.AttributePath.AttributeName, "")
 		v, _ := ref.value(m)
 		for _, el := range asList(v) {
 			if obj, ok := el.(map[string]any); ok && ev.matchIn(e.ValueFilter, &ref, obj) {

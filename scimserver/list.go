@@ -238,7 +238,7 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 		}
 		var hits []hit
 		for _, p := range preps {
-			err := s.matches(tx, p.rt, p.expr, base, func(rec record, m map[string]any) {
+			err := s.matches(tx, p.rt, p.expr, p.sort != nil, base, func(rec record, m map[string]any) {
 				h := hit{rt: p.rt, id: rec.id}
 				if p.sort != nil {
 					h.key = sortKey(*p.sort, m)
@@ -294,11 +294,12 @@ func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base s
 
 // matches calls fn for every record of rt that passes expr, in id order. Lookups identity
 // providers make on every sync are answered from an index; anything else scans.
-func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expression, base string, fn func(record, map[string]any)) error {
+// The rendered resource is passed along when the filter or the sort (withMap) needed it.
+func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expression, withMap bool, base string, fn func(record, map[string]any)) error {
 	ev := evaluator{rt: rt}
 	proj := filterProjection(rt, expr)
 	check := func(rec record) error {
-		if expr == nil {
+		if expr == nil && !withMap {
 			fn(rec, nil)
 			return nil
 		}
@@ -309,7 +310,7 @@ func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expressio
 		if err != nil {
 			return err
 		}
-		if ev.match(expr, m) {
+		if expr == nil || ev.match(expr, m) {
 			fn(rec, m)
 		}
 		return nil

@@ -35,9 +35,9 @@ func info(r *http.Request) *reqInfo {
 	return &reqInfo{}
 }
 
-func requestID(r *http.Request) string { return info(r).id }
+func requestID(r *http.Request) string  { return info(r).id }
 func setErr(r *http.Request, err error) { info(r).err = err }
-func tenantOf(r *http.Request) string  { return info(r).token.Tenant }
+func tenantOf(r *http.Request) string   { return info(r).token.Tenant }
 
 func actorOf(r *http.Request) storage.Actor {
 	t := info(r).token

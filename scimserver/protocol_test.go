@@ -431,3 +431,28 @@ func TestRestartKeepsDataAndTokens(t *testing.T) {
 func tokenSpec(tenant string) storage.TokenSpec {
 	return storage.TokenSpec{Tenant: tenant, Name: "test", Scopes: []string{storage.ScopeSCIM}}
 }
+
+// TestLogsHoldNoSecrets runs a provisioning session at debug level and scans every log line
+// for the token and the personal values used: none may appear.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	e := newEnv(t)
+	secrets := []string{testToken, "Zebulon", "Quixley", "zq.personal@example.com", "+1-555-0199", "ext-zq-771", "Hunter2Secret"}
+	id := e.createUser("zq.personal@example.com", map[string]any{"name": map[string]any{"givenName": "Zebulon", "familyName": "Quixley"},
+		"phoneNumbers": []any{map[string]any{"value": "+1-555-0199"}}, "externalId": "ext-zq-771", "password": "Hunter2Secret"})
+	e.do("POST", "/scim/v2/Users", userBody("zq.personal@example.com", nil)).must(t, 409)
+	e.do("GET", filterURL("Users", `userName eq "zq.personal@example.com"`), nil).must(t, 200)
+	e.do("GET", filterURL("Users", `userName eq "Zebulon`), nil).must(t, 400)
+	e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "nickName", "Zebulon"))).must(t, 200)
+	e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "nope", "Quixley"))).must(t, 400)
+	e.doAs("Zebulon", "GET", "/scim/v2/Users", nil).must(t, 401)
+	e.do("DELETE", "/scim/v2/Users/"+id, nil).must(t, 204)
+	logs := e.logText()
+	if strings.Count(logs, "\n") < 8 {
+		t.Fatalf("expected a log line per request, got %q", logs)
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("the log contains %q", s)
+		}
+	}
+}

@@ -127,12 +127,15 @@ func (ref attrRef) value(m map[string]any) (any, bool) {
 // docFromBody turns a POST or PUT body into the stored document: validated against the schemas,
 // readOnly attributes dropped, empty values removed. The password, if any, is returned apart.
 func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, error) {
+	if err := checkShape(rt, m); err != nil {
+		return nil, "", err
+	}
 	normaliseBody(rt, m)
 	coreWithExt := rt.core
 	coreWithExt.Attributes = append(append(schema.Attributes{}, rt.core.Attributes...), externalIDAttr())
 	doc, serr := coreWithExt.Validate(m)
 	if serr != nil {
-		return nil, "", badRequest(string(serr.ScimType), bodyDetail(serr.ScimType))
+		return nil, "", badRequest("invalidValue", bodyDetail)
 	}
 	for _, ext := range rt.extensions {
 		raw, ok := lookupFold(m, ext.ID)
@@ -141,7 +144,7 @@ func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, e
 		}
 		attrs, serr := ext.ValidateExtension(raw)
 		if serr != nil {
-			return nil, "", badRequest(string(serr.ScimType), bodyDetail(serr.ScimType))
+			return nil, "", badRequest("invalidValue", bodyDetail)
 		}
 		doc[ext.ID] = attrs
 	}
@@ -151,14 +154,30 @@ func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, e
 	return doc, password, nil
 }
 
-func bodyDetail(t string) string {
-	switch t {
-	case "invalidSyntax":
-		return "the request body does not follow the resource schema (missing or wrong \"schemas\", or a repeated attribute)"
-	case "mutability":
-		return "the request changes an attribute that cannot be changed"
+const bodyDetail = "an attribute is missing, or has a value of the wrong type for the resource schema"
+
+// checkShape checks what the schema validation would report only vaguely: the "schemas" list,
+// and attribute names repeated in other letter cases.
+func checkShape(rt *resourceType, m map[string]any) error {
+	list, ok := m["schemas"].([]any)
+	found := false
+	for _, s := range list {
+		if str, ok := s.(string); ok && strings.EqualFold(str, rt.core.ID) {
+			found = true
+		}
 	}
-	return "an attribute is missing, or has a value of the wrong type for the resource schema"
+	if !ok || !found {
+		return badRequest("invalidSyntax", `the "schemas" attribute must list `+rt.core.ID)
+	}
+	seen := map[string]bool{}
+	for k := range m {
+		l := strings.ToLower(k)
+		if seen[l] {
+			return badRequest("invalidSyntax", "the request body repeats an attribute in different letter cases")
+		}
+		seen[l] = true
+	}
+	return nil
 }
 
 func externalIDAttr() schema.CoreAttribute {

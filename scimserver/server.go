@@ -30,10 +30,10 @@ type Options struct {
 
 // Server serves the SCIM API over a store.
 type Server struct {
-	store  *storage.Store
-	opts   Options
-	log    zerolog.Logger
-	router http.Handler
+	store   *storage.Store
+	opts    Options
+	log     zerolog.Logger
+	router  http.Handler
 	users   *resourceType
 	groups  *resourceType
 	elimity scim.Server
@@ -137,4 +137,3 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
-

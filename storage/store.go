@@ -72,9 +72,9 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.Timeout,
-		ReadOnly:       opts.ReadOnly,
-		FreelistType:   bolt.FreelistMapType,
+		Timeout:      opts.Timeout,
+		ReadOnly:     opts.ReadOnly,
+		FreelistType: bolt.FreelistMapType,
 	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {

@@ -232,6 +232,3 @@ func TestLockedFileFailsClearly(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
-
-
-

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// run executes the real command tree with args and returns stdout, stderr and the error.
+func run(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRoot()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func TestTenantAndTokenCommands(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d.db")
+	if _, _, err := run(t, "tenant", "create", "acme", "--name", "Acme Corp", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "tenant", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "acme") || !strings.Contains(out, "Acme Corp") {
+		t.Fatalf("tenant list: %q %v", out, err)
+	}
+	if _, _, err := run(t, "tenant", "create", "Bad Id!", "--data", data); err == nil {
+		t.Fatal("invalid tenant id accepted")
+	}
+	secret, stderr, err := run(t, "token", "create", "--tenant", "acme", "--name", "okta", "--data", data)
+	secret = strings.TrimSpace(secret)
+	if err != nil || !strings.HasPrefix(secret, "scim_") || !strings.Contains(stderr, "shown only this once") {
+		t.Fatalf("token create: %q %q %v", secret, stderr, err)
+	}
+	out, _, err = run(t, "token", "list", "--tenant", "acme", "--data", data)
+	if err != nil || !strings.Contains(out, "okta") || strings.Contains(out, secret) || !strings.Contains(out, "active") {
+		t.Fatalf("token list: %q %v", out, err)
+	}
+	id := strings.Fields(strings.Split(out, "\n")[1])[0]
+	if _, _, err := run(t, "token", "revoke", id, "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, _ = run(t, "token", "list", "--data", data); !strings.Contains(out, "revoked") {
+		t.Fatalf("after revoke: %q", out)
+	}
+	if _, _, err := run(t, "token", "create", "--tenant", "acme", "--scope", "root", "--data", data); err == nil {
+		t.Fatal("unknown scope accepted")
+	}
+	if _, _, err := run(t, "tenant", "create", "--data", data); err == nil {
+		t.Fatal("missing argument accepted")
+	} else if _, ok := err.(usageError); !ok {
+		t.Fatalf("missing argument is not a usage error: %T", err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine to write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServeBootstrapsAndShutsDown starts the real serve command: it prints a token once,
+// answers with it, and stops cleanly when its context ends; a second start prints no token and
+// the first token still works.
+func TestServeBootstrapsAndShutsDown(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "sub", "d.db")
+	start := func() (string, *syncBuffer, context.CancelFunc, chan error) {
+		addr := freeAddr(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		stderr := &syncBuffer{}
+		cmd := newRoot()
+		cmd.SetArgs([]string{"--addr", addr, "--data", data})
+		cmd.SetErr(stderr)
+		done := make(chan error, 1)
+		go func() { done <- cmd.ExecuteContext(ctx) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			res, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
+				res.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server did not start: %s", stderr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return addr, stderr, cancel, done
+	}
+	addr, stderr, stop, done := start()
+	var token string
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if s := strings.TrimSpace(line); strings.HasPrefix(s, "scim_") {
+			token = s
+		}
+	}
+	if token == "" {
+		t.Fatalf("no token printed: %s", stderr)
+	}
+	get := func(addr string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/scim/v2/Users", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := get(addr); code != 200 {
+		t.Fatalf("with the printed token: %d", code)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if !strings.Contains(stderr.String(), `"stopped"`) {
+		t.Fatalf("no clean stop logged: %s", stderr)
+	}
+	addr, stderr, stop, done = start()
+	defer func() { stop(); <-done }()
+	if strings.Contains(stderr.String(), "scim_") {
+		t.Fatal("a second start printed a token again")
+	}
+	if code := get(addr); code != 200 {
+		t.Fatalf("token after restart: %d", code)
+	}
+}

@@ -1,0 +1,164 @@
+package scimserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// benchEnv is a server over a store seeded with n users, driven in-process (no sockets), so the
+// figures measure the server rather than the loopback network.
+type benchEnv struct {
+	store *storage.Store
+	srv   *Server
+	ids   []string
+}
+
+func newBench(b *testing.B, n int) *benchEnv {
+	b.Helper()
+	store, err := storage.Open(filepath.Join(b.TempDir(), "bench.db"), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	if _, err := store.Bootstrap(testToken, ""); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(store, Options{Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &benchEnv{store: store, srv: srv}
+	e.ids = seedUsers(b, store, n)
+	return e
+}
+
+// seedUsers stores n typical Entra/Okta users directly, 5,000 to a transaction.
+func seedUsers(tb testing.TB, store *storage.Store, n int) []string {
+	tb.Helper()
+	ids := make([]string, 0, n)
+	for start := 0; start < n; start += 5000 {
+		err := store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+			for i := start; i < min(start+5000, n); i++ {
+				userName := fmt.Sprintf("user%07d@example.com", i)
+				doc, _ := json.Marshal(map[string]any{"userName": userName, "active": true, "externalId": fmt.Sprintf("ext-%07d", i),
+					"displayName": fmt.Sprintf("User %d", i), "name": map[string]any{"givenName": "Given", "familyName": fmt.Sprintf("Family%d", i)},
+					"emails":      []any{map[string]any{"value": userName, "type": "work", "primary": true}},
+					enterpriseURN: map[string]any{"department": "Engineering", "employeeNumber": fmt.Sprint(i)}})
+				u, err := tx.CreateUser(storage.User{ID: storage.NewID(), Doc: doc,
+					Keys: storage.UserKeys{UserName: userName, ExternalID: fmt.Sprintf("ext-%07d", i), Emails: []string{userName}}})
+				if err != nil {
+					return err
+				}
+				if len(ids) < n {
+					ids = append(ids, u.ID)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return ids
+}
+
+func (e *benchEnv) serve(b *testing.B, method, path string, body []byte, want int) {
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/scim+json")
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+	}
+}
+
+func BenchmarkCreateUser(b *testing.B) {
+	e := newBench(b, 0)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		body := fmt.Appendf(nil, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"new%d@example.com","name":{"givenName":"N","familyName":"F"},"emails":[{"value":"new%d@example.com","type":"work"}]}`, i, i)
+		e.serve(b, "POST", "/scim/v2/Users", body, 201)
+		i++
+	}
+}
+
+func benchSizes() []int { return []int{10_000, 100_000} }
+
+func BenchmarkGetUser(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			e := newBench(b, n)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				e.serve(b, "GET", "/scim/v2/Users/"+e.ids[i%len(e.ids)], nil, 200)
+				i += 7919
+			}
+		})
+	}
+}
+
+func BenchmarkFilterUserName(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			e := newBench(b, n)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				f := url.QueryEscape(fmt.Sprintf(`userName eq "USER%07d@example.com"`, i%n))
+				e.serve(b, "GET", "/scim/v2/Users?filter="+f, nil, 200)
+				i += 7919
+			}
+		})
+	}
+}
+
+// BenchmarkAddMembers adds 100 members per PATCH to a group that already has size members.
+func BenchmarkAddMembers(b *testing.B) {
+	for _, size := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("group=%d", size), func(b *testing.B) {
+			e := newBench(b, size+100*200)
+			gid := storage.NewID()
+			err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+				if _, err := tx.CreateGroup(storage.Group{ID: gid, Doc: []byte(`{"displayName":"big"}`), Keys: storage.GroupKeys{DisplayName: "big"}}); err != nil {
+					return err
+				}
+				for _, id := range e.ids[:size] {
+					if err := tx.AddMember(gid, storage.Member{Value: id}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			next := size
+			b.ReportAllocs()
+			for b.Loop() {
+				if next+100 > len(e.ids) {
+					b.Fatal("ran out of users to add; raise the seed")
+				}
+				var ms []any
+				for _, id := range e.ids[next : next+100] {
+					ms = append(ms, map[string]any{"value": id})
+				}
+				next += 100
+				body, _ := json.Marshal(patchOp(op("add", "members", ms)))
+				e.serve(b, "PATCH", "/scim/v2/Groups/"+gid, body, http.StatusNoContent)
+			}
+		})
+	}
+}
