@@ -88,7 +88,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		raw = []byte(`{"schemas":["` + schemas.ErrorURN + `"],"status":"500","detail":"internal error"}`)
 	}
-	w.Header().Set("Content-Type", "application/scim+json; charset=utf-8")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/scim+json; charset=utf-8")
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
 	w.WriteHeader(status)
 	_, _ = w.Write(raw)

@@ -235,7 +235,7 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 			if _, err := tx.UpdateUser(u); err != nil {
 				return err
 			}
-			return tx.Record(actor, "replace", rt.name, id, names)
+			return tx.Record(actor, updateOp("replace", oldDoc, doc), rt.name, id, names)
 		})
 	}
 	keys := groupKeys(doc)
@@ -301,14 +301,6 @@ func (s *Server) delete(rt *resourceType) http.HandlerFunc {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
-}
-
-// deleteUser is the one place a user is deleted.
-func deleteUser(tx *storage.Tx, actor storage.Actor, id string) error {
-	if err := tx.DeleteUser(id); err != nil {
-		return err
-	}
-	return tx.Record(actor, "delete", "User", id, nil)
 }
 
 // attrNames lists the top-level attributes (extension attributes URN-qualified) whose values

@@ -27,7 +27,10 @@ type testEnv struct {
 	server *Server
 }
 
-const testToken = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
+const (
+	testToken         = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
+	testPlatformToken = "platform-token-0123456789abcdefghijklmnopqrstuvwxyz"
+)
 
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
@@ -40,7 +43,7 @@ func newEnvAt(t *testing.T, path string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Bootstrap(testToken, ""); err != nil {
+	if _, err := store.Bootstrap(testToken, testPlatformToken); err != nil {
 		t.Fatal(err)
 	}
 	logs := &lockedWriter{w: &bytes.Buffer{}}
@@ -136,7 +139,7 @@ func checkErrorBody(t *testing.T, what string, r resp) {
 	if d, _ := r.body["detail"].(string); d == "" {
 		t.Errorf("%s: error body without detail", what)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/scim+json") {
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/scim+json") && !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s: error Content-Type %q", what, ct)
 	}
 }
@@ -190,4 +193,10 @@ func (e *testEnv) logText() string {
 	e.logs.mu.Lock()
 	defer e.logs.mu.Unlock()
 	return e.logs.w.(*bytes.Buffer).String()
+}
+
+// api calls the platform API with the platform token.
+func (e *testEnv) api(method, path string, body any) resp {
+	e.t.Helper()
+	return e.doAs(testPlatformToken, method, path, body)
 }

@@ -51,6 +51,7 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 			return err
 		}
 		newDoc = pruneDoc(newDoc)
+		stripLifecycle(newDoc)
 		password, _ := newDoc["password"].(string)
 		delete(newDoc, "password")
 		names := attrNames(doc, newDoc, password != "")
@@ -99,7 +100,7 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 				return err
 			}
 		}
-		return tx.Record(actor, "patch", rt.name, id, names)
+		return tx.Record(actor, updateOp("patch", doc, newDoc), rt.name, id, names)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -74,8 +75,14 @@ func (s *Server) render(tx *storage.Tx, rt *resourceType, rec record, base strin
 	if err != nil {
 		return nil, err
 	}
-	schemaList := rt.schemasOf(m)
-	m["schemas"] = schemaList
+	if rt.name == "User" {
+		f, err := tx.Facts(rec.id)
+		if err != nil {
+			return nil, err
+		}
+		m[schemas.LifecycleURN] = lifecycleOf(f)
+	}
+	m["schemas"] = rt.schemasOf(m)
 	m["id"] = rec.id
 	m["meta"] = metaOf(rt, rt.location(base, rec.id), rec.created, rec.modified, rec.version)
 	switch rt.name {

@@ -23,7 +23,7 @@ type resourceType struct {
 
 func userType() *resourceType {
 	return &resourceType{name: "User", endpoint: "/Users", core: schemas.User(),
-		extensions: []schema.Schema{schemas.EnterpriseUser()}, common: commonSchema()}
+		extensions: []schema.Schema{schemas.EnterpriseUser(), schemas.Lifecycle()}, common: commonSchema()}
 }
 
 func groupType() *resourceType {
@@ -148,7 +148,8 @@ func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, e
 		}
 		doc[ext.ID] = attrs
 	}
-	doc = prune(doc).(map[string]any)
+	doc = pruneDoc(doc)
+	stripLifecycle(doc)
 	password, _ := doc["password"].(string)
 	delete(doc, "password")
 	return doc, password, nil

@@ -105,6 +105,7 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.ready)
+	r.Route("/api/v1", s.platformRoutes)
 	r.Route("/scim/v2", func(r chi.Router) {
 		r.Use(s.authenticate(storage.ScopeSCIM), s.readBody)
 		r.Get("/", s.rootQuery)

@@ -18,7 +18,9 @@ type Event struct {
 	ResourceType string    `json:"resourceType,omitempty"`
 	ResourceID   string    `json:"resourceId,omitempty"`
 	Attributes   []string  `json:"attributes,omitempty"`
-	Outcome      string    `json:"outcome"`
+	// Related is another resource the operation involved, e.g. the campaign of an assignment.
+	Related string `json:"related,omitempty"`
+	Outcome string `json:"outcome"`
 }
 
 // Actor is who performs a write, as recorded in the trail.
@@ -29,49 +31,124 @@ type Actor struct {
 
 // Record appends an event to the trail in the transaction's own commit.
 func (t *Tx) Record(actor Actor, op, resourceType, resourceID string, attributes []string) error {
+	return t.RecordEvent(Event{ActorID: actor.ID, ActorName: actor.Name, Operation: op,
+		ResourceType: resourceType, ResourceID: resourceID, Attributes: attributes})
+}
+
+// RecordEvent appends ev (its sequence, time, tenant and, when empty, outcome are filled in).
+func (t *Tx) RecordEvent(ev Event) error {
 	b := t.b.Bucket(bktTrail)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	ev := Event{Seq: seq, Time: t.now, Tenant: t.tenant, ActorID: actor.ID, ActorName: actor.Name,
-		Operation: op, ResourceType: resourceType, ResourceID: resourceID, Attributes: attributes,
-		Outcome: "success"}
+	ev.Seq, ev.Time, ev.Tenant = seq, t.now, t.tenant
+	if ev.Outcome == "" {
+		ev.Outcome = "success"
+	}
 	raw, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return b.Put(k[:], raw)
+	k := seqKey(seq)
+	if err := b.Put(k, raw); err != nil {
+		return err
+	}
+	if ev.ResourceID != "" {
+		return t.b.Bucket(bktTrailBy).Put(append(prefixOf(ev.ResourceID), k...), nil)
+	}
+	return nil
 }
 
-// Trail calls fn for the tenant's events, newest first, starting below seq before (0: newest).
-func (t *Tx) Trail(before uint64, fn func(Event) (bool, error)) error {
-	c := t.b.Bucket(bktTrail).Cursor()
-	var k, v []byte
-	if before == 0 {
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+// TrailQuery selects audit events. Before is a cursor: only events with a smaller sequence.
+type TrailQuery struct {
+	ResourceID   string
+	Since, Until time.Time // zero means unbounded
+	Before       uint64
+	Limit        int
+}
+
+// Trail returns the events that match q, newest first, and the cursor for the next page (0 when
+// there is none). With a ResourceID it reads that resource's events only.
+func (t *Tx) Trail(q TrailQuery) ([]Event, uint64, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	var out []Event
+	trail := t.b.Bucket(bktTrail)
+	take := func(v []byte) (bool, error) {
+		var ev Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return false, err
+		}
+		if !q.Until.IsZero() && ev.Time.After(q.Until) {
+			return true, nil
+		}
+		if !q.Since.IsZero() && ev.Time.Before(q.Since) {
+			return false, nil // older still: stop
+		}
+		out = append(out, ev)
+		return len(out) < q.Limit, nil
+	}
+	var c interface {
+		Last() ([]byte, []byte)
+		Prev() ([]byte, []byte)
+		Seek([]byte) ([]byte, []byte)
+	}
+	var prefix []byte
+	if q.ResourceID != "" {
+		c, prefix = t.b.Bucket(bktTrailBy).Cursor(), prefixOf(q.ResourceID)
+	} else {
+		c = trail.Cursor()
+	}
+	// Position on the newest key of the range below the cursor.
+	upper := append(append([]byte{}, prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	if q.Before > 0 {
+		upper = append(append([]byte{}, prefix...), seqKey(q.Before)...)
+	}
+	k, v := c.Seek(upper)
+	if k == nil {
 		k, v = c.Last()
 	} else {
-		var key [8]byte
-		binary.BigEndian.PutUint64(key[:], before)
-		k, v = c.Seek(key[:])
-		if k == nil {
-			k, v = c.Last()
+		k, v = c.Prev()
+	}
+	var last uint64
+	for ; k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, v = c.Prev() {
+		seq := binary.BigEndian.Uint64(k[len(prefix):])
+		if q.Before > 0 && seq >= q.Before {
+			continue
 		}
-		for k != nil && binary.BigEndian.Uint64(k) >= before {
-			k, v = c.Prev()
+		if prefix != nil {
+			v = trail.Get(k[len(prefix):])
+		}
+		more, err := take(v)
+		if err != nil {
+			return nil, 0, err
+		}
+		last = seq
+		if !more {
+			break
 		}
 	}
-	for ; k != nil; k, v = c.Prev() {
+	if len(out) < q.Limit {
+		return out, 0, nil
+	}
+	return out, last, nil
+}
+
+// EachEvent calls fn for every event of the trail, oldest first.
+func (t *Tx) EachEvent(fn func(Event) error) error {
+	return t.b.Bucket(bktTrail).ForEach(func(_, v []byte) error {
 		var ev Event
 		if err := json.Unmarshal(v, &ev); err != nil {
 			return err
 		}
-		more, err := fn(ev)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
+		return fn(ev)
+	})
 }

@@ -80,20 +80,22 @@ func (q *commitQueue) run() {
 
 // commit runs batch in one transaction. When one function fails, the transaction is rolled back,
 // that function is answered with its own error from a solo run, and the rest are retried.
+// Errors from the functions pass through unchanged; failures to commit become Unavailable.
 func (q *commitQueue) commit(batch []*call) {
 	for len(batch) > 0 {
 		failed := -1
+		var fnErr error
 		err := q.db.Update(func(tx *bolt.Tx) error {
 			for i, c := range batch {
-				if err := safeRun(c.fn, tx); err != nil {
+				if fnErr = safeRun(c.fn, tx); fnErr != nil {
 					failed = i
-					return err
+					return fnErr
 				}
 			}
 			return nil
 		})
 		if failed < 0 {
-			if q.stats != nil && err == nil {
+			if err == nil && q.stats != nil {
 				q.stats(len(batch))
 			}
 			for _, c := range batch {
@@ -102,9 +104,24 @@ func (q *commitQueue) commit(batch []*call) {
 			return
 		}
 		c := batch[failed]
-		c.err <- wrapBolt(q.db.Update(func(tx *bolt.Tx) error { return safeRun(c.fn, tx) }))
+		c.err <- q.solo(c)
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
+}
+
+func (q *commitQueue) solo(c *call) error {
+	var fnErr error
+	err := q.db.Update(func(tx *bolt.Tx) error {
+		fnErr = safeRun(c.fn, tx)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err == nil && q.stats != nil {
+		q.stats(1)
+	}
+	return wrapBolt(err)
 }
 
 // safeRun turns a panic inside a write function into an error, so one bad request cannot stop

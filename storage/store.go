@@ -37,11 +37,16 @@ var (
 	bktGroupName = []byte("ix.displayName")
 	bktGroupExt  = []byte("ix.group.externalId")
 	bktTrail     = []byte("trail")
+	bktTrailBy   = []byte("trailBy") // resourceID 0 seq -> empty
 	bktCounts    = []byte("counts")
+	// The platform's facts about users (what makes a user audited).
+	bktFacts        = []byte("facts")        // userID -> Facts
+	bktParticipants = []byte("participants") // campaignID 0 userID -> assigned at
+	bktCampaignsOf  = []byte("campaignsOf")  // userID 0 campaignID -> empty: every campaign ever
 )
 
 var tenantBuckets = [][]byte{bktUsers, bktGroups, bktMembers, bktMemberOf, bktUserName, bktUserExt,
-	bktEmail, bktGroupName, bktGroupExt, bktTrail, bktCounts}
+	bktEmail, bktGroupName, bktGroupExt, bktTrail, bktTrailBy, bktCounts, bktFacts, bktParticipants, bktCampaignsOf}
 
 // Options tune Open.
 type Options struct {
@@ -90,7 +95,14 @@ func Open(path string, opts Options) (*Store, error) {
 					return err
 				}
 			}
-			return nil
+			// A file written by an older version may lack newer per-tenant buckets.
+			return tx.Bucket(bktTenants).ForEach(func(id, _ []byte) error {
+				t, err := getTenant(tx, string(id))
+				if err != nil {
+					return err
+				}
+				return createTenant(tx, t)
+			})
 		}); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("initialise %s: %w", path, err)
@@ -143,18 +155,22 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
-	return wrapBolt(s.db.View(fn))
+	var fnErr error
+	err := s.db.View(func(tx *bolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrapBolt(err)
 }
 
-// wrapBolt keeps storage errors as they are and turns bbolt and I/O failures into Unavailable,
-// so the HTTP edge answers a clear 5xx rather than guessing.
+// wrapBolt turns a bbolt or I/O failure (disk full, read-only file, closed store) into
+// Unavailable, so the HTTP edge answers a clear 5xx rather than guessing.
 func wrapBolt(err error) error {
 	if err == nil {
 		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return err
 	}
 	return &Error{Code: Unavailable, Message: "the data file cannot be written: " + err.Error()}
 }

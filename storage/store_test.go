@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTemp(t *testing.T) *Store {
@@ -154,8 +156,7 @@ func TestUsersIndexesAndMemberships(t *testing.T) {
 		if gs, _ := tx.GroupsOf(bob.ID); len(gs) != 0 {
 			return fmt.Errorf("reverse index kept %v", gs)
 		}
-		var n int
-		return tx.Trail(0, func(Event) (bool, error) { n++; return true, nil })
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -230,5 +231,94 @@ func TestLockedFileFailsClearly(t *testing.T) {
 	defer s.Close()
 	if _, err := Open(path, Options{Timeout: 100 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "locked by another process") {
 		t.Fatalf("second open: %v", err)
+	}
+}
+
+func TestCheckFindsInconsistencies(t *testing.T) {
+	s := openTemp(t)
+	var uid string
+	err := s.Write(DefaultTenant, func(tx *Tx) error {
+		u, err := tx.CreateUser(User{ID: NewID(), Doc: []byte(`{}`), Keys: UserKeys{UserName: "a", ExternalID: "x", Emails: []string{"a@b"}}})
+		uid = u.ID
+		if err != nil {
+			return err
+		}
+		g, err := tx.CreateGroup(Group{ID: NewID(), Keys: GroupKeys{DisplayName: "g"}})
+		if err != nil {
+			return err
+		}
+		return tx.AddMember(g.ID, Member{Value: u.ID})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := s.Check(); err != nil || len(problems) != 0 {
+		t.Fatalf("consistent file reported %v %v", problems, err)
+	}
+	// Break the index behind the store's back: Check must say so.
+	err = s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktData).Bucket([]byte(DefaultTenant))
+		if err := b.Bucket(bktEmail).Delete(pair("a@b", uid)); err != nil {
+			return err
+		}
+		return b.Bucket(bktUserName).Put([]byte("ghost"), []byte("nobody"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := s.Check()
+	if err != nil || len(problems) != 2 {
+		t.Fatalf("want 2 problems, got %v %v", problems, err)
+	}
+}
+
+func TestTrailPagingAndResourceIndex(t *testing.T) {
+	s := openTemp(t)
+	err := s.Write(DefaultTenant, func(tx *Tx) error {
+		for i := 0; i < 25; i++ {
+			res := "a"
+			if i%5 == 0 {
+				res = "b"
+			}
+			if err := tx.Record(Actor{ID: "t1", Name: "test"}, fmt.Sprintf("op%d", i), "User", res, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(DefaultTenant, func(tx *Tx) error {
+		var seen []string
+		var cursor uint64
+		for page := 0; page < 10; page++ {
+			evs, next, err := tx.Trail(TrailQuery{Limit: 10, Before: cursor})
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				seen = append(seen, ev.Operation)
+			}
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+		if len(seen) != 25 || seen[0] != "op24" || seen[24] != "op0" {
+			return fmt.Errorf("paged trail: %v", seen)
+		}
+		evs, next, err := tx.Trail(TrailQuery{ResourceID: "b", Limit: 3})
+		if err != nil || len(evs) != 3 || evs[0].Operation != "op20" || evs[2].Operation != "op10" || next == 0 {
+			return fmt.Errorf("resource trail: %v %d %v", evs, next, err)
+		}
+		evs, next, err = tx.Trail(TrailQuery{ResourceID: "b", Limit: 3, Before: next})
+		if err != nil || len(evs) != 2 || evs[0].Operation != "op5" || next != 0 {
+			return fmt.Errorf("resource trail page 2: %v %d %v", evs, next, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

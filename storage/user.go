@@ -157,10 +157,16 @@ func (t *Tx) putUser(u User) error {
 
 // DeleteUser removes a user, its index entries and its group memberships (each group's version
 // changes). The groups are found through the reverse index: O(the user's memberships).
+// An audited user cannot be deleted: Conflict.
 func (t *Tx) DeleteUser(id string) error {
 	old, err := t.User(id)
 	if err != nil {
 		return err
+	}
+	if f, err := t.Facts(id); err != nil {
+		return err
+	} else if f.Audited() {
+		return Errorf(Conflict, "user %q is part of the audit record and cannot be deleted", id)
 	}
 	if err := t.indexUser(id, old.Keys, UserKeys{}); err != nil {
 		return err

@@ -157,3 +157,17 @@ func TestServeBootstrapsAndShutsDown(t *testing.T) {
 		t.Fatalf("token after restart: %d", code)
 	}
 }
+
+func TestCheckCommand(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d.db")
+	if _, _, err := run(t, "tenant", "create", "acme", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "check", "--data", data)
+	if err != nil || !strings.Contains(out, "is consistent") {
+		t.Fatalf("check: %q %v", out, err)
+	}
+	if _, _, err := run(t, "check", "--data", filepath.Join(t.TempDir(), "missing.db")); err == nil {
+		t.Fatal("check of a missing file succeeded")
+	}
+}

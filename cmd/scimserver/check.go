@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// errInconsistent makes check exit 1 after printing its report.
+var errInconsistent = fmt.Errorf("the data file is not consistent")
+
+func newCheckCmd(c *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Verify a data file: bbolt page consistency and every index against the data",
+		Long: `check opens the data file read-only (the server must be stopped, or point --data at a copy)
+and verifies bbolt's page structure, then that every index (userName, externalId, emails, group
+displayName and externalId, members and their reverse index) agrees with the records, and the
+counts. It prints one line per problem and exits 1 if there is any, 0 if the file is consistent.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := storage.Open(c.data, storage.Options{ReadOnly: true, Timeout: 2 * time.Second})
+			if err != nil {
+				return fmt.Errorf("%w (check needs the server stopped, or a copy of the file)", err)
+			}
+			defer s.Close()
+			problems, err := s.Check()
+			if err != nil {
+				return err
+			}
+			for _, p := range problems {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			if len(problems) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d problem(s) found in %s\n", len(problems), c.data)
+				return errInconsistent
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is consistent\n", c.data)
+			return nil
+		},
+	}
+}

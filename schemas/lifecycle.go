@@ -1,0 +1,47 @@
+package schemas
+
+import (
+	"github.com/elimity-com/scim/optional"
+	"github.com/elimity-com/scim/schema"
+)
+
+// LifecycleURN names the extension through which the server shows a user's place in the audit
+// record, and through which an identity provider can ask for anonymization.
+const LifecycleURN = "urn:ietf:params:scim:schemas:extension:lifecycle:2.0:User"
+
+// Lifecycle is the lifecycle extension of User.
+func Lifecycle() schema.Schema {
+	readOnly := schema.AttributeMutabilityReadOnly()
+	return schema.Schema{
+		ID:          LifecycleURN,
+		Name:        optional.NewString("User lifecycle"),
+		Description: optional.NewString("Whether the user is part of the audit record (and so is deactivated rather than deleted), and whether the user was anonymized."),
+		Attributes: schema.Attributes{
+			schema.SimpleCoreAttribute(schema.SimpleBooleanParams(schema.BooleanParams{
+				Name: "audited", Mutability: readOnly,
+				Description: optional.NewString("True once the user interacted with the platform or was assigned to a campaign; never false again. A DELETE of an audited user deactivates it instead."),
+			})),
+			schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
+				Name: "auditReasons", Mutability: readOnly, MultiValued: true, CaseExact: true,
+				CanonicalValues: []string{"interacted", "campaign"},
+				Description:     optional.NewString("Why the user is audited."),
+			})),
+			schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{
+				Name: "lastInteractionAt", Mutability: readOnly,
+				Description: optional.NewString("When the user last set a password or logged in."),
+			})),
+			schema.SimpleCoreAttribute(schema.SimpleNumberParams(schema.NumberParams{
+				Name: "campaignCount", Mutability: readOnly, Type: schema.AttributeTypeInteger(),
+				Description: optional.NewString("How many distinct campaigns the user was ever assigned to."),
+			})),
+			schema.SimpleCoreAttribute(schema.SimpleBooleanParams(schema.BooleanParams{
+				Name: "anonymized",
+				Description: optional.NewString("Setting this to true irreversibly anonymizes the user: personal data is replaced with random characters, the user is deactivated and removed from every group. It can never become false again."),
+			})),
+			schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{
+				Name: "anonymizedAt", Mutability: readOnly,
+				Description: optional.NewString("When the user was anonymized."),
+			})),
+		},
+	}
+}

@@ -1,0 +1,243 @@
+package scimserver
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/scimserver/scimserver/schemas"
+	"github.com/scimserver/scimserver/storage"
+)
+
+const lifecycleURN = schemas.LifecycleURN
+
+func TestPlatformAPI(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("p@example.com", nil)
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+	}{
+		{"login", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "login"}, 204},
+		{"password with time", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "password_set", "at": "2026-01-02T03:04:05Z"}, 204},
+		{"bad type", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "dance"}, 400},
+		{"bad time", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "login", "at": "yesterday"}, 400},
+		{"bad json", "POST", "/api/v1/users/" + id + "/interactions", "{", 400},
+		{"unknown user", "POST", "/api/v1/users/nope/interactions", map[string]any{"type": "login"}, 404},
+		{"assign", "PUT", "/api/v1/campaigns/c1/participants/" + id, nil, 204},
+		{"assign again", "PUT", "/api/v1/campaigns/c1/participants/" + id, nil, 204},
+		{"assign unknown user", "PUT", "/api/v1/campaigns/c1/participants/nope", nil, 404},
+		{"unassign", "DELETE", "/api/v1/campaigns/c1/participants/" + id, nil, 204},
+		{"audit of unknown user", "GET", "/api/v1/users/nope/audit", nil, 404},
+		{"bad limit", "GET", "/api/v1/audit?limit=0", nil, 400},
+		{"bad cursor", "GET", "/api/v1/audit?cursor=x", nil, 400},
+		{"bad since", "GET", "/api/v1/audit?since=x", nil, 400},
+	}
+	for _, tc := range cases {
+		if r := e.api(tc.method, tc.path, tc.body); r.status != tc.status {
+			t.Errorf("%s: %d %s", tc.name, r.status, r.raw)
+		}
+	}
+	a := e.api("GET", "/api/v1/users/"+id+"/audit", nil).must(t, 200)
+	if a["audited"] != true || fmt.Sprint(a["auditReasons"]) != "[interacted campaign]" || a["campaignCount"] != float64(1) ||
+		a["interactions"] != float64(2) || len(a["currentCampaigns"].([]any)) != 0 {
+		t.Fatalf("user audit: %v", a)
+	}
+	var ops []string
+	for _, ev := range a["trail"].([]any) {
+		ops = append(ops, str(get(ev, "operation")))
+	}
+	if strings.Join(ops, ",") != "campaign-unassign,campaign-assign,interaction,interaction,create" {
+		t.Fatalf("user trail: %v", ops)
+	}
+	// Scope separation: SCIM tokens cannot call the platform API and platform tokens cannot call SCIM.
+	e.do("GET", "/api/v1/audit", nil).must(t, 401)
+	e.api("GET", "/scim/v2/Users", nil).must(t, 401)
+	_, both, err := e.store.CreateToken(storage.TokenSpec{Tenant: storage.DefaultTenant, Scopes: []string{storage.ScopeSCIM, storage.ScopePlatform}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.doAs(both, "GET", "/scim/v2/Users", nil).must(t, 200)
+	e.doAs(both, "GET", "/api/v1/audit", nil).must(t, 200)
+	// Tenant isolation for the platform API and the trail.
+	if _, err := e.store.CreateTenant("other", ""); err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := e.store.CreateToken(storage.TokenSpec{Tenant: "other", Scopes: []string{storage.ScopePlatform}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.doAs(other, "POST", "/api/v1/users/"+id+"/interactions", map[string]any{"type": "login"}).must(t, 404)
+	e.doAs(other, "PUT", "/api/v1/campaigns/c1/participants/"+id, nil).must(t, 404)
+	e.doAs(other, "GET", "/api/v1/users/"+id+"/audit", nil).must(t, 404)
+	if r := e.doAs(other, "GET", "/api/v1/audit?resourceId="+id, nil).must(t, 200); len(r["events"].([]any)) != 0 {
+		t.Fatalf("another tenant sees the trail: %v", r)
+	}
+}
+
+func TestDeleteAuditedUserDeactivates(t *testing.T) {
+	e := newEnv(t)
+	body := userBody("kept@example.com", map[string]any{"displayName": "Kept", "name": map[string]any{"givenName": "K"}})
+	id := str(e.do("POST", "/scim/v2/Users", body).must(t, 201)["id"])
+	gid := e.createGroup("Keepers", id)
+	e.api("PUT", "/api/v1/campaigns/c9/participants/"+id, nil).must(t, 204)
+	e.api("DELETE", "/api/v1/campaigns/c9/participants/"+id, nil).must(t, 204)
+	before := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200)
+	if get(before, lifecycleURN, "audited") != true || fmt.Sprint(get(before, lifecycleURN, "auditReasons")) != "[campaign]" {
+		t.Fatalf("lifecycle extension: %v", before[lifecycleURN])
+	}
+
+	e.do("DELETE", "/scim/v2/Users/"+id, nil).must(t, 204)
+	after := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200)
+	if after["active"] != false || after["displayName"] != "Kept" || get(after, "groups", 0, "value") != gid {
+		t.Fatalf("after DELETE of an audited user: %v", after)
+	}
+	if r := e.do("GET", filterURL("Users", `userName eq "kept@example.com"`), nil).must(t, 200); r["totalResults"] != float64(1) {
+		t.Fatalf("filter after deactivation: %v", r)
+	}
+	e.do("POST", "/scim/v2/Users", body).must(t, 409)
+	// Deleting again changes nothing.
+	v := str(get(after, "meta", "version"))
+	e.do("DELETE", "/scim/v2/Users/"+id, nil).must(t, 204)
+	if again := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200); str(get(again, "meta", "version")) != v {
+		t.Fatalf("second DELETE changed the user: %v -> %v", v, get(again, "meta", "version"))
+	}
+	// An inactive user cannot join a campaign.
+	e.api("PUT", "/api/v1/campaigns/c10/participants/"+id, nil).must(t, 409)
+	// Reactivation, as identity providers do it.
+	if r := e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "active", true))).must(t, 200); r["active"] != true {
+		t.Fatalf("reactivate: %v", r)
+	}
+	full := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200)
+	full["active"] = false
+	e.do("PUT", "/scim/v2/Users/"+id, full).must(t, 200)
+	full["active"] = true
+	if r := e.do("PUT", "/scim/v2/Users/"+id, full).must(t, 200); r["active"] != true {
+		t.Fatalf("reactivate by PUT: %v", r)
+	}
+	// Lifecycle attributes are filterable and the server's to state: client writes are ignored.
+	if r := e.do("GET", filterURL("Users", lifecycleURN+`:audited eq true`), nil).must(t, 200); r["totalResults"] != float64(1) || get(r, "Resources", 0, "id") != id {
+		t.Fatalf("filter on audited: %v", r)
+	}
+	other := e.createUser("fresh@example.com", map[string]any{lifecycleURN: map[string]any{"audited": true, "campaignCount": 7}})
+	r := e.do("GET", "/scim/v2/Users/"+other, nil).must(t, 200)
+	if get(r, lifecycleURN, "audited") != false || get(r, lifecycleURN, "campaignCount") != nil {
+		t.Fatalf("client wrote lifecycle attributes: %v", r[lifecycleURN])
+	}
+	r = e.do("PATCH", "/scim/v2/Users/"+other, patchOp(op("replace", lifecycleURN+":audited", true))).must(t, 200)
+	if get(r, lifecycleURN, "audited") != false {
+		t.Fatalf("PATCH wrote audited: %v", r[lifecycleURN])
+	}
+	// Not audited: a real delete; the userName is free again.
+	e.do("DELETE", "/scim/v2/Users/"+other, nil).must(t, 204)
+	e.do("GET", "/scim/v2/Users/"+other, nil).must(t, 404)
+	e.createUser("fresh@example.com", nil)
+}
+
+// TestDeleteRacesFacts races DELETEs with logins and campaign assignments of the same users.
+// Whatever the interleaving, no audited user is hard-deleted and no fact is recorded against a
+// user who no longer exists.
+func TestDeleteRacesFacts(t *testing.T) {
+	e := newEnv(t)
+	const n = 40
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = e.createUser(fmt.Sprintf("race%d@example.com", i), nil)
+	}
+	factStatus := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(2)
+		go func(i int) {
+			defer wg.Done()
+			if i%2 == 0 {
+				factStatus[i] = e.api("POST", "/api/v1/users/"+ids[i]+"/interactions", map[string]any{"type": "login"}).status
+			} else {
+				factStatus[i] = e.api("PUT", fmt.Sprintf("/api/v1/campaigns/c%d/participants/%s", i, ids[i]), nil).status
+			}
+		}(i)
+		go func(i int) {
+			defer wg.Done()
+			if s := e.do("DELETE", "/scim/v2/Users/"+ids[i], nil).status; s != 204 {
+				t.Errorf("DELETE %d: %d", i, s)
+			}
+		}(i)
+	}
+	wg.Wait()
+	kept, gone := 0, 0
+	for i, id := range ids {
+		r := e.do("GET", "/scim/v2/Users/"+id, nil)
+		switch {
+		case factStatus[i] == 204:
+			// The fact landed first: the user is audited, so the DELETE only deactivated it.
+			if r.status != 200 || r.body["active"] != false || get(r.body, lifecycleURN, "audited") != true {
+				t.Errorf("user %d has a fact but is %d %v", i, r.status, r.body)
+			}
+			kept++
+		case factStatus[i] == 404:
+			// The DELETE landed first: the user is gone and the fact was refused.
+			if r.status != 404 {
+				t.Errorf("user %d: fact refused but user is %d", i, r.status)
+			}
+			gone++
+		default:
+			t.Errorf("user %d: fact answered %d", i, factStatus[i])
+		}
+	}
+	problems, err := e.store.Check()
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("store check: %v %v", problems, err)
+	}
+	t.Logf("%d kept as inactive, %d deleted", kept, gone)
+}
+
+// TestAuditTrailExport runs a scripted sequence of mutations and checks the trail: exactly one
+// event per mutation, in order, and none of the user's personal values anywhere in it.
+func TestAuditTrailExport(t *testing.T) {
+	e := newEnv(t)
+	personal := []string{"trail.person@example.com", "Trailblazer", "Personsson", "tp.home@example.org"}
+	id := e.createUser("trail.person@example.com", map[string]any{"name": map[string]any{"givenName": "Trailblazer", "familyName": "Personsson"},
+		"emails": []any{map[string]any{"value": "tp.home@example.org", "type": "home"}}})
+	gid := e.createGroup("Trail group")
+	e.do("PATCH", "/scim/v2/Groups/"+gid, patchOp(op("add", "members", []any{map[string]any{"value": id}}))).must(t, 204)
+	e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "name.givenName", "Trailblazer"+"X"))).must(t, 200)
+	e.api("POST", "/api/v1/users/"+id+"/interactions", map[string]any{"type": "login"}).must(t, 204)
+	e.api("PUT", "/api/v1/campaigns/camp-1/participants/"+id, nil).must(t, 204)
+	e.api("DELETE", "/api/v1/campaigns/camp-1/participants/"+id, nil).must(t, 204)
+	e.do("DELETE", "/scim/v2/Users/"+id, nil).must(t, 204)
+	e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "active", "True"))).must(t, 200)
+	full := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200)
+	full["displayName"] = "Trailblazer Personsson"
+	e.do("PUT", "/scim/v2/Users/"+id, full).must(t, 200)
+	e.do("DELETE", "/scim/v2/Groups/"+gid, nil).must(t, 204)
+	want := []string{"create User", "create Group", "patch Group", "patch User", "interaction User", "campaign-assign User",
+		"campaign-unassign User", "deactivate-instead-of-delete User", "reactivate User", "replace User", "delete Group"}
+
+	var got []string
+	var raw strings.Builder
+	err := e.store.Read(storage.DefaultTenant, func(tx *storage.Tx) error {
+		return tx.EachEvent(func(ev storage.Event) error {
+			got = append(got, ev.Operation+" "+ev.ResourceType)
+			fmt.Fprintf(&raw, "%+v\n", ev)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("trail:\n got %v\nwant %v", got, want)
+	}
+	api := e.api("GET", "/api/v1/audit?limit=1000", nil).must(t, 200)
+	if n := len(api["events"].([]any)); n != len(want) || get(api, "events", 0, "operation") != "delete" {
+		t.Fatalf("API trail: %d events, newest %v", n, get(api, "events", 0))
+	}
+	text := raw.String() + string(e.api("GET", "/api/v1/audit?limit=1000", nil).raw)
+	for _, p := range personal {
+		if strings.Contains(text, p) {
+			t.Errorf("the trail holds personal value %q", p)
+		}
+	}
+}
