@@ -35,7 +35,7 @@ func Lifecycle() schema.Schema {
 				Description: optional.NewString("How many distinct campaigns the user was ever assigned to."),
 			})),
 			schema.SimpleCoreAttribute(schema.SimpleBooleanParams(schema.BooleanParams{
-				Name: "anonymized",
+				Name:        "anonymized",
 				Description: optional.NewString("Setting this to true irreversibly anonymizes the user: personal data is replaced with random characters, the user is deactivated and removed from every group. It can never become false again."),
 			})),
 			schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{
