@@ -47,6 +47,8 @@ func toSCIM(err error) *scimError {
 			return errorf(http.StatusNotFound, "", ste.Message)
 		case storage.Conflict:
 			return errorf(http.StatusConflict, "uniqueness", ste.Message)
+		case storage.Anonymized:
+			return errorf(http.StatusConflict, "mutability", ste.Message)
 		case storage.Precondition:
 			return errorf(http.StatusPreconditionFailed, "", ste.Message)
 		case storage.Invalid:

@@ -2,6 +2,7 @@ package scimserver
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -127,6 +128,11 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 	id := storage.NewID()
 	actor := actorOf(r)
 	if rt.name == "User" {
+		anonymize, _ := anonymizeRequest(doc)
+		stripLifecycle(doc)
+		if raw, err = json.Marshal(doc); err != nil {
+			return "", err
+		}
 		u := storage.User{ID: id, Doc: raw, Keys: userKeys(doc)}
 		if err := checkKeys(u.Keys.UserName, u.Keys.ExternalID); err != nil {
 			return "", err
@@ -134,12 +140,23 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 		if password != "" {
 			u.Password = hashPassword(password)
 		}
-		return id, s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+		err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 			if _, err := tx.CreateUser(u); err != nil {
 				return err
 			}
-			return tx.Record(actor, "create", rt.name, id, attrNames(nil, doc, password != ""))
+			if err := tx.Record(actor, "create", rt.name, id, attrNames(nil, doc, password != "")); err != nil {
+				return err
+			}
+			if anonymize {
+				_, err := anonymizeTx(tx, rt, actor, id)
+				return err
+			}
+			return nil
 		})
+		if err == nil && anonymize {
+			_, err = s.store.Scrub()
+		}
+		return id, err
 	}
 	g := storage.Group{ID: id, Doc: raw, Keys: groupKeys(doc)}
 	if err := checkKeys(g.Keys.DisplayName, g.Keys.ExternalID); err != nil {
@@ -211,7 +228,13 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 		if err := checkKeys(keys.UserName, keys.ExternalID); err != nil {
 			return err
 		}
-		return s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+		stripped := maps.Clone(doc)
+		stripLifecycle(stripped)
+		if raw, err = json.Marshal(stripped); err != nil {
+			return err
+		}
+		anonymized := false
+		err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 			old, err := tx.User(id)
 			if err != nil {
 				return err
@@ -219,11 +242,17 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 			if err := checkIfMatch(r, old.Version); err != nil {
 				return err
 			}
+			if anonymized, err = guardAnonymized(tx, id, doc); err != nil || anonymized {
+				if err == nil {
+					_, err = anonymizeTx(tx, rt, actor, id)
+				}
+				return err
+			}
 			oldDoc, err := decodeDoc(old.Doc)
 			if err != nil {
 				return err
 			}
-			names := attrNames(oldDoc, doc, hash != nil)
+			names := attrNames(oldDoc, stripped, hash != nil)
 			if len(names) == 0 {
 				return nil
 			}
@@ -235,8 +264,12 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 			if _, err := tx.UpdateUser(u); err != nil {
 				return err
 			}
-			return tx.Record(actor, updateOp("replace", oldDoc, doc), rt.name, id, names)
+			return tx.Record(actor, updateOp("replace", oldDoc, stripped), rt.name, id, names)
 		})
+		if err == nil && anonymized {
+			_, err = s.store.Scrub()
+		}
+		return err
 	}
 	keys := groupKeys(doc)
 	if err := checkKeys(keys.DisplayName, keys.ExternalID); err != nil {

@@ -16,8 +16,12 @@ func (s *Server) patch(rt *resourceType) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := resourceID(r)
 		ops, err := patch.Parse(body(r), rt.patchSchema())
+		anonymized := false
 		if err == nil {
-			err = s.patchResource(r, rt, id, ops)
+			anonymized, err = s.patchResource(r, rt, id, ops)
+		}
+		if err == nil && anonymized {
+			_, err = s.store.Scrub()
 		}
 		if err != nil {
 			writeError(w, r, err)
@@ -32,9 +36,12 @@ func (s *Server) patch(rt *resourceType) http.HandlerFunc {
 	}
 }
 
-func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops []patch.Operation) error {
+// patchResource applies ops in one transaction; it reports whether the PATCH anonymized the user.
+func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops []patch.Operation) (bool, error) {
 	actor := actorOf(r)
-	return s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+	anonymized := false
+	err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+		anonymized = false
 		rec, err := rt.get(tx, id)
 		if err != nil {
 			return err
@@ -51,7 +58,17 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 			return err
 		}
 		newDoc = pruneDoc(newDoc)
-		stripLifecycle(newDoc)
+		if rt.name == "User" {
+			trigger, err := guardAnonymized(tx, id, newDoc)
+			if err != nil {
+				return err
+			}
+			if trigger {
+				anonymized, err = anonymizeTx(tx, rt, actor, id)
+				return err
+			}
+			stripLifecycle(newDoc)
+		}
 		password, _ := newDoc["password"].(string)
 		delete(newDoc, "password")
 		names := attrNames(doc, newDoc, password != "")
@@ -102,6 +119,7 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 		}
 		return tx.Record(actor, updateOp("patch", doc, newDoc), rt.name, id, names)
 	})
+	return anonymized, err
 }
 
 func pruneDoc(doc map[string]any) map[string]any {

@@ -28,6 +28,7 @@ func (s *Server) platformRoutes(r chi.Router) {
 	r.Delete("/campaigns/{campaign}/participants/{id}", s.unassignCampaign)
 	r.Get("/users/{id}/audit", s.userAudit)
 	r.Get("/audit", s.tenantAudit)
+	r.Post("/users/{id}/anonymize", s.anonymizePlatform)
 }
 
 // plainJSON answers the platform API as application/json rather than application/scim+json.

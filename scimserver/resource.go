@@ -124,8 +124,9 @@ func (ref attrRef) value(m map[string]any) (any, bool) {
 	return v, ok
 }
 
-// docFromBody turns a POST or PUT body into the stored document: validated against the schemas,
-// readOnly attributes dropped, empty values removed. The password, if any, is returned apart.
+// docFromBody turns a POST or PUT body into a document: validated against the schemas, readOnly
+// attributes dropped, empty values removed. The password, if any, is returned apart. Of the
+// lifecycle extension only a client's "anonymized" survives, for the caller to act on and strip.
 func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, error) {
 	if err := checkShape(rt, m); err != nil {
 		return nil, "", err
@@ -149,7 +150,6 @@ func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, e
 		doc[ext.ID] = attrs
 	}
 	doc = pruneDoc(doc)
-	stripLifecycle(doc)
 	password, _ := doc["password"].(string)
 	delete(doc, "password")
 	return doc, password, nil

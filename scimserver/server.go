@@ -125,6 +125,9 @@ func (s *Server) routes() http.Handler {
 				r.Put("/{id}", s.replace(rt))
 				r.Patch("/{id}", s.patch(rt))
 				r.Delete("/{id}", s.delete(rt))
+				if rt == s.users {
+					r.Post("/{id}/.anonymize", s.anonymizeAction)
+				}
 			})
 		}
 	})

@@ -14,7 +14,7 @@ import (
 // per problem found; none means the file is consistent.
 func (s *Store) Check() ([]string, error) {
 	var problems []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			problems = append(problems, "bbolt: "+err.Error())
 		}

@@ -15,6 +15,7 @@ const (
 	Precondition Code = "precondition" // the caller's expected version is stale
 	Invalid      Code = "invalid"      // the request refers to something that cannot be
 	Unavailable  Code = "unavailable"  // the store cannot take writes (disk full, read-only, closed)
+	Anonymized   Code = "anonymized"   // the user was anonymized and can no longer change
 )
 
 // Error is a storage failure with a code and a message safe to show to a client: it never holds

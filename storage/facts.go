@@ -16,8 +16,9 @@ type Facts struct {
 	AnonymizedAt *time.Time `json:"a,omitempty"`
 }
 
-// Audited reports whether the user is part of the audit record.
-func (f Facts) Audited() bool { return f.Interactions > 0 || f.Campaigns > 0 }
+// Audited reports whether the user is part of the audit record. An anonymized user is: its
+// history is exactly what anonymization keeps.
+func (f Facts) Audited() bool { return f.Interactions > 0 || f.Campaigns > 0 || f.AnonymizedAt != nil }
 
 // Reasons lists why the user is audited: "interacted", "campaign".
 func (f Facts) Reasons() []string {
@@ -129,4 +130,17 @@ func (t *Tx) CurrentCampaigns(uid string) ([]string, error) {
 		return nil
 	})
 	return out, err
+}
+
+// MarkAnonymized records when user uid was anonymized; the mark is permanent.
+func (t *Tx) MarkAnonymized(uid string) error {
+	f, err := t.Facts(uid)
+	if err != nil {
+		return err
+	}
+	if f.AnonymizedAt == nil {
+		now := t.now
+		f.AnonymizedAt = &now
+	}
+	return t.putFacts(uid, f)
 }

@@ -175,7 +175,7 @@ func (t *Tx) DeleteGroup(id string) error {
 	if err := t.RemoveAllMembers(id); err != nil {
 		return err
 	}
-	if err := t.removeFromAllGroups(id); err != nil {
+	if err := t.RemoveFromAllGroups(id); err != nil {
 		return err
 	}
 	if err := t.b.Bucket(bktGroups).Delete([]byte(id)); err != nil {
@@ -225,6 +225,11 @@ func (t *Tx) AddMember(gid string, m Member) error {
 		return Errorf(Invalid, "a group cannot be a member of itself")
 	case t.UserExists(m.Value):
 		m.Type = "User"
+		if f, err := t.Facts(m.Value); err != nil {
+			return err
+		} else if f.AnonymizedAt != nil {
+			return Errorf(Anonymized, "user %q was anonymized and cannot join a group", m.Value)
+		}
 	case t.GroupExists(m.Value):
 		m.Type = "Group"
 	default:
@@ -319,7 +324,9 @@ func (t *Tx) GroupsOf(mid string) ([]string, error) {
 	return ids, err
 }
 
-func (t *Tx) removeFromAllGroups(mid string) error {
+// RemoveFromAllGroups removes mid from every group it is a member of, through the reverse
+// index: O(its memberships), whatever the number of groups.
+func (t *Tx) RemoveFromAllGroups(mid string) error {
 	gids, err := t.GroupsOf(mid)
 	if err != nil {
 		return err

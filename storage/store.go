@@ -64,6 +64,7 @@ type Store struct {
 	now     func() time.Time
 	commits atomic.Uint64
 	writes  atomic.Uint64
+	readers *readers
 }
 
 // Open opens (creating when needed) the data file at path.
@@ -87,7 +88,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders()}
 	if !opts.ReadOnly {
 		if err := db.Update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bktMeta, bktTenants, bktTokens, bktTokenIDs, bktData} {
@@ -132,7 +133,7 @@ func (s *Store) CommitStats() (commits, writes uint64) { return s.commits.Load()
 // Size is the data file's size in bytes.
 func (s *Store) Size() int64 {
 	var n int64
-	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	_ = s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
 	return n
 }
 
@@ -155,6 +156,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
+	defer s.readers.leave(s.readers.enter())
 	var fnErr error
 	err := s.db.View(func(tx *bolt.Tx) error {
 		fnErr = fn(tx)

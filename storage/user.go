@@ -171,7 +171,7 @@ func (t *Tx) DeleteUser(id string) error {
 	if err := t.indexUser(id, old.Keys, UserKeys{}); err != nil {
 		return err
 	}
-	if err := t.removeFromAllGroups(id); err != nil {
+	if err := t.RemoveFromAllGroups(id); err != nil {
 		return err
 	}
 	if err := t.b.Bucket(bktUsers).Delete([]byte(id)); err != nil {

@@ -1,0 +1,137 @@
+package storage
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bbolt does not clear a page when it frees it: after a record is overwritten, its old bytes
+// stay readable in the raw file until the page is reused. Scrub overwrites every free page, so
+// that values erased by anonymization leave no residue in the file.
+
+var bktScrub = []byte("scrub")
+
+// readers tracks open read transactions by epoch, so that Scrub can wait for every reader that
+// could still hold freed pages (bbolt keeps a page pending while an older reader is open).
+type readers struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	epoch uint64
+	open  map[uint64]int
+}
+
+func newReaders() *readers {
+	r := &readers{open: map[uint64]int{}}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+func (r *readers) enter() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.open[r.epoch]++
+	return r.epoch
+}
+
+func (r *readers) leave(e uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.open[e]--; r.open[e] == 0 {
+		delete(r.open, e)
+		r.cond.Broadcast()
+	}
+}
+
+// waitOlder starts a new epoch and waits until every reader of the earlier ones has left, or
+// until timeout; it reports whether they all left.
+func (r *readers) waitOlder(timeout time.Duration) bool {
+	timer := time.AfterFunc(timeout, func() {
+		r.mu.Lock()
+		r.cond.Broadcast()
+		r.mu.Unlock()
+	})
+	defer timer.Stop()
+	deadline := time.Now().Add(timeout)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	target := r.epoch
+	r.epoch++
+	for {
+		busy := false
+		for e := range r.open {
+			if e <= target {
+				busy = true
+			}
+		}
+		if !busy {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		r.cond.Wait()
+	}
+}
+
+// Scrub overwrites the file's free pages with random bytes. It first commits a barrier write
+// and waits for older readers, so that the pages freed by every earlier write are reusable;
+// then it fills them with a scratch bucket and drops it. It returns the number of pages
+// overwritten.
+func (s *Store) Scrub() (int, error) {
+	if err := s.Ping(); err != nil { // barrier: readers from now on see the latest commit
+		return 0, err
+	}
+	if !s.readers.waitOlder(30 * time.Second) {
+		return 0, Errorf(Unavailable, "scrub: a long-running read kept freed pages in use; retry")
+	}
+	pages := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		pages = 0
+		for id := 0; ; id++ {
+			info, err := tx.Page(id)
+			if err != nil {
+				return err
+			}
+			if info == nil {
+				break
+			}
+			if info.Type == "free" {
+				pages++
+			}
+		}
+		if pages == 0 {
+			return nil
+		}
+		b, err := tx.CreateBucketIfNotExists(bktScrub)
+		if err != nil {
+			return err
+		}
+		b.FillPercent = 1.0
+		// Four values to a page; a few more than the free pages, to reach those the writes
+		// of this transaction free in turn.
+		size := tx.DB().Info().PageSize/4 - 64
+		val := make([]byte, size)
+		var k [8]byte
+		for i := 0; i < pages*4+256; i++ {
+			_, _ = rand.Read(val)
+			binary.BigEndian.PutUint64(k[:], uint64(i))
+			if err := b.Put(k[:], val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return pages, s.update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bktScrub) == nil {
+			return nil
+		}
+		return tx.DeleteBucket(bktScrub)
+	})
+}
