@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scimserver/scimserver/scimserver"
+	"github.com/scimserver/scimserver/storage"
+)
+
+const testToken = "scimload-test-token-0123456789abcdef"
+
+// startServer runs the real server over a bbolt file in a temporary directory, behind wrap
+// when it is not nil, and returns the SCIM base URL and the data file's path.
+func startServer(t *testing.T, wrap func(http.Handler) http.Handler) (base, dataFile string) {
+	t.Helper()
+	dataFile = filepath.Join(t.TempDir(), "scim.db")
+	store, err := storage.Open(dataFile, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Bootstrap(testToken, ""); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := scimserver.New(store, scimserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(h)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL + "/scim/v2", dataFile
+}
+
+// runJSON runs the command as main does, with --json, and decodes its report.
+func runJSON(t *testing.T, args ...string) (Report, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), append(args, "--json"), &out, &errOut)
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("exit %d, report %q, stderr %q: %v", code, out.String(), errOut.String(), err)
+	}
+	return rep, code
+}
+
+func phaseByName(t *testing.T, rep Report, name string) PhaseResult {
+	t.Helper()
+	for _, p := range rep.Phases {
+		if p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("no phase %s in report", name)
+	return PhaseResult{}
+}
+
+func kindOps(p PhaseResult) map[string]int {
+	m := map[string]int{}
+	for _, k := range p.Kinds {
+		m[k.Name] = k.Ops
+	}
+	return m
+}
+
+// TestLoadRun runs every phase briefly against the real server and expects no errors and the
+// operation counts the flags ask for.
+func TestLoadRun(t *testing.T) {
+	base, dataFile := startServer(t, nil)
+	rep, code := runJSON(t, "--url", base, "--token", testToken, "--users", "200", "--groups", "2",
+		"--group-size", "150", "--concurrency", "4", "--ops", "200", "--duration", "1s", "--seed", "7",
+		"--pid", strconv.Itoa(os.Getpid()), "--data-file", dataFile)
+
+	for _, p := range rep.Phases {
+		if p.Errors > 0 {
+			t.Errorf("phase %s: %d errors: %q", p.Name, p.Errors, p.ErrorSamples)
+		}
+		if p.Ops > 0 && !(0 < p.P50Ms && p.P50Ms <= p.P95Ms && p.P95Ms <= p.P99Ms && p.P99Ms <= p.MaxMs) {
+			t.Errorf("phase %s: percentiles out of order: %+v", p.Name, p)
+		}
+	}
+	if code != 0 || rep.Errors != 0 || rep.Stopped != "" {
+		t.Fatalf("exit %d, %d errors, stopped %q", code, rep.Errors, rep.Stopped)
+	}
+	var names []string
+	for _, p := range rep.Phases {
+		names = append(names, p.Name)
+	}
+	if !slices.Equal(names, phaseNames()) {
+		t.Errorf("phases %v, want %v", names, phaseNames())
+	}
+	if rep.Users != 200 || rep.Groups != 2 {
+		t.Errorf("created %d users and %d groups, want 200 and 2", rep.Users, rep.Groups)
+	}
+	for name, want := range map[string]int{"create": 200, "get": 200, "lookup-username": 200,
+		"lookup-externalid": 200, "patch-entra": 200, "patch-okta": 200, "page": 2} {
+		if got := phaseByName(t, rep, name).Ops; got != want {
+			t.Errorf("phase %s: %d ops, want %d", name, got, want)
+		}
+	}
+	if k := kindOps(phaseByName(t, rep, "lookup-username")); k["hit"] != 180 || k["miss"] != 20 {
+		t.Errorf("lookup-username: %v, want 180 hits and 20 misses", k)
+	}
+	if k := kindOps(phaseByName(t, rep, "patch-entra")); k["deactivate"] != 100 || k["reactivate"] != 100 {
+		t.Errorf("patch-entra: %v, want 100 deactivations and 100 reactivations", k)
+	}
+	// 2 groups, 2 batches each (100 + 50), a tenth of 150 removed from each, and at least the
+	// two GETs of each group and 20 kept members checked.
+	g := kindOps(phaseByName(t, rep, "groups"))
+	if g["create"] != 2 || g["add-members"] != 4 || g["remove-member"] != 30 || g["verify"] < 24 {
+		t.Errorf("groups: %v", g)
+	}
+	if p := phaseByName(t, rep, "page"); p.FirstPageMs <= 0 || p.LastPageMs <= 0 {
+		t.Errorf("page: first page %v ms, last page %v ms", p.FirstPageMs, p.LastPageMs)
+	}
+	if p := phaseByName(t, rep, "mix"); p.Ops == 0 || p.Seconds < 1 {
+		t.Errorf("mix: %d ops in %.2fs", p.Ops, p.Seconds)
+	}
+	if rep.ServerRSSBytes <= 0 || rep.DataFileBytes <= 0 {
+		t.Errorf("server RSS %d, data file %d bytes", rep.ServerRSSBytes, rep.DataFileBytes)
+	}
+}
+
+// corrupt passes requests to next and spoils every third answer to GET /Users/{id} (another
+// userName) and to a userName lookup (nobody found).
+func corrupt(next http.Handler) http.Handler {
+	var n atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		get := r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/scim/v2/Users/")
+		lookup := r.Method == http.MethodGet && r.URL.Path == "/scim/v2/Users" &&
+			strings.HasPrefix(r.URL.Query().Get("filter"), "userName eq")
+		if !get && !lookup || n.Add(1)%3 != 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var doc map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			panic(err)
+		}
+		if get {
+			doc["userName"] = "someone-else@example.com"
+		} else {
+			doc["totalResults"], doc["itemsPerPage"], doc["Resources"] = 0, 0, []any{}
+		}
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		json.NewEncoder(w).Encode(doc)
+	})
+}
+
+// TestDetectsWrongAnswers puts a corrupting proxy before the real server: the phases it spoils
+// must report errors (and no more than it spoiled), the others none, and the exit code is 1.
+func TestDetectsWrongAnswers(t *testing.T) {
+	base, _ := startServer(t, corrupt)
+	rep, code := runJSON(t, "--url", base, "--token", testToken, "--users", "60", "--ops", "60",
+		"--concurrency", "4", "--phases", "create,get,lookup-username,lookup-externalid")
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, p := range rep.Phases {
+		spoiled := p.Name == "get" || p.Name == "lookup-username"
+		if spoiled != (p.Errors > 0) || p.Errors >= p.Ops/2 {
+			t.Errorf("phase %s: %d errors in %d ops (spoiled: %t): %q", p.Name, p.Errors, p.Ops, spoiled, p.ErrorSamples)
+		}
+	}
+	if get := phaseByName(t, rep, "get"); len(get.ErrorSamples) == 0 || !strings.Contains(get.ErrorSamples[0], "someone-else") {
+		t.Errorf("get error samples %q do not name the wrong userName", get.ErrorSamples)
+	}
+	if rep.Errors == 0 {
+		t.Error("report counts no errors")
+	}
+}
+
+// TestModes runs baseline and fsync briefly.
+func TestModes(t *testing.T) {
+	for _, args := range [][]string{
+		{"baseline", "--size", "700", "--concurrency", "2", "--duration", "200ms"},
+		{"fsync", "--dir", t.TempDir(), "--duration", "200ms"},
+	} {
+		rep, code := runJSON(t, args...)
+		if code != 0 || len(rep.Phases) != 1 || rep.Phases[0].Ops == 0 || rep.Errors != 0 {
+			t.Errorf("%v: exit %d, report %+v", args, code, rep)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("SCIMLOAD_TOKEN", "")
+	for _, args := range [][]string{
+		{"--token", "x", "--phases", "create,nope"},
+		{"--token", "x", "--phases", "get"},
+		{"--token", "x", "--users", "2", "--concurrency", "4"},
+		{"--users", "10"},
+		{"--token", "x", "extra"},
+		{"baseline", "--concurrency", "0"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(t.Context(), args, &out, &errOut); code != 2 || errOut.Len() == 0 {
+			t.Errorf("%v: exit %d, stderr %q, want 2 and a message", args, code, errOut.String())
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	upTo := func(n int) []time.Duration {
+		var d []time.Duration
+		for i := 1; i <= n; i++ {
+			d = append(d, time.Duration(i)*time.Millisecond)
+		}
+		return d
+	}
+	for _, c := range []struct {
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{nil, 50, 0},
+		{upTo(1), 50, time.Millisecond},
+		{upTo(1), 99, time.Millisecond},
+		{upTo(100), 50, 50 * time.Millisecond},
+		{upTo(100), 95, 95 * time.Millisecond},
+		{upTo(100), 99, 99 * time.Millisecond},
+		{upTo(100), 100, 100 * time.Millisecond},
+		{upTo(10), 50, 5 * time.Millisecond},
+		{upTo(10), 95, 10 * time.Millisecond}, // rank ceil(9.5) = 10
+		{upTo(10), 0, time.Millisecond},
+		{upTo(1000), 99.9, 999 * time.Millisecond},
+	} {
+		if got := percentile(c.sorted, c.p); got != c.want {
+			t.Errorf("percentile(%d values, %v) = %v, want %v", len(c.sorted), c.p, got, c.want)
+		}
+	}
+}
+
+// TestSummarize merges recorders: unsorted latencies, errors kept out of the latencies, a
+// per-kind breakdown, and a bounded list of error samples.
+func TestSummarize(t *testing.T) {
+	var a, b recorder
+	for _, ms := range []int{30, 10, 20} {
+		a.ok("get", time.Duration(ms)*time.Millisecond)
+	}
+	b.ok("get", 40*time.Millisecond)
+	b.ok("patch", time.Millisecond)
+	for range 7 {
+		b.fail("patch", errors.New("wrong answer"))
+	}
+	r := summarize("mix", 2*time.Second, []*recorder{&a, &b})
+	if r.Ops != 12 || r.Errors != 7 || r.OpsPerSec != 2.5 || r.P50Ms != 20 || r.MaxMs != 40 {
+		t.Errorf("summary %+v", r)
+	}
+	if len(r.Kinds) != 2 || r.Kinds[0].Name != "get" || r.Kinds[0].Ops != 4 || r.Kinds[0].P50Ms != 20 ||
+		r.Kinds[1].Name != "patch" || r.Kinds[1].Errors != 7 {
+		t.Errorf("kinds %+v", r.Kinds)
+	}
+	if len(r.ErrorSamples) != 1 || r.ErrorSamples[0] != "patch: wrong answer" {
+		t.Errorf("error samples %q: want the one distinct message", r.ErrorSamples)
+	}
+}
+
+func TestTextReport(t *testing.T) {
+	var out bytes.Buffer
+	printText(&out, &Report{Mode: "load", URL: "http://x/scim/v2", RunID: "r1", Errors: 1, ServerRSSBytes: 3 << 20,
+		Phases: []PhaseResult{
+			{Name: "page", Ops: 2, FirstPageMs: 1, LastPageMs: 3},
+			{Name: "get", Ops: 5, Errors: 1, ErrorSamples: []string{"get: GET /Users/1: status 500"}},
+		}})
+	for _, want := range []string{"scimload run r1 against http://x/scim/v2", "last/first 3.00",
+		"error in get: get: GET /Users/1: status 500", "server RSS 3.0 MiB", "1 errors"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
