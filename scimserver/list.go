@@ -271,25 +271,35 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 	return pg, err
 }
 
+// plainPage serves an unfiltered, unsorted page. Identity providers walk such pages in order
+// (startIndex 1, 101, 201, …): the position where a page ends is remembered, so the next page
+// starts there instead of stepping over every record before it.
 func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base string, pg *page) error {
 	pg.total = rt.count(tx)
 	if q.count == 0 {
 		return nil
 	}
-	skip := q.startIndex - 1
+	key := pageKey{tenant: tx.Tenant(), kind: rt.name, deletes: rt.deletes(tx), startIndex: q.startIndex}
+	after, skip := "", q.startIndex-1
+	if id, ok := s.pages.get(key); ok {
+		after, skip = id, 0
+	}
 	proj := rt.parseProjection(q.attributes, q.excluded)
-	return rt.scan(tx, "", func(rec record) (bool, error) {
-		if skip > 0 {
-			skip--
-			return true, nil
-		}
+	last := ""
+	err := rt.scan(tx, after, skip, func(rec record) (bool, error) {
 		m, err := s.render(tx, rt, rec, base, proj)
 		if err != nil {
 			return false, err
 		}
 		pg.resources = append(pg.resources, m)
+		last = rec.id
 		return len(pg.resources) < q.count, nil
 	})
+	if err == nil && last != "" {
+		key.startIndex += len(pg.resources)
+		s.pages.put(key, last)
+	}
+	return err
 }
 
 // matches calls fn for every record of rt that passes expr, in id order. Lookups identity
@@ -332,7 +342,7 @@ func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expressio
 		}
 		return nil
 	}
-	return rt.scan(tx, "", func(rec record) (bool, error) { return true, check(rec) })
+	return rt.scan(tx, "", 0, func(rec record) (bool, error) { return true, check(rec) })
 }
 
 // filterProjection renders what a filter needs: related data only when the filter names it.

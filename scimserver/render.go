@@ -53,12 +53,20 @@ func (rt *resourceType) get(tx *storage.Tx, id string) (record, error) {
 	return groupRecord(g), err
 }
 
-// scan walks the records of the resource type in id order after the id after.
-func (rt *resourceType) scan(tx *storage.Tx, after string, fn func(record) (bool, error)) error {
+// scan walks the records of the resource type in id order, after the id after and skip more.
+func (rt *resourceType) scan(tx *storage.Tx, after string, skip int, fn func(record) (bool, error)) error {
 	if rt.name == "User" {
-		return tx.ScanUsers(after, func(u storage.User) (bool, error) { return fn(userRecord(u)) })
+		return tx.ScanUsers(after, skip, func(u storage.User) (bool, error) { return fn(userRecord(u)) })
 	}
-	return tx.ScanGroups(after, func(g storage.Group) (bool, error) { return fn(groupRecord(g)) })
+	return tx.ScanGroups(after, skip, func(g storage.Group) (bool, error) { return fn(groupRecord(g)) })
+}
+
+// deletes is the order generation of the resource type (see storage.Tx.UserDeletes).
+func (rt *resourceType) deletes(tx *storage.Tx) uint64 {
+	if rt.name == "User" {
+		return tx.UserDeletes()
+	}
+	return tx.GroupDeletes()
 }
 
 func (rt *resourceType) count(tx *storage.Tx) int {

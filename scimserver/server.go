@@ -37,6 +37,7 @@ type Server struct {
 	users   *resourceType
 	groups  *resourceType
 	elimity scim.Server
+	pages   pageCache
 }
 
 // New builds a Server over store.

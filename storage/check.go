@@ -54,7 +54,7 @@ func (t *Tx) check() []string {
 		m[string(key)] = true
 	}
 	users, groups := 0, 0
-	_ = t.ScanUsers("", func(u User) (bool, error) {
+	_ = t.ScanUsers("", 0, func(u User) (bool, error) {
 		users++
 		expect(bktUserName, []byte(Fold(u.Keys.UserName)))
 		if id := t.b.Bucket(bktUserName).Get([]byte(Fold(u.Keys.UserName))); string(id) != u.ID {
@@ -68,7 +68,7 @@ func (t *Tx) check() []string {
 		}
 		return true, nil
 	})
-	_ = t.ScanGroups("", func(g Group) (bool, error) {
+	_ = t.ScanGroups("", 0, func(g Group) (bool, error) {
 		groups++
 		expect(bktGroupName, []byte(Fold(g.Keys.DisplayName)))
 		if id := t.b.Bucket(bktGroupName).Get([]byte(Fold(g.Keys.DisplayName))); string(id) != g.ID {

@@ -56,6 +56,9 @@ func (t *Tx) GroupExists(id string) bool { return t.b.Bucket(bktGroups).Get([]by
 // CountGroups is the number of groups of the tenant.
 func (t *Tx) CountGroups() int { return int(t.count("groups")) }
 
+// GroupDeletes counts the groups ever deleted (see UserDeletes).
+func (t *Tx) GroupDeletes() uint64 { return t.count("groupDeletes") }
+
 // LookupGroups returns the ids of the groups whose indexed value under index equals value.
 func (t *Tx) LookupGroups(index, value string) ([]string, error) {
 	switch index {
@@ -70,16 +73,11 @@ func (t *Tx) LookupGroups(index, value string) ([]string, error) {
 	return nil, Errorf(Invalid, "no group index %q", index)
 }
 
-// ScanGroups calls fn for every group in id order after the id after, until fn returns false.
-func (t *Tx) ScanGroups(after string, fn func(Group) (bool, error)) error {
+// ScanGroups calls fn for every group in id order, after the id after and skip groups further,
+// until fn returns false.
+func (t *Tx) ScanGroups(after string, skip int, fn func(Group) (bool, error)) error {
 	c := t.b.Bucket(bktGroups).Cursor()
-	k, v := c.First()
-	if after != "" {
-		k, v = c.Seek([]byte(after))
-		if k != nil && string(k) == after {
-			k, v = c.Next()
-		}
-	}
+	k, v := seek(c, after, skip)
 	for ; k != nil; k, v = c.Next() {
 		g, err := decodeGroup(string(k), v)
 		if err != nil {
@@ -179,6 +177,9 @@ func (t *Tx) DeleteGroup(id string) error {
 		return err
 	}
 	if err := t.b.Bucket(bktGroups).Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := t.addCount("groupDeletes", 1); err != nil {
 		return err
 	}
 	return t.addCount("groups", -1)

@@ -151,3 +151,19 @@ func indexLookup(b *bolt.Bucket, value string) ([]string, error) {
 	})
 	return ids, err
 }
+
+// seek positions c on the first key after the key after ("" for the first key), then steps
+// over skip keys without decoding them.
+func seek(c *bolt.Cursor, after string, skip int) ([]byte, []byte) {
+	k, v := c.First()
+	if after != "" {
+		k, v = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+	}
+	for ; skip > 0 && k != nil; skip-- {
+		k, v = c.Next()
+	}
+	return k, v
+}

@@ -73,6 +73,11 @@ func (t *Tx) UserExists(id string) bool { return t.b.Bucket(bktUsers).Get([]byte
 // CountUsers is the number of users of the tenant.
 func (t *Tx) CountUsers() int { return int(t.count("users")) }
 
+// UserDeletes counts the users ever deleted. Ids grow with time, so a user's position in id
+// order changes only when an older user is deleted: a remembered position is valid for as long
+// as this number stays the same.
+func (t *Tx) UserDeletes() uint64 { return t.count("userDeletes") }
+
 // LookupUsers returns the ids of the users whose indexed value under index equals value.
 func (t *Tx) LookupUsers(index, value string) ([]string, error) {
 	switch index {
@@ -90,16 +95,10 @@ func (t *Tx) LookupUsers(index, value string) ([]string, error) {
 }
 
 // ScanUsers calls fn for every user in id (creation) order, starting after the id after ("" for
-// the first), until fn returns false.
-func (t *Tx) ScanUsers(after string, fn func(User) (bool, error)) error {
+// the first) and skip users further, until fn returns false.
+func (t *Tx) ScanUsers(after string, skip int, fn func(User) (bool, error)) error {
 	c := t.b.Bucket(bktUsers).Cursor()
-	k, v := c.First()
-	if after != "" {
-		k, v = c.Seek([]byte(after))
-		if k != nil && string(k) == after {
-			k, v = c.Next()
-		}
-	}
+	k, v := seek(c, after, skip)
 	for ; k != nil; k, v = c.Next() {
 		u, err := decodeUser(string(k), v)
 		if err != nil {
@@ -175,6 +174,9 @@ func (t *Tx) DeleteUser(id string) error {
 		return err
 	}
 	if err := t.b.Bucket(bktUsers).Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := t.addCount("userDeletes", 1); err != nil {
 		return err
 	}
 	return t.addCount("users", -1)
