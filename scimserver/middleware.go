@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,6 +142,11 @@ func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 					next.ServeHTTP(w, r)
 					return
 				}
+			}
+			if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+				writeError(w, r, errorf(http.StatusTooManyRequests, "", "too many failed authentications from this address; retry later"))
+				return
 			}
 			writeError(w, r, errorf(http.StatusUnauthorized, "", "a valid bearer token is required"))
 		})

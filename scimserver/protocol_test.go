@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -461,5 +462,48 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if strings.Contains(logs, s) {
 			t.Errorf("the log contains %q", s)
 		}
+	}
+}
+
+// TestFailedAuthenticationIsThrottled: repeated bad tokens from one address end in 429 with
+// Retry-After, while a valid token from the same address keeps working.
+func TestFailedAuthenticationIsThrottled(t *testing.T) {
+	e := newEnv(t)
+	limited := 0
+	for i := 0; i < 40; i++ {
+		r := e.doAs("wrong-token", "GET", "/scim/v2/Users", nil)
+		switch r.status {
+		case 401:
+		case 429:
+			limited++
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		default:
+			t.Fatalf("bad token: %d", r.status)
+		}
+	}
+	if limited < 15 {
+		t.Fatalf("only %d of 40 bad attempts were throttled", limited)
+	}
+	e.do("GET", "/scim/v2/Users", nil).must(t, 200)
+}
+
+func TestFailureLimiterRefills(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newFailureLimiter(2, time.Second)
+	l.now = func() time.Time { return now }
+	if l.fail("a") != 0 || l.fail("a") != 0 {
+		t.Fatal("burst not allowed")
+	}
+	if wait := l.fail("a"); wait <= 0 || wait > time.Second {
+		t.Fatalf("third failure: wait %v", wait)
+	}
+	if l.fail("b") != 0 {
+		t.Fatal("another address was limited")
+	}
+	now = now.Add(2 * time.Second)
+	if l.fail("a") != 0 {
+		t.Fatal("bucket did not refill")
 	}
 }

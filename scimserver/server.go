@@ -7,6 +7,7 @@ package scimserver
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/elimity-com/scim"
 	"github.com/go-chi/chi/v5"
@@ -38,6 +39,7 @@ type Server struct {
 	groups  *resourceType
 	elimity scim.Server
 	pages   pageCache
+	limiter *failureLimiter
 }
 
 // New builds a Server over store.
@@ -49,7 +51,8 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 		opts.MaxResults = 1000
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	s := &Server{store: store, opts: opts, log: opts.Logger, users: userType(), groups: groupType()}
+	s := &Server{store: store, opts: opts, log: opts.Logger, users: userType(), groups: groupType(),
+		limiter: newFailureLimiter(20, 3*time.Second)}
 	var err error
 	if s.elimity, err = s.discoveryServer(); err != nil {
 		return nil, err

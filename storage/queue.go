@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,7 +19,7 @@ type commitQueue struct {
 	calls chan *call
 	done  chan struct{}
 	once  sync.Once
-	stats func(batch int)
+	stats func(batch int, took time.Duration)
 }
 
 type call struct {
@@ -28,7 +29,7 @@ type call struct {
 
 const maxBatch = 256
 
-func newCommitQueue(db *bolt.DB, stats func(int)) *commitQueue {
+func newCommitQueue(db *bolt.DB, stats func(int, time.Duration)) *commitQueue {
 	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stats: stats}
 	go q.run()
 	return q
@@ -83,6 +84,7 @@ func (q *commitQueue) run() {
 // Errors from the functions pass through unchanged; failures to commit become Unavailable.
 func (q *commitQueue) commit(batch []*call) {
 	for len(batch) > 0 {
+		start := time.Now()
 		failed := -1
 		var fnErr error
 		err := q.db.Update(func(tx *bolt.Tx) error {
@@ -96,7 +98,7 @@ func (q *commitQueue) commit(batch []*call) {
 		})
 		if failed < 0 {
 			if err == nil && q.stats != nil {
-				q.stats(len(batch))
+				q.stats(len(batch), time.Since(start))
 			}
 			for _, c := range batch {
 				c.err <- wrapBolt(err)
@@ -110,6 +112,7 @@ func (q *commitQueue) commit(batch []*call) {
 }
 
 func (q *commitQueue) solo(c *call) error {
+	start := time.Now()
 	var fnErr error
 	err := q.db.Update(func(tx *bolt.Tx) error {
 		fnErr = safeRun(c.fn, tx)
@@ -119,7 +122,7 @@ func (q *commitQueue) solo(c *call) error {
 		return fnErr
 	}
 	if err == nil && q.stats != nil {
-		q.stats(1)
+		q.stats(1, time.Since(start))
 	}
 	return wrapBolt(err)
 }

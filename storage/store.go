@@ -65,6 +65,9 @@ type Store struct {
 	commits atomic.Uint64
 	writes  atomic.Uint64
 	readers *readers
+	// OnCommit, when set before the first write, observes each commit: how many writes it
+	// carried and how long it took (for metrics).
+	OnCommit func(writes int, took time.Duration)
 }
 
 // Open opens (creating when needed) the data file at path.
@@ -108,9 +111,12 @@ func Open(path string, opts Options) (*Store, error) {
 			db.Close()
 			return nil, fmt.Errorf("initialise %s: %w", path, err)
 		}
-		s.queue = newCommitQueue(db, func(n int) {
+		s.queue = newCommitQueue(db, func(n int, took time.Duration) {
 			s.commits.Add(1)
 			s.writes.Add(uint64(n))
+			if s.OnCommit != nil {
+				s.OnCommit(n, took)
+			}
 		})
 	}
 	return s, nil
