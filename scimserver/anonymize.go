@@ -245,3 +245,13 @@ func guardAnonymized(tx *storage.Tx, id string, doc map[string]any) (trigger boo
 	}
 	return false, errorf(http.StatusConflict, "mutability", "the user was anonymized and can no longer change")
 }
+
+// PersonalAttributes names the attributes of a stored user document that anonymization would
+// erase, for the operator command to show before it asks for confirmation.
+func PersonalAttributes(raw []byte) []string {
+	doc, err := decodeDoc(raw)
+	if err != nil {
+		return nil
+	}
+	return scrubDoc(userType(), doc)
+}

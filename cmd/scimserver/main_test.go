@@ -5,11 +5,14 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scimserver/scimserver/storage"
 )
 
 // run executes the real command tree with args and returns stdout, stderr and the error.
@@ -169,5 +172,93 @@ func TestCheckCommand(t *testing.T) {
 	}
 	if _, _, err := run(t, "check", "--data", filepath.Join(t.TempDir(), "missing.db")); err == nil {
 		t.Fatal("check of a missing file succeeded")
+	}
+}
+
+// seedUser stores one user with personal values directly in the data file.
+func seedUser(t *testing.T, data string) string {
+	t.Helper()
+	s, err := storage.Open(data, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Bootstrap("", ""); err != nil {
+		t.Fatal(err)
+	}
+	id := storage.NewID()
+	err = s.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+		if _, err := tx.CreateUser(storage.User{ID: id, Doc: []byte(`{"userName":"cli.person@example.com","name":{"givenName":"Clio"},"externalId":"x-77"}`),
+			Keys: storage.UserKeys{UserName: "cli.person@example.com", ExternalID: "x-77"}}); err != nil {
+			return err
+		}
+		return tx.Record(storage.Actor{ID: "seed"}, "create", "User", id, []string{"name", "userName"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestAnonymizeCommand(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d.db")
+	id := seedUser(t, data)
+	cmd := newRoot()
+	var out bytes.Buffer
+	cmd.SetArgs([]string{"anonymize", "--user", id, "--data", data})
+	cmd.SetIn(strings.NewReader("no\n"))
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	if err := cmd.Execute(); err == nil || !strings.Contains(out.String(), "will erase: externalId, name, userName") {
+		t.Fatalf("unconfirmed anonymize: %v %q", err, out.String())
+	}
+	cmd = newRoot()
+	out.Reset()
+	cmd.SetArgs([]string{"anonymize", "--user", id, "--data", data})
+	cmd.SetIn(strings.NewReader(id + "\n"))
+	cmd.SetOut(&out)
+	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "anonymized at") {
+		t.Fatalf("confirmed anonymize: %v %q", err, out.String())
+	}
+	if out, _, err := run(t, "anonymize", "--user", id, "--yes", "--data", data); err != nil || !strings.Contains(out, "already anonymized") {
+		t.Fatalf("repeat: %v %q", err, out)
+	}
+	raw, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"cli.person@example.com", "Clio", "x-77"} {
+		if bytes.Contains(raw, []byte(v)) {
+			t.Errorf("the data file still holds %q", v)
+		}
+	}
+	if _, _, err := run(t, "anonymize", "--data", data); err == nil {
+		t.Fatal("anonymize without --user succeeded")
+	}
+}
+
+func TestAuditExportAndCompact(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d.db")
+	seedUser(t, data)
+	out, _, err := run(t, "audit", "export", "--data", data)
+	if err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"operation":"create"`) || strings.Contains(out, "cli.person") {
+		t.Fatalf("ndjson export: %v %q", err, out)
+	}
+	file := filepath.Join(t.TempDir(), "trail.csv")
+	if _, _, err := run(t, "audit", "export", "--format", "csv", "--out", file, "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	csv, _ := os.ReadFile(file)
+	if lines := strings.Split(strings.TrimSpace(string(csv)), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "seq,time,tenant") {
+		t.Fatalf("csv export: %q", csv)
+	}
+	if _, _, err := run(t, "audit", "export", "--format", "xml", "--data", data); err == nil {
+		t.Fatal("unknown format accepted")
+	}
+	if out, _, err := run(t, "compact", "--data", data); err != nil || !strings.Contains(out, "compacted") {
+		t.Fatalf("compact: %v %q", err, out)
+	}
+	if out, _, err := run(t, "check", "--data", data); err != nil || !strings.Contains(out, "is consistent") {
+		t.Fatalf("check after compact: %v %q", err, out)
 	}
 }

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimserver/scimserver/scimserver"
+	"github.com/scimserver/scimserver/storage"
+)
+
+func newAnonymizeCmd(c *config) *cobra.Command {
+	var tenant, user string
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "anonymize --tenant T --user ID",
+		Short: "Irreversibly erase a user's personal data, keeping the audit history",
+		Long: `anonymize runs the same anonymization as POST /scim/v2/Users/{id}/.anonymize: in one
+transaction the user is deactivated, every personal attribute is replaced with random characters
+(or removed), the externalId, password, photos and manager are removed, and the user leaves
+every group; then the data file's free pages are overwritten. It cannot be undone.
+
+It shows what will be erased and asks for confirmation unless --yes is given. The server must be
+stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while it runs).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if user == "" {
+				return usageError{fmt.Errorf("--user is required")}
+			}
+			return withStore(c, func(s *storage.Store) error {
+				summary, err := describeUser(s, tenant, user)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprint(out, summary)
+				if !yes && !confirm(cmd.InOrStdin(), out, user) {
+					return fmt.Errorf("not confirmed; nothing was changed")
+				}
+				changed, err := scimserver.Anonymize(s, tenant, storage.Actor{ID: "cli", Name: "scimserver anonymize"}, user)
+				if err != nil {
+					return err
+				}
+				if !changed {
+					fmt.Fprintln(out, "the user was already anonymized; nothing changed")
+					return nil
+				}
+				fmt.Fprintf(out, "user %s anonymized at %s\n", user, time.Now().UTC().Format(time.RFC3339))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant of the user")
+	cmd.Flags().StringVar(&user, "user", "", "id of the user to anonymize")
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	return cmd
+}
+
+// describeUser lists what anonymization will erase: attribute names with the current userName
+// so the operator can recognise the person, and the group memberships that will end.
+func describeUser(s *storage.Store, tenant, id string) (string, error) {
+	var b strings.Builder
+	err := s.Read(tenant, func(tx *storage.Tx) error {
+		u, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		f, err := tx.Facts(id)
+		if err != nil {
+			return err
+		}
+		groups, err := tx.GroupsOf(id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "user %s (userName %q) of tenant %s\n", id, u.Keys.UserName, tenant)
+		if f.AnonymizedAt != nil {
+			fmt.Fprintf(&b, "already anonymized at %s\n", f.AnonymizedAt.Format(time.RFC3339))
+			return nil
+		}
+		fmt.Fprintf(&b, "will erase: %s\n", strings.Join(scimserver.PersonalAttributes(u.Doc), ", "))
+		fmt.Fprintf(&b, "will remove it from %d group(s), delete any password hash, and deactivate it\n", len(groups))
+		return nil
+	})
+	return b.String(), err
+}
+
+func confirm(in io.Reader, out io.Writer, id string) bool {
+	fmt.Fprintf(out, "This cannot be undone. Type the user id to confirm: ")
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	return strings.TrimSpace(line) == id
+}
