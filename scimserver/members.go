@@ -68,6 +68,9 @@ func memberFrom(obj map[string]any) (storage.Member, error) {
 	if mem.Value == "" {
 		return mem, badRequest("invalidValue", "each member needs a value: the id of a user or group")
 	}
+	if err := checkValues(mem.Display); err != nil {
+		return mem, err
+	}
 	return mem, nil
 }
 

@@ -58,6 +58,9 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 			return err
 		}
 		newDoc = pruneDoc(newDoc)
+		if err := checkValues(newDoc); err != nil {
+			return err
+		}
 		if rt.name == "User" {
 			trigger, err := guardAnonymized(tx, id, newDoc)
 			if err != nil {

@@ -2,6 +2,7 @@ package scimserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -150,6 +151,9 @@ func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, e
 		doc[ext.ID] = attrs
 	}
 	doc = pruneDoc(doc)
+	if err := checkValues(doc); err != nil {
+		return nil, "", err
+	}
 	password, _ := doc["password"].(string)
 	delete(doc, "password")
 	return doc, password, nil
@@ -339,4 +343,38 @@ func decodeDoc(raw []byte) (map[string]any, error) {
 	d := json.NewDecoder(strings.NewReader(string(raw)))
 	d.UseNumber()
 	return m, d.Decode(&m)
+}
+
+// maxValues bounds a multi-valued attribute of a user or group document (members are stored
+// apart and bounded only by the body size).
+const maxValues = 1000
+
+// checkValues refuses what no identity provider sends and the store should not keep: NUL
+// characters, and multi-valued attributes with more than maxValues values.
+func checkValues(v any) error {
+	switch x := v.(type) {
+	case string:
+		if strings.ContainsRune(x, 0) {
+			return badRequest("invalidValue", "attribute values cannot contain NUL characters")
+		}
+	case []any:
+		if len(x) > maxValues {
+			return badRequest("invalidValue", fmt.Sprintf("a multi-valued attribute holds at most %d values", maxValues))
+		}
+		for _, e := range x {
+			if err := checkValues(e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) {
+				return badRequest("invalidValue", "attribute names cannot contain NUL characters")
+			}
+			if err := checkValues(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -25,6 +25,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxResults bounds a page; 0 means 1000.
 	MaxResults int
+	// MaxHeaderBytes bounds the request line and headers; 0 means 64 KiB. Set net/http's own
+	// limit higher, so that this one answers first, with a SCIM error.
+	MaxHeaderBytes int
 	// Logger receives one line per request; the zero value discards.
 	Logger zerolog.Logger
 }
@@ -50,6 +53,9 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 	if opts.MaxResults <= 0 {
 		opts.MaxResults = 1000
 	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = 64 << 10
+	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{store: store, opts: opts, log: opts.Logger, users: userType(), groups: groupType(),
 		limiter: newFailureLimiter(20, 3*time.Second)}
@@ -64,8 +70,23 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 // ServeHTTP canonicalises SCIM paths (endpoint names in any letter case, trailing slashes, as
 // Microsoft's test collection sends them) and dispatches to the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if headerBytes(r) > s.opts.MaxHeaderBytes {
+		// net/http's own limit answers in plain text; this one answers as SCIM.
+		writeError(w, r, errorf(http.StatusRequestHeaderFieldsTooLarge, "", "the request headers are larger than the server accepts"))
+		return
+	}
 	r.URL.Path, r.URL.RawPath = canonicalPath(r.URL.Path), canonicalPath(r.URL.RawPath)
 	s.router.ServeHTTP(w, r)
+}
+
+func headerBytes(r *http.Request) int {
+	n := len(r.RequestURI)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 var endpointNames = []string{"Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Me", ".search"}
@@ -102,9 +123,7 @@ func (s *Server) routes() http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusNotFound, "", "no such endpoint"))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, errorf(http.StatusMethodNotAllowed, "", "method "+r.Method+" is not allowed on this endpoint"))
-	})
+	r.MethodNotAllowed(s.methodNotAllowed)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -125,6 +144,7 @@ func (s *Server) routes() http.Handler {
 				r.Get("/", s.list(rt))
 				r.Post("/", s.create(rt))
 				r.Post("/.search", s.search(rt))
+				r.Get("/.search", s.methodNotAllowed)
 				r.Get("/{id}", s.get(rt))
 				r.Put("/{id}", s.replace(rt))
 				r.Patch("/{id}", s.patch(rt))
@@ -144,4 +164,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, errorf(http.StatusMethodNotAllowed, "", "method "+r.Method+" is not allowed on this endpoint"))
 }

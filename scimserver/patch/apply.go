@@ -1,0 +1,293 @@
+package patch
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+
+	"github.com/elimity-com/scim/schema"
+	filter "github.com/scim2/filter-parser/v2"
+)
+
+// Apply applies ops in order to a deep copy of doc; returns the new doc, the sorted,
+// de-duplicated top-level names of attributes that changed (URN-qualified, e.g.
+// "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", for extension
+// attributes), and, when s has a "members" attribute (Groups), the membership change. Nothing
+// of doc is modified, also when an error (an *Error) is returned.
+func Apply(doc map[string]any, ops []Operation, s Schema) (newDoc map[string]any, changed []string, members MemberChange, err error) {
+	out := deepCopy(doc).(map[string]any)
+	var ms memberState
+	for _, op := range ops {
+		if op.t.isMembers() {
+			ms.apply(op)
+			continue
+		}
+		if err := applyOp(out, op); err != nil {
+			return nil, nil, MemberChange{}, err.in(op.where)
+		}
+	}
+	changed = changedAttributes(doc, out, s)
+	if ms.touched {
+		changed = append(changed, "members")
+		slices.Sort(changed)
+	}
+	return out, changed, ms.result(), nil
+}
+
+func applyOp(doc map[string]any, op Operation) *Error {
+	t := op.t
+	if t.attr == nil { // remove of a whole extension
+		delete(doc, t.urn)
+		return nil
+	}
+	c := doc
+	if t.urn != "" {
+		c = asMap(doc[t.urn])
+		if c == nil {
+			c = map[string]any{}
+		}
+	}
+	name := t.attr.Name()
+	var next any
+	var err *Error
+	if t.attr.MultiValued() {
+		next, err = applyMulti(asList(c[name]), op)
+	} else {
+		next, err = applySingle(c[name], op)
+	}
+	if err != nil {
+		return err
+	}
+	put(c, name, next)
+	if t.urn != "" {
+		put(doc, t.urn, c)
+	}
+	return nil
+}
+
+// put sets m[k], deleting the key for values that mean "no value" so that cleared attributes
+// and emptied objects and lists disappear from the document.
+func put(m map[string]any, k string, v any) {
+	if isClear(v) {
+		delete(m, k)
+	} else {
+		m[k] = v
+	}
+}
+
+// applySingle returns the new value of a singular attribute.
+func applySingle(cur any, op Operation) (any, *Error) {
+	t := op.t
+	if t.sub != nil {
+		m := cloneMap(cur)
+		return m, setSub(m, *t.sub, op)
+	}
+	if op.Op == opRemove || op.value == nil {
+		return nil, nil
+	}
+	next := deepCopy(op.value)
+	if v, ok := next.(map[string]any); ok {
+		if op.Op == opReplace && isRefLike(*t.attr) {
+			next = compact(v)
+		} else {
+			// add, and replace on other complex attributes, merge: sub-attributes the value
+			// leaves out stay unchanged (RFC 7644 §3.5.2.1, §3.5.2.3).
+			m := cloneMap(cur)
+			merge(m, v)
+			next = m
+		}
+	}
+	return next, guardImmutable(*t.attr, cur, next)
+}
+
+// applyMulti returns the new value of a multi-valued attribute.
+func applyMulti(list []any, op Operation) (any, *Error) {
+	t := op.t
+	if t.filter != nil || t.sub != nil {
+		return applyElements(list, op)
+	}
+	switch {
+	case op.Op == opRemove && op.hasValue:
+		return removeValues(*t.attr, list, op.value.([]any)), nil
+	case op.Op == opRemove:
+		return nil, nil
+	case op.value == nil && op.Op == opAdd:
+		return list, nil // adding nothing; clearing a list takes replace or remove
+	case op.Op == opReplace:
+		return deepCopy(op.value), nil
+	}
+	next := slices.Clone(list)
+	for _, v := range op.value.([]any) {
+		if !slices.ContainsFunc(next, func(e any) bool { return reflect.DeepEqual(e, v) }) {
+			next = append(next, deepCopy(v))
+		}
+	}
+	return next, guardImmutable(*t.attr, list, next)
+}
+
+// applyElements handles paths that select elements of a multi-valued attribute: attr[filter],
+// attr[filter].sub and attr.sub (every element).
+func applyElements(list []any, op Operation) (any, *Error) {
+	t := op.t
+	attr := *t.attr
+	next := slices.Clone(list)
+	var hit []int
+	for i, e := range next {
+		if t.filter == nil || matches(t.filter, attr, e) {
+			hit = append(hit, i)
+		}
+	}
+	clearing := op.Op == opRemove || op.value == nil
+	switch {
+	case clearing && t.sub == nil && op.Op == opAdd:
+		return list, nil // adding nothing
+	case clearing && t.sub == nil:
+		return deleteIndices(next, hit), nil
+	case len(hit) == 0 && !clearing:
+		// Nothing matches: create the element the filter describes. Entra and Microsoft's
+		// validator rely on this for `emails[type eq "work"].value` on a user without one.
+		elem, ok := pinned(t)
+		if !ok {
+			return nil, errorf(noTarget, "the filter matches no value and does not describe one to create")
+		}
+		hit, next = []int{len(next)}, append(next, elem)
+	}
+	var drop []int
+	for _, i := range hit {
+		if attr.AttributeType() != "complex" {
+			next[i] = deepCopy(op.value)
+			continue
+		}
+		var m map[string]any
+		switch {
+		case t.sub != nil:
+			m = cloneMap(next[i])
+			if err := setSub(m, *t.sub, op); err != nil {
+				return nil, err
+			}
+		case op.Op == opAdd:
+			m = cloneMap(next[i])
+			merge(m, op.value.(map[string]any))
+		default:
+			// replace swaps the element; the values the filter pins (type "work") stay, so the
+			// element is still the one the filter selects.
+			m, _ = pinned(t)
+			merge(m, op.value.(map[string]any))
+		}
+		// An element this op left without its value ("" cleared emails[type eq "work"].value)
+		// is dropped; one created through the filter may still be waiting for its value.
+		if hollow(attr, m) && !hollow(attr, next[i]) {
+			drop = append(drop, i)
+		}
+		next[i] = m
+	}
+	return deleteIndices(next, drop), nil
+}
+
+// pinned returns a new element holding the values an eq-conjunction filter requires; ok is
+// false, and the element empty, when the filter is not one. Without a filter the element
+// starts empty.
+func pinned(t target) (elem map[string]any, ok bool) {
+	if t.filter == nil {
+		return map[string]any{}, true
+	}
+	if elem, ok = eqPairs(t.filter); ok {
+		return elem, true
+	}
+	return map[string]any{}, false
+}
+
+// hollow reports whether a complex element has lost its identity: it is empty, or its
+// attribute has a "value" sub-attribute and the element holds none.
+func hollow(attr schema.CoreAttribute, elem any) bool {
+	m, ok := elem.(map[string]any)
+	if !ok {
+		return false
+	}
+	if _, hasValue := attr.SubAttributes().ContainsAttribute("value"); hasValue {
+		return isClear(m["value"])
+	}
+	return len(m) == 0
+}
+
+// setSub writes op's value to sub-attribute sub of m, or deletes it for remove and clearing
+// values.
+func setSub(m map[string]any, sub schema.CoreAttribute, op Operation) *Error {
+	if op.Op == opRemove || op.value == nil {
+		delete(m, sub.Name())
+		return nil
+	}
+	next := deepCopy(op.value)
+	if err := guardImmutable(sub, m[sub.Name()], next); err != nil {
+		return err
+	}
+	m[sub.Name()] = next
+	return nil
+}
+
+// guardImmutable refuses to overwrite a set immutable value with a different one; Parse has
+// already refused replace and remove on immutable targets.
+func guardImmutable(def schema.CoreAttribute, cur, next any) *Error {
+	if def.Mutability() == "immutable" && !isClear(cur) && !reflect.DeepEqual(cur, next) {
+		return errorf(mutability, "%s is immutable and already has a value", def.Name())
+	}
+	return nil
+}
+
+// removeValues drops the elements of list that equal one of vals: by the "value" sub-attribute
+// for complex attributes that have one, as a whole otherwise.
+func removeValues(attr schema.CoreAttribute, list, vals []any) []any {
+	return slices.DeleteFunc(slices.Clone(list), func(e any) bool {
+		return slices.ContainsFunc(vals, func(v any) bool { return sameElement(attr, e, v) })
+	})
+}
+
+func sameElement(attr schema.CoreAttribute, e, v any) bool {
+	def := attr
+	if attr.AttributeType() == "complex" {
+		valueDef, ok := attr.SubAttributes().ContainsAttribute("value")
+		if !ok || isClear(asMap(v)["value"]) {
+			return reflect.DeepEqual(e, v)
+		}
+		def, e, v = valueDef, asMap(e)["value"], asMap(v)["value"]
+	}
+	eq, ok := compareValues(def, e, v, filter.EQ)
+	return ok && eq
+}
+
+func deleteIndices(list []any, idx []int) []any {
+	out := list[:0:0]
+	for i, e := range list {
+		if !slices.Contains(idx, i) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// cloneMap returns a shallow copy of v if it is an object, or a new empty map.
+func cloneMap(v any) map[string]any {
+	if m := asMap(v); m != nil {
+		return maps.Clone(m)
+	}
+	return map[string]any{}
+}
+
+// changedAttributes lists the schema attributes whose values differ between before and after.
+func changedAttributes(before, after map[string]any, s Schema) []string {
+	var changed []string
+	diff := func(b, a map[string]any, attrs schema.Attributes, prefix string) {
+		for _, attr := range attrs {
+			x, y := b[attr.Name()], a[attr.Name()]
+			if !(isClear(x) && isClear(y)) && !reflect.DeepEqual(x, y) {
+				changed = append(changed, prefix+attr.Name())
+			}
+		}
+	}
+	diff(before, after, s.coreAttributes(), "")
+	for _, ext := range s.Extensions {
+		diff(asMap(before[ext.ID]), asMap(after[ext.ID]), ext.Attributes, ext.ID+":")
+	}
+	slices.Sort(changed)
+	return changed
+}

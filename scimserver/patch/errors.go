@@ -1,0 +1,79 @@
+package patch
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+
+	filter "github.com/scim2/filter-parser/v2"
+)
+
+// SCIM error types (RFC 7644 §3.12) this package reports.
+const (
+	invalidSyntax = "invalidSyntax"
+	invalidPath   = "invalidPath"
+	noTarget      = "noTarget"
+	invalidValue  = "invalidValue"
+	mutability    = "mutability"
+)
+
+// Error is a SCIM error caused by the PATCH request; Status is always 400. Detail names the
+// operation and its path but never an attribute value: values are personal data, and errors end
+// up in logs and in responses.
+type Error struct {
+	Status   int
+	ScimType string
+	Detail   string
+}
+
+func (e *Error) Error() string { return "scim " + e.ScimType + ": " + e.Detail }
+
+func errorf(scimType, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
+}
+
+// in prefixes the detail with the operation it belongs to, e.g. "Operations[2] (replace active)".
+func (e *Error) in(where string) *Error {
+	e.Detail = where + ": " + e.Detail
+	return e
+}
+
+// attrNameRE is the ATTRNAME rule of RFC 7643 §2.1, plus "$ref".
+var attrNameRE = regexp.MustCompile(`^(\$ref|[A-Za-z][\w$-]{0,63})$`)
+
+// safeName quotes a client-supplied name for an error detail, or withholds it when it is not an
+// attribute name: a client may put anything, including personal data, where a name belongs.
+func safeName(s string) string {
+	if attrNameRE.MatchString(s) {
+		return fmt.Sprintf("%q", s)
+	}
+	return "(a name that is not a valid attribute name)"
+}
+
+// describePath renders a parsed path for error details with every filter comparison value
+// replaced by "…", since filters compare against attribute values.
+func describePath(p filter.Path) string {
+	s := p.AttributePath.String()
+	if p.ValueExpression != nil {
+		s += "[" + describeFilter(p.ValueExpression) + "]"
+	}
+	if p.SubAttribute != nil {
+		s += "." + *p.SubAttribute
+	}
+	return s
+}
+
+func describeFilter(e filter.Expression) string {
+	switch e := e.(type) {
+	case *filter.AttributeExpression:
+		if e.Operator == filter.PR {
+			return e.AttributePath.String() + " pr"
+		}
+		return e.AttributePath.String() + " " + string(e.Operator) + " …"
+	case *filter.LogicalExpression:
+		return describeFilter(e.Left) + " " + string(e.Operator) + " " + describeFilter(e.Right)
+	case *filter.NotExpression:
+		return "not (" + describeFilter(e.Expression) + ")"
+	}
+	return "…"
+}

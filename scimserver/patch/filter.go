@@ -1,0 +1,273 @@
+package patch
+
+import (
+	"cmp"
+	"encoding/json"
+	"strings"
+
+	"github.com/elimity-com/scim/schema"
+	datetime "github.com/q-uint/xsd-datetime"
+	filter "github.com/scim2/filter-parser/v2"
+)
+
+// checkFilter validates a value filter against the multi-valued attribute it selects from and
+// returns a copy with canonical sub-attribute names and comparison values of the sub-attribute's
+// type (Entra writes `primary eq "True"`), so that evaluating it, here or in the caller for
+// RemoveWhere, needs no further conversion. For a multi-valued simple attribute the filter
+// names the element itself as "value" (RFC 7644 §3.5.2).
+func checkFilter(e filter.Expression, attr schema.CoreAttribute) (filter.Expression, *Error) {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		left, err := checkFilter(e.Left, attr)
+		if err != nil {
+			return nil, err
+		}
+		right, err := checkFilter(e.Right, attr)
+		if err != nil {
+			return nil, err
+		}
+		return &filter.LogicalExpression{Left: left, Right: right, Operator: e.Operator}, nil
+	case *filter.NotExpression:
+		inner, err := checkFilter(e.Expression, attr)
+		if err != nil {
+			return nil, err
+		}
+		return &filter.NotExpression{Expression: inner}, nil
+	case *filter.AttributeExpression:
+		return checkComparison(e, attr)
+	}
+	return nil, errorf(invalidPath, "nested value filters are not supported")
+}
+
+func checkComparison(e *filter.AttributeExpression, attr schema.CoreAttribute) (filter.Expression, *Error) {
+	name := e.AttributePath.AttributeName
+	if e.AttributePath.URIPrefix != nil || e.AttributePath.SubAttribute != nil {
+		return nil, errorf(invalidPath, "a value filter can only name sub-attributes of %s", attr.Name())
+	}
+	def, ok := elementDef(attr, name)
+	if !ok {
+		return nil, errorf(invalidPath, "the filter names %s, which is no sub-attribute of %s", safeName(name), attr.Name())
+	}
+	out := &filter.AttributeExpression{
+		AttributePath: filter.AttributePath{AttributeName: def.Name()},
+		Operator:      e.Operator,
+	}
+	typ := def.AttributeType()
+	switch e.Operator {
+	case filter.PR:
+		return out, nil
+	case filter.EQ, filter.NE:
+	case filter.CO, filter.SW, filter.EW:
+		if !isStringType(typ) {
+			return nil, errorf(invalidPath, "operator %s needs a string sub-attribute, %s is %s", e.Operator, def.Name(), typ)
+		}
+	case filter.GT, filter.GE, filter.LT, filter.LE:
+		if typ == "boolean" || typ == "binary" {
+			return nil, errorf(invalidPath, "operator %s cannot compare %s attribute %s", e.Operator, typ, def.Name())
+		}
+	default:
+		return nil, errorf(invalidPath, "unsupported filter operator")
+	}
+	v, ok := filterValue(def, e.CompareValue)
+	if !ok {
+		return nil, errorf(invalidPath, "the filter compares %s (%s) with a value of another type", def.Name(), typ)
+	}
+	out.CompareValue = v
+	return out, nil
+}
+
+// elementDef returns the definition an element filter or member map key refers to.
+func elementDef(attr schema.CoreAttribute, name string) (schema.CoreAttribute, bool) {
+	if attr.AttributeType() != "complex" {
+		return attr, strings.EqualFold(name, "value")
+	}
+	return attr.SubAttributes().ContainsAttribute(name)
+}
+
+func isStringType(typ string) bool {
+	switch typ {
+	case "string", "reference", "binary", "dateTime":
+		return true
+	}
+	return false
+}
+
+// filterValue converts a filter comparison value to the type of def, reporting false when it
+// cannot be compared with values of def at all.
+func filterValue(def schema.CoreAttribute, v any) (any, bool) {
+	switch typ := def.AttributeType(); {
+	case typ == "boolean":
+		return boolValue(v)
+	case typ == "integer" || typ == "decimal":
+		n, ok := v.(json.Number)
+		return n, ok
+	case isStringType(typ):
+		s, ok := v.(string)
+		if !ok {
+			return nil, false
+		}
+		// The parser keeps JSON escapes; undo them so `display eq "a\"b"` compares with a"b.
+		var unq string
+		if json.Unmarshal([]byte(`"`+s+`"`), &unq) == nil {
+			s = unq
+		}
+		if typ == "dateTime" {
+			_, err := datetime.Parse(s)
+			return s, err == nil
+		}
+		return s, true
+	}
+	return nil, false
+}
+
+// boolValue accepts a JSON boolean or, because Entra sends them, "true"/"false" in any case.
+func boolValue(v any) (any, bool) {
+	switch v := v.(type) {
+	case bool:
+		return v, true
+	case string:
+		if strings.EqualFold(v, "true") {
+			return true, true
+		}
+		if strings.EqualFold(v, "false") {
+			return false, true
+		}
+	}
+	return nil, false
+}
+
+// matches evaluates a filter produced by checkFilter against one element of attr.
+func matches(e filter.Expression, attr schema.CoreAttribute, elem any) bool {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		if e.Operator == filter.AND {
+			return matches(e.Left, attr, elem) && matches(e.Right, attr, elem)
+		}
+		return matches(e.Left, attr, elem) || matches(e.Right, attr, elem)
+	case *filter.NotExpression:
+		return !matches(e.Expression, attr, elem)
+	case *filter.AttributeExpression:
+		def, _ := elementDef(attr, e.AttributePath.AttributeName)
+		v := elem
+		if attr.AttributeType() == "complex" {
+			v = asMap(elem)[def.Name()]
+		}
+		if e.Operator == filter.PR {
+			return !isClear(v)
+		}
+		c, ok := compareValues(def, v, e.CompareValue, e.Operator)
+		if !ok {
+			return e.Operator == filter.NE // an absent or mistyped value equals nothing
+		}
+		return c
+	}
+	return false
+}
+
+// compareValues applies op to an element value v and a comparison value ref of def's type;
+// ok is false when either is absent or not of that type.
+func compareValues(def schema.CoreAttribute, v, ref any, op filter.CompareOperator) (result, ok bool) {
+	switch typ := def.AttributeType(); typ {
+	case "boolean":
+		x, okx := v.(bool)
+		y, oky := ref.(bool)
+		return ordered(op, boolCompare(x, y)), okx && oky
+	case "integer", "decimal":
+		x, okx := number(v)
+		y, oky := number(ref)
+		return ordered(op, cmp.Compare(x, y)), okx && oky
+	}
+	s, oks := v.(string)
+	r, okr := ref.(string)
+	if !oks || !okr {
+		return false, false
+	}
+	if def.AttributeType() == "dateTime" {
+		st, errS := datetime.Parse(s)
+		rt, errR := datetime.Parse(r)
+		if errS == nil && errR == nil {
+			return ordered(op, st.Compare(rt)), true
+		}
+	}
+	if !def.CaseExact() {
+		s, r = strings.ToLower(s), strings.ToLower(r)
+	}
+	switch op {
+	case filter.CO:
+		return strings.Contains(s, r), true
+	case filter.SW:
+		return strings.HasPrefix(s, r), true
+	case filter.EW:
+		return strings.HasSuffix(s, r), true
+	}
+	return ordered(op, strings.Compare(s, r)), true
+}
+
+func boolCompare(a, b bool) int {
+	if a == b {
+		return 0
+	}
+	return 1
+}
+
+func number(v any) (float64, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	f, err := n.Float64()
+	return f, err == nil
+}
+
+// ordered interprets a three-way comparison result for op.
+func ordered(op filter.CompareOperator, c int) bool {
+	switch op {
+	case filter.EQ:
+		return c == 0
+	case filter.NE:
+		return c != 0
+	case filter.GT:
+		return c > 0
+	case filter.GE:
+		return c >= 0
+	case filter.LT:
+		return c < 0
+	case filter.LE:
+		return c <= 0
+	}
+	return false
+}
+
+// eqPairs returns the sub-attribute values a filter pins down when it is a conjunction of eq
+// comparisons, e.g. {"type": "work"} for `type eq "work"`: an add or replace through such a
+// filter that matches nothing creates an element with these values, which is what Entra and
+// Microsoft's validator expect for `emails[type eq "work"].value`.
+func eqPairs(e filter.Expression) (map[string]any, bool) {
+	switch e := e.(type) {
+	case *filter.AttributeExpression:
+		if e.Operator != filter.EQ {
+			return nil, false
+		}
+		return map[string]any{e.AttributePath.AttributeName: e.CompareValue}, true
+	case *filter.LogicalExpression:
+		if e.Operator != filter.AND {
+			return nil, false
+		}
+		left, ok := eqPairs(e.Left)
+		if !ok {
+			return nil, false
+		}
+		right, ok := eqPairs(e.Right)
+		if !ok {
+			return nil, false
+		}
+		for k, v := range right {
+			if w, dup := left[k]; dup && w != v {
+				return nil, false // `type eq "a" and type eq "b"` describes no element
+			}
+			left[k] = v
+		}
+		return left, true
+	}
+	return nil, false
+}

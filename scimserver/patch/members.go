@@ -1,0 +1,197 @@
+package patch
+
+import (
+	"slices"
+	"strings"
+
+	filter "github.com/scim2/filter-parser/v2"
+)
+
+// Member is one group member from a PATCH value.
+type Member struct {
+	Value   string // the member's id, never empty
+	Type    string // "User", "Group" or ""
+	Display string
+	Ref     string // "$ref"
+}
+
+// element returns m as the member object that value filters are evaluated against.
+func (m Member) element() map[string]any {
+	e := map[string]any{"value": m.Value}
+	for k, v := range map[string]string{"type": m.Type, "display": m.Display, "$ref": m.Ref} {
+		if v != "" {
+			e[k] = v
+		}
+	}
+	return e
+}
+
+// MemberChange is the net effect of a PATCH's operations on a group's members, which are not
+// part of the document. The new membership is Add when ReplaceAll is set; otherwise it is the
+// current one, emptied if RemoveAll is set, without the ids in Remove and the members matching
+// a RemoveWhere filter, plus Add. Operation order is already folded in: an id is never in both
+// Add and Remove, and Add holds no member that a later RemoveWhere filter matches.
+type MemberChange struct {
+	ReplaceAll  bool                // replace the whole list with Add (op replace on "members" without filter)
+	RemoveAll   bool                // remove path "members" with no value: clear the group
+	Add         []Member            // in order, de-duplicated by Value
+	Remove      []string            // member ids (Value) to remove
+	RemoveWhere []filter.Expression // members[<filter>] removals that are not simple `value eq "x"` (caller evaluates against each member as map{"value","type","display","$ref"})
+}
+
+// memberState accumulates the MemberChange of a PATCH in operation order.
+type memberState struct {
+	touched bool
+	change  MemberChange
+}
+
+// result returns the change with empty lists as nil.
+func (ms *memberState) result() MemberChange {
+	c := ms.change
+	c.Add, c.Remove, c.RemoveWhere = nilIfEmpty(c.Add), nilIfEmpty(c.Remove), nilIfEmpty(c.RemoveWhere)
+	return c
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func (ms *memberState) apply(op Operation) {
+	ms.touched = true
+	c := &ms.change
+	switch {
+	case op.Op == opAdd:
+		ms.add(op.members)
+	case op.Op == opReplace:
+		*c = MemberChange{ReplaceAll: true}
+		ms.add(op.members)
+	case op.t.filter != nil:
+		if ids, ok := memberIDs(op.t.filter); ok {
+			ms.remove(ids)
+			break
+		}
+		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool { return matches(op.t.filter, *op.t.attr, m.element()) })
+		if !c.ReplaceAll && !c.RemoveAll {
+			c.RemoveWhere = append(c.RemoveWhere, op.t.filter)
+		}
+	case op.hasValue: // Entra's legacy removal: only the listed members go
+		ids := make([]string, len(op.members))
+		for i, m := range op.members {
+			ids[i] = m.Value
+		}
+		ms.remove(ids)
+	default:
+		*c = MemberChange{RemoveAll: true}
+	}
+}
+
+func (ms *memberState) add(members []Member) {
+	c := &ms.change
+	for _, m := range members {
+		c.Remove = slices.DeleteFunc(c.Remove, func(id string) bool { return id == m.Value })
+		if i := slices.IndexFunc(c.Add, func(a Member) bool { return a.Value == m.Value }); i >= 0 {
+			c.Add[i] = m // the later occurrence carries the newer display name
+		} else {
+			c.Add = append(c.Add, m)
+		}
+	}
+}
+
+func (ms *memberState) remove(ids []string) {
+	c := &ms.change
+	for _, id := range ids {
+		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool { return m.Value == id })
+		// After a replace or clear the current members no longer matter.
+		if !c.ReplaceAll && !c.RemoveAll && !slices.Contains(c.Remove, id) {
+			c.Remove = append(c.Remove, id)
+		}
+	}
+}
+
+// memberIDs returns the ids of a filter of the form `value eq "a"` or
+// `value eq "a" or value eq "b"`, the shapes Okta and Entra send to remove members.
+func memberIDs(e filter.Expression) ([]string, bool) {
+	switch e := e.(type) {
+	case *filter.AttributeExpression:
+		id, ok := e.CompareValue.(string)
+		return []string{id}, ok && e.Operator == filter.EQ && e.AttributePath.AttributeName == "value"
+	case *filter.LogicalExpression:
+		if e.Operator != filter.OR {
+			return nil, false
+		}
+		left, ok := memberIDs(e.Left)
+		if !ok {
+			return nil, false
+		}
+		right, ok := memberIDs(e.Right)
+		return append(left, right...), ok
+	}
+	return nil, false
+}
+
+// parseMembers validates the members in a PATCH value: one member object or an array of them;
+// null or [] is no member.
+func parseMembers(v any) ([]Member, *Error) {
+	if isClear(v) {
+		return nil, nil
+	}
+	items, ok := v.([]any)
+	if !ok {
+		items = []any{v}
+	}
+	members := make([]Member, 0, len(items))
+	for _, item := range items {
+		m, err := parseMember(item)
+		if err != nil {
+			return nil, err
+		}
+		members = append(members, m)
+	}
+	return members, nil
+}
+
+func parseMember(v any) (Member, *Error) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return Member{}, errorf(invalidValue, "each member must be an object")
+	}
+	var m Member
+	seen := map[string]bool{}
+	for k, raw := range obj {
+		key := strings.ToLower(k)
+		if seen[key] {
+			return Member{}, errorf(invalidSyntax, "a member gives %s twice (the keys differ only in case)", safeName(key))
+		}
+		seen[key] = true
+		s, isString := raw.(string)
+		if !isString && raw != nil {
+			return Member{}, errorf(invalidValue, "member attribute %s must be a string", safeName(k))
+		}
+		switch key {
+		case "value":
+			m.Value = s
+		case "display":
+			m.Display = s
+		case "$ref": // Entra sends "$ref": null
+			m.Ref = s
+		case "type":
+			switch {
+			case strings.EqualFold(s, "User"):
+				m.Type = "User"
+			case strings.EqualFold(s, "Group"):
+				m.Type = "Group"
+			case s != "":
+				return Member{}, errorf(invalidValue, "member type must be User or Group")
+			}
+		default:
+			return Member{}, errorf(invalidValue, "members have no sub-attribute %s", safeName(k))
+		}
+	}
+	if m.Value == "" {
+		return Member{}, errorf(invalidValue, "each member needs a non-empty string value")
+	}
+	return m, nil
+}

@@ -1,0 +1,188 @@
+package patch
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	filter "github.com/scim2/filter-parser/v2"
+)
+
+func TestMembers(t *testing.T) {
+	tests := []struct {
+		name        string
+		body        string
+		want        MemberChange
+		removeWhere []string // RemoveWhere rendered with fmt
+		changed     []string
+	}{
+		{
+			name: "okta membership update: remove by filter, add, full replace",
+			body: body(
+				`{"op":"remove","path":"members[value eq \"89bb1940-b905-4575-9e7f-6f887cfb368e\"]"}`,
+				`{"op":"add","path":"members","value":[{"value":"23a35c27-23d3-4c03-b4c5-6443c09e7173","display":"test.user@okta.local"}]}`),
+			want: MemberChange{
+				Add:    []Member{{Value: "23a35c27-23d3-4c03-b4c5-6443c09e7173", Display: "test.user@okta.local"}},
+				Remove: []string{"89bb1940-b905-4575-9e7f-6f887cfb368e"},
+			},
+			changed: []string{"members"},
+		},
+		{
+			name: "okta full push replaces the list",
+			body: body(`{"op":"replace","path":"members","value":[{"value":"u1","display":"a"},{"value":"u2","display":"b"}]}`),
+			want: MemberChange{ReplaceAll: true, Add: []Member{{Value: "u1", Display: "a"}, {Value: "u2", Display: "b"}}},
+		},
+		{
+			name:    "okta rename with id in the value, sent with membership updates",
+			body:    body(`{"op":"replace","value":{"id":"abf4dd94-a4c0-4f67-89c9-76b03340cb9b","displayName":"Test SCIMv2"}}`, `{"op":"add","path":"members","value":[{"value":"u1"}]}`),
+			want:    MemberChange{Add: []Member{{Value: "u1"}}},
+			changed: []string{"displayName", "members"},
+		},
+		{
+			name: "entra legacy removal removes only the listed members",
+			body: body(`{"op":"Remove","path":"members","value":[{"$ref":null,"value":"f648f8d5ea4e4cd38e9c"}]}`),
+			want: MemberChange{Remove: []string{"f648f8d5ea4e4cd38e9c"}},
+		},
+		{
+			name: "entra legacy removal with an empty list removes nothing",
+			body: body(`{"op":"Remove","path":"members","value":[]}`),
+			want: MemberChange{},
+		},
+		{
+			name: "entra flag removal by filter",
+			body: body(`{"op":"remove","path":"members[value eq \"7f4b\"]"}`),
+			want: MemberChange{Remove: []string{"7f4b"}},
+		},
+		{
+			name: "removal of several ids by an or filter",
+			body: body(`{"op":"remove","path":"members[value eq \"a\" or VALUE eq \"b\"]"}`, `{"op":"remove","path":"members[value eq \"c\" or value eq \"a\"]"}`),
+			want: MemberChange{Remove: []string{"a", "b", "c"}},
+		},
+		{
+			name: "entra adds several members with $ref null",
+			body: body(`{"op":"Add","path":"members","value":[{"$ref":null,"value":"a"},{"$ref":null,"value":"b"}]}`, `{"op":"Add","path":"members","value":[{"$ref":null,"value":"c"}]}`),
+			want: MemberChange{Add: []Member{{Value: "a"}, {Value: "b"}, {Value: "c"}}},
+		},
+		{
+			name: "entra captured update: rename, add and remove the same member",
+			body: body(
+				`{"op":"Replace","path":"displayName","value":"1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}`,
+				`{"op":"Add","path":"members","value":[{"$ref":null,"value":"f648f8d5ea4e4cd38e9c"}]}`,
+				`{"op":"Remove","path":"members","value":[{"$ref":null,"value":"f648f8d5ea4e4cd38e9c"}]}`),
+			want:    MemberChange{Remove: []string{"f648f8d5ea4e4cd38e9c"}},
+			changed: []string{"displayName", "members"},
+		},
+		{
+			name: "remove then add the same member leaves it present",
+			body: body(`{"op":"remove","path":"members[value eq \"u1\"]"}`, `{"op":"add","path":"members","value":[{"value":"u1"}]}`),
+			want: MemberChange{Add: []Member{{Value: "u1"}}},
+		},
+		{
+			name: "remove path members clears the group",
+			body: body(`{"op":"add","path":"members","value":[{"value":"u1"}]}`, `{"op":"remove","path":"members"}`),
+			want: MemberChange{RemoveAll: true},
+		},
+		{
+			name: "remove with value null also clears the group",
+			body: body(`{"op":"remove","path":"members","value":null}`, `{"op":"add","path":"members","value":{"value":"u2","type":"user"}}`),
+			want: MemberChange{RemoveAll: true, Add: []Member{{Value: "u2", Type: "User"}}},
+		},
+		{
+			name: "adds are de-duplicated by value, the later one wins in place",
+			body: body(`{"op":"add","path":"members","value":[{"value":"u1","display":"old"},{"value":"u2"},{"value":"u1","display":"new","type":"GROUP","$ref":"https://x/Groups/u1"}]}`),
+			want: MemberChange{Add: []Member{{Value: "u1", Display: "new", Type: "Group", Ref: "https://x/Groups/u1"}, {Value: "u2"}}},
+		},
+		{
+			name: "removals after a replace only shrink the new list",
+			body: body(`{"op":"replace","path":"members","value":[{"value":"u1"},{"value":"u2"}]}`, `{"op":"remove","path":"members[value eq \"u1\"]"}`, `{"op":"remove","path":"members[display eq \"x\"]"}`),
+			want: MemberChange{ReplaceAll: true, Add: []Member{{Value: "u2"}}},
+		},
+		{
+			name: "replace with null empties the group",
+			body: body(`{"op":"replace","path":"members","value":null}`),
+			want: MemberChange{ReplaceAll: true},
+		},
+		{
+			name:        "other filters become RemoveWhere and drop matching pending adds",
+			body:        body(`{"op":"add","path":"members","value":[{"value":"g1","type":"Group"},{"value":"u1","type":"User"}]}`, `{"op":"remove","path":"members[TYPE eq \"group\"]"}`, `{"op":"add","path":"members","value":[{"value":"g2","type":"Group"}]}`),
+			want:        MemberChange{Add: []Member{{Value: "u1", Type: "User"}, {Value: "g2", Type: "Group"}}},
+			removeWhere: []string{`type eq "group"`},
+		},
+		{
+			name:        "an and filter on value is not a plain id removal",
+			body:        body(`{"op":"remove","path":"members[value eq \"u1\" and type eq \"User\"]"}`),
+			want:        MemberChange{},
+			removeWhere: []string{`value eq "u1" and type eq "User"`},
+		},
+		{
+			name:    "path-less member values",
+			body:    body(`{"op":"add","value":{"members":[{"value":"u1"}]}}`, `{"op":"replace","value":{"displayName":"G2","members":[{"value":"u3"}]}}`),
+			want:    MemberChange{ReplaceAll: true, Add: []Member{{Value: "u3"}}},
+			changed: []string{"displayName", "members"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := jsonDoc(t, `{"displayName":"G","externalId":"8aa1"}`)
+			ops := mustParse(t, tc.body, groupSchema())
+			got, changed, mc, err := Apply(doc, ops, groupSchema())
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			var where []string
+			for _, e := range mc.RemoveWhere {
+				where = append(where, fmt.Sprint(e))
+			}
+			if !slices.Equal(where, tc.removeWhere) {
+				t.Fatalf("RemoveWhere = %q, want %q", where, tc.removeWhere)
+			}
+			mc.RemoveWhere = nil
+			deepEqualJSON(t, "member change", mc, tc.want)
+			wantChanged := tc.changed
+			if wantChanged == nil {
+				wantChanged = []string{"members"}
+			}
+			if !slices.Equal(changed, wantChanged) {
+				t.Fatalf("changed = %q, want %q", changed, wantChanged)
+			}
+			if _, ok := got["members"]; ok {
+				t.Fatal("members ended up in the document")
+			}
+		})
+	}
+}
+
+// TestRemoveWhereIsCanonical checks that RemoveWhere filters use canonical sub-attribute names
+// and typed values, so the caller can evaluate them against {"value","type","display","$ref"}.
+func TestRemoveWhereIsCanonical(t *testing.T) {
+	ops := mustParse(t, body(`{"op":"remove","path":"members[not (DISPLAY sw \"Eng\")]"}`, `{"op":"remove","path":"members[$REF pr and TYPE eq \"user\"]"}`), groupSchema())
+	_, _, mc, err := Apply(nil, ops, groupSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mc.RemoveWhere) != 2 {
+		t.Fatalf("RemoveWhere = %v", mc.RemoveWhere)
+	}
+	not := mc.RemoveWhere[0].(*filter.NotExpression).Expression.(*filter.AttributeExpression)
+	and := mc.RemoveWhere[1].(*filter.LogicalExpression)
+	ref, typ := and.Left.(*filter.AttributeExpression), and.Right.(*filter.AttributeExpression)
+	if not.AttributePath.AttributeName != "display" || not.CompareValue != "Eng" ||
+		ref.AttributePath.AttributeName != "$ref" || typ.AttributePath.AttributeName != "type" {
+		t.Fatalf("filters not canonical: %v", mc.RemoveWhere)
+	}
+	members := *ops[0].t.attr
+	for _, tc := range []struct {
+		m       Member
+		e       filter.Expression
+		matches bool
+	}{
+		{Member{Value: "u1", Display: "Engineering"}, mc.RemoveWhere[0], false},
+		{Member{Value: "u1", Display: "Sales"}, mc.RemoveWhere[0], true},
+		{Member{Value: "u1", Type: "User", Ref: "https://x/Users/u1"}, mc.RemoveWhere[1], true},
+		{Member{Value: "u1", Type: "User"}, mc.RemoveWhere[1], false},
+	} {
+		if got := matches(tc.e, members, tc.m.element()); got != tc.matches {
+			t.Errorf("%v matches %+v = %v, want %v", tc.e, tc.m, got, tc.matches)
+		}
+	}
+}

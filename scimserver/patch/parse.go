@@ -1,0 +1,356 @@
+// Package patch parses SCIM PATCH requests (RFC 7644 §3.5.2) and applies them to resource
+// documents. Beyond the RFC it accepts what Okta and Microsoft Entra ID really send: capitalised
+// ops, booleans as "True"/"False", path-less values with dotted and URN keys, the manager as a
+// bare id, upserts through `emails[type eq "work"].value`, and Entra's legacy member removal.
+// It does no I/O.
+package patch
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+const (
+	patchOpURN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+	// maxOperations bounds the work one request can cause.
+	maxOperations = 1000
+
+	opAdd     = "add"
+	opReplace = "replace"
+	opRemove  = "remove"
+)
+
+// Operation is one validated PATCH operation; only Parse creates them. A path-less add or
+// replace becomes one Operation per key of its value object, all with the same Index.
+type Operation struct {
+	Index int    // position in the request's Operations array
+	Op    string // "add", "replace" or "remove"
+	Path  string // the path as sent, or the value key of a path-less operation
+
+	t        target
+	value    any      // normalised value: nil clears the target of an add or replace
+	hasValue bool     // remove only: value lists the elements to remove
+	members  []Member // the value, for operations on a group's members
+	where    string   // names the operation in error details
+}
+
+// String names the operation and its path without any value, so that logging an Operation
+// does not log personal data.
+func (o Operation) String() string { return o.where }
+
+// Parse decodes and validates a PATCH body against s and normalises real-client quirks.
+// Errors are *Error.
+func Parse(body []byte, s Schema) ([]Operation, error) {
+	ops, err := parse(body, s)
+	if err != nil {
+		return nil, err
+	}
+	return ops, nil
+}
+
+func parse(body []byte, s Schema) ([]Operation, *Error) {
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	top, ok := objectFields(body)
+	if !ok {
+		return nil, errorf(invalidSyntax, "the request body must be a JSON object")
+	}
+	raw, found, err := lookup(top, "schemas")
+	if err != nil {
+		return nil, err
+	}
+	var schemas []any
+	if !found || json.Unmarshal(raw, &schemas) != nil || len(schemas) != 1 || schemas[0] != patchOpURN {
+		return nil, errorf(invalidValue, "schemas must be [%q]", patchOpURN)
+	}
+	raw, found, err = lookup(top, "Operations")
+	if err != nil {
+		return nil, err
+	}
+	var list []json.RawMessage
+	if !found || json.Unmarshal(raw, &list) != nil || len(list) == 0 {
+		return nil, errorf(invalidValue, "Operations must be a non-empty array")
+	}
+	if len(list) > maxOperations {
+		return nil, errorf(invalidValue, "a request may hold at most %d operations", maxOperations)
+	}
+	p := parser{s: s}
+	for i, raw := range list {
+		if err := p.operation(i, raw); err != nil {
+			return nil, err
+		}
+	}
+	return p.ops, nil
+}
+
+type parser struct {
+	s   Schema
+	ops []Operation
+}
+
+func (p *parser) operation(i int, raw json.RawMessage) *Error {
+	fields, ok := objectFields(raw)
+	if !ok {
+		return errorf(invalidSyntax, "Operations[%d] must be a JSON object", i)
+	}
+	at := fmt.Sprintf("Operations[%d]", i)
+	opRaw, _, err := lookup(fields, "op")
+	if err != nil {
+		return err.in(at)
+	}
+	var name string
+	if json.Unmarshal(opRaw, &name) != nil {
+		return errorf(invalidValue, "%s: op must be a string: add, replace or remove", at)
+	}
+	op := strings.ToLower(name)
+	if op != opAdd && op != opReplace && op != opRemove {
+		return errorf(invalidValue, "%s: op %s is not add, replace or remove", at, safeName(name))
+	}
+	at = where(i, op, "", false)
+	pathRaw, hasPath, err := lookup(fields, "path")
+	if err != nil {
+		return err.in(at)
+	}
+	var path string // null counts as absent
+	if hasPath && json.Unmarshal(pathRaw, &path) != nil {
+		return errorf(invalidPath, "%s: path must be a string", at)
+	}
+	valueRaw, hasValue, err := lookup(fields, "value")
+	if err != nil {
+		return err.in(at)
+	}
+	switch {
+	case path != "":
+		return p.pathOp(i, op, path, valueRaw, hasValue, false)
+	case op == opRemove:
+		return errorf(noTarget, "%s: remove needs a path", at)
+	case !hasValue:
+		return errorf(invalidValue, "%s: needs a path or a value", at)
+	}
+	return p.expand(i, op, "", valueRaw)
+}
+
+// expand applies each key of a path-less value object as the path of its own operation (RFC
+// 7644 §3.5.2.1 and .3). prefix is an extension URN plus ":" when the object is an extension's.
+func (p *parser) expand(i int, op, prefix string, raw json.RawMessage) *Error {
+	fields, ok := objectFields(raw)
+	if !ok {
+		return errorf(invalidValue, "%s: the value must be an object", where(i, op, strings.TrimSuffix(prefix, ":"), false))
+	}
+	for _, f := range fields {
+		if err := p.pathOp(i, op, prefix+f.key, f.raw, true, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *parser) pathOp(i int, op, path string, raw json.RawMessage, hasValue, fromValue bool) *Error {
+	t, ignore, err := p.s.resolve(path)
+	if err != nil {
+		return err.in(where(i, op, "", fromValue))
+	}
+	if ignore {
+		return nil
+	}
+	o := Operation{Index: i, Op: op, Path: path, t: t, where: where(i, op, t.desc, fromValue)}
+	if t.attr == nil { // a bare extension URN
+		if op == opRemove {
+			p.ops = append(p.ops, o)
+			return nil
+		}
+		if !hasValue {
+			return errorf(invalidValue, "%s: needs a value", o.where)
+		}
+		return p.expand(i, op, t.urn+":", raw)
+	}
+	if t.isMembers() && (t.sub != nil || (t.filter != nil && op != opRemove)) {
+		return errorf(invalidPath, "%s: members can only be added, replaced or removed whole, or removed by filter", o.where)
+	}
+	if err := checkMutability(op, t); err != nil {
+		return err.in(o.where)
+	}
+	if err := o.setValue(decode(raw), hasValue); err != nil {
+		return err.in(o.where)
+	}
+	p.ops = append(p.ops, o)
+	return nil
+}
+
+// where names an operation for error details; desc is its path without filter values, "" when
+// the path could not be resolved.
+func where(i int, op, desc string, fromValue bool) string {
+	s := fmt.Sprintf("Operations[%d] (%s", i, op)
+	if fromValue {
+		s += ", value key"
+	}
+	if desc != "" {
+		s += " " + desc
+	}
+	return s + ")"
+}
+
+// setValue validates v, the operation's value, against the target and stores it normalised.
+func (o *Operation) setValue(v any, present bool) *Error {
+	t := o.t
+	var err *Error
+	if o.Op == opRemove {
+		if t.required() {
+			return errorf(invalidValue, "%s is required and cannot be removed", t.def().Name())
+		}
+		// RFC 7644 remove takes no value. Entra's legacy member removal sends the members to
+		// remove as one, so a value narrows a whole-attribute removal to those elements.
+		if v == nil || t.filter != nil || t.sub != nil || !t.attr.MultiValued() {
+			return nil
+		}
+		o.hasValue = true
+		if t.isMembers() {
+			o.members, err = parseMembers(v)
+		} else {
+			o.value, err = normalizeList(*t.attr, v)
+		}
+		return err
+	}
+	if !present {
+		return errorf(invalidValue, "%s needs a value", o.Op)
+	}
+	switch {
+	case t.isMembers():
+		o.members, err = parseMembers(v)
+		return err
+	case t.filter != nil && t.sub == nil:
+		o.value, err = normalizeOne(*t.attr, v) // one element
+		if m, ok := o.value.(map[string]any); ok && isClear(compact(m)) {
+			o.value = nil // an element of nothing but cleared sub-attributes clears the element
+		}
+	default:
+		o.value, err = normalizeValue(t.def(), v)
+	}
+	if err == nil && o.value == nil && t.required() {
+		return errorf(invalidValue, "%s is required and cannot be cleared", t.def().Name())
+	}
+	return err
+}
+
+// required reports whether the target is a required attribute or sub-attribute as a whole.
+func (t target) required() bool {
+	if t.sub != nil {
+		return t.sub.Required()
+	}
+	return t.filter == nil && t.attr.Required()
+}
+
+// maxDepth bounds JSON nesting; a PATCH body nests five levels at most.
+const maxDepth = 32
+
+// checkJSON rejects bodies that encoding/json would accept but silently alter: invalid UTF-8
+// (replaced by U+FFFD) and duplicate object keys (the last one wins).
+func checkJSON(body []byte) *Error {
+	if !utf8.Valid(body) {
+		return errorf(invalidSyntax, "the request body is not valid UTF-8")
+	}
+	if !json.Valid(body) {
+		return errorf(invalidSyntax, "the request body is not valid JSON")
+	}
+	type frame struct {
+		keys    map[string]bool // nil for arrays
+		wantKey bool
+	}
+	var stack []*frame
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return errorf(invalidSyntax, "the request body is not valid JSON")
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			if key, ok := tok.(string); ok {
+				if stack[n-1].keys[key] {
+					return errorf(invalidSyntax, "the request body repeats the key %s in one object", safeName(key))
+				}
+				stack[n-1].keys[key] = true
+				stack[n-1].wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) >= maxDepth {
+				return errorf(invalidSyntax, "the request body is nested too deeply")
+			}
+			f := &frame{}
+			if tok == json.Delim('{') {
+				f = &frame{keys: map[string]bool{}, wantKey: true}
+			}
+			stack = append(stack, f)
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value is complete, so an enclosing object expects its next key.
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+}
+
+type field struct {
+	key string
+	raw json.RawMessage
+}
+
+// objectFields splits a JSON object into its fields in order; ok is false if raw is not an object.
+func objectFields(raw json.RawMessage) (fields []field, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey {
+			return nil, false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		fields = append(fields, field{key: key, raw: v})
+	}
+	return fields, true
+}
+
+// lookup finds a field by case-insensitive name: clients capitalise keys ("Operations").
+func lookup(fields []field, name string) (raw json.RawMessage, found bool, err *Error) {
+	for _, f := range fields {
+		if strings.EqualFold(f.key, name) {
+			if found {
+				return nil, false, errorf(invalidSyntax, "%q is given twice (the keys differ only in case)", name)
+			}
+			raw, found = f.raw, true
+		}
+	}
+	return raw, found, nil
+}
+
+// decode decodes a JSON value that checkJSON has already validated, keeping numbers as
+// json.Number; an absent value (nil raw) decodes to nil.
+func decode(raw json.RawMessage) any {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	return v
+}

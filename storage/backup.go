@@ -1,0 +1,151 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Backup writes a consistent snapshot of the whole data file to w and returns the number of
+// bytes written. It runs in one read transaction, so writes go on while it runs and the snapshot
+// holds exactly the commits made before it began. The snapshot is a bbolt file: open it with
+// Open (ReadOnly) to read it, VerifySnapshot to check it, Restore to put it in place.
+//
+// A snapshot is a copy of the file's pages, free pages included: values overwritten later (by an
+// anonymization, say) stay in the snapshot for as long as the snapshot exists.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	return s.BackupSized(func(int64) io.Writer { return w })
+}
+
+// BackupSized is Backup for a caller that must announce the snapshot's size before its first
+// byte (an HTTP Content-Length): start is called inside the read transaction with the exact
+// number of bytes that will follow, and returns where to write them.
+func (s *Store) BackupSized(start func(size int64) io.Writer) (int64, error) {
+	var n int64
+	err := s.view(func(tx *bolt.Tx) error {
+		w := start(tx.Size())
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// VerifySnapshot checks a snapshot or data file without changing it: it opens the file
+// read-only, makes sure it is not truncated, then runs Check (bbolt's page check and every index
+// against the records). It returns the problems found; an error means the file could not be
+// read as a data file at all.
+func VerifySnapshot(path string) (problems []string, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	// bbolt maps the file into memory; a truncated file would fault on the first page beyond
+	// its end. Turn such a fault into an error rather than a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			problems, err = nil, fmt.Errorf("%s is not a readable data file: %v", path, p)
+		}
+	}()
+	s, err := Open(path, Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if need := s.Size(); need > st.Size() {
+		return nil, fmt.Errorf("%s is truncated: it holds %d bytes, its pages need %d", path, st.Size(), need)
+	}
+	return s.Check()
+}
+
+// Restore puts the snapshot at from in place as the data file at to, and returns its size. The
+// copy goes to a temporary file beside to, is synced and verified (VerifySnapshot) and only then
+// renamed over to, so that to is always either the old file or the whole snapshot. An existing
+// to is replaced only with overwrite, and never while a process (a running server) holds it.
+// Failures are storage errors: Conflict (to exists), Unavailable (to is in use), Invalid (the
+// snapshot is not a consistent data file).
+func Restore(from, to string, overwrite bool) (int64, error) {
+	if abs1, err1 := filepath.Abs(from); err1 == nil {
+		if abs2, err2 := filepath.Abs(to); err2 == nil && abs1 == abs2 {
+			return 0, Errorf(Invalid, "the snapshot and the data file are the same file")
+		}
+	}
+	src, err := os.Open(from)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	if _, err := os.Stat(to); err == nil {
+		if !overwrite {
+			return 0, Errorf(Conflict, "%s exists; restoring would replace it", to)
+		}
+		// Hold the old file's lock until the rename: a server running on it (or starting
+		// meanwhile) keeps the file, and the restore fails instead.
+		old, err := bolt.Open(to, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return 0, Errorf(Unavailable, "%s is in use by another process (stop the server first)", to)
+		case err == nil:
+			defer old.Close()
+		}
+		// Any other error means the old file is damaged: replacing it is what restore is for.
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return 0, fmt.Errorf("create data directory: %w", err)
+	}
+	tmp := to + ".restore.tmp"
+	dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(dst, src)
+	if err == nil {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	problems, err := VerifySnapshot(tmp)
+	if err == nil && len(problems) > 0 {
+		err = Errorf(Invalid, "the snapshot is not consistent (%d problem(s), first: %s)", len(problems), problems[0])
+	}
+	if err != nil {
+		os.Remove(tmp)
+		if ErrorCode(err) == "" {
+			err = &Error{Code: Invalid, Message: "the snapshot is not a usable data file: " + err.Error()}
+		}
+		return 0, err
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	return n, syncDir(to)
+}
+
+// syncDir fsyncs the directory holding path, so that a rename into it survives a crash.
+func syncDir(path string) error {
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
