@@ -85,7 +85,7 @@ func hostileCases(uid, gid, other string) []badCase {
 	deep := strings.Repeat(`{"a":`, 10000) + `1` + strings.Repeat(`}`, 10000)
 	add(badCase{"deep object", "POST", "/scim/v2/Users", deep, 400, "invalidSyntax", nil})
 	add(badCase{"deep array", "POST", "/scim/v2/Users", strings.Repeat("[", 10000) + strings.Repeat("]", 10000), 400, "invalidSyntax", nil})
-	add(badCase{"deep in attribute", "POST", "/scim/v2/Users", userJSON(`,"name":`+strings.Repeat(`{"a":`, 5000)+`1`+strings.Repeat(`}`, 5000)), 400, "invalidSyntax", nil})
+	add(badCase{"deep in attribute", "POST", "/scim/v2/Users", userJSON(`,"name":` + strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat(`}`, 5000)), 400, "invalidSyntax", nil})
 	add(badCase{"deep patch", "PATCH", "/scim/v2/Users/" + uid, deep, 400, "invalidSyntax", nil})
 	add(badCase{"deep search", "POST", "/scim/v2/Users/.search", deep, 400, "invalidSyntax", nil})
 
@@ -95,7 +95,7 @@ func hostileCases(uid, gid, other string) []badCase {
 	add(badCase{"long userName", "POST", "/scim/v2/Users", `{"schemas":["` + userURN + `"],"userName":"` + strings.Repeat("u", 5000) + `"}`, 400, "invalidValue", nil})
 	add(badCase{"long externalId", "POST", "/scim/v2/Users", userJSON(`,"externalId":"` + strings.Repeat("e", 5000) + `"`), 400, "invalidValue", nil})
 	add(badCase{"long displayName group", "POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"` + strings.Repeat("g", 5000) + `"}`, 400, "invalidValue", nil})
-	add(badCase{"huge array", "POST", "/scim/v2/Users", userJSON(`,"emails":[`+strings.TrimSuffix(strings.Repeat(`{"value":"a"},`, 5000), ",")+`]`), 400, "invalidValue", nil})
+	add(badCase{"huge array", "POST", "/scim/v2/Users", userJSON(`,"emails":[` + strings.TrimSuffix(strings.Repeat(`{"value":"a"},`, 5000), ",") + `]`), 400, "invalidValue", nil})
 	add(badCase{"huge header", "GET", "/scim/v2/Users", nil, 431, "", []string{"X-Padding", strings.Repeat("p", 70<<10)}})
 
 	// NUL bytes and invalid UTF-8.
