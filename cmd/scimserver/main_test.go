@@ -3,6 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -260,5 +268,80 @@ func TestAuditExportAndCompact(t *testing.T) {
 	}
 	if out, _, err := run(t, "check", "--data", data); err != nil || !strings.Contains(out, "is consistent") {
 		t.Fatalf("check after compact: %v %q", err, out)
+	}
+}
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key, and returns a pool trusting it.
+func writeSelfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "scimserver test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestServeTLS serves HTTPS with a certificate made in the test: the SCIM API answers over
+// TLS 1.2+ and plain HTTP is not served on that port.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := writeSelfSigned(t, dir)
+	addr := freeAddr(t)
+	t.Setenv("SCIMSERVER_TOKEN", "tls-token-0123456789abcdefghijklmnopqrstuvwxyz")
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := newRoot()
+	cmd.SetArgs([]string{"--addr", addr, "--data", filepath.Join(dir, "d.db"), "--tls-cert", certFile, "--tls-key", keyFile})
+	cmd.SetErr(&syncBuffer{})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	defer func() { cancel(); <-done }()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", "https://"+addr+"/scim/v2/ServiceProviderConfig", nil)
+		req.Header.Set("Authorization", "Bearer tls-token-0123456789abcdefghijklmnopqrstuvwxyz")
+		res, err := client.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode != 200 || res.TLS == nil {
+				t.Fatalf("over TLS: %d", res.StatusCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no TLS answer: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			t.Fatal("plain HTTP served on the TLS port")
+		}
+	}
+	if _, _, err := run(t, "--tls-cert", certFile, "--data", filepath.Join(dir, "x.db")); err == nil {
+		t.Fatal("--tls-cert without --tls-key accepted")
 	}
 }
