@@ -90,6 +90,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		raw = []byte(`{"schemas":["` + schemas.ErrorURN + `"],"status":"500","detail":"internal error"}`)
 	}
+	writeRaw(w, status, raw)
+}
+
+// writeRaw writes an already encoded JSON body.
+func writeRaw(w http.ResponseWriter, status int, raw []byte) {
 	if w.Header().Get("Content-Type") == "" {
 		w.Header().Set("Content-Type", "application/scim+json; charset=utf-8")
 	}

@@ -20,7 +20,7 @@ func (s *Server) get(rt *resourceType) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
 		p := rt.parseProjection(v["attributes"], v["excludedAttributes"])
-		var m map[string]any
+		var raw []byte
 		var version uint64
 		err := s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
 			rec, err := rt.get(tx, resourceID(r))
@@ -31,7 +31,7 @@ func (s *Server) get(rt *resourceType) http.HandlerFunc {
 			if etagMatches(r.Header.Get("If-None-Match"), version) {
 				return nil
 			}
-			m, err = s.render(tx, rt, rec, s.baseURL(r), p)
+			raw, err = s.renderBytes(tx, rt, rec, s.baseURL(r), p)
 			return err
 		})
 		if err != nil {
@@ -39,11 +39,11 @@ func (s *Server) get(rt *resourceType) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("ETag", etag(version))
-		if m == nil {
+		if raw == nil {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		writeJSON(w, http.StatusOK, m)
+		writeRaw(w, http.StatusOK, raw)
 	}
 }
 
@@ -75,7 +75,7 @@ func checkIfMatch(r *http.Request, version uint64) error {
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *resourceType, id string, status int) {
 	v := r.URL.Query()
 	p := rt.parseProjection(v["attributes"], v["excludedAttributes"])
-	var m map[string]any
+	var raw []byte
 	var version uint64
 	err := s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
 		rec, err := rt.get(tx, id)
@@ -83,7 +83,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *resourceTyp
 			return err
 		}
 		version = rec.version
-		m, err = s.render(tx, rt, rec, s.baseURL(r), p)
+		raw, err = s.renderBytes(tx, rt, rec, s.baseURL(r), p)
 		return err
 	})
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *resourceTyp
 	if status == http.StatusCreated {
 		w.Header().Set("Location", rt.location(s.baseURL(r), id))
 	}
-	writeJSON(w, status, m)
+	writeRaw(w, status, raw)
 }
 
 func (s *Server) create(rt *resourceType) http.HandlerFunc {

@@ -123,10 +123,10 @@ func (s *Server) queryFromBody(r *http.Request) (listQuery, error) {
 	return s.clamp(q), nil
 }
 
-// page is one page of a list response.
+// page is one page of a list response, its resources already encoded.
 type page struct {
 	total     int
-	resources []any
+	resources [][]byte
 }
 
 func (s *Server) list(rt *resourceType) http.HandlerFunc {
@@ -176,13 +176,21 @@ func (s *Server) answerList(w http.ResponseWriter, r *http.Request, types []*res
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"schemas":      []string{schemas.ListURN},
-		"totalResults": pg.total,
-		"startIndex":   q.startIndex,
-		"itemsPerPage": len(pg.resources),
-		"Resources":    pg.resources,
-	})
+	b := make([]byte, 0, 256+len(pg.resources)*1024)
+	b = append(b, `{"schemas":["`+schemas.ListURN+`"],"totalResults":`...)
+	b = strconv.AppendInt(b, int64(pg.total), 10)
+	b = append(b, `,"startIndex":`...)
+	b = strconv.AppendInt(b, int64(q.startIndex), 10)
+	b = append(b, `,"itemsPerPage":`...)
+	b = strconv.AppendInt(b, int64(len(pg.resources)), 10)
+	b = append(b, `,"Resources":[`...)
+	for i, res := range pg.resources {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, res...)
+	}
+	writeRaw(w, http.StatusOK, append(b, "]}"...))
 }
 
 // hit is a matching record, with its sort key when the query sorts.
@@ -231,7 +239,7 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 	base := s.baseURL(r)
 	var pg page
 	err := s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
-		pg = page{resources: []any{}}
+		pg = page{}
 		// The common case, a plain page through one type, reads only that page.
 		if len(preps) == 1 && preps[0].expr == nil && q.sortBy == "" {
 			return s.plainPage(tx, preps[0].rt, q, base, &pg)
@@ -260,11 +268,11 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 			if err != nil {
 				return err
 			}
-			m, err := s.render(tx, h.rt, rec, base, h.rt.parseProjection(q.attributes, q.excluded))
+			raw, err := s.renderBytes(tx, h.rt, rec, base, h.rt.parseProjection(q.attributes, q.excluded))
 			if err != nil {
 				return err
 			}
-			pg.resources = append(pg.resources, m)
+			pg.resources = append(pg.resources, raw)
 		}
 		return nil
 	})
@@ -287,11 +295,11 @@ func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base s
 	proj := rt.parseProjection(q.attributes, q.excluded)
 	last := ""
 	err := rt.scan(tx, after, skip, func(rec record) (bool, error) {
-		m, err := s.render(tx, rt, rec, base, proj)
+		raw, err := s.renderBytes(tx, rt, rec, base, proj)
 		if err != nil {
 			return false, err
 		}
-		pg.resources = append(pg.resources, m)
+		pg.resources = append(pg.resources, raw)
 		last = rec.id
 		return len(pg.resources) < q.count, nil
 	})

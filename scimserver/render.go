@@ -1,7 +1,9 @@
 package scimserver
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
 	"net/http"
 	"net/url"
 	"time"
@@ -93,26 +95,17 @@ func (s *Server) render(tx *storage.Tx, rt *resourceType, rec record, base strin
 	m["schemas"] = rt.schemasOf(m)
 	m["id"] = rec.id
 	m["meta"] = metaOf(rt, rt.location(base, rec.id), rec.created, rec.modified, rec.version)
-	switch rt.name {
-	case "User":
-		if p.wants("groups") {
-			groups, err := s.groupsOf(tx, rec.id, base)
-			if err != nil {
-				return nil, err
-			}
-			if len(groups) > 0 {
-				m["groups"] = groups
-			}
+	name := "groups"
+	if rt.name == "Group" {
+		name = "members"
+	}
+	if p.wants(name) {
+		_, related, err := s.related(tx, rt, rec.id, base)
+		if err != nil {
+			return nil, err
 		}
-	case "Group":
-		if p.wants("members") {
-			members, err := s.membersOf(tx, rec.id, base)
-			if err != nil {
-				return nil, err
-			}
-			if len(members) > 0 {
-				m["members"] = members
-			}
+		if len(related) > 0 {
+			m[name] = related
 		}
 	}
 	return p.apply(rt, m), nil
@@ -150,4 +143,89 @@ func (s *Server) membersOf(tx *storage.Tx, gid, base string) ([]any, error) {
 		return nil
 	})
 	return out, err
+}
+
+// renderRaw builds the full SCIM JSON of a record without decoding its stored document: the
+// document's members are spliced between the attributes the server adds. It produces what
+// render produces with no projection, and is the path every plain read takes.
+func (s *Server) renderRaw(tx *storage.Tx, rt *resourceType, rec record, base string) ([]byte, error) {
+	b := make([]byte, 0, len(rec.doc)+640)
+	b = append(b, `{"schemas":["`...)
+	b = append(b, rt.core.ID...)
+	b = append(b, '"')
+	for _, e := range rt.extensions {
+		if e.ID == schemas.LifecycleURN || bytes.Contains(rec.doc, []byte(`"`+e.ID+`":{`)) {
+			b = append(b, `,"`...)
+			b = append(b, e.ID...)
+			b = append(b, '"')
+		}
+	}
+	b = append(b, `],"id":`...)
+	b = strconv.AppendQuote(b, rec.id)
+	b = append(b, `,"meta":{"resourceType":"`...)
+	b = append(b, rt.name...)
+	b = append(b, `","created":"`...)
+	b = rec.created.AppendFormat(b, timeFormat)
+	b = append(b, `","lastModified":"`...)
+	b = rec.modified.AppendFormat(b, timeFormat)
+	b = append(b, `","location":`...)
+	b = appendJSON(b, rt.location(base, rec.id))
+	b = append(b, `,"version":`...)
+	b = appendJSON(b, etag(rec.version))
+	b = append(b, '}')
+	if len(rec.doc) > 2 {
+		b = append(b, ',')
+		b = append(b, rec.doc[1:len(rec.doc)-1]...)
+	}
+	name, related, err := s.related(tx, rt, rec.id, base)
+	if err != nil {
+		return nil, err
+	}
+	if len(related) > 0 {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = appendJSON(b, related)
+	}
+	if rt.name == "User" {
+		f, err := tx.Facts(rec.id)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"`+schemas.LifecycleURN+`":`...)
+		b = appendJSON(b, lifecycleOf(f))
+	}
+	return append(b, '}'), nil
+}
+
+// related reads what a record's representation shows of other records: a user's groups, a
+// group's members.
+func (s *Server) related(tx *storage.Tx, rt *resourceType, id, base string) (string, []any, error) {
+	if rt.name == "User" {
+		groups, err := s.groupsOf(tx, id, base)
+		return "groups", groups, err
+	}
+	members, err := s.membersOf(tx, id, base)
+	return "members", members, err
+}
+
+// renderBytes renders a record as JSON, taking the raw path when nothing is projected.
+func (s *Server) renderBytes(tx *storage.Tx, rt *resourceType, rec record, base string, p projection) ([]byte, error) {
+	if p.empty() {
+		return s.renderRaw(tx, rt, rec, base)
+	}
+	m, err := s.render(tx, rt, rec, base, p)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// appendJSON appends v's JSON encoding; v is always server-built and encodable.
+func appendJSON(b []byte, v any) []byte {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, raw...)
 }

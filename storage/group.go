@@ -8,12 +8,12 @@ import (
 // Group is a stored group. Its members live in their own bucket, one key per membership, so a
 // group of any size changes by one key per member added or removed.
 type Group struct {
-	ID       string          `json:"-"`
-	Doc      json.RawMessage `json:"d"`
-	Keys     GroupKeys       `json:"k"`
-	Created  time.Time       `json:"c"`
-	Modified time.Time       `json:"m"`
-	Version  uint64          `json:"v"`
+	ID       string
+	Doc      json.RawMessage
+	Keys     GroupKeys
+	Created  time.Time
+	Modified time.Time
+	Version  uint64
 }
 
 // GroupKeys are a group's indexed values.
@@ -34,12 +34,6 @@ type Member struct {
 	Display string `json:"d,omitempty"`
 }
 
-func decodeGroup(id string, raw []byte) (Group, error) {
-	var g Group
-	err := json.Unmarshal(raw, &g)
-	g.ID = id
-	return g, err
-}
 
 // Group returns the group with id, without reading its members.
 func (t *Tx) Group(id string) (Group, error) {
@@ -154,7 +148,7 @@ func (t *Tx) touchGroup(id string) error {
 }
 
 func (t *Tx) putGroup(g Group) error {
-	raw, err := json.Marshal(g)
+	raw, err := marshalGroup(g)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,7 @@ type Store struct {
 	commits atomic.Uint64
 	writes  atomic.Uint64
 	readers *readers
+	auth    authCache
 	// OnCommit, when set before the first write, observes each commit: how many writes it
 	// carried and how long it took (for metrics).
 	OnCommit func(writes int, took time.Duration)

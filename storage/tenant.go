@@ -108,7 +108,7 @@ func getTenant(tx *bolt.Tx, id string) (Tenant, error) {
 
 // SetTenantDisabled disables or re-enables a tenant; a disabled tenant's tokens stop working.
 func (s *Store) SetTenantDisabled(id string, disabled bool) error {
-	return s.update(func(tx *bolt.Tx) error {
+	return s.updateAuth(func(tx *bolt.Tx) error {
 		t, err := getTenant(tx, id)
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -89,7 +90,7 @@ func (s *Store) CreateToken(spec TokenSpec) (Token, string, error) {
 		Created: s.now(), Expires: spec.Expires}
 	hash := hashSecret(secret)
 	t.Hash = hex.EncodeToString(hash)
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateAuth(func(tx *bolt.Tx) error {
 		if _, err := getTenant(tx, spec.Tenant); err != nil {
 			return err
 		}
@@ -123,7 +124,7 @@ func (s *Store) EnsureToken(spec TokenSpec) (Token, error) {
 	}
 	hash := hashSecret(spec.Secret)
 	var out Token
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateAuth(func(tx *bolt.Tx) error {
 		if raw := tx.Bucket(bktTokens).Get(hash); raw != nil {
 			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
@@ -155,9 +156,15 @@ func (s *Store) EnsureToken(spec TokenSpec) (Token, error) {
 }
 
 // Authenticate returns the live token whose secret is presented. Every failure is the same
-// NotFound error: a caller must not learn whether a token or its tenant exists.
+// NotFound error: a caller must not learn whether a token or its tenant exists. Live tokens are
+// remembered in memory until any token or tenant changes (every such change goes through this
+// process, which holds the file's lock), so a revocation still takes effect on the next request.
 func (s *Store) Authenticate(secret string) (Token, error) {
 	hash := hashSecret(secret)
+	if t, ok := s.auth.get(string(hash), s.now()); ok {
+		return t, nil
+	}
+	gen := s.auth.generation()
 	var t Token
 	err := s.view(func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bktTokens).Get(hash)
@@ -180,7 +187,65 @@ func (s *Store) Authenticate(secret string) (Token, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		s.auth.put(string(hash), t, gen)
+	}
 	return t, err
+}
+
+// authCache holds live tokens by secret hash. Entries are valid for one generation; every
+// change to tokens or tenants starts a new one.
+type authCache struct {
+	mu  sync.RWMutex
+	gen uint64
+	m   map[string]Token
+}
+
+const maxCachedTokens = 10_000
+
+func (c *authCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+func (c *authCache) get(hash string, now time.Time) (Token, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.m[hash]
+	if !ok || (t.Expires != nil && !now.Before(*t.Expires)) {
+		return Token{}, false
+	}
+	return t, true
+}
+
+// put remembers t, unless the tokens changed since the caller's read began at generation gen.
+func (c *authCache) put(hash string, t Token, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= maxCachedTokens {
+		c.m = map[string]Token{}
+	}
+	c.m[hash] = t
+}
+
+// invalidate forgets every token; called around every token or tenant change.
+func (c *authCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.m = nil
+}
+
+// updateAuth runs a write that changes tokens or tenants, invalidating the cache before (so no
+// read begun earlier can fill it) and after (so nothing cached meanwhile survives).
+func (s *Store) updateAuth(fn func(*bolt.Tx) error) error {
+	s.auth.invalidate()
+	defer s.auth.invalidate()
+	return s.update(fn)
 }
 
 var errBadToken = &Error{Code: NotFound, Message: "invalid token"}
@@ -208,7 +273,7 @@ func (s *Store) Tokens(tenant string) ([]Token, error) {
 // empty, a token of another tenant is reported as not found.
 func (s *Store) RevokeToken(tenant, id string) (Token, error) {
 	var t Token
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateAuth(func(tx *bolt.Tx) error {
 		hash := tx.Bucket(bktTokenIDs).Get([]byte(id))
 		if hash == nil {
 			return Errorf(NotFound, "token %q does not exist", id)

@@ -9,14 +9,14 @@ import (
 // User is a stored user. Doc holds the SCIM attributes (JSON) as the HTTP layer wants them back;
 // Keys holds the values derived from them that are indexed.
 type User struct {
-	ID       string          `json:"-"`
-	Doc      json.RawMessage `json:"d"`
-	Keys     UserKeys        `json:"k"`
-	Created  time.Time       `json:"c"`
-	Modified time.Time       `json:"m"`
-	Version  uint64          `json:"v"`
+	ID       string
+	Doc      json.RawMessage
+	Keys     UserKeys
+	Created  time.Time
+	Modified time.Time
+	Version  uint64
 	// Password is a salted hash, never the clear text.
-	Password []byte `json:"p,omitempty"`
+	Password []byte
 }
 
 // UserKeys are a user's indexed values.
@@ -51,12 +51,6 @@ func (k UserKeys) check() error {
 	return nil
 }
 
-func decodeUser(id string, raw []byte) (User, error) {
-	var u User
-	err := json.Unmarshal(raw, &u)
-	u.ID = id
-	return u, err
-}
 
 // User returns the user with id.
 func (t *Tx) User(id string) (User, error) {
@@ -147,7 +141,7 @@ func (t *Tx) UpdateUser(u User) (User, error) {
 }
 
 func (t *Tx) putUser(u User) error {
-	raw, err := json.Marshal(u)
+	raw, err := marshalUser(u)
 	if err != nil {
 		return err
 	}
