@@ -85,6 +85,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) requestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		s.metrics.inFlight.Inc()
+		defer s.metrics.inFlight.Dec()
 		ri := &reqInfo{id: r.Header.Get("X-Request-Id")}
 		if !validRequestID(ri.id) {
 			b := make([]byte, 12)
@@ -99,12 +101,14 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
+		took := time.Since(start)
+		s.metrics.observeRequest(route, r.Method, sw.status, took)
 		ev := s.log.Info()
 		if sw.status >= 500 {
 			ev = s.log.Error()
 		}
 		ev = ev.Str("requestId", ri.id).Str("method", r.Method).Str("route", route).
-			Int("status", sw.status).Int("bytes", sw.bytes).Dur("duration", time.Since(start))
+			Int("status", sw.status).Int("bytes", sw.bytes).Dur("duration", took)
 		if ri.token.Tenant != "" {
 			ev = ev.Str("tenant", ri.token.Tenant).Str("tokenId", ri.token.ID)
 		}
@@ -143,6 +147,7 @@ func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 					return
 				}
 			}
+			s.metrics.authFailures.WithLabelValues(scope).Inc()
 			if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
 				writeError(w, r, errorf(http.StatusTooManyRequests, "", "too many failed authentications from this address; retry later"))

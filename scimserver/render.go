@@ -3,9 +3,9 @@ package scimserver
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/scimserver/scimserver/schemas"

@@ -43,6 +43,7 @@ type Server struct {
 	elimity scim.Server
 	pages   pageCache
 	limiter *failureLimiter
+	metrics *metrics
 }
 
 // New builds a Server over store.
@@ -58,7 +59,15 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{store: store, opts: opts, log: opts.Logger, users: userType(), groups: groupType(),
-		limiter: newFailureLimiter(20, 3*time.Second)}
+		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(store)}
+	// Commit figures come from the store's writer; New must run before concurrent writes start.
+	prev := store.OnCommit
+	store.OnCommit = func(writes int, took time.Duration) {
+		s.metrics.observeCommit(writes, took)
+		if prev != nil {
+			prev(writes, took)
+		}
+	}
 	var err error
 	if s.elimity, err = s.discoveryServer(); err != nil {
 		return nil, err
@@ -128,6 +137,8 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.ready)
+	r.With(s.authenticate(storage.ScopeAdmin)).Get("/metrics", s.metrics.handler.ServeHTTP)
+	r.Route("/api/v1/admin", s.adminRoutes)
 	r.Route("/api/v1", s.platformRoutes)
 	r.Route("/scim/v2", func(r chi.Router) {
 		r.Use(s.authenticate(storage.ScopeSCIM), s.readBody)

@@ -34,7 +34,6 @@ type Member struct {
 	Display string `json:"d,omitempty"`
 }
 
-
 // Group returns the group with id, without reading its members.
 func (t *Tx) Group(id string) (Group, error) {
 	raw := t.b.Bucket(bktGroups).Get([]byte(id))

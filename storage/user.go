@@ -51,7 +51,6 @@ func (k UserKeys) check() error {
 	return nil
 }
 
-
 // User returns the user with id.
 func (t *Tx) User(id string) (User, error) {
 	raw := t.b.Bucket(bktUsers).Get([]byte(id))

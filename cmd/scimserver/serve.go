@@ -36,6 +36,7 @@ type config struct {
 	maxHeaderBytes    int
 	shutdownTimeout   time.Duration
 	tlsCert, tlsKey   string
+	metricsAddr       string
 }
 
 func defaultConfig() *config { return &config{} }
@@ -71,6 +72,8 @@ func (c *config) bindServe(cmd *cobra.Command) {
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("SCIMSERVER_SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests may finish after SIGINT/SIGTERM [SCIMSERVER_SHUTDOWN_TIMEOUT]")
 	f.StringVar(&c.tlsCert, "tls-cert", env("SCIMSERVER_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with --tls-key) [SCIMSERVER_TLS_CERT]")
 	f.StringVar(&c.tlsKey, "tls-key", env("SCIMSERVER_TLS_KEY", ""), "PEM private key file for --tls-cert [SCIMSERVER_TLS_KEY]")
+	f.StringVar(&c.metricsAddr, "metrics-addr", env("SCIMSERVER_METRICS_ADDR", ""),
+		"also serve /metrics, without a token, on this address (keep it private, e.g. 127.0.0.1:9090); on --addr /metrics needs an admin token [SCIMSERVER_METRICS_ADDR]")
 }
 
 func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
@@ -145,7 +148,25 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if c.metricsAddr != "" {
+		mln, err := net.Listen("tcp", c.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: c.readHeaderTimeout, ReadTimeout: c.readTimeout,
+			WriteTimeout: c.writeTimeout, IdleTimeout: c.idleTimeout, MaxHeaderBytes: c.maxHeaderBytes}
+		go func() {
+			if err := ms.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics listener: %w", err)
+			}
+		}()
+		defer ms.Close()
+		log.Info().Str("addr", mln.Addr().String()).Msg("serving /metrics without authentication")
+	}
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
