@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
@@ -25,15 +26,54 @@ func (rt *resourceType) parseFilter(s string) (filter.Expression, error) {
 	if len(s) > maxFilterLen {
 		return nil, invalidFilter("the filter is too long")
 	}
-	e, err := filter.ParseFilterNumber([]byte(s))
-	if err != nil {
-		return nil, invalidFilter("the filter is not valid filter syntax")
+	if !utf8.ValidString(s) {
+		return nil, invalidFilter("the filter is not valid UTF-8")
+	}
+	e, ok := parseSimple(s)
+	if !ok {
+		var err error
+		if e, err = parseGeneral(s); err != nil {
+			return nil, invalidFilter("the filter is not valid filter syntax")
+		}
 	}
 	nodes := 0
 	if err := rt.checkExpr(e, nil, &nodes); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// parseGeneral parses with the general parser, which leaves JSON escapes in string values as
+// written ("a \"b\"" stays backslashed); they are decoded here, as the fast path does.
+func parseGeneral(s string) (filter.Expression, error) {
+	e, err := filter.ParseFilterNumber([]byte(s))
+	if err != nil {
+		return nil, err
+	}
+	return e, unescapeValues(e)
+}
+
+func unescapeValues(e filter.Expression) error {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		if err := unescapeValues(e.Left); err != nil {
+			return err
+		}
+		return unescapeValues(e.Right)
+	case *filter.NotExpression:
+		return unescapeValues(e.Expression)
+	case *filter.ValuePath:
+		return unescapeValues(e.ValueFilter)
+	case *filter.AttributeExpression:
+		if s, ok := e.CompareValue.(string); ok && strings.ContainsRune(s, '\\') {
+			var v string
+			if err := json.Unmarshal([]byte(`"`+s+`"`), &v); err != nil {
+				return err
+			}
+			e.CompareValue = v
+		}
+	}
+	return nil
 }
 
 // checkExpr validates e; within a value path, parent is the multi-valued attribute whose
