@@ -336,6 +336,11 @@ func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expressio
 	if ids, ok, err := rt.candidates(tx, expr); err != nil {
 		return err
 	} else if ok {
+		if _, single := expr.(*filter.AttributeExpression); single && !withMap {
+			// A lone indexed comparison: the index holds exactly the matches (its folding
+			// follows the attribute's caseExact), so there is nothing left to evaluate.
+			expr = nil
+		}
 		for _, id := range ids {
 			rec, err := rt.get(tx, id)
 			if storage.ErrorCode(err) == storage.NotFound {
