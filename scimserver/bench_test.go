@@ -162,3 +162,74 @@ func BenchmarkAddMembers(b *testing.B) {
 		})
 	}
 }
+
+// newGroupOf stores a group whose members are the first size users of e.
+func (e *benchEnv) newGroupOf(b *testing.B, name string, size int) string {
+	b.Helper()
+	gid := storage.NewID()
+	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+		if _, err := tx.CreateGroup(storage.Group{ID: gid, Doc: []byte(`{"displayName":"` + name + `"}`), Keys: storage.GroupKeys{DisplayName: name}}); err != nil {
+			return err
+		}
+		for _, id := range e.ids[:size] {
+			if err := tx.AddMember(gid, storage.Member{Value: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return gid
+}
+
+// BenchmarkGetGroupWithoutMembers reads a group the way Entra ID does; its cost must not depend
+// on the number of members.
+func BenchmarkGetGroupWithoutMembers(b *testing.B) {
+	for _, size := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("group=%d", size), func(b *testing.B) {
+			e := newBench(b, size)
+			gid := e.newGroupOf(b, "big", size)
+			b.ReportAllocs()
+			for b.Loop() {
+				e.serve(b, "GET", "/scim/v2/Groups/"+gid+"?excludedAttributes=members", nil, 200)
+			}
+		})
+	}
+}
+
+// BenchmarkAnonymizeUserIn1000Groups anonymizes users who each belong to 1,000 groups.
+func BenchmarkAnonymizeUserIn1000Groups(b *testing.B) {
+	const groups = 1000
+	e := newBench(b, 64)
+	var gids []string
+	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+		for i := 0; i < groups; i++ {
+			gid := storage.NewID()
+			name := fmt.Sprintf("g%04d", i)
+			if _, err := tx.CreateGroup(storage.Group{ID: gid, Doc: []byte(`{"displayName":"` + name + `"}`), Keys: storage.GroupKeys{DisplayName: name}}); err != nil {
+				return err
+			}
+			for _, id := range e.ids {
+				if err := tx.AddMember(gid, storage.Member{Value: id}); err != nil {
+					return err
+				}
+			}
+			gids = append(gids, gid)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if i == len(e.ids) {
+			b.Fatal("ran out of users; raise the seed")
+		}
+		e.serve(b, "POST", "/scim/v2/Users/"+e.ids[i]+"/.anonymize?attributes=id", nil, 200)
+		i++
+	}
+}
