@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -94,7 +95,16 @@ func BenchmarkCreateUser(b *testing.B) {
 	}
 }
 
-func benchSizes() []int { return []int{10_000, 100_000} }
+func benchSizes() []int { return []int{benchScale(10_000), benchScale(100_000)} }
+
+// benchScale shrinks the stores benchmarks build when SCIMSERVER_BENCH_SMALL is set, so CI can
+// run every benchmark once (-benchtime=1x) in seconds.
+func benchScale(n int) int {
+	if os.Getenv("SCIMSERVER_BENCH_SMALL") != "" {
+		return max(n/100, 10)
+	}
+	return n
+}
 
 func BenchmarkGetUser(b *testing.B) {
 	for _, n := range benchSizes() {
@@ -127,7 +137,7 @@ func BenchmarkFilterUserName(b *testing.B) {
 
 // BenchmarkAddMembers adds 100 members per PATCH to a group that already has size members.
 func BenchmarkAddMembers(b *testing.B) {
-	for _, size := range []int{1_000, 100_000} {
+	for _, size := range []int{benchScale(1_000), benchScale(100_000)} {
 		b.Run(fmt.Sprintf("group=%d", size), func(b *testing.B) {
 			e := newBench(b, size+100*200)
 			gid := storage.NewID()
@@ -187,7 +197,7 @@ func (e *benchEnv) newGroupOf(b *testing.B, name string, size int) string {
 // BenchmarkGetGroupWithoutMembers reads a group the way Entra ID does; its cost must not depend
 // on the number of members.
 func BenchmarkGetGroupWithoutMembers(b *testing.B) {
-	for _, size := range []int{1_000, 100_000} {
+	for _, size := range []int{benchScale(1_000), benchScale(100_000)} {
 		b.Run(fmt.Sprintf("group=%d", size), func(b *testing.B) {
 			e := newBench(b, size)
 			gid := e.newGroupOf(b, "big", size)
@@ -201,7 +211,7 @@ func BenchmarkGetGroupWithoutMembers(b *testing.B) {
 
 // BenchmarkAnonymizeUserIn1000Groups anonymizes users who each belong to 1,000 groups.
 func BenchmarkAnonymizeUserIn1000Groups(b *testing.B) {
-	const groups = 1000
+	groups := benchScale(1000)
 	e := newBench(b, 64)
 	var gids []string
 	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
