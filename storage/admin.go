@@ -12,7 +12,8 @@ import (
 
 // Operator actions on tenants and tokens, each recorded in the affected tenant's audit trail in
 // the same commit as the change itself: the trail never misses a change, nor records one that
-// did not happen.
+// did not happen. Changes to tokens and tenant states go through updateAuth, like their
+// unaudited counterparts, so that the authentication cache forgets what they change.
 
 // Audit trail operations of the operator actions.
 const (
@@ -58,7 +59,7 @@ func (s *Store) CreateTenantBy(actor Actor, id, name string) (Tenant, error) {
 // tenant's trail when the state changes. It returns the tenant as it now is.
 func (s *Store) SetTenantDisabledBy(actor Actor, id string, disabled bool) (Tenant, error) {
 	var t Tenant
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateAuth(func(tx *bolt.Tx) error {
 		var err error
 		if t, err = getTenant(tx, id); err != nil {
 			return err
@@ -104,7 +105,7 @@ func (s *Store) CreateTokenBy(actor Actor, spec TokenSpec) (Token, string, error
 		Created: s.now(), Expires: spec.Expires}
 	hash := hashSecret(secret)
 	t.Hash = hex.EncodeToString(hash)
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateAuth(func(tx *bolt.Tx) error {
 		if _, err := getTenant(tx, spec.Tenant); err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func (s *Store) CreateTokenBy(actor Actor, spec TokenSpec) (Token, string, error
 // when the token was live until now.
 func (s *Store) RevokeTokenBy(actor Actor, tenant, id string) (Token, error) {
 	var t Token
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateAuth(func(tx *bolt.Tx) error {
 		t = Token{}
 		hash := tx.Bucket(bktTokenIDs).Get([]byte(id))
 		if hash == nil {

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimserver/scimserver/scimserver"
+	"github.com/scimserver/scimserver/storage"
+)
+
+// Read-only views of a stopped server's data file: users, groups and figures.
+
+// withReadOnlyStore opens the data file read-only: the server must be stopped (it holds the
+// file's lock), or --data must point at a copy or a backup.
+func withReadOnlyStore(c *config, what string, fn func(*storage.Store) error) error {
+	s, err := storage.Open(c.data, storage.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		return fmt.Errorf("%w (%s needs the server stopped, or --data pointing at a copy or a backup)", err, what)
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+func checkFormat(format string) error {
+	if format != "table" && format != "json" {
+		return usageError{errors.New("--format must be table or json")}
+	}
+	return nil
+}
+
+// resourceKind is what differs between the users and groups commands.
+type resourceKind struct {
+	plural, singular string
+	// byName is the attribute show falls back to when no resource has the given id.
+	byName   string
+	examples []string
+	query    func(store *storage.Store, tenant, filter string, limit int) ([]map[string]any, error)
+	columns  []string
+	row      func(map[string]any) []string
+}
+
+var userKind = resourceKind{plural: "users", singular: "user", byName: "userName", query: scimserver.QueryUsers,
+	examples: []string{`userName eq "bjensen@example.com"`, `active eq false and emails.value ew "@example.com"`,
+		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "Sales"`},
+	columns: []string{"ID", "USERNAME", "NAME", "ACTIVE", "EXTERNALID"},
+	row: func(m map[string]any) []string {
+		return []string{text(m["id"]), text(m["userName"]), personName(m), text(m["active"]), text(m["externalId"])}
+	}}
+
+var groupKind = resourceKind{plural: "groups", singular: "group", byName: "displayName", query: scimserver.QueryGroups,
+	examples: []string{`displayName sw "Sales"`, `members[value eq "<user id>"]`, `externalId pr`},
+	columns:  []string{"ID", "DISPLAYNAME", "MEMBERS", "EXTERNALID"},
+	row: func(m map[string]any) []string {
+		members, _ := m["members"].([]any)
+		return []string{text(m["id"]), text(m["displayName"]), strconv.Itoa(len(members)), text(m["externalId"])}
+	}}
+
+func newUsersCmd(c *config) *cobra.Command  { return newResourceCmd(c, userKind) }
+func newGroupsCmd(c *config) *cobra.Command { return newResourceCmd(c, groupKind) }
+
+func newResourceCmd(c *config, k resourceKind) *cobra.Command {
+	cmd := &cobra.Command{Use: k.plural, Short: "List and show " + k.plural + " of a stopped server's data file"}
+	var tenant, filter, format string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List " + k.plural + ", optionally those matching a SCIM filter",
+		Long: `list prints the ` + k.plural + ` of a tenant, in the order GET /` + titled(k.plural) + ` returns them. --filter
+takes the SCIM filter syntax of RFC 7644 (the server's own filter code evaluates it), e.g.
+  --filter '` + strings.Join(k.examples, "'\n  --filter '") + `'
+The data file is opened read-only: stop the server, or point --data at a backup.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			if limit < 0 {
+				return usageError{errors.New("--limit must be 0 (no limit) or more")}
+			}
+			return withReadOnlyStore(c, k.plural+" list", func(s *storage.Store) error {
+				ask := limit
+				if ask > 0 {
+					ask++ // one more, to tell whether there are more
+				}
+				rs, err := k.query(s, tenant, filter, ask)
+				if err != nil {
+					return queryError(err)
+				}
+				more := limit > 0 && len(rs) > limit
+				if more {
+					rs = rs[:limit]
+				}
+				if format == "json" {
+					return writeJSONOut(cmd.OutOrStdout(), rs)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, strings.Join(k.columns, "\t"))
+				for _, m := range rs {
+					fmt.Fprintln(tw, strings.Join(k.row(m), "\t"))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if more {
+					fmt.Fprintf(cmd.ErrOrStderr(), "showing the first %d %s; --limit 0 shows all\n", limit, k.plural)
+				}
+				return nil
+			})
+		},
+	}
+	list.Flags().StringVar(&filter, "filter", "", "SCIM filter, e.g. '"+k.examples[0]+"' (default: all)")
+	list.Flags().IntVar(&limit, "limit", 100, "show at most this many; 0 for all")
+
+	show := &cobra.Command{
+		Use:   "show ID|" + strings.ToUpper(k.byName),
+		Short: "Show one " + k.singular + " by id or " + k.byName,
+		Long: `show prints one ` + k.singular + ` as GET /` + titled(k.plural) + `/{id} renders it (json), or as one
+attribute path and value per line (table). The argument is the ` + k.singular + `'s id or, when no
+` + k.singular + ` has that id, its ` + k.byName + ` (compared case-insensitively).`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			return withReadOnlyStore(c, k.plural+" show", func(s *storage.Store) error {
+				var found map[string]any
+				for _, attr := range []string{"id", k.byName} {
+					rs, err := k.query(s, tenant, attr+" eq "+filterString(args[0]), 1)
+					if err != nil {
+						return queryError(err)
+					}
+					if len(rs) > 0 {
+						found = rs[0]
+						break
+					}
+				}
+				if found == nil {
+					return fmt.Errorf("no %s of tenant %s has the id or %s %q", k.singular, tenant, k.byName, args[0])
+				}
+				if format == "json" {
+					return writeJSONOut(cmd.OutOrStdout(), found)
+				}
+				var rows [][2]string
+				flatten("", found, &rows)
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	for _, sub := range []*cobra.Command{list, show} {
+		sub.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant to read")
+		sub.Flags().StringVar(&format, "format", "table", "table or json")
+	}
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+func titled(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
+// queryError makes a filter mistake a command-line mistake (exit code 2).
+func queryError(err error) error {
+	var fe *scimserver.FilterError
+	if errors.As(err, &fe) {
+		return usageError{err}
+	}
+	return err
+}
+
+// filterString quotes s as a SCIM filter string literal (JSON string syntax).
+func filterString(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSpace(b.String())
+}
+
+// text renders a scalar for a table cell.
+func text(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(v)
+	case json.Number:
+		return v.String()
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	raw, _ := json.Marshal(v)
+	return string(raw)
+}
+
+func personName(m map[string]any) string {
+	if s := text(m["displayName"]); s != "" {
+		return s
+	}
+	name, _ := m["name"].(map[string]any)
+	if s := text(name["formatted"]); s != "" {
+		return s
+	}
+	return strings.TrimSpace(text(name["givenName"]) + " " + text(name["familyName"]))
+}
+
+// flatten lists every scalar of v with its path: name.givenName, emails[0].value.
+func flatten(path string, v any, rows *[][2]string) {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			flatten(p, v[k], rows)
+		}
+	case []any:
+		for i, el := range v {
+			flatten(fmt.Sprintf("%s[%d]", path, i), el, rows)
+		}
+	default:
+		*rows = append(*rows, [2]string{path, text(v)})
+	}
+}
+
+// tenantStats are the figures stats prints for one tenant.
+type tenantStats struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Disabled     bool   `json:"disabled"`
+	Users        int    `json:"users"`
+	Groups       int    `json:"groups"`
+	TrailEvents  int    `json:"trailEvents"`
+	ActiveTokens int    `json:"activeTokens"`
+}
+
+func newStatsCmd(c *config) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show tenants, users and groups per tenant, audit trail lengths and the data file's size",
+		Long: `stats reads a stopped server's data file (or a backup, with --data) read-only and prints,
+per tenant, its state, users, groups, audit trail events and live tokens, and the file's size.
+A running server exposes the same figures on /metrics.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			return withReadOnlyStore(c, "stats", func(s *storage.Store) error {
+				st, err := collectStats(s)
+				if err != nil {
+					return err
+				}
+				size := fileSize(c.data)
+				if format == "json" {
+					return writeJSONOut(cmd.OutOrStdout(), map[string]any{"file": c.data, "sizeBytes": size, "tenants": st})
+				}
+				return printStats(cmd.OutOrStdout(), c.data, size, st)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	return cmd
+}
+
+func collectStats(s *storage.Store) ([]tenantStats, error) {
+	tenants, err := s.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := s.Tokens("")
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]int{}
+	now := time.Now()
+	for _, t := range tokens {
+		if t.Revoked == nil && (t.Expires == nil || now.Before(*t.Expires)) {
+			live[t.Tenant]++
+		}
+	}
+	out := make([]tenantStats, 0, len(tenants))
+	for _, t := range tenants {
+		ts := tenantStats{ID: t.ID, Name: t.Name, Disabled: t.Disabled, ActiveTokens: live[t.ID]}
+		if err := s.Read(t.ID, func(tx *storage.Tx) error {
+			ts.Users, ts.Groups, ts.TrailEvents = tx.CountUsers(), tx.CountGroups(), tx.TrailLength()
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		out = append(out, ts)
+	}
+	return out, nil
+}
+
+func printStats(w io.Writer, path string, size int64, st []tenantStats) error {
+	fmt.Fprintf(w, "data file  %s\nsize       %d bytes (%s)\ntenants    %d\n\n", path, size, mib(size), len(st))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tNAME\tSTATE\tUSERS\tGROUPS\tTRAIL\tTOKENS")
+	var users, groups, trail int
+	for _, t := range st {
+		state := "enabled"
+		if t.Disabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", t.ID, text(t.Name), state, t.Users, t.Groups, t.TrailEvents, t.ActiveTokens)
+		users, groups, trail = users+t.Users, groups+t.Groups, trail+t.TrailEvents
+	}
+	fmt.Fprintf(tw, "total\t\t\t%d\t%d\t%d\t\n", users, groups, trail)
+	return tw.Flush()
+}

@@ -1,0 +1,153 @@
+package scimserver
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// metrics is the server's Prometheus instrumentation, in a registry of its own (never the
+// global one), so that any number of servers can live in one process. Request labels are the
+// route pattern, the method and the status class: never an id, a tenant or a query, which would
+// make the series unbounded and could carry personal data.
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	inFlight     prometheus.Gauge
+	authFailures *prometheus.CounterVec
+	commitTime   prometheus.Histogram
+	commitWrites prometheus.Histogram
+	handler      http.Handler
+}
+
+const metricsNamespace = "scimserver"
+
+func newMetrics(store *storage.Store) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: "http",
+			Name: "requests_total", Help: "HTTP requests answered, by route pattern, method and status class."},
+			[]string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: "http",
+			Name: "request_duration_seconds", Help: "Time to answer an HTTP request, by route pattern, method and status class.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
+			[]string{"route", "method", "status"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Subsystem: "http",
+			Name: "requests_in_flight", Help: "HTTP requests being answered right now."}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace,
+			Name: "auth_failures_total", Help: "Requests refused for a missing, unknown, revoked or expired bearer token, or one without the scope, by the scope the endpoint requires."},
+			[]string{"scope"}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: "store",
+			Name: "commit_duration_seconds", Help: "Time to commit (and fsync) one write transaction of the data file.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: "store",
+			Name: "commit_writes", Help: "Writes carried by one commit (group commit shares one fsync among concurrent writers).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
+	}
+	for _, scope := range []string{storage.ScopeSCIM, storage.ScopePlatform, storage.ScopeAdmin} {
+		m.authFailures.WithLabelValues(scope) // show zero before the first failure
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites,
+		newStoreCollector(store),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return m
+}
+
+// observeRequest counts one answered request.
+func (m *metrics) observeRequest(route, method string, status int, took time.Duration) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	class := strconv.Itoa(status/100) + "xx"
+	method = metricMethod(method)
+	m.requests.WithLabelValues(route, method, class).Inc()
+	m.duration.WithLabelValues(route, method, class).Observe(took.Seconds())
+}
+
+// metricMethod keeps the method label bounded: a client may send any token as a method.
+func metricMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "OTHER"
+}
+
+func (m *metrics) observeCommit(writes int, took time.Duration) {
+	m.commitWrites.Observe(float64(writes))
+	m.commitTime.Observe(took.Seconds())
+}
+
+// MetricsHandler serves the server's metrics in the Prometheus exposition format, without
+// authentication: mount it on a listener only the monitoring system can reach (serve's
+// --metrics-addr). On the main address the router serves /metrics to admin-scope tokens only.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
+
+// storeCollector reads the store's figures when scraped: the data file's size and, per tenant,
+// the number of users and groups. These are kept as counters in the store, so a scrape costs
+// one small read transaction per tenant whatever the data's size.
+type storeCollector struct {
+	store   *storage.Store
+	size    *prometheus.Desc
+	tenants *prometheus.Desc
+	users   *prometheus.Desc
+	groups  *prometheus.Desc
+}
+
+func newStoreCollector(store *storage.Store) *storeCollector {
+	return &storeCollector{
+		store: store,
+		size: prometheus.NewDesc(metricsNamespace+"_store_size_bytes",
+			"Size of the data file in bytes (its pages in use and free).", nil, nil),
+		tenants: prometheus.NewDesc(metricsNamespace+"_tenants",
+			"Tenants, by state (enabled or disabled).", []string{"state"}, nil),
+		users: prometheus.NewDesc(metricsNamespace+"_users",
+			"Users stored, per tenant.", []string{"tenant"}, nil),
+		groups: prometheus.NewDesc(metricsNamespace+"_groups",
+			"Groups stored, per tenant.", []string{"tenant"}, nil),
+	}
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.size
+	ch <- c.tenants
+	ch <- c.users
+	ch <- c.groups
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.store.Size()))
+	tenants, err := c.store.Tenants()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.tenants, err)
+		return
+	}
+	enabled, disabled := 0, 0
+	for _, t := range tenants {
+		if t.Disabled {
+			disabled++
+		} else {
+			enabled++
+		}
+		var users, groups int
+		if err := c.store.Read(t.ID, func(tx *storage.Tx) error {
+			users, groups = tx.CountUsers(), tx.CountGroups()
+			return nil
+		}); err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.users, prometheus.GaugeValue, float64(users), t.ID)
+		ch <- prometheus.MustNewConstMetric(c.groups, prometheus.GaugeValue, float64(groups), t.ID)
+	}
+	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(enabled), "enabled")
+	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(disabled), "disabled")
+}
