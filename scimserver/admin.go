@@ -120,7 +120,7 @@ func (s *Server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, badRequest("invalidValue", `"id" is required`))
 		return
 	}
-	t, err := s.store.CreateTenantBy(actorOf(r), id, name)
+	t, err := s.store.CreateTenant(actorOf(r), id, name)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -136,7 +136,7 @@ func (s *Server) adminSetDisabled(disabled bool) http.HandlerFunc {
 			writeError(w, r, errorf(http.StatusConflict, "", "a tenant cannot be disabled with one of its own tokens; use an admin token of another tenant, or the tenant command"))
 			return
 		}
-		t, err := s.store.SetTenantDisabledBy(actorOf(r), id, disabled)
+		t, err := s.store.SetTenantDisabled(actorOf(r), id, disabled)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -235,7 +235,7 @@ func (s *Server) adminCreateToken(w http.ResponseWriter, r *http.Request) {
 		exp := time.Now().Add(d).UTC()
 		spec.Expires = &exp
 	}
-	t, secret, err := s.store.CreateTokenBy(actorOf(r), spec)
+	t, secret, err := s.store.CreateToken(actorOf(r), spec)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -247,7 +247,7 @@ func (s *Server) adminCreateToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminRevokeToken(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.store.RevokeTokenBy(actorOf(r), chi.URLParam(r, "id"), chi.URLParam(r, "tokenId")); err != nil {
+	if _, err := s.store.RevokeToken(actorOf(r), chi.URLParam(r, "id"), chi.URLParam(r, "tokenId")); err != nil {
 		writeError(w, r, err)
 		return
 	}

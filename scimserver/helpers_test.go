@@ -200,3 +200,6 @@ func (e *testEnv) api(method, path string, body any) resp {
 	e.t.Helper()
 	return e.doAs(testPlatformToken, method, path, body)
 }
+
+// testActor is who the trail names for changes the tests make directly in the store.
+var testActor = storage.Actor{ID: "test", Name: "test"}

@@ -55,17 +55,17 @@ func TestPlatformAPI(t *testing.T) {
 	// Scope separation: SCIM tokens cannot call the platform API and platform tokens cannot call SCIM.
 	e.do("GET", "/api/v1/audit", nil).must(t, 401)
 	e.api("GET", "/scim/v2/Users", nil).must(t, 401)
-	_, both, err := e.store.CreateToken(storage.TokenSpec{Tenant: storage.DefaultTenant, Scopes: []string{storage.ScopeSCIM, storage.ScopePlatform}})
+	_, both, err := e.store.CreateToken(testActor, storage.TokenSpec{Tenant: storage.DefaultTenant, Scopes: []string{storage.ScopeSCIM, storage.ScopePlatform}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.doAs(both, "GET", "/scim/v2/Users", nil).must(t, 200)
 	e.doAs(both, "GET", "/api/v1/audit", nil).must(t, 200)
 	// Tenant isolation for the platform API and the trail.
-	if _, err := e.store.CreateTenant("other", ""); err != nil {
+	if _, err := e.store.CreateTenant(testActor, "other", ""); err != nil {
 		t.Fatal(err)
 	}
-	_, other, err := e.store.CreateToken(storage.TokenSpec{Tenant: "other", Scopes: []string{storage.ScopePlatform}})
+	_, other, err := e.store.CreateToken(testActor, storage.TokenSpec{Tenant: "other", Scopes: []string{storage.ScopePlatform}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestAuditTrailExport(t *testing.T) {
 	full["displayName"] = "Trailblazer Personsson"
 	e.do("PUT", "/scim/v2/Users/"+id, full).must(t, 200)
 	e.do("DELETE", "/scim/v2/Groups/"+gid, nil).must(t, 204)
-	want := []string{"create User", "create Group", "patch Group", "patch User", "interaction User", "campaign-assign User",
+	want := []string{"tenant-create Tenant", "token-create Token", "token-create Token", "create User", "create Group", "patch Group", "patch User", "interaction User", "campaign-assign User",
 		"campaign-unassign User", "deactivate-instead-of-delete User", "reactivate User", "replace User", "delete Group"}
 
 	var got []string

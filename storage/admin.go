@@ -34,8 +34,9 @@ func recordIn(tx *bolt.Tx, tenant string, now time.Time, actor Actor, ev Event) 
 	return (&Tx{tx: tx, b: b, now: now, tenant: tenant}).RecordEvent(ev)
 }
 
-// CreateTenantBy is CreateTenant, recording a tenant-create event in the new tenant's trail.
-func (s *Store) CreateTenantBy(actor Actor, id, name string) (Tenant, error) {
+// CreateTenant adds a tenant with its buckets, recording a tenant-create event in its trail.
+// It fails with Conflict when id exists.
+func (s *Store) CreateTenant(actor Actor, id, name string) (Tenant, error) {
 	if !ValidTenantID(id) {
 		return Tenant{}, Errorf(Invalid, "a tenant id is 1 to 64 characters of a-z, 0-9, '-' and '_'")
 	}
@@ -43,7 +44,7 @@ func (s *Store) CreateTenantBy(actor Actor, id, name string) (Tenant, error) {
 	if t.Name == "" {
 		t.Name = id
 	}
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.updateAuth(func(tx *bolt.Tx) error {
 		if tx.Bucket(bktTenants).Get([]byte(id)) != nil {
 			return Errorf(Conflict, "tenant %q already exists", id)
 		}
@@ -55,9 +56,10 @@ func (s *Store) CreateTenantBy(actor Actor, id, name string) (Tenant, error) {
 	return t, err
 }
 
-// SetTenantDisabledBy is SetTenantDisabled, recording tenant-disable or tenant-enable in the
-// tenant's trail when the state changes. It returns the tenant as it now is.
-func (s *Store) SetTenantDisabledBy(actor Actor, id string, disabled bool) (Tenant, error) {
+// SetTenantDisabled disables or re-enables a tenant (a disabled tenant's tokens stop working),
+// recording tenant-disable or tenant-enable in its trail when the state changes. It returns the
+// tenant as it now is.
+func (s *Store) SetTenantDisabled(actor Actor, id string, disabled bool) (Tenant, error) {
 	var t Tenant
 	err := s.updateAuth(func(tx *bolt.Tx) error {
 		var err error
@@ -84,9 +86,9 @@ func (s *Store) SetTenantDisabledBy(actor Actor, id string, disabled bool) (Tena
 	return t, err
 }
 
-// CreateTokenBy is CreateToken, recording a token-create event in the token's tenant's trail.
-// It returns the token and its secret, which is shown only this once.
-func (s *Store) CreateTokenBy(actor Actor, spec TokenSpec) (Token, string, error) {
+// CreateToken stores a token, recording a token-create event in its tenant's trail, and returns
+// it with its secret, which is shown only this once.
+func (s *Store) CreateToken(actor Actor, spec TokenSpec) (Token, string, error) {
 	if len(spec.Scopes) == 0 {
 		spec.Scopes = []string{ScopeSCIM}
 	}
@@ -124,9 +126,10 @@ func (s *Store) CreateTokenBy(actor Actor, spec TokenSpec) (Token, string, error
 	return t, secret, nil
 }
 
-// RevokeTokenBy is RevokeToken, recording a token-revoke event in the token's tenant's trail
-// when the token was live until now.
-func (s *Store) RevokeTokenBy(actor Actor, tenant, id string) (Token, error) {
+// RevokeToken revokes a token by id; it stops working on the next request. When tenant is not
+// empty, a token of another tenant is reported as not found. A token-revoke event is recorded in
+// the token's tenant's trail when the token was live until now.
+func (s *Store) RevokeToken(actor Actor, tenant, id string) (Token, error) {
 	var t Token
 	err := s.updateAuth(func(tx *bolt.Tx) error {
 		t = Token{}

@@ -112,7 +112,8 @@ func (t *Tx) Trail(q TrailQuery) ([]Event, uint64, error) {
 	if q.Before > 0 {
 		upper = append(append([]byte{}, prefix...), seqKey(q.Before)...)
 	}
-	k, v := c.Seek(upper)
+	k, _ := c.Seek(upper)
+	var v []byte
 	if k == nil {
 		k, v = c.Last()
 	} else {

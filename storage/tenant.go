@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,24 +29,6 @@ func ValidTenantID(id string) bool {
 		}
 	}
 	return true
-}
-
-// CreateTenant adds a tenant with its buckets. It fails with Conflict when id exists.
-func (s *Store) CreateTenant(id, name string) (Tenant, error) {
-	if !ValidTenantID(id) {
-		return Tenant{}, Errorf(Invalid, "a tenant id is 1 to 64 characters of a-z, 0-9, '-' and '_'")
-	}
-	t := Tenant{ID: id, Name: strings.TrimSpace(name), Created: s.now()}
-	if t.Name == "" {
-		t.Name = id
-	}
-	err := s.update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bktTenants).Get([]byte(id)) != nil {
-			return Errorf(Conflict, "tenant %q already exists", id)
-		}
-		return createTenant(tx, t)
-	})
-	return t, err
 }
 
 func createTenant(tx *bolt.Tx, t Tenant) error {
@@ -104,22 +85,6 @@ func getTenant(tx *bolt.Tx, id string) (Tenant, error) {
 		return t, Errorf(NotFound, "tenant %q does not exist", id)
 	}
 	return t, json.Unmarshal(raw, &t)
-}
-
-// SetTenantDisabled disables or re-enables a tenant; a disabled tenant's tokens stop working.
-func (s *Store) SetTenantDisabled(id string, disabled bool) error {
-	return s.updateAuth(func(tx *bolt.Tx) error {
-		t, err := getTenant(tx, id)
-		if err != nil {
-			return err
-		}
-		t.Disabled = disabled
-		raw, err := json.Marshal(t)
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bktTenants).Put([]byte(id), raw)
-	})
 }
 
 // tenantBucket returns the buckets of a tenant inside tx.

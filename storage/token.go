@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -70,41 +69,6 @@ type TokenSpec struct {
 	Secret string
 }
 
-// CreateToken stores a token and returns it with its secret, which is shown only this once.
-func (s *Store) CreateToken(spec TokenSpec) (Token, string, error) {
-	secret := spec.Secret
-	if secret == "" {
-		secret = NewSecret()
-	} else if len(secret) < 32 {
-		return Token{}, "", Errorf(Invalid, "a token must be at least 32 characters long")
-	}
-	if len(spec.Scopes) == 0 {
-		spec.Scopes = []string{ScopeSCIM}
-	}
-	for _, sc := range spec.Scopes {
-		if !ValidScope(sc) {
-			return Token{}, "", Errorf(Invalid, "unknown scope %q (use scim, platform or admin)", sc)
-		}
-	}
-	t := Token{ID: newID(), Tenant: spec.Tenant, Name: strings.TrimSpace(spec.Name), Scopes: spec.Scopes,
-		Created: s.now(), Expires: spec.Expires}
-	hash := hashSecret(secret)
-	t.Hash = hex.EncodeToString(hash)
-	err := s.updateAuth(func(tx *bolt.Tx) error {
-		if _, err := getTenant(tx, spec.Tenant); err != nil {
-			return err
-		}
-		if tx.Bucket(bktTokens).Get(hash) != nil {
-			return Errorf(Conflict, "that token already exists")
-		}
-		return putToken(tx, t, hash)
-	})
-	if err != nil {
-		return Token{}, "", err
-	}
-	return t, secret, nil
-}
-
 func putToken(tx *bolt.Tx, t Token, hash []byte) error {
 	raw, err := json.Marshal(t)
 	if err != nil {
@@ -135,22 +99,42 @@ func (s *Store) EnsureToken(spec TokenSpec) (Token, error) {
 			return nil
 		}
 		now := s.now()
+		// Revoke the token this name had before (collected first: bbolt forbids changing a
+		// bucket while iterating it).
+		var replaced []Token
 		if err := tx.Bucket(bktTokens).ForEach(func(k, v []byte) error {
 			var old Token
 			if err := json.Unmarshal(v, &old); err != nil {
 				return err
 			}
 			if old.Tenant == spec.Tenant && old.Name == spec.Name && old.Revoked == nil {
-				old.Revoked = &now
-				return putToken(tx, old, k)
+				replaced = append(replaced, old)
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
+		actor := Actor{ID: "environment", Name: spec.Name}
+		for _, old := range replaced {
+			old.Revoked = &now
+			hash, err := hex.DecodeString(old.Hash)
+			if err != nil {
+				return err
+			}
+			if err := putToken(tx, old, hash); err != nil {
+				return err
+			}
+			if err := recordIn(tx, old.Tenant, now, actor, Event{Operation: OpTokenRevoke, ResourceType: "Token", ResourceID: old.ID}); err != nil {
+				return err
+			}
+		}
 		out = Token{ID: newID(), Tenant: spec.Tenant, Name: spec.Name, Scopes: spec.Scopes, Created: now,
 			Hash: hex.EncodeToString(hash)}
-		return putToken(tx, out, hash)
+		if err := putToken(tx, out, hash); err != nil {
+			return err
+		}
+		return recordIn(tx, out.Tenant, now, actor, Event{Operation: OpTokenCreate, ResourceType: "Token",
+			ResourceID: out.ID, Attributes: out.Scopes})
 	})
 	return out, err
 }
@@ -269,36 +253,15 @@ func (s *Store) Tokens(tenant string) ([]Token, error) {
 	return out, err
 }
 
-// RevokeToken revokes a token by id; it stops working on the next request. When tenant is not
-// empty, a token of another tenant is reported as not found.
-func (s *Store) RevokeToken(tenant, id string) (Token, error) {
-	var t Token
-	err := s.updateAuth(func(tx *bolt.Tx) error {
-		hash := tx.Bucket(bktTokenIDs).Get([]byte(id))
-		if hash == nil {
-			return Errorf(NotFound, "token %q does not exist", id)
-		}
-		if err := json.Unmarshal(tx.Bucket(bktTokens).Get(hash), &t); err != nil {
-			return err
-		}
-		if tenant != "" && t.Tenant != tenant {
-			return Errorf(NotFound, "token %q does not exist", id)
-		}
-		if t.Revoked == nil {
-			now := s.now()
-			t.Revoked = &now
-		}
-		return putToken(tx, t, slices.Clone(hash))
-	})
-	return t, err
-}
+// bootstrapActor is who the trail names for what the first start creates.
+var bootstrapActor = Actor{ID: "bootstrap", Name: "first start"}
 
 // Bootstrap makes sure the default tenant exists and has a SCIM token. With envSecret (from
 // SCIMSERVER_TOKEN) that secret becomes the token; otherwise, when the tenant has no token yet, a
 // new one is generated and its secret returned so that it can be shown once.
 func (s *Store) Bootstrap(envSecret, platformSecret string) (string, error) {
 	if _, err := s.Tenant(DefaultTenant); ErrorCode(err) == NotFound {
-		if _, err := s.CreateTenant(DefaultTenant, "Default tenant"); err != nil && ErrorCode(err) != Conflict {
+		if _, err := s.CreateTenant(bootstrapActor, DefaultTenant, "Default tenant"); err != nil && ErrorCode(err) != Conflict {
 			return "", err
 		}
 	} else if err != nil {
@@ -324,6 +287,6 @@ func (s *Store) Bootstrap(envSecret, platformSecret string) (string, error) {
 			return "", nil
 		}
 	}
-	_, secret, err := s.CreateToken(TokenSpec{Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}})
+	_, secret, err := s.CreateToken(bootstrapActor, TokenSpec{Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}})
 	return secret, err
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/scimserver/scimserver/storage"
 )
 
+// cliActor is who the audit trail names for changes made by operator commands.
+var cliActor = storage.Actor{ID: "cli", Name: "scimserver command line"}
+
 // withStore opens the data file for an operator command. The running server holds the file's
 // lock, so these commands work on a stopped server.
 func withStore(c *config, fn func(*storage.Store) error) error {
@@ -33,7 +36,7 @@ func newTenantCmd(c *config) *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(c, func(s *storage.Store) error {
-				t, err := s.CreateTenant(args[0], name)
+				t, err := s.CreateTenant(cliActor, args[0], name)
 				if err != nil {
 					return err
 				}
@@ -86,7 +89,7 @@ func newTokenCmd(c *config) *cobra.Command {
 				spec.Expires = &exp
 			}
 			return withStore(c, func(s *storage.Store) error {
-				t, secret, err := s.CreateToken(spec)
+				t, secret, err := s.CreateToken(cliActor, spec)
 				if err != nil {
 					return err
 				}
@@ -143,7 +146,7 @@ func newTokenCmd(c *config) *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(c, func(s *storage.Store) error {
-				t, err := s.RevokeToken(revokeTenant, args[0])
+				t, err := s.RevokeToken(cliActor, revokeTenant, args[0])
 				if err != nil {
 					return err
 				}

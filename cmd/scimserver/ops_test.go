@@ -42,7 +42,7 @@ func startLive(t *testing.T, data string) *liveServer {
 	if _, err := store.Bootstrap(opsSCIMToken, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, admin, err := store.CreateToken(storage.TokenSpec{Tenant: storage.DefaultTenant, Name: "ops", Scopes: []string{storage.ScopeAdmin}})
+	_, admin, err := store.CreateToken(testActor, storage.TokenSpec{Tenant: storage.DefaultTenant, Name: "ops", Scopes: []string{storage.ScopeAdmin}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,8 +381,9 @@ func TestStatsCommand(t *testing.T) {
 			acme = line
 		}
 	}
-	// default: 3 users, 2 groups, 5 trail events (one per create), 2 live tokens (SCIM, admin).
-	if f := strings.Fields(def); len(f) < 8 || f[len(f)-4] != "3" || f[len(f)-3] != "2" || f[len(f)-2] != "5" || f[len(f)-1] != "2" {
+	// default: 3 users, 2 groups, 8 trail events (the tenant and two tokens, then one per
+	// create), 2 live tokens (SCIM, admin).
+	if f := strings.Fields(def); len(f) < 8 || f[len(f)-4] != "3" || f[len(f)-3] != "2" || f[len(f)-2] != "8" || f[len(f)-1] != "2" {
 		t.Fatalf("default row %q in:\n%s", def, out)
 	}
 	if !strings.Contains(acme, "Acme Corp") || !strings.Contains(acme, "enabled") {
@@ -397,7 +398,7 @@ func TestStatsCommand(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Tenants) != 2 || st.SizeBytes <= 0 {
 		t.Fatalf("stats json: %v\n%s", err, out)
 	}
-	if d := st.Tenants[1]; d.ID != "default" || d.Users != 3 || d.Groups != 2 || d.TrailEvents != 5 || d.ActiveTokens != 2 {
+	if d := st.Tenants[1]; d.ID != "default" || d.Users != 3 || d.Groups != 2 || d.TrailEvents != 8 || d.ActiveTokens != 2 {
 		t.Fatalf("default: %+v", d)
 	}
 	if _, _, err := run(t, "stats", "--format", "yaml", "--data", data); !isUsage(err) {
