@@ -40,6 +40,7 @@ func main() {
 type config struct {
 	url, token                                 string
 	concurrency, users, groups, groupSize, ops int
+	createConcurrency                          int // 0: as concurrency
 	duration                                   time.Duration
 	phases                                     []string
 	pid                                        int
@@ -166,6 +167,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080/scim/v2", "SCIM base URL")
 	fs.StringVar(&cfg.token, "token", os.Getenv("SCIMLOAD_TOKEN"), "bearer token [SCIMLOAD_TOKEN]")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "concurrent requests")
+	fs.IntVar(&cfg.createConcurrency, "create-concurrency", 0, "concurrent requests of the create phase (default: --concurrency)")
 	fs.IntVar(&cfg.users, "users", 10000, "users the create phase makes")
 	fs.IntVar(&cfg.groups, "groups", 10, "groups the groups phase makes")
 	fs.IntVar(&cfg.groupSize, "group-size", 1000, "members each group gets (at most --users)")
@@ -207,6 +209,8 @@ func (cfg config) validate() error {
 	switch {
 	case cfg.token == "":
 		return usageError{errors.New("--token (or SCIMLOAD_TOKEN) is required")}
+	case cfg.createConcurrency < 0 || cfg.createConcurrency > cfg.users:
+		return usageError{errors.New("--create-concurrency must be from 0 to --users")}
 	case cfg.concurrency < 1 || cfg.users < 1:
 		return usageError{errors.New("--concurrency and --users must be at least 1")}
 	case cfg.concurrency > cfg.users:
@@ -221,7 +225,7 @@ func (cfg config) validate() error {
 
 // runLoad runs the selected phases in their fixed order.
 func runLoad(ctx context.Context, cfg config) *Report {
-	l := &load{cfg: cfg, c: newClient(cfg.url, cfg.token, cfg.concurrency), runID: newRunID()}
+	l := &load{cfg: cfg, c: newClient(cfg.url, cfg.token, max(cfg.concurrency, cfg.createConcurrency)), runID: newRunID()}
 	rep := &Report{Mode: "load", URL: cfg.url, RunID: l.runID, Seed: cfg.seed, Concurrency: cfg.concurrency}
 	for _, p := range loadPhases {
 		if !slices.Contains(cfg.phases, p.name) {

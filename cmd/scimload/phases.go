@@ -113,7 +113,11 @@ func (l *load) ownedUser(w *worker, workers int) (int, bool) {
 }
 
 func (l *load) create(ctx context.Context) PhaseResult {
-	p := l.newPhase("create")
+	workers := l.cfg.concurrency
+	if l.cfg.createConcurrency > 0 {
+		workers = l.cfg.createConcurrency
+	}
+	p := newPhase("create", workers, l.cfg.seed)
 	made := make([]user, l.cfg.users)
 	p.each(ctx, l.cfg.users, func(w *worker, i int) {
 		u := user{userName: fmt.Sprintf("scimload-%s-%07d@example.com", l.runID, i), externalID: newGUID()}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Measures the performance targets of BENCHMARKS.md on this machine, in one run:
+# the disk's commit ceiling, the bare HTTP baseline, reads and lookups at 10,000 and 1,000,000
+# users, durable creates at concurrency 32, groups, paging, the mixed workload's memory,
+# restart time and data file size. Results go to $OUT (default ./bench-out).
+# USERS=1000000 by default; USERS=100000 for a quicker run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/bench-out}
+USERS=${USERS:-1000000}
+PORT=${PORT:-18090}
+TOKEN=bench-token-0123456789abcdefghijklmnopqrstuvwxyz
+mkdir -p "$OUT/bin"
+go build -o "$OUT/bin/scimserver" ./cmd/scimserver
+go build -o "$OUT/bin/scimload" ./cmd/scimload
+URL=http://127.0.0.1:$PORT/scim/v2
+PID=
+
+start() { # start DATAFILE: a server on $PORT over that file
+  SCIMSERVER_TOKEN=$TOKEN "$OUT/bin/scimserver" --addr 127.0.0.1:$PORT --data "$1" --log-level error >>"$OUT/server.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.01; done
+  echo "server did not start" >&2; exit 1
+}
+stop() { kill -TERM "$PID"; wait "$PID" || true; }
+load() { SCIMLOAD_TOKEN=$TOKEN "$OUT/bin/scimload" --url "$URL" --pid "$PID" --seed 1 "$@"; }
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null || true' EXIT
+
+echo "== commit ceiling of the data file's file system (write + fdatasync, one writer)"
+"$OUT/bin/scimload" fsync --dir "$OUT" --duration 10s --json > "$OUT/fsync.json"
+echo "== bare net/http baseline: fixed 1 KiB response, concurrency 8"
+"$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration 10s --json > "$OUT/baseline.json"
+
+echo "== 10,000 users: GET by id and lookups at concurrency 8"
+rm -rf "$OUT/d10k"; start "$OUT/d10k/data.db"
+load --users 10000 --concurrency 8 --ops 20000 --phases create,get,lookup-username,lookup-externalid --data-file "$OUT/d10k/data.db" --json > "$OUT/users10k.json"
+stop
+
+echo "== durable creates at concurrency 32"
+rm -rf "$OUT/dcreate"; start "$OUT/dcreate/data.db"
+load --users 50000 --concurrency 32 --phases create --data-file "$OUT/dcreate/data.db" --json > "$OUT/create32.json"
+stop
+
+echo "== $USERS users and 10,000 groups: reads, lookups, patches, groups, paging, mixed workload"
+rm -rf "$OUT/dbig"; start "$OUT/dbig/data.db"
+load --users "$USERS" --create-concurrency 32 --concurrency 8 --ops 20000 --groups 10000 --group-size 10 \
+  --duration 60s --data-file "$OUT/dbig/data.db" --json > "$OUT/users-big.json"
+stop
+
+echo "== restart on the big file: time to ready, then cold pages"
+t0=$(date +%s.%N); start "$OUT/dbig/data.db"; t1=$(date +%s.%N)
+echo "{\"restartSeconds\": $(echo "$t1 - $t0" | bc)}" > "$OUT/restart.json"
+page() { curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$URL/Users?startIndex=$1&count=100"; }
+{
+  echo "first page (cold):   $(page 1)"
+  echo "first page (warm):   $(page 1)"
+  deep=$(( USERS - 9999 ))
+  echo "page $deep (cold): $(page $deep)"
+  echo "page $deep (again): $(page $deep)"
+} > "$OUT/pages.txt"
+stop
+ls -l "$OUT/dbig/data.db" > "$OUT/size.txt"
+echo "results in $OUT"
