@@ -18,32 +18,7 @@ func resourceID(r *http.Request) string { return chi.URLParam(r, "id") }
 
 func (s *Server) get(rt *resourceType) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v := r.URL.Query()
-		p := rt.parseProjection(v["attributes"], v["excludedAttributes"])
-		var raw []byte
-		var version uint64
-		err := s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
-			rec, err := rt.get(tx, resourceID(r))
-			if err != nil {
-				return err
-			}
-			version = rec.version
-			if etagMatches(r.Header.Get("If-None-Match"), version) {
-				return nil
-			}
-			raw, err = s.renderBytes(tx, rt, rec, s.baseURL(r), p)
-			return err
-		})
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		w.Header().Set("ETag", etag(version))
-		if raw == nil {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		writeRaw(w, http.StatusOK, raw)
+		s.respond(w, r, rt, resourceID(r), http.StatusOK)
 	}
 }
 
@@ -71,7 +46,8 @@ func checkIfMatch(r *http.Request, version uint64) error {
 	return nil
 }
 
-// respond renders the resource id after a write, in a fresh read, honouring the projection.
+// respond renders the resource id in a fresh read, honouring the projection: the answer to GET
+// (with If-None-Match: 304 when current) and to every write that returns the resource.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *resourceType, id string, status int) {
 	v := r.URL.Query()
 	p := rt.parseProjection(v["attributes"], v["excludedAttributes"])
@@ -83,6 +59,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *resourceTyp
 			return err
 		}
 		version = rec.version
+		if r.Method == http.MethodGet && etagMatches(r.Header.Get("If-None-Match"), version) {
+			return nil
+		}
 		raw, err = s.renderBytes(tx, rt, rec, s.baseURL(r), p)
 		return err
 	})
@@ -91,10 +70,28 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *resourceTyp
 		return
 	}
 	w.Header().Set("ETag", etag(version))
-	if status == http.StatusCreated {
+	switch {
+	case raw == nil:
+		w.WriteHeader(http.StatusNotModified)
+		return
+	case status == http.StatusCreated:
 		w.Header().Set("Location", rt.location(s.baseURL(r), id))
 	}
 	writeRaw(w, status, raw)
+}
+
+// current reads the record a write is about to change, checks the request's If-Match against
+// it, and decodes its document.
+func current(tx *storage.Tx, r *http.Request, rt *resourceType, id string) (record, map[string]any, error) {
+	rec, err := rt.get(tx, id)
+	if err != nil {
+		return rec, nil, err
+	}
+	if err := checkIfMatch(r, rec.version); err != nil {
+		return rec, nil, err
+	}
+	doc, err := decodeDoc(rec.doc)
+	return rec, doc, err
 }
 
 func (s *Server) create(rt *resourceType) http.HandlerFunc {
@@ -235,11 +232,8 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 		}
 		anonymized := false
 		err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
-			old, err := tx.User(id)
+			_, oldDoc, err := current(tx, r, rt, id)
 			if err != nil {
-				return err
-			}
-			if err := checkIfMatch(r, old.Version); err != nil {
 				return err
 			}
 			if anonymized, err = guardAnonymized(tx, id, doc); err != nil || anonymized {
@@ -248,15 +242,14 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 				}
 				return err
 			}
-			oldDoc, err := decodeDoc(old.Doc)
-			if err != nil {
-				return err
-			}
 			names := attrNames(oldDoc, stripped, hash != nil)
 			if len(names) == 0 {
 				return nil
 			}
-			u := old
+			u, err := tx.User(id)
+			if err != nil {
+				return err
+			}
 			u.Doc, u.Keys = raw, keys
 			if hash != nil {
 				u.Password = hash
@@ -276,14 +269,7 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 		return err
 	}
 	return s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
-		old, err := tx.Group(id)
-		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, old.Version); err != nil {
-			return err
-		}
-		oldDoc, err := decodeDoc(old.Doc)
+		_, oldDoc, err := current(tx, r, rt, id)
 		if err != nil {
 			return err
 		}
@@ -299,7 +285,10 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 		if len(names) == 0 {
 			return nil
 		}
-		g := old
+		g, err := tx.Group(id)
+		if err != nil {
+			return err
+		}
 		g.Doc, g.Keys = raw, keys
 		if _, err := tx.UpdateGroup(g); err != nil {
 			return err
@@ -313,11 +302,7 @@ func (s *Server) delete(rt *resourceType) http.HandlerFunc {
 		id := resourceID(r)
 		actor := actorOf(r)
 		err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
-			rec, err := rt.get(tx, id)
-			if err != nil {
-				return err
-			}
-			if err := checkIfMatch(r, rec.version); err != nil {
+			if _, _, err := current(tx, r, rt, id); err != nil {
 				return err
 			}
 			if rt.name == "User" {

@@ -42,14 +42,7 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 	anonymized := false
 	err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 		anonymized = false
-		rec, err := rt.get(tx, id)
-		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, rec.version); err != nil {
-			return err
-		}
-		doc, err := decodeDoc(rec.doc)
+		_, doc, err := current(tx, r, rt, id)
 		if err != nil {
 			return err
 		}

@@ -37,16 +37,15 @@ func (t *Tx) Record(actor Actor, op, resourceType, resourceID string, attributes
 
 // RecordEvent appends ev (its sequence, time, tenant and, when empty, outcome are filled in).
 func (t *Tx) RecordEvent(ev Event) error {
-	b := t.b.Bucket(bktTrail)
+	b := t.appended(bktTrail)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	ev.Seq, ev.Time, ev.Tenant = seq, t.now, t.tenant
-	if ev.Outcome == "" {
-		ev.Outcome = "success"
-	}
-	raw, err := json.Marshal(ev)
+	ev.Time = t.now
+	raw, err := json.Marshal(storedEvent{Time: ev.Time.UnixNano(), ActorID: ev.ActorID, ActorName: ev.ActorName,
+		Operation: ev.Operation, ResourceType: ev.ResourceType, ResourceID: ev.ResourceID,
+		Attributes: ev.Attributes, Related: ev.Related, Outcome: ev.Outcome})
 	if err != nil {
 		return err
 	}
@@ -58,6 +57,34 @@ func (t *Tx) RecordEvent(ev Event) error {
 		return t.b.Bucket(bktTrailBy).Put(append(prefixOf(ev.ResourceID), k...), nil)
 	}
 	return nil
+}
+
+// storedEvent is an Event as the trail stores it: short keys, and no sequence or tenant, which
+// the key and the bucket already say. A trail grows by one per change, so its size counts.
+type storedEvent struct {
+	Time         int64    `json:"t"`
+	ActorID      string   `json:"a,omitempty"`
+	ActorName    string   `json:"n,omitempty"`
+	Operation    string   `json:"o"`
+	ResourceType string   `json:"r,omitempty"`
+	ResourceID   string   `json:"i,omitempty"`
+	Attributes   []string `json:"x,omitempty"`
+	Related      string   `json:"l,omitempty"`
+	Outcome      string   `json:"s,omitempty"` // empty: success
+}
+
+func (t *Tx) decodeEvent(k, v []byte) (Event, error) {
+	var se storedEvent
+	if err := json.Unmarshal(v, &se); err != nil {
+		return Event{}, err
+	}
+	ev := Event{Seq: binary.BigEndian.Uint64(k), Time: time.Unix(0, se.Time).UTC(), Tenant: t.tenant,
+		ActorID: se.ActorID, ActorName: se.ActorName, Operation: se.Operation, ResourceType: se.ResourceType,
+		ResourceID: se.ResourceID, Attributes: se.Attributes, Related: se.Related, Outcome: se.Outcome}
+	if ev.Outcome == "" {
+		ev.Outcome = "success"
+	}
+	return ev, nil
 }
 
 func seqKey(seq uint64) []byte {
@@ -82,9 +109,9 @@ func (t *Tx) Trail(q TrailQuery) ([]Event, uint64, error) {
 	}
 	var out []Event
 	trail := t.b.Bucket(bktTrail)
-	take := func(v []byte) (bool, error) {
-		var ev Event
-		if err := json.Unmarshal(v, &ev); err != nil {
+	take := func(k, v []byte) (bool, error) {
+		ev, err := t.decodeEvent(k, v)
+		if err != nil {
 			return false, err
 		}
 		if !q.Until.IsZero() && ev.Time.After(q.Until) {
@@ -125,10 +152,11 @@ func (t *Tx) Trail(q TrailQuery) ([]Event, uint64, error) {
 		if q.Before > 0 && seq >= q.Before {
 			continue
 		}
+		seqK := k[len(prefix):]
 		if prefix != nil {
-			v = trail.Get(k[len(prefix):])
+			v = trail.Get(seqK)
 		}
-		more, err := take(v)
+		more, err := take(seqK, v)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -145,9 +173,9 @@ func (t *Tx) Trail(q TrailQuery) ([]Event, uint64, error) {
 
 // EachEvent calls fn for every event of the trail, oldest first.
 func (t *Tx) EachEvent(fn func(Event) error) error {
-	return t.b.Bucket(bktTrail).ForEach(func(_, v []byte) error {
-		var ev Event
-		if err := json.Unmarshal(v, &ev); err != nil {
+	return t.b.Bucket(bktTrail).ForEach(func(k, v []byte) error {
+		ev, err := t.decodeEvent(k, v)
+		if err != nil {
 			return err
 		}
 		return fn(ev)

@@ -137,11 +137,11 @@ func Restore(from, to string, overwrite bool) (int64, error) {
 		os.Remove(tmp)
 		return 0, err
 	}
-	return n, syncDir(to)
+	return n, SyncDir(to)
 }
 
-// syncDir fsyncs the directory holding path, so that a rename into it survives a crash.
-func syncDir(path string) error {
+// SyncDir fsyncs the directory holding path, so that a rename into it survives a crash.
+func SyncDir(path string) error {
 	d, err := os.Open(filepath.Dir(path))
 	if err != nil {
 		return err

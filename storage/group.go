@@ -151,7 +151,7 @@ func (t *Tx) putGroup(g Group) error {
 	if err != nil {
 		return err
 	}
-	return t.b.Bucket(bktGroups).Put([]byte(g.ID), raw)
+	return t.appended(bktGroups).Put([]byte(g.ID), raw)
 }
 
 // DeleteGroup removes a group, its memberships, and its own membership in other groups.

@@ -167,3 +167,15 @@ func seek(c *bolt.Cursor, after string, skip int) ([]byte, []byte) {
 	}
 	return k, v
 }
+
+// appendFill is the fill of buckets whose keys grow with time (ids are UUIDv7, trail sequence
+// numbers count up): new keys land on the last page, so packing pages full instead of bbolt's
+// half-full default nearly halves the file.
+const appendFill = 0.95
+
+// appended returns a bucket whose keys grow with time, set to pack its pages.
+func (t *Tx) appended(name []byte) *bolt.Bucket {
+	b := t.b.Bucket(name)
+	b.FillPercent = appendFill
+	return b
+}

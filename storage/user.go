@@ -144,7 +144,7 @@ func (t *Tx) putUser(u User) error {
 	if err != nil {
 		return err
 	}
-	return t.b.Bucket(bktUsers).Put([]byte(u.ID), raw)
+	return t.appended(bktUsers).Put([]byte(u.ID), raw)
 }
 
 // DeleteUser removes a user, its index entries and its group memberships (each group's version

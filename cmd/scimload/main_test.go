@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -289,6 +290,23 @@ func TestTextReport(t *testing.T) {
 		"error in get: get: GET /Users/1: status 500", "server RSS 3.0 MiB", "1 errors"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestSample(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ n, k int }{{10, 10}, {1_000_000, 10}, {5, 0}, {100, 99}} {
+		got := sample(r, c.n, c.k)
+		seen := map[int]bool{}
+		for _, v := range got {
+			if v < 0 || v >= c.n || seen[v] {
+				t.Fatalf("sample(%d, %d) = %v: out of range or repeated", c.n, c.k, got)
+			}
+			seen[v] = true
+		}
+		if len(got) != c.k {
+			t.Fatalf("sample(%d, %d) has %d values", c.n, c.k, len(got))
 		}
 	}
 }

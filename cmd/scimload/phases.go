@@ -377,7 +377,7 @@ func (l *load) groupsPhase(ctx context.Context) PhaseResult {
 	for _, g := range made {
 		if g.id != "" {
 			l.groups = append(l.groups, g)
-			members = append(members, plan.Perm(len(l.users))[:size])
+			members = append(members, sample(plan, len(l.users), size))
 		}
 	}
 
@@ -705,4 +705,22 @@ func newRunID() string {
 	var b [4]byte
 	crand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// sample returns k distinct numbers from [0, n) in random order: a partial Fisher-Yates
+// shuffle that remembers only the swapped positions, so it costs O(k) however large n is.
+func sample(r *rand.Rand, n, k int) []int {
+	swapped := make(map[int]int, k)
+	at := func(i int) int {
+		if v, ok := swapped[i]; ok {
+			return v
+		}
+		return i
+	}
+	out := make([]int, k)
+	for i := 0; i < k; i++ {
+		j := i + r.IntN(n-i)
+		out[i], swapped[j] = at(j), at(i)
+	}
+	return out
 }

@@ -100,7 +100,7 @@ than your retention policy allows, and delete it to complete an erasure.`,
 				return err
 			}
 			keep = true
-			if err := syncDir(out); err != nil {
+			if err := storage.SyncDir(out); err != nil {
 				return err
 			}
 			checked := ""

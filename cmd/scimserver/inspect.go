@@ -269,7 +269,7 @@ A running server exposes the same figures on /metrics.`,
 				if err != nil {
 					return err
 				}
-				size := fileSize(c.data)
+				size := s.Size()
 				if format == "json" {
 					return writeJSONOut(cmd.OutOrStdout(), map[string]any{"file": c.data, "sizeBytes": size, "tenants": st})
 				}
