@@ -280,8 +280,8 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 }
 
 // plainPage serves an unfiltered, unsorted page. Identity providers walk such pages in order
-// (startIndex 1, 101, 201, …): the position where a page ends is remembered, so the next page
-// starts there instead of stepping over every record before it.
+// (startIndex 1, 101, 201, …): where each page starts and ends is remembered, so the next page,
+// or the same page again, starts there instead of stepping over every record before it.
 func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base string, pg *page) error {
 	pg.total = rt.count(tx)
 	if q.count == 0 {
@@ -289,25 +289,33 @@ func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base s
 	}
 	key := pageKey{tenant: tx.Tenant(), kind: rt.name, deletes: rt.deletes(tx), startIndex: q.startIndex}
 	after, skip := "", q.startIndex-1
+	known := false
 	if id, ok := s.pages.get(key); ok {
-		after, skip = id, 0
+		after, skip, known = id, 0, true
 	}
 	proj := rt.parseProjection(q.attributes, q.excluded)
-	last := ""
+	first, last := "", ""
 	err := rt.scan(tx, after, skip, func(rec record) (bool, error) {
 		raw, err := s.renderBytes(tx, rt, rec, base, proj)
 		if err != nil {
 			return false, err
 		}
 		pg.resources = append(pg.resources, raw)
+		if first == "" {
+			first = rec.id
+		}
 		last = rec.id
 		return len(pg.resources) < q.count, nil
 	})
-	if err == nil && last != "" {
-		key.startIndex += len(pg.resources)
-		s.pages.put(key, last)
+	if err != nil || last == "" {
+		return err
 	}
-	return err
+	if !known && skip > 0 {
+		s.pages.put(key, rt.before(tx, first))
+	}
+	key.startIndex += len(pg.resources)
+	s.pages.put(key, last)
+	return nil
 }
 
 // matches calls fn for every record of rt that passes expr, in id order. Lookups identity

@@ -63,6 +63,14 @@ func (rt *resourceType) scan(tx *storage.Tx, after string, skip int, fn func(rec
 	return tx.ScanGroups(after, skip, func(g storage.Group) (bool, error) { return fn(groupRecord(g)) })
 }
 
+// before returns the id just before id in the resource type's id order.
+func (rt *resourceType) before(tx *storage.Tx, id string) string {
+	if rt.name == "User" {
+		return tx.UserBefore(id)
+	}
+	return tx.GroupBefore(id)
+}
+
 // deletes is the order generation of the resource type (see storage.Tx.UserDeletes).
 func (rt *resourceType) deletes(tx *storage.Tx) uint64 {
 	if rt.name == "User" {

@@ -94,6 +94,9 @@ func (k GroupKeys) check() error {
 	return checkKey("externalId", k.ExternalID)
 }
 
+// GroupBefore returns the id just before id in id order ("" if none).
+func (t *Tx) GroupBefore(id string) string { return before(t.b.Bucket(bktGroups), id) }
+
 // CreateGroup stores a new group (without members; add them with AddMember).
 func (t *Tx) CreateGroup(g Group) (Group, error) {
 	if err := g.Keys.check(); err != nil {

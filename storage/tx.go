@@ -179,3 +179,16 @@ func (t *Tx) appended(name []byte) *bolt.Bucket {
 	b.FillPercent = appendFill
 	return b
 }
+
+// before returns the key just before key in b ("" when key is the first), so that a scan
+// "after" it starts at key.
+func before(b *bolt.Bucket, key string) string {
+	c := b.Cursor()
+	k, _ := c.Seek([]byte(key))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	return string(k)
+}

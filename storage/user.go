@@ -105,6 +105,10 @@ func (t *Tx) ScanUsers(after string, skip int, fn func(User) (bool, error)) erro
 	return nil
 }
 
+// UserBefore returns the id just before id in id order ("" if none): ScanUsers after it
+// starts at id.
+func (t *Tx) UserBefore(id string) string { return before(t.b.Bucket(bktUsers), id) }
+
 // CreateUser stores a new user; u.ID must be fresh. Conflict when the userName is taken.
 func (t *Tx) CreateUser(u User) (User, error) {
 	if err := u.Keys.check(); err != nil {
