@@ -68,7 +68,7 @@ type Report struct {
 	// ServerAnonRSSBytes is the part of the RSS that is the process's own memory (heap, stacks);
 	// the rest is the data file's pages mapped by bbolt, which the kernel can drop at will.
 	ServerAnonRSSBytes int64 `json:"serverAnonRssBytes,omitempty"`
-	DataFileBytes      int64  `json:"dataFileBytes,omitempty"`
+	DataFileBytes      int64 `json:"dataFileBytes,omitempty"`
 }
 
 // usageError is a command-line mistake (exit code 2).
