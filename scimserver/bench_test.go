@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -241,5 +242,25 @@ func BenchmarkAnonymizeUserIn1000Groups(b *testing.B) {
 		}
 		e.serve(b, "POST", "/scim/v2/Users/"+e.ids[i]+"/.anonymize?attributes=id", nil, 200)
 		i++
+	}
+}
+
+// BenchmarkCreateUserParallel posts users from 32 concurrent clients, as an initial import
+// does; every 201 is durable, and the writes share commits.
+func BenchmarkCreateUserParallel(b *testing.B) {
+	e := newBench(b, 0)
+	b.SetParallelism(16) // 16 x GOMAXPROCS(2) = 32 clients
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := fmt.Appendf(nil, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"userName":"p%d@example.com","externalId":"ext-%d","active":true,"displayName":"P %d","name":{"givenName":"P","familyName":"F%d"},"emails":[{"value":"p%d@example.com","type":"work","primary":true}],"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"D","employeeNumber":"%d"}}`, i, i, i, i, i, i)
+			e.serve(b, "POST", "/scim/v2/Users", body, 201)
+		}
+	})
+	commits, writes := e.store.CommitStats()
+	if commits > 0 {
+		b.ReportMetric(float64(writes)/float64(commits), "writes/commit")
 	}
 }

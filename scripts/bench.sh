@@ -26,6 +26,19 @@ stop() { kill -TERM "$PID"; wait "$PID" || true; }
 load() { SCIMLOAD_TOKEN=$TOKEN "$OUT/bin/scimload" --url "$URL" --pid "$PID" --seed 1 "$@"; }
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null || true' EXIT
 
+if [ "${1:-}" = reads ]; then
+  # Reads against the bare HTTP baseline, alternated REPEAT times (default 5), because the
+  # machine's noise moves both between minutes: compare medians of the pairs.
+  for i in $(seq 1 "${REPEAT:-5}"); do
+    "$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration 5s --json > "$OUT/reads-baseline-$i.json"
+    rm -rf "$OUT/dreads"; start "$OUT/dreads/data.db"
+    load --users 10000 --concurrency 8 --ops 20000 --phases create,get,lookup-username --json > "$OUT/reads-10k-$i.json"
+    stop
+  done
+  echo "results in $OUT"
+  exit 0
+fi
+
 echo "== commit ceiling of the data file's file system (write + fdatasync, one writer)"
 "$OUT/bin/scimload" fsync --dir "$OUT" --duration 10s --json > "$OUT/fsync.json"
 echo "== bare net/http baseline: fixed 1 KiB response, concurrency 8"
