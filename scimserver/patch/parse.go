@@ -8,11 +8,10 @@ package patch
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/scimserver/scimserver/scimserver/strictjson"
 )
 
 const (
@@ -247,61 +246,13 @@ func (t target) required() bool {
 	return t.filter == nil && t.attr.Required()
 }
 
-// maxDepth bounds JSON nesting; a PATCH body nests five levels at most.
-const maxDepth = 32
-
-// checkJSON rejects bodies that encoding/json would accept but silently alter: invalid UTF-8
-// (replaced by U+FFFD) and duplicate object keys (the last one wins).
+// checkJSON rejects bodies that encoding/json would accept but silently alter: invalid UTF-8,
+// duplicate object keys, unbounded nesting.
 func checkJSON(body []byte) *Error {
-	if !utf8.Valid(body) {
-		return errorf(invalidSyntax, "the request body is not valid UTF-8")
+	if err := strictjson.Check(body); err != nil {
+		return errorf(invalidSyntax, "%s", err.Error())
 	}
-	if !json.Valid(body) {
-		return errorf(invalidSyntax, "the request body is not valid JSON")
-	}
-	type frame struct {
-		keys    map[string]bool // nil for arrays
-		wantKey bool
-	}
-	var stack []*frame
-	dec := json.NewDecoder(bytes.NewReader(body))
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return errorf(invalidSyntax, "the request body is not valid JSON")
-		}
-		if n := len(stack); n > 0 && stack[n-1].wantKey {
-			if key, ok := tok.(string); ok {
-				if stack[n-1].keys[key] {
-					return errorf(invalidSyntax, "the request body repeats the key %s in one object", safeName(key))
-				}
-				stack[n-1].keys[key] = true
-				stack[n-1].wantKey = false
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			if len(stack) >= maxDepth {
-				return errorf(invalidSyntax, "the request body is nested too deeply")
-			}
-			f := &frame{}
-			if tok == json.Delim('{') {
-				f = &frame{keys: map[string]bool{}, wantKey: true}
-			}
-			stack = append(stack, f)
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		// A value is complete, so an enclosing object expects its next key.
-		if n := len(stack); n > 0 && stack[n-1].keys != nil {
-			stack[n-1].wantKey = true
-		}
-	}
+	return nil
 }
 
 type field struct {

@@ -1,0 +1,125 @@
+// Package strictjson reads request bodies strictly: encoding/json alone would accept invalid
+// UTF-8 (replacing it), duplicate keys (keeping the last), and nesting as deep as the body is
+// long. A SCIM server must refuse all three rather than guess.
+package strictjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+)
+
+// MaxDepth bounds nesting; SCIM resources and PATCH bodies nest five levels at most.
+const MaxDepth = 32
+
+// Error says why a body was refused, in words fit for a client: it never quotes the body.
+type Error struct{ Detail string }
+
+func (e *Error) Error() string { return e.Detail }
+
+var (
+	errUTF8   = &Error{"the request body is not valid UTF-8"}
+	errSyntax = &Error{"the request body is not well-formed JSON"}
+	errDepth  = &Error{"the request body is nested too deeply"}
+	errDup    = &Error{"the request body repeats a key in one object"}
+	errObject = &Error{"the request body must be a JSON object"}
+)
+
+// Check refuses invalid UTF-8, malformed JSON, nesting beyond MaxDepth and duplicate keys.
+func Check(raw []byte) error {
+	if !utf8.Valid(raw) {
+		return errUTF8
+	}
+	if !json.Valid(raw) {
+		return errSyntax
+	}
+	return scan(raw)
+}
+
+// DecodeObject checks raw and decodes it as one JSON object, numbers as json.Number.
+func DecodeObject(raw []byte) (map[string]any, error) {
+	if err := Check(raw); err != nil {
+		return nil, err
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil || m == nil {
+		return nil, errObject
+	}
+	return m, nil
+}
+
+// frame is an open object or array during the scan.
+type frame struct {
+	object    bool
+	expectKey bool
+	keys      []string // an object's keys so far; objects are small, a slice beats a map
+}
+
+// scan walks valid JSON once, tracking nesting and each object's keys.
+func scan(b []byte) error {
+	var stack []frame
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			if len(stack) == MaxDepth {
+				return errDepth
+			}
+			stack = append(stack, frame{object: b[i] == '{', expectKey: b[i] == '{'})
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			if n := len(stack); n > 0 && stack[n-1].object {
+				stack[n-1].expectKey = true
+			}
+		case '"':
+			end := stringEnd(b, i+1)
+			if n := len(stack); n > 0 && stack[n-1].expectKey {
+				key, err := unquote(b[i : end+1])
+				if err != nil {
+					return errSyntax
+				}
+				f := &stack[n-1]
+				for _, k := range f.keys {
+					if k == key {
+						return errDup
+					}
+				}
+				f.keys = append(f.keys, key)
+				f.expectKey = false
+			}
+			i = end
+		}
+	}
+	return nil
+}
+
+// stringEnd returns the index of the quote closing the string that starts at from.
+func stringEnd(b []byte, from int) int {
+	for j := from; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return len(b) - 1
+}
+
+func unquote(q []byte) (string, error) {
+	if bytes.IndexByte(q, '\\') < 0 {
+		return string(q[1 : len(q)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(q, &s)
+	return s, err
+}
+
+// IsError reports whether err came from this package.
+func IsError(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}

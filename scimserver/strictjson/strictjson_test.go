@@ -1,0 +1,58 @@
+package strictjson
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCheck(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1)
+	ok := strings.Repeat(`{"a":`, MaxDepth) + "1" + strings.Repeat("}", MaxDepth)
+	for _, c := range []struct {
+		in   string
+		want error
+	}{
+		{`{"a":1,"b":{"a":2},"c":[{"a":1},{"a":2}]}`, nil},
+		{`{"a":"x","b":"a"}`, nil},
+		{`{"a\"b":1,"a\\b":2}`, nil},
+		{`{"key \u0041":1,"key A":2}`, errDup},
+		{`{"a":1,"a":2}`, errDup},
+		{`{"o":{"x":1,"x":2}}`, errDup},
+		{`[{"x":1},{"x":1}]`, nil},
+		{`{"a":"\"a\":1","a":2}`, errDup},
+		{"{\"a\":\"\xff\"}", errUTF8},
+		{`{"a":`, errSyntax},
+		{`{"a":1}x`, errSyntax},
+		{deep, errDepth},
+		{ok, nil},
+		{strings.Repeat("[", 10000) + strings.Repeat("]", 10000), errDepth},
+	} {
+		if got := Check([]byte(c.in)); got != c.want {
+			t.Errorf("Check(%.40q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+	if _, err := DecodeObject([]byte(`["a"]`)); err != errObject {
+		t.Errorf("array as object: %v", err)
+	}
+	if _, err := DecodeObject([]byte(`null`)); err != errObject {
+		t.Errorf("null as object: %v", err)
+	}
+	m, err := DecodeObject([]byte(`{"n":1.50}`))
+	if err != nil || m["n"].(interface{ String() string }).String() != "1.50" {
+		t.Errorf("numbers must stay as written: %v %v", m, err)
+	}
+}
+
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,2,{"c":"\"d"}]}}`, `[[[[]]]]`, `{"\u0061":1,"a":2}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		err := Check([]byte(s))
+		if err == nil {
+			if _, derr := DecodeObject([]byte(s)); derr != nil && derr != errObject {
+				t.Fatalf("%q passed Check but not DecodeObject: %v", s, derr)
+			}
+		}
+	})
+}
