@@ -223,3 +223,36 @@ func TestAnonymizeRaces(t *testing.T) {
 	}
 	residue(t, dir, e.logText(), vals)
 }
+
+// TestOwedScrubRunsAtStart: an anonymization whose scrub never ran (the process died between
+// the commit and the scrub) is scrubbed when the file is next opened.
+func TestOwedScrubRunsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "data.db")
+	e := newEnvAt(t, path)
+	id, vals := personalUser(e, "55")
+	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+		_, err := anonymizeTx(tx, e.server.users, storage.Actor{ID: "test"}, id)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.store.ScrubOwed() {
+		t.Fatal("an anonymization did not record that a scrub is owed")
+	}
+	e.close()
+	raw, _ := os.ReadFile(path)
+	if !bytes.Contains(raw, []byte(vals[1])) {
+		t.Skip("the freed pages were already reused; nothing to show")
+	}
+	s, err := storage.Open(path, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.ScrubOwed() {
+		t.Fatal("the owed scrub did not run at start")
+	}
+	residue(t, dir, "", vals)
+}

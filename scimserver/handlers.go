@@ -151,7 +151,7 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 			return nil
 		})
 		if err == nil && anonymize {
-			_, err = s.store.Scrub()
+			err = finishErasure(s.store, true)
 		}
 		return id, err
 	}
@@ -260,7 +260,7 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 			return tx.Record(actor, updateOp("replace", oldDoc, stripped), rt.name, id, names)
 		})
 		if err == nil && anonymized {
-			_, err = s.store.Scrub()
+			err = finishErasure(s.store, true)
 		}
 		return err
 	}

@@ -21,7 +21,7 @@ func (s *Server) patch(rt *resourceType) http.HandlerFunc {
 			anonymized, err = s.patchResource(r, rt, id, ops)
 		}
 		if err == nil && anonymized {
-			_, err = s.store.Scrub()
+			err = finishErasure(s.store, true)
 		}
 		if err != nil {
 			writeError(w, r, err)

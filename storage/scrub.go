@@ -129,9 +129,29 @@ func (s *Store) Scrub() (int, error) {
 		return 0, err
 	}
 	return pages, s.update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bktScrub) == nil {
-			return nil
+		if tx.Bucket(bktScrub) != nil {
+			if err := tx.DeleteBucket(bktScrub); err != nil {
+				return err
+			}
 		}
-		return tx.DeleteBucket(bktScrub)
+		return tx.Bucket(bktMeta).Delete(keyScrubOwed)
 	})
+}
+
+// keyScrubOwed, in the meta bucket, marks erased values that may still sit in free pages: set
+// in the transaction that erases them, cleared by the scrub that overwrites them. A scrub that
+// could not finish (a long read, a crash) is so never forgotten.
+var keyScrubOwed = []byte("scrubOwed")
+
+// OweScrub records, in the transaction that erases values, that a scrub must follow.
+func (t *Tx) OweScrub() error { return t.tx.Bucket(bktMeta).Put(keyScrubOwed, []byte{1}) }
+
+// ScrubOwed reports whether erased values may still sit in free pages.
+func (s *Store) ScrubOwed() bool {
+	owed := false
+	_ = s.view(func(tx *bolt.Tx) error {
+		owed = tx.Bucket(bktMeta).Get(keyScrubOwed) != nil
+		return nil
+	})
+	return owed
 }

@@ -72,7 +72,7 @@ type Store struct {
 }
 
 // Open opens (creating when needed) the data file at path.
-func Open(path string, opts Options) (*Store, error) {
+func Open(path string, opts Options) (s *Store, openErr error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = time.Second
 	}
@@ -92,7 +92,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders()}
+	s = &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders()}
 	if !opts.ReadOnly {
 		if err := db.Update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bktMeta, bktTenants, bktTokens, bktTokenIDs, bktData} {
@@ -112,6 +112,16 @@ func Open(path string, opts Options) (*Store, error) {
 			db.Close()
 			return nil, fmt.Errorf("initialise %s: %w", path, err)
 		}
+		defer func() {
+			// A scrub owed from before a crash runs now, while no request can hold pages.
+			if s.queue != nil && s.ScrubOwed() {
+				if _, err := s.Scrub(); err != nil {
+					s.queue.close()
+					db.Close()
+					s, openErr = nil, fmt.Errorf("overwrite free pages of %s: %w", path, err)
+				}
+			}
+		}()
 		s.queue = newCommitQueue(db, func(n int, took time.Duration) {
 			s.commits.Add(1)
 			s.writes.Add(uint64(n))
