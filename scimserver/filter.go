@@ -97,13 +97,13 @@ func (rt *resourceType) checkExpr(e filter.Expression, parent *attrRef, nodes *i
 		}
 		ref, ok := rt.resolve(e.AttributePath.URI(), e.AttributePath.AttributeName, e.AttributePath.SubAttributeName())
 		if !ok || ref.sub != nil || ref.attr.AttributeType() != "complex" {
-			return invalidFilter("a value filter needs a complex attribute: " + e.AttributePath.String())
+			return invalidFilter("a value filter [...] needs a multi-valued complex attribute of this resource type")
 		}
 		return rt.checkExpr(e.ValueFilter, &ref, nodes)
 	case *filter.AttributeExpression:
 		ref, ok := rt.resolvePath(e.AttributePath, parent)
 		if !ok {
-			return invalidFilter("the filter names an unknown attribute: " + e.AttributePath.String())
+			return invalidFilter("the filter names an attribute this resource type does not have")
 		}
 		return checkComparison(ref.target(), e)
 	}
@@ -150,7 +150,7 @@ func checkComparison(a schema.CoreAttribute, e *filter.AttributeExpression) erro
 	typ := a.AttributeType()
 	switch typ {
 	case "complex":
-		return invalidFilter("a complex attribute can only be tested with pr: " + e.AttributePath.String())
+		return invalidFilter("a complex attribute can only be tested with pr")
 	case "boolean":
 		if _, ok := e.CompareValue.(bool); !ok || (e.Operator != filter.EQ && e.Operator != filter.NE) {
 			return invalidFilter("a boolean attribute compares with eq or ne against true or false")

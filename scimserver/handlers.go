@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,8 +14,17 @@ import (
 	"github.com/scimserver/scimserver/storage"
 )
 
-// resourceID returns the {id} route parameter, unescaped.
-func resourceID(r *http.Request) string { return chi.URLParam(r, "id") }
+// resourceID returns the {id} route parameter, unescaped (chi hands over the raw segment when
+// the path had escapes).
+func resourceID(r *http.Request) string { return pathParam(r, "id") }
+
+func pathParam(r *http.Request, name string) string {
+	v := chi.URLParam(r, name)
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
+}
 
 func (s *Server) get(rt *resourceType) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -122,7 +132,11 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 	if err != nil {
 		return "", err
 	}
-	id := storage.NewID()
+	// The id is drawn inside the write, which runs on the store's single writer: ids then grow
+	// in commit order, so a listing in id order never has a new record appear behind a page it
+	// already served (a create that waited on a password hash would otherwise commit after a
+	// later one with a larger id).
+	var id string
 	actor := actorOf(r)
 	if rt.name == "User" {
 		anonymize, _ := anonymizeRequest(doc)
@@ -130,7 +144,7 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 		if raw, err = json.Marshal(doc); err != nil {
 			return "", err
 		}
-		u := storage.User{ID: id, Doc: raw, Keys: userKeys(doc)}
+		u := storage.User{Doc: raw, Keys: userKeys(doc)}
 		if err := checkKeys(u.Keys.UserName, u.Keys.ExternalID); err != nil {
 			return "", err
 		}
@@ -138,6 +152,8 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 			u.Password = hashPassword(password)
 		}
 		err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+			id = storage.NewID()
+			u.ID = id
 			if _, err := tx.CreateUser(u); err != nil {
 				return err
 			}
@@ -155,11 +171,13 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 		}
 		return id, err
 	}
-	g := storage.Group{ID: id, Doc: raw, Keys: groupKeys(doc)}
+	g := storage.Group{Doc: raw, Keys: groupKeys(doc)}
 	if err := checkKeys(g.Keys.DisplayName, g.Keys.ExternalID); err != nil {
 		return "", err
 	}
-	return id, s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+	err = s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
+		id = storage.NewID()
+		g.ID = id
 		if _, err := tx.CreateGroup(g); err != nil {
 			return err
 		}
@@ -175,6 +193,7 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 		}
 		return tx.Record(actor, "create", rt.name, id, names)
 	})
+	return id, err
 }
 
 // checkKeys refuses indexed values the store would not take, as a client error.

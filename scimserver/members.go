@@ -50,7 +50,7 @@ func memberFrom(obj map[string]any) (storage.Member, error) {
 	for k, v := range obj {
 		s, isString := v.(string)
 		if v != nil && !isString {
-			return mem, badRequest("invalidValue", "member "+k+" must be a string")
+			return mem, badRequest("invalidValue", "member attributes (value, display, type, $ref) must be strings")
 		}
 		switch strings.ToLower(k) {
 		case "value":

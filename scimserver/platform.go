@@ -89,7 +89,7 @@ func (s *Server) checkNotAnonymized(tx *storage.Tx, id string) error {
 }
 
 func (s *Server) assignCampaign(w http.ResponseWriter, r *http.Request) {
-	cid, id, actor := chi.URLParam(r, "campaign"), resourceID(r), actorOf(r)
+	cid, id, actor := pathParam(r, "campaign"), resourceID(r), actorOf(r)
 	err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 		u, err := tx.User(id)
 		if err != nil {
@@ -120,7 +120,7 @@ func (s *Server) assignCampaign(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) unassignCampaign(w http.ResponseWriter, r *http.Request) {
-	cid, id, actor := chi.URLParam(r, "campaign"), resourceID(r), actorOf(r)
+	cid, id, actor := pathParam(r, "campaign"), resourceID(r), actorOf(r)
 	err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 		removed, err := tx.UnassignCampaign(cid, id)
 		if err != nil || !removed {

@@ -509,3 +509,21 @@ func TestFailureLimiterRefills(t *testing.T) {
 		t.Fatal("bucket did not refill")
 	}
 }
+
+// TestUserVersionFollowsGroups: a user's groups are part of its representation, so joining or
+// leaving a group gives the user a new ETag (a conditional GET must not answer 304).
+func TestUserVersionFollowsGroups(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("joiner@example.com", nil)
+	v1 := e.do("GET", "/scim/v2/Users/"+id, nil).header.Get("ETag")
+	gid := e.createGroup("joined", id)
+	r := e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v1)
+	if r.status != 200 || get(r.body, "groups", 0, "value") != gid {
+		t.Fatalf("after joining a group: %d %v", r.status, r.body["groups"])
+	}
+	v2 := r.header.Get("ETag")
+	e.do("PATCH", "/scim/v2/Groups/"+gid, patchOp(op("remove", `members[value eq "`+id+`"]`, nil))).must(t, 204)
+	if r := e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v2); r.status != 200 || r.body["groups"] != nil {
+		t.Fatalf("after leaving the group: %d %v", r.status, r.body)
+	}
+}

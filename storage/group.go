@@ -245,7 +245,26 @@ func (t *Tx) AddMember(gid string, m Member) error {
 	if err := t.b.Bucket(bktMemberOf).Put(pair(m.Value, gid), nil); err != nil {
 		return err
 	}
+	if err := t.touchMember(m.Value); err != nil {
+		return err
+	}
 	return t.touchGroup(gid)
+}
+
+// touchMember gives a user a new version when its groups change: they are part of its
+// representation, so its ETag must change with them.
+func (t *Tx) touchMember(mid string) error {
+	raw := t.b.Bucket(bktUsers).Get([]byte(mid))
+	if raw == nil {
+		return nil // a group member: a group's representation does not list its parents
+	}
+	u, err := decodeUser(mid, raw)
+	if err != nil || u.Modified == t.now {
+		return err // already bumped in this transaction
+	}
+	u.Modified = t.now
+	u.Version++
+	return t.putUser(u)
 }
 
 // RemoveMember removes member mid from group gid; it reports whether it was a member.
@@ -258,6 +277,9 @@ func (t *Tx) RemoveMember(gid, mid string) (bool, error) {
 		return false, err
 	}
 	if err := t.b.Bucket(bktMemberOf).Delete(pair(mid, gid)); err != nil {
+		return false, err
+	}
+	if err := t.touchMember(mid); err != nil {
 		return false, err
 	}
 	return true, t.touchGroup(gid)

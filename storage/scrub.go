@@ -82,6 +82,7 @@ func (r *readers) waitOlder(timeout time.Duration) bool {
 // then it fills them with a scratch bucket and drops it. It returns the number of pages
 // overwritten.
 func (s *Store) Scrub() (int, error) {
+	owed := s.owedScrubs()           // erasures committed up to now; later ones need their own scrub
 	if err := s.Ping(); err != nil { // barrier: readers from now on see the latest commit
 		return 0, err
 	}
@@ -114,9 +115,9 @@ func (s *Store) Scrub() (int, error) {
 		// Four values to a page; a few more than the free pages, to reach those the writes
 		// of this transaction free in turn.
 		size := tx.DB().Info().PageSize/4 - 64
-		val := make([]byte, size)
 		var k [8]byte
 		for i := 0; i < pages*4+256; i++ {
+			val := make([]byte, size) // bbolt keeps the value until commit: one buffer each
 			_, _ = rand.Read(val)
 			binary.BigEndian.PutUint64(k[:], uint64(i))
 			if err := b.Put(k[:], val); err != nil {
@@ -134,24 +135,41 @@ func (s *Store) Scrub() (int, error) {
 				return err
 			}
 		}
+		if owedIn(tx) != owed {
+			return nil // another erasure committed meanwhile: its own scrub clears the mark
+		}
 		return tx.Bucket(bktMeta).Delete(keyScrubOwed)
 	})
 }
 
-// keyScrubOwed, in the meta bucket, marks erased values that may still sit in free pages: set
-// in the transaction that erases them, cleared by the scrub that overwrites them. A scrub that
-// could not finish (a long read, a crash) is so never forgotten.
+// keyScrubOwed, in the meta bucket, counts erasures whose values may still sit in free pages:
+// incremented in the transaction that erases them, removed by a scrub that started after the
+// last of them. A scrub that could not finish (a long read, a crash) is so never forgotten.
 var keyScrubOwed = []byte("scrubOwed")
 
-// OweScrub records, in the transaction that erases values, that a scrub must follow.
-func (t *Tx) OweScrub() error { return t.tx.Bucket(bktMeta).Put(keyScrubOwed, []byte{1}) }
+func owedIn(tx *bolt.Tx) uint64 {
+	v := tx.Bucket(bktMeta).Get(keyScrubOwed)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
 
-// ScrubOwed reports whether erased values may still sit in free pages.
-func (s *Store) ScrubOwed() bool {
-	owed := false
+// OweScrub records, in the transaction that erases values, that a scrub must follow.
+func (t *Tx) OweScrub() error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], owedIn(t.tx)+1)
+	return t.tx.Bucket(bktMeta).Put(keyScrubOwed, v[:])
+}
+
+func (s *Store) owedScrubs() uint64 {
+	var n uint64
 	_ = s.view(func(tx *bolt.Tx) error {
-		owed = tx.Bucket(bktMeta).Get(keyScrubOwed) != nil
+		n = owedIn(tx)
 		return nil
 	})
-	return owed
+	return n
 }
+
+// ScrubOwed reports whether erased values may still sit in free pages.
+func (s *Store) ScrubOwed() bool { return s.owedScrubs() > 0 }

@@ -114,7 +114,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
 	}
 	srv, err := scimserver.New(store, scimserver.Options{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody,
-		MaxResults: c.maxResults, Logger: log})
+		MaxResults: c.maxResults, MaxHeaderBytes: c.maxHeaderBytes, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		ReadTimeout:       c.readTimeout,
 		WriteTimeout:      c.writeTimeout,
 		IdleTimeout:       c.idleTimeout,
-		MaxHeaderBytes:    c.maxHeaderBytes,
+		MaxHeaderBytes:    2 * c.maxHeaderBytes, // above the SCIM layer's own limit, so that one answers as SCIM
 		ErrorLog:          nil,
 	}
 	if c.tlsCert != "" {

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -209,5 +210,14 @@ func TestErrorString(t *testing.T) {
 	err := errorf(invalidPath, "detail")
 	if got := err.Error(); got != "scim invalidPath: detail" {
 		t.Fatalf("Error() = %q", got)
+	}
+}
+
+func TestLongPathRefused(t *testing.T) {
+	long := `emails[value eq \"` + strings.Repeat("a", 5000) + `\"].value`
+	_, err := Parse([]byte(body(`{"op":"replace","path":"`+long+`","value":"x"}`)), userSchema())
+	var pe *Error
+	if !errors.As(err, &pe) || pe.ScimType != "invalidPath" {
+		t.Fatalf("a 5,000-byte path: %v", err)
 	}
 }

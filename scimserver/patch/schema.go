@@ -77,6 +77,9 @@ func (t target) def() schema.CoreAttribute {
 	return *t.attr
 }
 
+// maxPathLen bounds a PATCH path, as the server bounds a query filter.
+const maxPathLen = 1024
+
 // resolve parses path and resolves it against s. ignore is true for read-only attributes
 // (id, meta, schemas, groups, and any the schema marks readOnly), whose operations are dropped.
 func (s Schema) resolve(path string) (t target, ignore bool, err *Error) {
@@ -84,6 +87,10 @@ func (s Schema) resolve(path string) (t target, ignore bool, err *Error) {
 		if strings.EqualFold(path, ext.ID) {
 			return target{urn: ext.ID, desc: ext.ID}, false, nil
 		}
+	}
+	if len(path) > maxPathLen {
+		// The path parser's cost grows with the length; no real path comes near this.
+		return target{}, false, errorf(invalidPath, "the path is longer than %d bytes", maxPathLen)
 	}
 	p, perr := filter.ParsePathNumber([]byte(path))
 	if perr != nil {

@@ -55,7 +55,35 @@ func DecodeObject(raw []byte) (map[string]any, error) {
 type frame struct {
 	object    bool
 	expectKey bool
-	keys      []string // an object's keys so far; objects are small, a slice beats a map
+	keys      []string            // an object's first keys: SCIM objects are small
+	many      map[string]struct{} // all its keys, once there are more than fewKeys
+}
+
+const fewKeys = 16
+
+// add records key, reporting false when the object already has it.
+func (f *frame) add(key string) bool {
+	if f.many != nil {
+		if _, dup := f.many[key]; dup {
+			return false
+		}
+		f.many[key] = struct{}{}
+		return true
+	}
+	for _, k := range f.keys {
+		if k == key {
+			return false
+		}
+	}
+	f.keys = append(f.keys, key)
+	if len(f.keys) > fewKeys {
+		f.many = make(map[string]struct{}, 2*len(f.keys))
+		for _, k := range f.keys {
+			f.many[k] = struct{}{}
+		}
+		f.keys = nil
+	}
+	return true
 }
 
 // scan walks valid JSON once, tracking nesting and each object's keys.
@@ -82,12 +110,9 @@ func scan(b []byte) error {
 					return errSyntax
 				}
 				f := &stack[n-1]
-				for _, k := range f.keys {
-					if k == key {
-						return errDup
-					}
+				if !f.add(key) {
+					return errDup
 				}
-				f.keys = append(f.keys, key)
 				f.expectKey = false
 			}
 			i = end

@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,17 @@ func TestCheck(t *testing.T) {
 		if got := Check([]byte(c.in)); got != c.want {
 			t.Errorf("Check(%.40q) = %v, want %v", c.in, got, c.want)
 		}
+	}
+	var many strings.Builder
+	many.WriteString("{")
+	for i := 0; i < 100_000; i++ {
+		fmt.Fprintf(&many, `"%d":0,`, i)
+	}
+	if err := Check([]byte(many.String() + `"5":1}`)); err != errDup {
+		t.Errorf("a repeated key among 100,000: %v", err)
+	}
+	if err := Check([]byte(many.String() + `"x":1}`)); err != nil {
+		t.Errorf("100,000 distinct keys: %v", err)
 	}
 	if _, err := DecodeObject([]byte(`["a"]`)); err != errObject {
 		t.Errorf("array as object: %v", err)
