@@ -527,3 +527,29 @@ func TestUserVersionFollowsGroups(t *testing.T) {
 		t.Fatalf("after leaving the group: %d %v", r.status, r.body)
 	}
 }
+
+// TestPasswordByPatch: a password set by PATCH is accepted, never returned, and recorded in the
+// trail by name only.
+func TestPasswordByPatch(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("pw@example.com", nil)
+	for _, body := range []map[string]any{patchOp(op("replace", "password", "S3cret-by-path")), patchOp(op("replace", "", map[string]any{"password": "S3cret-by-map"}))} {
+		r := e.do("PATCH", "/scim/v2/Users/"+id, body).must(t, 200)
+		if r["password"] != nil {
+			t.Fatal("password returned")
+		}
+	}
+	a := e.api("GET", "/api/v1/users/"+id+"/audit", nil).must(t, 200)
+	if !strings.Contains(string(e.api("GET", "/api/v1/users/"+id+"/audit", nil).raw), `"password"`) || strings.Contains(fmt.Sprint(a), "S3cret") {
+		t.Fatalf("trail: %v", a["trail"])
+	}
+	var hash []byte
+	_ = e.store.Read(storage.DefaultTenant, func(tx *storage.Tx) error {
+		u, err := tx.User(id)
+		hash = u.Password
+		return err
+	})
+	if !strings.HasPrefix(string(hash), "pbkdf2-sha256$") || strings.Contains(string(hash), "S3cret") {
+		t.Fatalf("stored password %q", hash)
+	}
+}

@@ -305,3 +305,17 @@ func decode(raw json.RawMessage) any {
 	}
 	return v
 }
+
+// Passwords returns the new password values that ops set (add or replace of "password"), so a
+// caller can hash them before its transaction rather than inside it.
+func Passwords(ops []Operation) []string {
+	var out []string
+	for _, o := range ops {
+		if o.t.attr != nil && o.t.urn == "" && o.t.attr.Name() == "password" && o.Op != opRemove {
+			if s, ok := o.value.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
