@@ -292,6 +292,8 @@ func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base s
 	known := false
 	if id, ok := s.pages.get(key); ok {
 		after, skip, known = id, 0, true
+	} else if skip >= anchorEvery {
+		after, skip = s.anchors.position(tx, rt, skip)
 	}
 	proj := rt.parseProjection(q.attributes, q.excluded)
 	first, last := "", ""
@@ -310,7 +312,7 @@ func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base s
 	if err != nil || last == "" {
 		return err
 	}
-	if !known && skip > 0 {
+	if !known && q.startIndex > 1 {
 		s.pages.put(key, rt.before(tx, first))
 	}
 	key.startIndex += len(pg.resources)

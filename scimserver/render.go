@@ -63,6 +63,14 @@ func (rt *resourceType) scan(tx *storage.Tx, after string, skip int, fn func(rec
 	return tx.ScanGroups(after, skip, func(g storage.Group) (bool, error) { return fn(groupRecord(g)) })
 }
 
+// sample returns the ids at positions 0, n, 2n, … of the resource type's id order.
+func (rt *resourceType) sample(tx *storage.Tx, n int) []string {
+	if rt.name == "User" {
+		return tx.SampleUsers(n)
+	}
+	return tx.SampleGroups(n)
+}
+
 // before returns the id just before id in the resource type's id order.
 func (rt *resourceType) before(tx *storage.Tx, id string) string {
 	if rt.name == "User" {

@@ -94,6 +94,9 @@ func (k GroupKeys) check() error {
 	return checkKey("externalId", k.ExternalID)
 }
 
+// SampleGroups returns the ids at positions 0, n, 2n, … of the id order.
+func (t *Tx) SampleGroups(n int) []string { return sample(t.b.Bucket(bktGroups), n) }
+
 // GroupBefore returns the id just before id in id order ("" if none).
 func (t *Tx) GroupBefore(id string) string { return before(t.b.Bucket(bktGroups), id) }
 

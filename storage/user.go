@@ -105,6 +105,9 @@ func (t *Tx) ScanUsers(after string, skip int, fn func(User) (bool, error)) erro
 	return nil
 }
 
+// SampleUsers returns the ids at positions 0, n, 2n, … of the id order.
+func (t *Tx) SampleUsers(n int) []string { return sample(t.b.Bucket(bktUsers), n) }
+
 // UserBefore returns the id just before id in id order ("" if none): ScanUsers after it
 // starts at id.
 func (t *Tx) UserBefore(id string) string { return before(t.b.Bucket(bktUsers), id) }
