@@ -73,7 +73,7 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 	if s.elimity, err = s.discoveryServer(); err != nil {
 		return nil, err
 	}
-	s.warmAnchors()
+	go s.warmAnchors() // reads every id: at a million users seconds from a cold disk, so not before serving
 	s.router = s.routes()
 	return s, nil
 }
@@ -183,8 +183,9 @@ func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, errorf(http.StatusMethodNotAllowed, "", "method "+r.Method+" is not allowed on this endpoint"))
 }
 
-// warmAnchors takes the paging anchors of every tenant at start, so that the first request for
-// a deep page after a restart does not pay for reading every id before it.
+// warmAnchors takes the paging anchors of every tenant after start, so that the first request
+// for a deep page after a restart does not pay for reading every id before it. A page asked for
+// before it is done steps over the ids as if there were no anchors.
 func (s *Server) warmAnchors() {
 	tenants, err := s.store.Tenants()
 	if err != nil {

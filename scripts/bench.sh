@@ -26,6 +26,29 @@ stop() { kill -TERM "$PID"; wait "$PID" || true; }
 load() { SCIMLOAD_TOKEN=$TOKEN "$OUT/bin/scimload" --url "$URL" --pid "$PID" --seed 1 "$@"; }
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null || true' EXIT
 
+restart_and_pages() { # restart on the big file: time to ready, then cold and repeated pages
+  t0=$(date +%s.%N); start "$OUT/dbig/data.db"; t1=$(date +%s.%N)
+  echo "{\"restartSeconds\": $(echo "$t1 - $t0" | bc)}" > "$OUT/restart.json"
+  page() { curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$URL/Users?startIndex=$1&count=100"; }
+  {
+    echo "first page (cold):   $(page 1)"
+    echo "first page (warm):   $(page 1)"
+    deep=$(( USERS - 9999 ))
+    echo "page $deep (cold): $(page $deep)"
+    echo "page $deep (again): $(page $deep)"
+    echo "page $(( USERS / 2 + 1 )) (cold): $(page $(( USERS / 2 + 1 )))"
+    sleep 2 # the anchors taken after start are ready by now
+    echo "page $(( USERS * 3 / 4 + 1 )) (cold, 2 s after start): $(page $(( USERS * 3 / 4 + 1 )))"
+  } > "$OUT/pages.txt"
+  stop
+}
+
+if [ "${1:-}" = pages ]; then # after a full run: restart and cold pages only
+  restart_and_pages
+  cat "$OUT/restart.json" "$OUT/pages.txt"
+  exit 0
+fi
+
 if [ "${1:-}" = reads ]; then
   # Reads against the bare HTTP baseline, alternated REPEAT times (default 5), because the
   # machine's noise moves both between minutes: compare medians of the pairs.
@@ -61,16 +84,6 @@ load --users "$USERS" --create-concurrency 32 --concurrency 8 --ops 20000 --grou
 stop
 
 echo "== restart on the big file: time to ready, then cold pages"
-t0=$(date +%s.%N); start "$OUT/dbig/data.db"; t1=$(date +%s.%N)
-echo "{\"restartSeconds\": $(echo "$t1 - $t0" | bc)}" > "$OUT/restart.json"
-page() { curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$URL/Users?startIndex=$1&count=100"; }
-{
-  echo "first page (cold):   $(page 1)"
-  echo "first page (warm):   $(page 1)"
-  deep=$(( USERS - 9999 ))
-  echo "page $deep (cold): $(page $deep)"
-  echo "page $deep (again): $(page $deep)"
-} > "$OUT/pages.txt"
-stop
+restart_and_pages
 ls -l "$OUT/dbig/data.db" > "$OUT/size.txt"
 echo "results in $OUT"
