@@ -74,12 +74,17 @@ func (s *Server) adminListTenants(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminGetTenant(w http.ResponseWriter, r *http.Request) {
-	t, err := s.store.Tenant(chi.URLParam(r, "id"))
-	if err != nil {
-		writeError(w, r, err)
-		return
+	t, err := s.store.Tenant(pathParam(r, "id"))
+	s.answerTenant(w, r, t, err)
+}
+
+// answerTenant answers with a tenant as the admin API shows it, or with the error that came
+// instead.
+func (s *Server) answerTenant(w http.ResponseWriter, r *http.Request, t storage.Tenant, err error) {
+	var at any
+	if err == nil {
+		at, err = s.describeTenant(t)
 	}
-	at, err := s.describeTenant(t)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -130,23 +135,14 @@ func (s *Server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminSetDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := chi.URLParam(r, "id")
+		id := pathParam(r, "id")
 		if disabled && id == tenantOf(r) {
 			// The admin token making the request would stop working with its tenant.
 			writeError(w, r, errorf(http.StatusConflict, "", "a tenant cannot be disabled with one of its own tokens; use an admin token of another tenant, or the tenant command"))
 			return
 		}
 		t, err := s.store.SetTenantDisabled(actorOf(r), id, disabled)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		at, err := s.describeTenant(t)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, at)
+		s.answerTenant(w, r, t, err)
 	}
 }
 
@@ -177,7 +173,7 @@ func toAdminToken(t storage.Token, now time.Time) adminToken {
 }
 
 func (s *Server) adminListTokens(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id := pathParam(r, "id")
 	if _, err := s.store.Tenant(id); err != nil {
 		writeError(w, r, err)
 		return
@@ -201,7 +197,7 @@ func (s *Server) adminCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	spec := storage.TokenSpec{Tenant: chi.URLParam(r, "id")}
+	spec := storage.TokenSpec{Tenant: pathParam(r, "id")}
 	if spec.Name, err = stringField(m, "name"); err != nil {
 		writeError(w, r, err)
 		return
@@ -247,7 +243,7 @@ func (s *Server) adminCreateToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminRevokeToken(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.store.RevokeToken(actorOf(r), chi.URLParam(r, "id"), chi.URLParam(r, "tokenId")); err != nil {
+	if _, err := s.store.RevokeToken(actorOf(r), pathParam(r, "id"), pathParam(r, "tokenId")); err != nil {
 		writeError(w, r, err)
 		return
 	}
