@@ -6,7 +6,6 @@ package strictjson
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"unicode/utf8"
 )
 
@@ -141,10 +140,4 @@ func unquote(q []byte) (string, error) {
 	var s string
 	err := json.Unmarshal(q, &s)
 	return s, err
-}
-
-// IsError reports whether err came from this package.
-func IsError(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
 }
