@@ -522,6 +522,12 @@ func TestUserVersionFollowsGroups(t *testing.T) {
 		t.Fatalf("after joining a group: %d %v", r.status, r.body["groups"])
 	}
 	v2 := r.header.Get("ETag")
+	e.do("PATCH", "/scim/v2/Groups/"+gid, patchOp(op("replace", "displayName", "renamed"))).must(t, 204)
+	r = e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v2)
+	if r.status != 200 || get(r.body, "groups", 0, "display") != "renamed" {
+		t.Fatalf("after the group's rename: %d %v", r.status, r.body["groups"])
+	}
+	v2 = r.header.Get("ETag")
 	e.do("PATCH", "/scim/v2/Groups/"+gid, patchOp(op("remove", `members[value eq "`+id+`"]`, nil))).must(t, 204)
 	if r := e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v2); r.status != 200 || r.body["groups"] != nil {
 		t.Fatalf("after leaving the group: %d %v", r.status, r.body)

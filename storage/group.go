@@ -135,6 +135,12 @@ func (t *Tx) UpdateGroup(g Group) (Group, error) {
 	if old.Modified != t.now {
 		g.Version++
 	}
+	if old.Keys.DisplayName != g.Keys.DisplayName {
+		// Members show the group's name in their groups attribute: their versions change too.
+		if err := t.Members(g.ID, func(m Member) error { return t.touchMember(m.Value) }); err != nil {
+			return Group{}, err
+		}
+	}
 	return g, t.putGroup(g)
 }
 
