@@ -141,21 +141,7 @@ func BenchmarkAddMembers(b *testing.B) {
 	for _, size := range []int{benchScale(1_000), benchScale(100_000)} {
 		b.Run(fmt.Sprintf("group=%d", size), func(b *testing.B) {
 			e := newBench(b, size+100*200)
-			gid := storage.NewID()
-			err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
-				if _, err := tx.CreateGroup(storage.Group{ID: gid, Doc: []byte(`{"displayName":"big"}`), Keys: storage.GroupKeys{DisplayName: "big"}}); err != nil {
-					return err
-				}
-				for _, id := range e.ids[:size] {
-					if err := tx.AddMember(gid, storage.Member{Value: id}); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
+			gid := e.newGroupOf(b, "big", size)
 			next := size
 			b.ReportAllocs()
 			for b.Loop() {

@@ -918,16 +918,6 @@ func (s *crashServer) kill() bool {
 	}
 }
 
-func crashFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // crashLogTail returns the last lines of a server log, for failure messages.
 func crashLogTail(path string, lines int) string {
 	raw, err := os.ReadFile(path)
@@ -972,7 +962,7 @@ type crashHarness struct {
 func (h *crashHarness) start(cycle int) *crashServer {
 	t := h.t
 	for attempt := 1; ; attempt++ {
-		s := &crashServer{addr: crashFreeAddr(t), exited: make(chan struct{}),
+		s := &crashServer{addr: freeAddr(t), exited: make(chan struct{}),
 			logPath: filepath.Join(h.dir, fmt.Sprintf("cycle-%03d-%d.log", cycle, attempt))}
 		f, err := os.Create(s.logPath)
 		if err != nil {
