@@ -288,12 +288,12 @@ func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base s
 		return nil
 	}
 	key := pageKey{tenant: tx.Tenant(), kind: rt.name, deletes: rt.deletes(tx), startIndex: q.startIndex}
-	after, skip := "", q.startIndex-1
+	after, skip := "", 0
 	known := false
 	if id, ok := s.pages.get(key); ok {
-		after, skip, known = id, 0, true
-	} else if skip >= anchorEvery {
-		after, skip = s.anchors.position(tx, rt, skip)
+		after, known = id, true
+	} else {
+		after, skip = rt.position(tx, q.startIndex-1)
 	}
 	proj := rt.parseProjection(q.attributes, q.excluded)
 	first, last := "", ""

@@ -560,12 +560,13 @@ func TestPasswordByPatch(t *testing.T) {
 	}
 }
 
-// TestDeepPagesUseAnchors: pages far into a long list start at the right record whether they
-// are reached by walking, by jumping, after more records were created, or after a deletion
-// shifted every position.
-func TestDeepPagesUseAnchors(t *testing.T) {
+// TestDeepPages: pages far into a long list (beyond the store's blocks of 1,024 ids) start at
+// the right record whether they are reached by walking, by jumping, after more records were
+// created, or after a deletion shifted every position.
+func TestDeepPages(t *testing.T) {
 	e := newEnv(t)
-	const n = 2*anchorEvery + 500
+	const block = 1024
+	const n = 2*block + 500
 	ids := make([]string, 0, n)
 	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
 		ids = ids[:0]
@@ -585,18 +586,18 @@ func TestDeepPagesUseAnchors(t *testing.T) {
 		r := e.do("GET", fmt.Sprintf("/scim/v2/Users?startIndex=%d&count=3", start), nil).must(t, 200)
 		return str(get(r, "Resources", 0, "id"))
 	}
-	for _, start := range []int{2*anchorEvery + 7, anchorEvery, anchorEvery + 1, 3, 2*anchorEvery + 7, n} {
+	for _, start := range []int{2*block + 7, block, block + 1, 3, 2*block + 7, n} {
 		if got := at(start); got != ids[start-1] {
 			t.Fatalf("startIndex %d: got %s, want %s", start, got, ids[start-1])
 		}
 	}
 	later := e.createUser("later@example.com", nil)
 	if got := at(n + 1); got != later {
-		t.Fatalf("a user created after the anchors: got %s", got)
+		t.Fatalf("a user created after the first pages: got %s", got)
 	}
 	e.do("DELETE", "/scim/v2/Users/"+ids[10], nil).must(t, 204)
 	ids = append(ids[:10], ids[11:]...)
-	for _, start := range []int{2*anchorEvery + 7, anchorEvery + 1} {
+	for _, start := range []int{2*block + 7, block + 1} {
 		if got := at(start); got != ids[start-1] {
 			t.Fatalf("after a deletion, startIndex %d: got %s, want %s", start, got, ids[start-1])
 		}

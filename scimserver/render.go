@@ -63,12 +63,12 @@ func (rt *resourceType) scan(tx *storage.Tx, after string, skip int, fn func(rec
 	return tx.ScanGroups(after, skip, func(g storage.Group) (bool, error) { return fn(groupRecord(g)) })
 }
 
-// sample returns the ids at positions 0, n, 2n, … of the resource type's id order.
-func (rt *resourceType) sample(tx *storage.Tx, n int) []string {
+// position returns where scan must start to reach the record at 0-based position pos.
+func (rt *resourceType) position(tx *storage.Tx, pos int) (after string, skip int) {
 	if rt.name == "User" {
-		return tx.SampleUsers(n)
+		return tx.UserPosition(pos)
 	}
-	return tx.SampleGroups(n)
+	return tx.GroupPosition(pos)
 }
 
 // before returns the id just before id in the resource type's id order.

@@ -42,7 +42,6 @@ type Server struct {
 	groups  *resourceType
 	elimity scim.Server
 	pages   pageCache
-	anchors anchorCache
 	limiter *failureLimiter
 	metrics *metrics
 }
@@ -73,7 +72,6 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 	if s.elimity, err = s.discoveryServer(); err != nil {
 		return nil, err
 	}
-	go s.warmAnchors() // reads every id: at a million users seconds from a cold disk, so not before serving
 	s.router = s.routes()
 	return s, nil
 }
@@ -181,22 +179,4 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, errorf(http.StatusMethodNotAllowed, "", "method "+r.Method+" is not allowed on this endpoint"))
-}
-
-// warmAnchors takes the paging anchors of every tenant after start, so that the first request
-// for a deep page after a restart does not pay for reading every id before it. A page asked for
-// before it is done steps over the ids as if there were no anchors.
-func (s *Server) warmAnchors() {
-	tenants, err := s.store.Tenants()
-	if err != nil {
-		return // not fatal: anchors are then taken by the first deep page
-	}
-	for _, t := range tenants {
-		_ = s.store.Read(t.ID, func(tx *storage.Tx) error {
-			for _, rt := range []*resourceType{s.users, s.groups} {
-				s.anchors.position(tx, rt, anchorEvery)
-			}
-			return nil
-		})
-	}
 }

@@ -124,6 +124,9 @@ func (t *Tx) check() []string {
 	if n := t.count("groups"); n != uint64(groups) {
 		bad("the group count says %d, there are %d", n, groups)
 	}
+	for _, o := range orders {
+		problems = append(problems, o.check(t.b)...)
+	}
 	var prev uint64
 	_ = t.b.Bucket(bktTrail).ForEach(func(k, _ []byte) error {
 		if len(k) != 8 {

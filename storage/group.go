@@ -94,8 +94,9 @@ func (k GroupKeys) check() error {
 	return checkKey("externalId", k.ExternalID)
 }
 
-// SampleGroups returns the ids at positions 0, n, 2n, … of the id order.
-func (t *Tx) SampleGroups(n int) []string { return sample(t.b.Bucket(bktGroups), n) }
+// GroupPosition returns where ScanGroups must start (after, skip) to reach the group at 0-based
+// position pos of the id order.
+func (t *Tx) GroupPosition(pos int) (after string, skip int) { return groupOrder.find(t.b, pos) }
 
 // GroupBefore returns the id just before id in id order ("" if none).
 func (t *Tx) GroupBefore(id string) string { return before(t.b.Bucket(bktGroups), id) }
@@ -113,6 +114,9 @@ func (t *Tx) CreateGroup(g Group) (Group, error) {
 	}
 	g.Created, g.Modified, g.Version = t.now, t.now, 1
 	if err := t.putGroup(g); err != nil {
+		return Group{}, err
+	}
+	if err := groupOrder.add(t.b, []byte(g.ID)); err != nil {
 		return Group{}, err
 	}
 	return g, t.addCount("groups", 1)
@@ -182,6 +186,9 @@ func (t *Tx) DeleteGroup(id string) error {
 		return err
 	}
 	if err := t.b.Bucket(bktGroups).Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := groupOrder.remove(t.b, []byte(id)); err != nil {
 		return err
 	}
 	if err := t.addCount("groupDeletes", 1); err != nil {

@@ -48,6 +48,11 @@ func createTenant(tx *bolt.Tx, t Tenant) error {
 			return err
 		}
 	}
+	for _, o := range orders {
+		if err := o.build(tb); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

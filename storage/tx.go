@@ -192,18 +192,3 @@ func before(b *bolt.Bucket, key string) string {
 	}
 	return string(k)
 }
-
-// sample returns every nth key of b in order (the keys at positions 0, n, 2n, …), reading keys
-// only.
-func sample(b *bolt.Bucket, n int) []string {
-	var out []string
-	c := b.Cursor()
-	i := 0
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if i%n == 0 {
-			out = append(out, string(k))
-		}
-		i++
-	}
-	return out
-}

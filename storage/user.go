@@ -105,8 +105,9 @@ func (t *Tx) ScanUsers(after string, skip int, fn func(User) (bool, error)) erro
 	return nil
 }
 
-// SampleUsers returns the ids at positions 0, n, 2n, … of the id order.
-func (t *Tx) SampleUsers(n int) []string { return sample(t.b.Bucket(bktUsers), n) }
+// UserPosition returns where ScanUsers must start (after, skip) to reach the user at 0-based
+// position pos of the id order, without stepping over the users before it.
+func (t *Tx) UserPosition(pos int) (after string, skip int) { return userOrder.find(t.b, pos) }
 
 // UserBefore returns the id just before id in id order ("" if none): ScanUsers after it
 // starts at id.
@@ -125,6 +126,9 @@ func (t *Tx) CreateUser(u User) (User, error) {
 	}
 	u.Created, u.Modified, u.Version = t.now, t.now, 1
 	if err := t.putUser(u); err != nil {
+		return User{}, err
+	}
+	if err := userOrder.add(t.b, []byte(u.ID)); err != nil {
 		return User{}, err
 	}
 	return u, t.addCount("users", 1)
@@ -174,6 +178,9 @@ func (t *Tx) DeleteUser(id string) error {
 		return err
 	}
 	if err := t.b.Bucket(bktUsers).Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := userOrder.remove(t.b, []byte(id)); err != nil {
 		return err
 	}
 	if err := t.addCount("userDeletes", 1); err != nil {

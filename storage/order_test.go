@@ -1,0 +1,157 @@
+package storage
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// firstAt returns the id ScanUsers reaches for 0-based position pos ("" past the end).
+func firstAt(t *testing.T, s *Store, pos int) string {
+	t.Helper()
+	got := ""
+	err := s.Read(DefaultTenant, func(tx *Tx) error {
+		after, skip := tx.UserPosition(pos)
+		return tx.ScanUsers(after, skip, func(u User) (bool, error) { got = u.ID; return false, nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// checkPositions compares UserPosition at every position with the sorted ids, and Check.
+func checkPositions(t *testing.T, s *Store, ids []string, step int) {
+	t.Helper()
+	slices.Sort(ids)
+	for pos := 0; pos < len(ids); pos += step {
+		if got := firstAt(t, s, pos); got != ids[pos] {
+			t.Fatalf("position %d of %d: got %s, want %s", pos, len(ids), got, ids[pos])
+		}
+	}
+	if got := firstAt(t, s, len(ids)); got != "" {
+		t.Fatalf("past the end: got %s", got)
+	}
+	if problems, err := s.Check(); err != nil || len(problems) != 0 {
+		t.Fatalf("check: %v %v", problems, err)
+	}
+}
+
+// TestOrderFindsEveryPosition creates users in id order and out of it (ids below every other,
+// ids inside full blocks), deletes at random, and checks after each round that every position
+// is found and that Check agrees with the blocks.
+func TestOrderFindsEveryPosition(t *testing.T) {
+	s := openTemp(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ids []string
+	create := func(n int, id func() string) {
+		err := s.Write(DefaultTenant, func(tx *Tx) error {
+			for range n {
+				u, err := tx.CreateUser(User{ID: id(), Doc: []byte(`{}`), Keys: UserKeys{UserName: NewID()}})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, u.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	randomID := func() string { return fmt.Sprintf("%016x", rng.Uint64()) } // sorts anywhere
+	create(3*blockSize+10, NewID)
+	checkPositions(t, s, ids, 7)
+	create(blockSize, randomID) // fills and splits blocks in the middle and below the first
+	checkPositions(t, s, ids, 3)
+	low := 0
+	create(10, func() string { low++; return fmt.Sprintf("00%d", low) }) // ids below all others
+	checkPositions(t, s, ids, 5)
+	for round := range 3 {
+		rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		gone := ids[:len(ids)/2]
+		err := s.Write(DefaultTenant, func(tx *Tx) error {
+			for _, id := range gone {
+				if err := tx.DeleteUser(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[len(ids)/2:]
+		checkPositions(t, s, ids, 1+round)
+		create(blockSize/2, NewID)
+		checkPositions(t, s, ids, 3)
+	}
+	blocks := 0
+	_ = s.view(func(tx *bolt.Tx) error {
+		blocks = tx.Bucket(bktData).Bucket([]byte(DefaultTenant)).Bucket(userOrder.blocks).Stats().KeyN
+		return nil
+	})
+	if max := 2*len(ids)/blockSize + 2; blocks > max {
+		t.Fatalf("%d users in %d blocks: deletions left blocks too small (at most %d expected)", len(ids), blocks, max)
+	}
+}
+
+// TestOrderBuiltForOlderFiles: a file without blocks (written before they existed) gets them
+// when opened for writing, and a file whose blocks disagree with the records fails Check.
+func TestOrderBuiltForOlderFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Bootstrap("", ""); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	err = s.Write(DefaultTenant, func(tx *Tx) error {
+		for i := range 2*blockSize + 3 {
+			u, err := tx.CreateUser(User{ID: NewID(), Doc: []byte(`{}`), Keys: UserKeys{UserName: fmt.Sprint(i)}})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, u.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := func(s *Store) {
+		err := s.update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bktData).Bucket([]byte(DefaultTenant)).DeleteBucket(userOrder.blocks)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	drop(s)
+	if problems, err := s.Check(); err != nil || len(problems) != 0 {
+		t.Fatalf("a file without blocks is not damaged: %v %v", problems, err)
+	}
+	s.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkPositions(t, s, ids, 11)
+
+	err = s.update(func(tx *bolt.Tx) error {
+		return putBlock(tx.Bucket(bktData).Bucket([]byte(DefaultTenant)).Bucket(userOrder.blocks), []byte(ids[0]), 5)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := s.Check(); err != nil || len(problems) != 1 {
+		t.Fatalf("a wrong block count: want 1 problem, got %v %v", problems, err)
+	}
+}
