@@ -128,6 +128,11 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 	if err != nil {
 		return "", err
 	}
+	var anonymize bool
+	if rt.name == "User" {
+		anonymize, _ = anonymizeRequest(doc)
+		stripLifecycle(doc)
+	}
 	raw, err := json.Marshal(doc)
 	if err != nil {
 		return "", err
@@ -139,11 +144,6 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 	var id string
 	actor := actorOf(r)
 	if rt.name == "User" {
-		anonymize, _ := anonymizeRequest(doc)
-		stripLifecycle(doc)
-		if raw, err = json.Marshal(doc); err != nil {
-			return "", err
-		}
 		u := storage.User{Doc: raw, Keys: userKeys(doc)}
 		if err := checkKeys(u.Keys.UserName, u.Keys.ExternalID); err != nil {
 			return "", err

@@ -20,16 +20,20 @@ type resourceType struct {
 	core       schema.Schema
 	extensions []schema.Schema
 	common     schema.Schema // id, externalId, meta
+	input      schema.Schema // core plus externalId: what a request body's core part is validated against
+}
+
+func newResourceType(name, endpoint string, core schema.Schema, extensions ...schema.Schema) *resourceType {
+	input := core
+	input.Attributes = append(append(schema.Attributes{}, core.Attributes...), externalIDAttr())
+	return &resourceType{name: name, endpoint: endpoint, core: core, extensions: extensions, common: commonSchema(), input: input}
 }
 
 func userType() *resourceType {
-	return &resourceType{name: "User", endpoint: "/Users", core: schemas.User(),
-		extensions: []schema.Schema{schemas.EnterpriseUser(), schemas.Lifecycle()}, common: commonSchema()}
+	return newResourceType("User", "/Users", schemas.User(), schemas.EnterpriseUser(), schemas.Lifecycle())
 }
 
-func groupType() *resourceType {
-	return &resourceType{name: "Group", endpoint: "/Groups", core: schemas.Group(), common: commonSchema()}
-}
+func groupType() *resourceType { return newResourceType("Group", "/Groups", schemas.Group()) }
 
 func commonSchema() schema.Schema {
 	var attrs []schema.CoreAttribute
@@ -133,9 +137,7 @@ func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, e
 		return nil, "", err
 	}
 	normaliseBody(rt, m)
-	coreWithExt := rt.core
-	coreWithExt.Attributes = append(append(schema.Attributes{}, rt.core.Attributes...), externalIDAttr())
-	doc, serr := coreWithExt.Validate(m)
+	doc, serr := rt.input.Validate(m)
 	if serr != nil {
 		return nil, "", badRequest("invalidValue", bodyDetail)
 	}

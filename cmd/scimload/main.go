@@ -98,11 +98,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		concurrency := fs.Int("concurrency", 8, "concurrent requests")
 		size := fs.Int("size", 1024, "response body size in bytes (a GET /Users/{id} answer is about 1 KiB)")
 		duration := fs.Duration("duration", 10*time.Second, "how long to measure")
+		post := fs.Bool("post", false, "POST the create phase's user bodies (read to the end, answered 201) instead of GET")
 		if err = parse(fs, args); err == nil {
 			if *size < 0 || *concurrency < 1 || *duration <= 0 {
 				err = usageError{errors.New("--size must be >= 0, --concurrency >= 1, --duration > 0")}
 			} else {
-				rep, err = runBaseline(ctx, *size, *concurrency, *duration)
+				rep, err = runBaseline(ctx, *size, *concurrency, *duration, *post)
 			}
 		}
 	case "fsync":

@@ -193,15 +193,23 @@ func TestDetectsWrongAnswers(t *testing.T) {
 	}
 }
 
-// TestModes runs baseline and fsync briefly.
+// TestModes runs baseline (GET and POST) and fsync briefly.
 func TestModes(t *testing.T) {
-	for _, args := range [][]string{
-		{"baseline", "--size", "700", "--concurrency", "2", "--duration", "200ms"},
-		{"fsync", "--dir", t.TempDir(), "--duration", "200ms"},
+	for _, c := range []struct {
+		args []string
+		phase string
+	}{
+		{[]string{"baseline", "--size", "700", "--concurrency", "2", "--duration", "200ms"}, "baseline"},
+		{[]string{"baseline", "--post", "--size", "900", "--concurrency", "2", "--duration", "200ms"}, "baseline-post"},
+		{[]string{"fsync", "--dir", t.TempDir(), "--duration", "200ms"}, "fsync"},
 	} {
-		rep, code := runJSON(t, args...)
+		rep, code := runJSON(t, c.args...)
 		if code != 0 || len(rep.Phases) != 1 || rep.Phases[0].Ops == 0 || rep.Errors != 0 {
-			t.Errorf("%v: exit %d, report %+v", args, code, rep)
+			t.Errorf("%v: exit %d, report %+v", c.args, code, rep)
+			continue
+		}
+		if rep.Phases[0].Name != c.phase {
+			t.Errorf("%v: phase %q, want %q", c.args, rep.Phases[0].Name, c.phase)
 		}
 	}
 }

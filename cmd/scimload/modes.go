@@ -3,17 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
 // runBaseline serves a fixed body of size bytes from a bare net/http server and measures it with
 // the same client and workers as a load run: the ceiling of the HTTP stack on this machine, to
-// set GET /Users/{id} against.
-func runBaseline(ctx context.Context, size, concurrency int, duration time.Duration) (*Report, error) {
+// set GET /Users/{id} against. With post, the client sends the create phase's user bodies, which
+// the handler reads to the end before it answers 201: the ceiling to set POST /Users against.
+func runBaseline(ctx context.Context, size, concurrency int, duration time.Duration, post bool) (*Report, error) {
 	body := make([]byte, size)
 	for i := range body {
 		body[i] = 'x'
@@ -22,20 +25,40 @@ func runBaseline(ctx context.Context, size, concurrency int, duration time.Durat
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	status := http.StatusOK
+	if post {
+		status = http.StatusCreated
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/scim+json")
 		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.WriteHeader(status)
 		w.Write(body)
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
 
 	c := newClient("http://"+ln.Addr().String(), "", concurrency)
-	p := newPhase("baseline", concurrency, 1)
+	name := "baseline"
+	if post {
+		name = "baseline-post"
+	}
+	p := newPhase(name, concurrency, 1)
 	deadline := time.Now().Add(duration)
+	var sent atomic.Int64
 	p.spread(func(w *worker) {
 		for time.Now().Before(deadline) && ctx.Err() == nil {
-			w.call(ctx, c, "get", http.MethodGet, "/", nil, http.StatusOK, func(b []byte) error {
+			kind, method, req := "get", http.MethodGet, []byte(nil)
+			if post {
+				i := int(sent.Add(1))
+				u := user{userName: fmt.Sprintf("scimload-baseline-%07d@example.com", i), externalID: newGUID()}
+				kind, method, req = "post", http.MethodPost, mustJSON(userBody(u, i))
+			}
+			w.call(ctx, c, kind, method, "/", req, status, func(b []byte) error {
 				if len(b) != size {
 					return fmt.Errorf("%d bytes, want %d", len(b), size)
 				}
