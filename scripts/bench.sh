@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures the performance targets of BENCHMARKS.md on this machine, in one run:
-# the disk's commit ceiling, the bare HTTP baseline, reads and lookups at 10,000 and 1,000,000
+# the disk's commit ceiling, the bare HTTP baselines (GET, and POST for creates), reads and lookups at 10,000 and 1,000,000
 # users, durable creates at concurrency 32, groups, paging, the mixed workload's memory,
 # restart time and data file size. Results go to $OUT (default ./bench-out).
 # USERS=1000000 by default; USERS=100000 for a quicker run.
@@ -50,15 +50,21 @@ if [ "${1:-}" = pages ]; then # after a full run: restart and cold pages only
 fi
 
 if [ "${1:-}" = reads ]; then
-  # Reads against the bare HTTP baseline, alternated REPEAT times (default 5), because the
-  # machine's noise moves both between minutes: compare medians of the pairs.
+  # After a full run: the bare HTTP baseline, then reads at 10,000 users and on the big file,
+  # alternated REPEAT times (default 5), because the machine's noise moves all three between
+  # minutes: compare the medians of the rounds. Each server's users are learned by the discover
+  # phase (a walk through every page), so the files are not built again.
+  [ -f "$OUT/dbig/data.db" ] && [ -f "$OUT/d10k/data.db" ] || { echo "run bash scripts/bench.sh first" >&2; exit 1; }
   for i in $(seq 1 "${REPEAT:-5}"); do
-    "$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration 5s --json > "$OUT/reads-baseline-$i.json"
-    rm -rf "$OUT/dreads"; start "$OUT/dreads/data.db"
-    load --users 10000 --concurrency 8 --ops 20000 --phases create,get,lookup-username --json > "$OUT/reads-10k-$i.json"
-    stop
+    "$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration 5s --json > "$OUT/reads-$i-baseline.json"
+    for f in d10k dbig; do
+      start "$OUT/$f/data.db"
+      load --concurrency 8 --ops 20000 --phases discover,get,lookup-username,lookup-externalid --json > "$OUT/reads-$i-$f.json"
+      stop
+    done
+    jq -rs --arg i "$i" '"round \($i): baseline \(.[0].phases[0].opsPerSec|floor) req/s; " + ([.[1:][] | [.users, (.phases[1:][] | "\(.name) \(.opsPerSec|floor)")] | map(tostring) | join(" ")] | join("; "))' \
+      "$OUT/reads-$i-baseline.json" "$OUT/reads-$i-d10k.json" "$OUT/reads-$i-dbig.json"
   done
-  echo "results in $OUT"
   exit 0
 fi
 
@@ -66,6 +72,8 @@ echo "== commit ceiling of the data file's file system (write + fdatasync, one w
 "$OUT/bin/scimload" fsync --dir "$OUT" --duration 10s --json > "$OUT/fsync.json"
 echo "== bare net/http baseline: fixed 1 KiB response, concurrency 8"
 "$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration 10s --json > "$OUT/baseline.json"
+echo "== bare net/http baseline for creates: the create phase's bodies read, a fixed 1.2 KiB 201, concurrency 32"
+"$OUT/bin/scimload" baseline --post --size 1200 --concurrency 32 --duration 10s --json > "$OUT/baseline-post.json"
 
 echo "== 10,000 users: GET by id and lookups at concurrency 8"
 rm -rf "$OUT/d10k"; start "$OUT/d10k/data.db"

@@ -4,8 +4,9 @@
 //	scimload baseline [--size B] [--concurrency C] [--duration D]
 //	scimload fsync [--dir DIR] [--duration D]
 //
-// A load run creates --users users, then reads, looks up, patches, groups and pages through
-// them (see --phases); a wrong answer counts as an error, never as a fast response. baseline
+// A load run creates --users users (or, with the discover phase, learns those the server holds),
+// then reads, looks up, patches, groups and pages through them (see --phases); a wrong answer
+// counts as an error, never as a fast response. baseline
 // measures a bare net/http server with the same client, fsync the disk's single-writer commit
 // rate: the two ceilings the server's numbers are read against.
 //
@@ -185,7 +186,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config, error) {
 		return cfg, err
 	}
 	if *phases == "all" {
-		cfg.phases = phaseNames()
+		cfg.phases = allPhases()
 	} else {
 		for _, p := range strings.Split(*phases, ",") {
 			p = strings.TrimSpace(p)
@@ -209,6 +210,11 @@ func phaseNames() []string {
 	return names
 }
 
+// allPhases are the phases of --phases all: every one but discover, which replaces create.
+func allPhases() []string {
+	return slices.DeleteFunc(phaseNames(), func(p string) bool { return p == "discover" })
+}
+
 func (cfg config) validate() error {
 	switch {
 	case cfg.token == "":
@@ -221,8 +227,8 @@ func (cfg config) validate() error {
 		return usageError{errors.New("--concurrency must not exceed --users: writers each own a share of the users")}
 	case cfg.groups < 0 || cfg.groupSize < 0 || cfg.ops < 0 || cfg.duration <= 0:
 		return usageError{errors.New("--groups, --group-size and --ops must be >= 0, --duration > 0")}
-	case !slices.Contains(cfg.phases, "create"):
-		return usageError{errors.New("every phase works on the users the create phase makes: include create")}
+	case slices.Contains(cfg.phases, "create") == slices.Contains(cfg.phases, "discover"):
+		return usageError{errors.New("every phase works on the users the create phase makes, or the discover phase finds: include one of them")}
 	}
 	return nil
 }
@@ -240,7 +246,7 @@ func runLoad(ctx context.Context, cfg config) *Report {
 		}
 		rep.Phases = append(rep.Phases, p.run(l, ctx))
 		if len(l.users) == 0 {
-			rep.Stopped = "no user was created; later phases skipped"
+			rep.Stopped = "no user was created or found; later phases skipped"
 			break
 		}
 	}

@@ -102,8 +102,8 @@ func TestLoadRun(t *testing.T) {
 	for _, p := range rep.Phases {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, phaseNames()) {
-		t.Errorf("phases %v, want %v", names, phaseNames())
+	if !slices.Equal(names, allPhases()) || slices.Contains(names, "discover") {
+		t.Errorf("phases %v, want %v", names, allPhases())
 	}
 	if rep.Users != 200 || rep.Groups != 2 {
 		t.Errorf("created %d users and %d groups, want 200 and 2", rep.Users, rep.Groups)
@@ -193,10 +193,36 @@ func TestDetectsWrongAnswers(t *testing.T) {
 	}
 }
 
+// TestDiscover: a second run learns the users the first one created by reading every page, and
+// its read phases check answers against what it learned.
+func TestDiscover(t *testing.T) {
+	base, _ := startServer(t, nil)
+	args := []string{"--url", base, "--token", testToken, "--users", "250", "--ops", "100", "--concurrency", "4"}
+	if rep, code := runJSON(t, append(args, "--phases", "create")...); code != 0 || rep.Users != 250 {
+		t.Fatalf("create: exit %d, %d users", code, rep.Users)
+	}
+	rep, code := runJSON(t, append(args, "--phases", "discover,get,lookup-username,lookup-externalid,page")...)
+	if code != 0 || rep.Users != 250 || rep.Errors != 0 {
+		t.Fatalf("discover: exit %d, %d users, %d errors: %+v", code, rep.Users, rep.Errors, rep.Phases)
+	}
+	if d := phaseByName(t, rep, "discover"); d.Ops != 3 {
+		t.Errorf("discover read %d pages of 100 for 250 users, want 3", d.Ops)
+	}
+	// The same read phases over a server whose answers are spoiled must fail.
+	spoiled, _ := startServer(t, corrupt)
+	if _, code := runJSON(t, "--url", spoiled, "--token", testToken, "--users", "60", "--concurrency", "4", "--phases", "create"); code != 0 {
+		t.Fatalf("create on the spoiling server: exit %d", code)
+	}
+	rep, code = runJSON(t, "--url", spoiled, "--token", testToken, "--users", "60", "--ops", "60", "--concurrency", "4", "--phases", "discover,get")
+	if code != 1 || phaseByName(t, rep, "get").Errors == 0 {
+		t.Errorf("spoiled answers after discover: exit %d, %+v", code, rep.Phases)
+	}
+}
+
 // TestModes runs baseline (GET and POST) and fsync briefly.
 func TestModes(t *testing.T) {
 	for _, c := range []struct {
-		args []string
+		args  []string
 		phase string
 	}{
 		{[]string{"baseline", "--size", "700", "--concurrency", "2", "--duration", "200ms"}, "baseline"},
@@ -219,6 +245,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--token", "x", "--phases", "create,nope"},
 		{"--token", "x", "--phases", "get"},
+		{"--token", "x", "--phases", "create,discover,get"},
 		{"--token", "x", "--users", "2", "--concurrency", "4"},
 		{"--users", "10"},
 		{"--token", "x", "extra"},

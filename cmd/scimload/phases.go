@@ -69,6 +69,7 @@ var loadPhases = []struct {
 	name string
 	run  func(*load, context.Context) PhaseResult
 }{
+	{"discover", (*load).discover},
 	{"create", (*load).create},
 	{"get", (*load).get},
 	{"lookup-username", (*load).lookupUserName},
@@ -140,6 +141,48 @@ func (l *load) create(ctx context.Context) PhaseResult {
 			l.users = append(l.users, u)
 		}
 	}
+	return p.result()
+}
+
+// discover learns the users a server already holds by reading every page of /Users, in place
+// of creating them, so that the read phases can be measured again on a large file that an
+// earlier run built. Every page must answer the startIndex asked and every id come once.
+func (l *load) discover(ctx context.Context) PhaseResult {
+	p := l.newPhase("discover")
+	total := -1
+	var mu sync.Mutex
+	seen := map[string]int{}
+	read := func(w *worker, start int) {
+		path := fmt.Sprintf("/Users?startIndex=%d&count=%d&attributes=userName,externalId", start, pageSize)
+		w.call(ctx, l.c, "page", http.MethodGet, path, nil, http.StatusOK, func(b []byte) error {
+			lr, err := decode[listResponse[scimUser]](b)
+			if err != nil {
+				return err
+			}
+			if lr.TotalResults == nil || lr.Resources == nil || lr.StartIndex != start {
+				return fmt.Errorf("startIndex %d or totalResults or Resources missing, asked for startIndex %d", lr.StartIndex, start)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if total < 0 {
+				total = *lr.TotalResults
+			}
+			for _, u := range *lr.Resources {
+				if seen[u.ID]++; seen[u.ID] == 1 {
+					l.users = append(l.users, user{id: u.ID, userName: u.UserName, externalID: u.ExternalID})
+				}
+			}
+			return nil
+		})
+	}
+	read(p.workers[0], 1)
+	if total > pageSize {
+		p.each(ctx, (total-1)/pageSize, func(w *worker, i int) { read(w, 1+(i+1)*pageSize) })
+	}
+	if ctx.Err() == nil && total >= 0 && len(l.users) != total {
+		p.workers[0].rec.fail("coverage", fmt.Errorf("%d distinct users listed, totalResults %d", len(l.users), total))
+	}
+	slices.SortFunc(l.users, func(a, b user) int { return strings.Compare(a.id, b.id) })
 	return p.result()
 }
 
