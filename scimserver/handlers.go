@@ -151,13 +151,14 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 		if password != "" {
 			u.Password = hashPassword(password)
 		}
+		names := attrNames(nil, doc, password != "") // outside the write: the writer is shared
 		err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 			id = storage.NewID()
 			u.ID = id
 			if _, err := tx.CreateUser(u); err != nil {
 				return err
 			}
-			if err := tx.Record(actor, "create", rt.name, id, attrNames(nil, doc, password != "")); err != nil {
+			if err := tx.Record(actor, "create", rt.name, id, names); err != nil {
 				return err
 			}
 			if anonymize {
@@ -175,6 +176,11 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 	if err := checkKeys(g.Keys.DisplayName, g.Keys.ExternalID); err != nil {
 		return "", err
 	}
+	names := attrNames(nil, doc, false)
+	if len(members) > 0 {
+		names = append(names, "members")
+		slices.Sort(names)
+	}
 	err = s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 		id = storage.NewID()
 		g.ID = id
@@ -185,11 +191,6 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 			if err := tx.AddMember(id, mem); err != nil {
 				return err
 			}
-		}
-		names := attrNames(nil, doc, false)
-		if len(members) > 0 {
-			names = append(names, "members")
-			slices.Sort(names)
 		}
 		return tx.Record(actor, "create", rt.name, id, names)
 	})

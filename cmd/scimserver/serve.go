@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -93,6 +94,26 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 
 // serve runs the server until SIGINT or SIGTERM, then lets in-flight requests finish and closes
 // the data file cleanly.
+// GC defaults for the server, each unless its environment variable (GOGC, GOMEMLIMIT) is set.
+// Records are read through bbolt's memory map, so the live heap is a few MiB and Go's default
+// (collect when the heap doubles) collects after every few MiB of request garbage, a tenth or
+// more of a create's CPU. Collecting at five times the live heap instead, under a soft limit
+// that keeps the heap well inside a small machine, makes creates about a third faster on two
+// cores (BENCHMARKS.md).
+const (
+	gcPercent   = 400
+	memoryLimit = 128 << 20
+)
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
+}
+
 func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	log, err := newLogger(c.logLevel, c.logFormat, stderr)
 	if err != nil {
@@ -101,6 +122,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
 	}
+	tuneGC()
 	store, err := storage.Open(c.data, storage.Options{})
 	if err != nil {
 		return err
