@@ -2,13 +2,14 @@ package scimserver
 
 import (
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimserver/scimserver/scimserver/compare"
 )
 
 // Bounds on a filter: long enough for any identity provider's query, short enough that a
@@ -317,77 +318,6 @@ func isEmpty(v any) bool {
 }
 
 func compareOne(a schema.CoreAttribute, op filter.CompareOperator, v, want any) bool {
-	switch a.AttributeType() {
-	case "boolean":
-		b, ok := v.(bool)
-		return ok && op == filter.EQ && b == want.(bool)
-	case "integer", "decimal":
-		x, ok := toFloat(v)
-		y, ok2 := toFloat(want)
-		return ok && ok2 && ordered(op, cmpFloat(x, y))
-	case "dateTime":
-		s, ok := v.(string)
-		if !ok {
-			return false
-		}
-		x, err1 := time.Parse(time.RFC3339Nano, s)
-		y, err2 := time.Parse(time.RFC3339Nano, want.(string))
-		return err1 == nil && err2 == nil && ordered(op, x.Compare(y))
-	}
-	s, ok := v.(string)
-	w, _ := want.(string)
-	if !ok {
-		return false
-	}
-	if !a.CaseExact() {
-		s, w = strings.ToLower(s), strings.ToLower(w)
-	}
-	switch op {
-	case filter.CO:
-		return strings.Contains(s, w)
-	case filter.SW:
-		return strings.HasPrefix(s, w)
-	case filter.EW:
-		return strings.HasSuffix(s, w)
-	}
-	return ordered(op, strings.Compare(s, w))
-}
-
-func ordered(op filter.CompareOperator, c int) bool {
-	switch op {
-	case filter.EQ:
-		return c == 0
-	case filter.GT:
-		return c > 0
-	case filter.GE:
-		return c >= 0
-	case filter.LT:
-		return c < 0
-	case filter.LE:
-		return c <= 0
-	}
-	return false
-}
-
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		return f, err == nil
-	case int64:
-		return float64(x), true
-	case float64:
-		return x, true
-	}
-	return 0, false
-}
-
-func cmpFloat(x, y float64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
+	r, ok := compare.Values(a.AttributeType(), a.CaseExact(), op, v, want)
+	return ok && r
 }

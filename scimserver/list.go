@@ -12,6 +12,7 @@ import (
 	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimserver/scimserver/schemas"
+	"github.com/scimserver/scimserver/scimserver/compare"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -447,22 +448,18 @@ func compareKeys(a, b any) int {
 			return strings.Compare(x, y)
 		}
 	case bool:
-		if y, ok := b.(bool); ok {
-			return cmp.Compare(boolInt(x), boolInt(y))
+		if y, ok := b.(bool); ok && x != y {
+			if x {
+				return 1
+			}
+			return -1
 		}
 	default:
-		fx, ok1 := toFloat(a)
-		fy, ok2 := toFloat(b)
+		fx, ok1 := compare.Number(a)
+		fy, ok2 := compare.Number(b)
 		if ok1 && ok2 {
-			return cmpFloat(fx, fy)
+			return cmp.Compare(fx, fy)
 		}
-	}
-	return 0
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
 	}
 	return 0
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimserver/scimserver/scimserver/compare"
 )
 
 // Apply applies ops in order to a deep copy of doc; returns the new doc, the sorted,
@@ -251,7 +253,7 @@ func sameElement(attr schema.CoreAttribute, e, v any) bool {
 		}
 		def, e, v = valueDef, asMap(e)["value"], asMap(v)["value"]
 	}
-	eq, ok := compareValues(def, e, v, filter.EQ)
+	eq, ok := compare.Values(def.AttributeType(), def.CaseExact(), filter.EQ, e, v)
 	return ok && eq
 }
 

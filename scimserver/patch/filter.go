@@ -1,13 +1,14 @@
 package patch
 
 import (
-	"cmp"
 	"encoding/json"
 	"strings"
 
 	"github.com/elimity-com/scim/schema"
 	datetime "github.com/q-uint/xsd-datetime"
 	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimserver/scimserver/scimserver/compare"
 )
 
 // checkFilter validates a value filter against the multi-valued attribute it selects from and
@@ -155,85 +156,11 @@ func matches(e filter.Expression, attr schema.CoreAttribute, elem any) bool {
 		if e.Operator == filter.PR {
 			return !isClear(v)
 		}
-		c, ok := compareValues(def, v, e.CompareValue, e.Operator)
+		c, ok := compare.Values(def.AttributeType(), def.CaseExact(), e.Operator, v, e.CompareValue)
 		if !ok {
 			return e.Operator == filter.NE // an absent or mistyped value equals nothing
 		}
 		return c
-	}
-	return false
-}
-
-// compareValues applies op to an element value v and a comparison value ref of def's type;
-// ok is false when either is absent or not of that type.
-func compareValues(def schema.CoreAttribute, v, ref any, op filter.CompareOperator) (result, ok bool) {
-	switch typ := def.AttributeType(); typ {
-	case "boolean":
-		x, okx := v.(bool)
-		y, oky := ref.(bool)
-		return ordered(op, boolCompare(x, y)), okx && oky
-	case "integer", "decimal":
-		x, okx := number(v)
-		y, oky := number(ref)
-		return ordered(op, cmp.Compare(x, y)), okx && oky
-	}
-	s, oks := v.(string)
-	r, okr := ref.(string)
-	if !oks || !okr {
-		return false, false
-	}
-	if def.AttributeType() == "dateTime" {
-		st, errS := datetime.Parse(s)
-		rt, errR := datetime.Parse(r)
-		if errS == nil && errR == nil {
-			return ordered(op, st.Compare(rt)), true
-		}
-	}
-	if !def.CaseExact() {
-		s, r = strings.ToLower(s), strings.ToLower(r)
-	}
-	switch op {
-	case filter.CO:
-		return strings.Contains(s, r), true
-	case filter.SW:
-		return strings.HasPrefix(s, r), true
-	case filter.EW:
-		return strings.HasSuffix(s, r), true
-	}
-	return ordered(op, strings.Compare(s, r)), true
-}
-
-func boolCompare(a, b bool) int {
-	if a == b {
-		return 0
-	}
-	return 1
-}
-
-func number(v any) (float64, bool) {
-	n, ok := v.(json.Number)
-	if !ok {
-		return 0, false
-	}
-	f, err := n.Float64()
-	return f, err == nil
-}
-
-// ordered interprets a three-way comparison result for op.
-func ordered(op filter.CompareOperator, c int) bool {
-	switch op {
-	case filter.EQ:
-		return c == 0
-	case filter.NE:
-		return c != 0
-	case filter.GT:
-		return c > 0
-	case filter.GE:
-		return c >= 0
-	case filter.LT:
-		return c < 0
-	case filter.LE:
-		return c <= 0
 	}
 	return false
 }
