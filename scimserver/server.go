@@ -60,14 +60,7 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{store: store, opts: opts, log: opts.Logger, users: userType(), groups: groupType(),
 		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(store)}
-	// Commit figures come from the store's writer; New must run before concurrent writes start.
-	prev := store.OnCommit
-	store.OnCommit = func(writes int, took time.Duration) {
-		s.metrics.observeCommit(writes, took)
-		if prev != nil {
-			prev(writes, took)
-		}
-	}
+	store.ObserveCommits(s.metrics.observeCommit)
 	var err error
 	if s.elimity, err = s.discoveryServer(); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,17 +59,29 @@ type Options struct {
 
 // Store is an open data file.
 type Store struct {
-	db      *bolt.DB
-	path    string
-	queue   *commitQueue
-	now     func() time.Time
-	commits atomic.Uint64
-	writes  atomic.Uint64
-	readers *readers
-	auth    authCache
-	// OnCommit, when set before the first write, observes each commit: how many writes it
-	// carried and how long it took (for metrics).
-	OnCommit func(writes int, took time.Duration)
+	db        *bolt.DB
+	path      string
+	queue     *commitQueue
+	now       func() time.Time
+	commits   atomic.Uint64
+	writes    atomic.Uint64
+	readers   *readers
+	auth      authCache
+	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
+	observeMu sync.Mutex                                             // serialises ObserveCommits
+}
+
+// ObserveCommits has fn called after each commit with how many writes it carried and how long
+// it took (for metrics). It may be called at any time, also while writes run.
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
+	s.observeMu.Lock()
+	defer s.observeMu.Unlock()
+	var fns []func(int, time.Duration)
+	if old := s.observers.Load(); old != nil {
+		fns = append(fns, *old...)
+	}
+	fns = append(fns, fn)
+	s.observers.Store(&fns)
 }
 
 // Open opens (creating when needed) the data file at path.
@@ -125,8 +138,10 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		s.queue = newCommitQueue(db, func(n int, took time.Duration) {
 			s.commits.Add(1)
 			s.writes.Add(uint64(n))
-			if s.OnCommit != nil {
-				s.OnCommit(n, took)
+			if fns := s.observers.Load(); fns != nil {
+				for _, fn := range *fns {
+					fn(n, took)
+				}
 			}
 		})
 	}

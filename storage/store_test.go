@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,6 +171,9 @@ func TestUsersIndexesAndMemberships(t *testing.T) {
 // every success is stored, no failure leaves a trace, and writes share commits.
 func TestGroupCommit(t *testing.T) {
 	s := openTemp(t)
+	c0, w0 := s.CommitStats() // the bootstrap's
+	var observed, late atomic.Int64
+	s.ObserveCommits(func(n int, _ time.Duration) { observed.Add(int64(n)) })
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -177,6 +181,9 @@ func TestGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			if i == 101 { // an observer added while writes run sees the commits after it
+				s.ObserveCommits(func(n int, _ time.Duration) { late.Add(int64(n)) })
+			}
 			errs[i] = s.Write(DefaultTenant, func(tx *Tx) error {
 				if _, err := tx.CreateUser(User{ID: NewID(), Doc: []byte(`{}`), Keys: UserKeys{UserName: fmt.Sprintf("u%d", i)}}); err != nil {
 					return err
@@ -219,6 +226,12 @@ func TestGroupCommit(t *testing.T) {
 	commits, writes := s.CommitStats()
 	if writes < uint64(want) || commits == 0 {
 		t.Fatalf("commit stats %d/%d", commits, writes)
+	}
+	if observed.Load() != int64(writes-w0) || commits == c0 {
+		t.Fatalf("observer saw %d writes, the store counted %d", observed.Load(), writes-w0)
+	}
+	if late.Load() < 1 || late.Load() > observed.Load() {
+		t.Fatalf("late observer saw %d writes of %d", late.Load(), observed.Load())
 	}
 }
 
