@@ -38,7 +38,9 @@ func TestDiskFull(t *testing.T) {
 
 	acked := map[string]bool{}
 	failures := 0
-	doc := []byte(`{"padding":"` + fmt.Sprintf("%0900d", 0) + `"}`)
+	// Large documents: the file is grown in steps of 16 MiB ahead of need, and the writes must
+	// use that up before one runs into the limit.
+	doc := []byte(`{"padding":"` + fmt.Sprintf("%065536d", 0) + `"}`)
 	for i := 0; i < 5000 && failures < 20; i++ {
 		name := fmt.Sprintf("disk%05d", i)
 		err := s.Write(DefaultTenant, func(tx *Tx) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,9 +96,10 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      opts.Timeout,
-		ReadOnly:     opts.ReadOnly,
-		FreelistType: bolt.FreelistMapType,
+		Timeout:         opts.Timeout,
+		ReadOnly:        opts.ReadOnly,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: initialMapSize(path, opts.ReadOnly),
 	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
@@ -146,6 +148,21 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		})
 	}
 	return s, nil
+}
+
+// initialMapSize maps twice the file (at least 1 GiB) from the start. bbolt maps the file anew
+// when it outgrows the mapping, and to do that it waits for every open read transaction to end
+// while holding up every write: a backup or a long listing would then stall all writes. Address
+// space is cheap on 64-bit systems and pages never touched cost no memory.
+func initialMapSize(path string, readOnly bool) int {
+	if readOnly || strconv.IntSize < 64 {
+		return 0
+	}
+	size := 1 << 30
+	if st, err := os.Stat(path); err == nil {
+		size = max(size, int(2*st.Size()))
+	}
+	return size
 }
 
 // Close waits for nothing new: queued writes fail, then the file is closed.
