@@ -1,8 +1,6 @@
 package scimserver
 
-import (
-	"sync"
-)
+import "sync"
 
 // pageKey names a position in a tenant's id-ordered list: the record just before startIndex,
 // valid while no record of that type was deleted (deletes is the order generation).
