@@ -10,6 +10,26 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// createUsers creates n users in one write, with ids from id, and returns their ids.
+func createUsers(t *testing.T, s *Store, n int, id func() string) []string {
+	t.Helper()
+	var ids []string
+	err := s.Write(DefaultTenant, func(tx *Tx) error {
+		for range n {
+			u, err := tx.CreateUser(User{ID: id(), Doc: []byte(`{}`), Keys: UserKeys{UserName: NewID()}})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, u.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
 // firstAt returns the id ScanUsers reaches for 0-based position pos ("" past the end).
 func firstAt(t *testing.T, s *Store, pos int) string {
 	t.Helper()
@@ -48,21 +68,7 @@ func TestOrderFindsEveryPosition(t *testing.T) {
 	s := openTemp(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ids []string
-	create := func(n int, id func() string) {
-		err := s.Write(DefaultTenant, func(tx *Tx) error {
-			for range n {
-				u, err := tx.CreateUser(User{ID: id(), Doc: []byte(`{}`), Keys: UserKeys{UserName: NewID()}})
-				if err != nil {
-					return err
-				}
-				ids = append(ids, u.ID)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	create := func(n int, id func() string) { ids = append(ids, createUsers(t, s, n, id)...) }
 	randomID := func() string { return fmt.Sprintf("%016x", rng.Uint64()) } // sorts anywhere
 	create(3*blockSize+10, NewID)
 	checkPositions(t, s, ids, 7)
@@ -104,36 +110,14 @@ func TestOrderFindsEveryPosition(t *testing.T) {
 // when opened for writing, and a file whose blocks disagree with the records fails Check.
 func TestOrderBuiltForOlderFiles(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Bootstrap("", ""); err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	err = s.Write(DefaultTenant, func(tx *Tx) error {
-		for i := range 2*blockSize + 3 {
-			u, err := tx.CreateUser(User{ID: NewID(), Doc: []byte(`{}`), Keys: UserKeys{UserName: fmt.Sprint(i)}})
-			if err != nil {
-				return err
-			}
-			ids = append(ids, u.ID)
-		}
-		return nil
+	s := openAt(t, path)
+	ids := createUsers(t, s, 2*blockSize+3, NewID)
+	err := s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktData).Bucket([]byte(DefaultTenant)).DeleteBucket(userOrder.blocks)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	drop := func(s *Store) {
-		err := s.update(func(tx *bolt.Tx) error {
-			return tx.Bucket(bktData).Bucket([]byte(DefaultTenant)).DeleteBucket(userOrder.blocks)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	drop(s)
 	if problems, err := s.Check(); err != nil || len(problems) != 0 {
 		t.Fatalf("a file without blocks is not damaged: %v %v", problems, err)
 	}

@@ -11,19 +11,12 @@ import (
 // chattr, which binds root too) gives a clear error at open, not a crash or a damaged file.
 func TestReadOnlyFileFailsClearly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Bootstrap("", ""); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	openAt(t, path).Close()
 	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
 		t.Skipf("cannot make the file immutable here: %v %s", err, out)
 	}
 	defer exec.Command("chattr", "-i", path).Run()
-	_, err = Open(path, Options{})
+	_, err := Open(path, Options{})
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("opening a read-only data file: %v", err)
 	}

@@ -14,12 +14,21 @@ import (
 
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "data.db"), Options{})
+	s := openAt(t, filepath.Join(t.TempDir(), "data.db"))
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openAt opens (creating) the data file at path with a bootstrapped default tenant; the caller
+// closes it.
+func openAt(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	if _, err := s.Bootstrap("", ""); err != nil {
+		s.Close()
 		t.Fatal(err)
 	}
 	return s
