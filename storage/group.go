@@ -116,10 +116,10 @@ func (t *Tx) CreateGroup(g Group) (Group, error) {
 	if err := t.putGroup(g); err != nil {
 		return Group{}, err
 	}
-	if err := groupOrder.add(t.b, []byte(g.ID)); err != nil {
+	if err := t.addCount("groups", 1); err != nil {
 		return Group{}, err
 	}
-	return g, t.addCount("groups", 1)
+	return g, groupOrder.add(t.b, []byte(g.ID))
 }
 
 // UpdateGroup replaces a group's document and keys, bumping its version. Membership changes
@@ -188,13 +188,13 @@ func (t *Tx) DeleteGroup(id string) error {
 	if err := t.b.Bucket(bktGroups).Delete([]byte(id)); err != nil {
 		return err
 	}
-	if err := groupOrder.remove(t.b, []byte(id)); err != nil {
-		return err
-	}
 	if err := t.addCount("groupDeletes", 1); err != nil {
 		return err
 	}
-	return t.addCount("groups", -1)
+	if err := t.addCount("groups", -1); err != nil {
+		return err
+	}
+	return groupOrder.remove(t.b, []byte(id))
 }
 
 func (t *Tx) indexGroup(id string, old, new GroupKeys) error {

@@ -18,11 +18,14 @@ type order struct {
 	name    string
 	records []byte
 	blocks  []byte
+	// count and deletes name the store's counters of the records and of their deletions: the
+	// blocks keep a stamp of them, and blocks whose stamp is off are built again at open.
+	count, deletes string
 }
 
 var (
-	userOrder  = order{"users", bktUsers, []byte("order.users")}
-	groupOrder = order{"groups", bktGroups, []byte("order.groups")}
+	userOrder  = order{"users", bktUsers, []byte("order.users"), "users", "userDeletes"}
+	groupOrder = order{"groups", bktGroups, []byte("order.groups"), "groups", "groupDeletes"}
 	orders     = []order{userOrder, groupOrder}
 )
 
@@ -55,20 +58,45 @@ func floor(c *bolt.Cursor, key []byte) ([]byte, []byte) {
 	return c.Prev()
 }
 
-// add counts id, just stored in the records bucket, in its block.
+// stampKey is where the counts bucket keeps the stamp of the order's blocks.
+func (o order) stampKey() []byte { return []byte("order." + o.name) }
+
+// stampOf is the store's record and deletion counters as they are now. Every create or delete
+// changes it, whichever version of the server made it.
+func (o order) stampOf(tb *bolt.Bucket) []byte {
+	counts := tb.Bucket(bktCounts)
+	return append(clone(counts.Get([]byte(o.count))), append([]byte{0}, counts.Get([]byte(o.deletes))...)...)
+}
+
+// stamp records that the blocks agree with the counters: a version of the server without
+// blocks (after a rollback) changes the records and the counters but not the blocks, and the
+// stamp then tells the next open to build them again. Call it after the counters are updated.
+func (o order) stamp(tb *bolt.Bucket) error {
+	return tb.Bucket(bktCounts).Put(o.stampKey(), o.stampOf(tb))
+}
+
+// add counts id, just stored in the records bucket and counted, in its block.
 func (o order) add(tb *bolt.Bucket, id []byte) error {
+	if err := o.addToBlock(tb, id); err != nil {
+		return err
+	}
+	return o.stamp(tb)
+}
+
+func (o order) addToBlock(tb *bolt.Bucket, id []byte) error {
 	blocks := tb.Bucket(o.blocks)
 	blocks.FillPercent = appendFill
 	k, v := floor(blocks.Cursor(), id)
-	if k == nil { // below every block (or none yet): the first block starts here now
+	if k == nil { // below every block (or none yet)
 		first, fv := blocks.Cursor().First()
 		n := blockCount(fv)
-		if first != nil {
-			if err := blocks.Delete(clone(first)); err != nil {
-				return err
-			}
+		if first == nil || n >= blockSize {
+			return putBlock(blocks, id, 1) // a block of its own
 		}
-		return putBlock(blocks, id, n+1)
+		if err := blocks.Delete(clone(first)); err != nil {
+			return err
+		}
+		return putBlock(blocks, id, n+1) // the first block starts here now
 	}
 	n := blockCount(v)
 	if n < blockSize {
@@ -93,10 +121,17 @@ func (o order) add(tb *bolt.Bucket, id []byte) error {
 	return putBlock(blocks, mid, n+1-(n+1)/2)
 }
 
-// remove uncounts id, removed from the records bucket. An emptied block goes; a block that
-// fits in half a block together with the next one absorbs it, so blocks stay few after
-// deletions.
+// remove uncounts id, removed from the records bucket and uncounted. An emptied block goes; a
+// block that fits in half a block together with the next one absorbs it, so blocks stay few
+// after deletions.
 func (o order) remove(tb *bolt.Bucket, id []byte) error {
+	if err := o.removeFromBlock(tb, id); err != nil {
+		return err
+	}
+	return o.stamp(tb)
+}
+
+func (o order) removeFromBlock(tb *bolt.Bucket, id []byte) error {
 	blocks := tb.Bucket(o.blocks)
 	k, v := floor(blocks.Cursor(), id)
 	if k == nil {
@@ -134,10 +169,16 @@ func (o order) find(tb *bolt.Bucket, pos int) (after string, skip int) {
 	return string(last), 0 // beyond the end: nothing follows the last id
 }
 
-// build creates the blocks of a bucket of records stored before orders existed.
+// build creates the blocks of a bucket of records stored before orders existed, or changed
+// since by a version of the server that kept none (their stamp is off).
 func (o order) build(tb *bolt.Bucket) error {
 	if tb.Bucket(o.blocks) != nil {
-		return nil
+		if bytes.Equal(tb.Bucket(bktCounts).Get(o.stampKey()), o.stampOf(tb)) {
+			return nil
+		}
+		if err := tb.DeleteBucket(o.blocks); err != nil {
+			return err
+		}
 	}
 	blocks, err := tb.CreateBucket(o.blocks)
 	if err != nil {
@@ -159,10 +200,12 @@ func (o order) build(tb *bolt.Bucket) error {
 		}
 		n++
 	}
-	if n == 0 {
-		return nil
+	if n > 0 {
+		if err := putBlock(blocks, start, n); err != nil {
+			return err
+		}
 	}
-	return putBlock(blocks, start, n)
+	return o.stamp(tb)
 }
 
 // check compares the blocks with the records: every id in a block, every count exact.

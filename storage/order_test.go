@@ -96,13 +96,38 @@ func TestOrderFindsEveryPosition(t *testing.T) {
 		create(blockSize/2, NewID)
 		checkPositions(t, s, ids, 3)
 	}
-	blocks := 0
-	_ = s.view(func(tx *bolt.Tx) error {
-		blocks = tx.Bucket(bktData).Bucket([]byte(DefaultTenant)).Bucket(userOrder.blocks).Stats().KeyN
-		return nil
+	if blocks, most := blockCounts(t, s), 2*len(ids)/blockSize+2; len(blocks) > most {
+		t.Fatalf("%d users in %d blocks: deletions left blocks too small (at most %d expected)", len(ids), len(blocks), most)
+	}
+}
+
+// blockCounts returns the counts of the users order's blocks, in order.
+func blockCounts(t *testing.T, s *Store) []int {
+	t.Helper()
+	var counts []int
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktData).Bucket([]byte(DefaultTenant)).Bucket(userOrder.blocks).ForEach(func(_, v []byte) error {
+			counts = append(counts, blockCount(v))
+			return nil
+		})
 	})
-	if max := 2*len(ids)/blockSize + 2; blocks > max {
-		t.Fatalf("%d users in %d blocks: deletions left blocks too small (at most %d expected)", len(ids), blocks, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counts
+}
+
+// TestOrderDescendingIDs: ids that each sort below all others (a clock set back) make new
+// blocks once the first is full, so no block outgrows blockSize.
+func TestOrderDescendingIDs(t *testing.T) {
+	s := openTemp(t)
+	next := 3 * blockSize
+	ids := createUsers(t, s, 3*blockSize, func() string { next--; return fmt.Sprintf("%08d", next) })
+	checkPositions(t, s, ids, 5)
+	for _, n := range blockCounts(t, s) {
+		if n > blockSize {
+			t.Fatalf("blocks %v: one holds more than %d ids", blockCounts(t, s), blockSize)
+		}
 	}
 }
 
@@ -126,8 +151,51 @@ func TestOrderBuiltForOlderFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	checkPositions(t, s, ids, 11)
+
+	// A version without blocks (a rollback) creates and deletes users: the counters move, the
+	// blocks do not, and the next open builds them again.
+	err = s.Write(DefaultTenant, func(tx *Tx) error {
+		u := User{ID: NewID(), Doc: []byte(`{}`), Keys: UserKeys{UserName: "rolled-back"}, Created: tx.Now(), Modified: tx.Now(), Version: 1}
+		if err := tx.indexUser(u.ID, UserKeys{}, u.Keys); err != nil {
+			return err
+		}
+		if err := tx.putUser(u); err != nil {
+			return err
+		}
+		if err := tx.addCount("users", 1); err != nil {
+			return err
+		}
+		ids = append(ids, u.ID)
+		gone, err := tx.User(ids[3])
+		if err != nil {
+			return err
+		}
+		if err := tx.indexUser(gone.ID, gone.Keys, UserKeys{}); err != nil {
+			return err
+		}
+		if err := tx.b.Bucket(bktUsers).Delete([]byte(gone.ID)); err != nil {
+			return err
+		}
+		ids = slices.Delete(ids, 3, 4)
+		if err := tx.addCount("users", -1); err != nil {
+			return err
+		}
+		return tx.addCount("userDeletes", 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, _ := s.Check(); len(problems) == 0 {
+		t.Fatal("blocks left behind by a rollback: Check finds nothing")
+	}
+	s.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkPositions(t, s, ids, 13)
 
 	err = s.update(func(tx *bolt.Tx) error {
 		return putBlock(tx.Bucket(bktData).Bucket([]byte(DefaultTenant)).Bucket(userOrder.blocks), []byte(ids[0]), 5)

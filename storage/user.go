@@ -128,10 +128,10 @@ func (t *Tx) CreateUser(u User) (User, error) {
 	if err := t.putUser(u); err != nil {
 		return User{}, err
 	}
-	if err := userOrder.add(t.b, []byte(u.ID)); err != nil {
+	if err := t.addCount("users", 1); err != nil {
 		return User{}, err
 	}
-	return u, t.addCount("users", 1)
+	return u, userOrder.add(t.b, []byte(u.ID))
 }
 
 // UpdateUser replaces a user's document, keys and password, bumping its version.
@@ -180,13 +180,13 @@ func (t *Tx) DeleteUser(id string) error {
 	if err := t.b.Bucket(bktUsers).Delete([]byte(id)); err != nil {
 		return err
 	}
-	if err := userOrder.remove(t.b, []byte(id)); err != nil {
-		return err
-	}
 	if err := t.addCount("userDeletes", 1); err != nil {
 		return err
 	}
-	return t.addCount("users", -1)
+	if err := t.addCount("users", -1); err != nil {
+		return err
+	}
+	return userOrder.remove(t.b, []byte(id))
 }
 
 // indexUser moves id's index entries from old to new keys, failing with Conflict when new's
