@@ -146,7 +146,9 @@ func (l *load) create(ctx context.Context) PhaseResult {
 
 // discover learns the users a server already holds by reading every page of /Users, in place
 // of creating them, so that the read phases can be measured again on a large file that an
-// earlier run built. Every page must answer the startIndex asked and every id come once.
+// earlier run built. Every page must answer the startIndex asked and every id come once. The
+// lookups expect each externalId to belong to one user, as scimload's own users' do; users
+// without one are looked up by userName only.
 func (l *load) discover(ctx context.Context) PhaseResult {
 	p := l.newPhase("discover")
 	total := -1
@@ -247,6 +249,10 @@ func (l *load) lookupPhase(ctx context.Context, name, attr string) PhaseResult {
 			return
 		}
 		u := l.users[l.randomUser(w)]
+		if lookupValue(u, attr) == "" { // a discovered user without an externalId
+			l.lookup(ctx, w, "miss", attr, newGUID(), "")
+			return
+		}
 		l.lookup(ctx, w, "hit", attr, lookupValue(u, attr), u.id)
 	})
 	return p.result()

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"strings"
+	"time"
 
 	datetime "github.com/q-uint/xsd-datetime"
 	filter "github.com/scim2/filter-parser/v2"
@@ -41,9 +42,9 @@ func Values(typ string, caseExact bool, op filter.CompareOperator, v, want any) 
 		return false, false
 	}
 	if typ == "dateTime" {
-		st, errS := datetime.Parse(s)
-		wt, errW := datetime.Parse(w)
-		if errS == nil && errW == nil {
+		st, okS := instant(s)
+		wt, okW := instant(w)
+		if okS && okW {
 			return holds(op, st.Compare(wt)), true
 		}
 	}
@@ -59,6 +60,16 @@ func Values(typ string, caseExact bool, op filter.CompareOperator, v, want any) 
 		return strings.HasSuffix(s, w), true
 	}
 	return holds(op, strings.Compare(s, w)), true
+}
+
+// instant parses an xsd:dateTime (RFC 7643 §2.3.5), or an RFC 3339 time with more fractional
+// digits than xsd allows (list filters accept those).
+func instant(s string) (time.Time, bool) {
+	if t, err := datetime.Parse(s); err == nil {
+		return t, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
 }
 
 // Number returns a JSON number as a float64, whichever way it was decoded.

@@ -41,6 +41,8 @@ func TestValues(t *testing.T) {
 		{"dateTime", false, filter.GT, "2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00Z", true, true},
 		{"dateTime", false, filter.LT, "2025-12-31T23:59:59Z", "2026-01-01T00:00:00Z", true, true},
 		{"dateTime", false, filter.SW, "2026-01-01T00:00:00Z", "2026-01", true, true},
+		{"dateTime", false, filter.GT, "2026-01-01T00:30:00.000Z", "2026-01-01T01:00:00.1000000001+01:00", true, true},
+		{"dateTime", false, filter.EQ, "2026-01-01T00:00:00.1000000001Z", "2026-01-01T01:00:00.1+01:00", true, true},
 		{"reference", true, filter.EQ, "https://x/Users/1", "https://x/Users/1", true, true},
 	} {
 		result, ok := Values(c.typ, c.caseExact, c.op, c.v, c.want)
