@@ -97,8 +97,8 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 // (collect when the heap doubles) collects after every few MiB of request garbage, a tenth or
 // more of a create's CPU. Collecting at five times the live heap instead makes creates about a
 // third faster on two cores (BENCHMARKS.md). The soft limit keeps a large live heap (a sorted
-// listing of a million users holds ~100 MiB) from growing five-fold, and is high enough that
-// such a request does not make the collector run without pause.
+// listing of a million users holds an estimated 100 MiB) from growing five-fold, and is high
+// enough that such a request does not make the collector run without pause.
 const (
 	gcPercent   = 400
 	memoryLimit = 256 << 20
