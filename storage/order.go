@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -76,11 +77,9 @@ func (o order) stamp(tb *bolt.Bucket) error {
 }
 
 // add counts id, just stored in the records bucket and counted, in its block.
+// A failed change fails the transaction, which undoes the stamp too.
 func (o order) add(tb *bolt.Bucket, id []byte) error {
-	if err := o.addToBlock(tb, id); err != nil {
-		return err
-	}
-	return o.stamp(tb)
+	return errors.Join(o.addToBlock(tb, id), o.stamp(tb))
 }
 
 func (o order) addToBlock(tb *bolt.Bucket, id []byte) error {
@@ -125,10 +124,7 @@ func (o order) addToBlock(tb *bolt.Bucket, id []byte) error {
 // block that fits in half a block together with the next one absorbs it, so blocks stay few
 // after deletions.
 func (o order) remove(tb *bolt.Bucket, id []byte) error {
-	if err := o.removeFromBlock(tb, id); err != nil {
-		return err
-	}
-	return o.stamp(tb)
+	return errors.Join(o.removeFromBlock(tb, id), o.stamp(tb))
 }
 
 func (o order) removeFromBlock(tb *bolt.Bucket, id []byte) error {
