@@ -245,6 +245,10 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 		if len(preps) == 1 && preps[0].expr == nil && q.sortBy == "" {
 			return s.plainPage(tx, preps[0].rt, q, base, &pg)
 		}
+		// Sorted by the unique name alone: the name index is that order already.
+		if len(preps) == 1 && preps[0].expr == nil && preps[0].sort != nil && preps[0].rt.sortsByName(*preps[0].sort) {
+			return s.namePage(tx, preps[0].rt, q, base, &pg)
+		}
 		var hits []hit
 		for _, p := range preps {
 			err := s.matches(tx, p.rt, p.expr, p.sort != nil, base, func(rec record, m map[string]any) {
@@ -278,6 +282,31 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 		return nil
 	})
 	return pg, err
+}
+
+// namePage serves an unfiltered page sorted by the resource type's unique name from its index,
+// reading only the page: every record has a name and no two compare equal, so the index order
+// is the order sortHits gives.
+func (s *Server) namePage(tx *storage.Tx, rt *resourceType, q listQuery, base string, pg *page) error {
+	pg.total = rt.count(tx)
+	if q.count == 0 {
+		return nil
+	}
+	proj := rt.parseProjection(q.attributes, q.excluded)
+	var err error
+	rt.scanNames(tx, q.descending, q.startIndex-1, func(id string) bool {
+		var rec record
+		if rec, err = rt.get(tx, id); err != nil {
+			return false
+		}
+		var raw []byte
+		if raw, err = s.renderBytes(tx, rt, rec, base, proj); err != nil {
+			return false
+		}
+		pg.resources = append(pg.resources, raw)
+		return len(pg.resources) < q.count
+	})
+	return err
 }
 
 // plainPage serves an unfiltered, unsorted page. Identity providers walk such pages in order

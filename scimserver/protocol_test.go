@@ -3,6 +3,7 @@ package scimserver
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -557,6 +558,37 @@ func TestPasswordByPatch(t *testing.T) {
 	})
 	if !strings.HasPrefix(string(hash), "pbkdf2-sha256$") || strings.Contains(string(hash), "S3cret") {
 		t.Fatalf("stored password %q", hash)
+	}
+}
+
+// TestSortedByName: a listing sorted by userName (displayName for Groups) and nothing else is
+// read from the name index; it must give exactly what the general sort gives (the same query
+// with a filter every record passes), in both orders and at every page.
+func TestSortedByName(t *testing.T) {
+	e := newEnv(t)
+	for i, n := range []string{"bob", "Alice", "carol", "ALBERT", "alfred", "Zoë", "zed", "Émile", "_x", "b0b", "Bobby"} {
+		e.createUser(n+"@example.com", nil)
+		e.createGroup(fmt.Sprintf("%s team %d", n, i))
+	}
+	ids := func(path string) ([]string, any) {
+		r := e.do("GET", path, nil).must(t, 200)
+		var out []string
+		for _, res := range r["Resources"].([]any) {
+			out = append(out, str(get(res, "id")))
+		}
+		return out, r["totalResults"]
+	}
+	for _, c := range []struct{ endpoint, attr string }{{"Users", "userName"}, {"Groups", "displayName"}} {
+		for _, order := range []string{"ascending", "descending"} {
+			for _, page := range []string{"", "&startIndex=3&count=4", "&startIndex=10&count=5", "&startIndex=50", "&count=0"} {
+				q := fmt.Sprintf("/scim/v2/%s?sortBy=%s&sortOrder=%s%s", c.endpoint, c.attr, order, page)
+				got, gotTotal := ids(q)
+				want, wantTotal := ids(q + "&filter=" + c.attr + "%20pr")
+				if !slices.Equal(got, want) || gotTotal != wantTotal || (page == "" && len(got) != 11) {
+					t.Errorf("%s: %v (total %v), the general sort gives %v (total %v)", q, got, gotTotal, want, wantTotal)
+				}
+			}
+		}
 	}
 }
 

@@ -63,6 +63,29 @@ func (rt *resourceType) scan(tx *storage.Tx, after string, skip int, fn func(rec
 	return tx.ScanGroups(after, skip, func(g storage.Group) (bool, error) { return fn(groupRecord(g)) })
 }
 
+// nameAttr is the attribute the resource type keeps a unique, case-insensitive index of.
+func (rt *resourceType) nameAttr() string {
+	if rt.name == "User" {
+		return "userName"
+	}
+	return "displayName"
+}
+
+// sortsByName reports whether ref is the indexed name attribute, so that a listing sorted by it
+// can be read from the index in order.
+func (rt *resourceType) sortsByName(ref attrRef) bool {
+	return ref.urn == "" && ref.sub == nil && ref.attr.Name() == rt.nameAttr() && !ref.attr.CaseExact()
+}
+
+// scanNames walks the resource type's ids in name order (see storage.Tx.ScanUserNames).
+func (rt *resourceType) scanNames(tx *storage.Tx, descending bool, skip int, fn func(id string) bool) {
+	if rt.name == "User" {
+		tx.ScanUserNames(descending, skip, fn)
+		return
+	}
+	tx.ScanGroupNames(descending, skip, fn)
+}
+
 // position returns where scan must start to reach the record at 0-based position pos.
 func (rt *resourceType) position(tx *storage.Tx, pos int) (after string, skip int) {
 	if rt.name == "User" {

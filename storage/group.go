@@ -94,6 +94,13 @@ func (k GroupKeys) check() error {
 	return checkKey("externalId", k.ExternalID)
 }
 
+// ScanGroupNames calls fn with group ids in the order of their displayNames compared
+// case-insensitively (reversed when descending), after stepping over skip groups, until fn
+// returns false.
+func (t *Tx) ScanGroupNames(descending bool, skip int, fn func(id string) bool) {
+	scanNames(t.b.Bucket(bktGroupName), descending, skip, fn)
+}
+
 // GroupPosition returns where ScanGroups must start (after, skip) to reach the group at 0-based
 // position pos of the id order.
 func (t *Tx) GroupPosition(pos int) (after string, skip int) { return groupOrder.find(t.b, pos) }

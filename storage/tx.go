@@ -192,3 +192,22 @@ func before(b *bolt.Bucket, key string) string {
 	}
 	return string(k)
 }
+
+// scanNames calls fn with the ids of a unique-name index (case-folded name -> id) in name order,
+// or in reverse, after stepping over skip entries, until fn returns false.
+func scanNames(b *bolt.Bucket, descending bool, skip int, fn func(id string) bool) {
+	c := b.Cursor()
+	first, next := c.First, c.Next
+	if descending {
+		first, next = c.Last, c.Prev
+	}
+	k, v := first()
+	for ; skip > 0 && k != nil; skip-- {
+		k, v = next()
+	}
+	for ; k != nil; k, v = next() {
+		if !fn(string(v)) {
+			return
+		}
+	}
+}

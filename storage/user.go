@@ -105,6 +105,13 @@ func (t *Tx) ScanUsers(after string, skip int, fn func(User) (bool, error)) erro
 	return nil
 }
 
+// ScanUserNames calls fn with user ids in the order of their userNames compared
+// case-insensitively (reversed when descending), after stepping over skip users, until fn
+// returns false: a listing sorted by userName, read from the index.
+func (t *Tx) ScanUserNames(descending bool, skip int, fn func(id string) bool) {
+	scanNames(t.b.Bucket(bktUserName), descending, skip, fn)
+}
+
 // UserPosition returns where ScanUsers must start (after, skip) to reach the user at 0-based
 // position pos of the id order, without stepping over the users before it.
 func (t *Tx) UserPosition(pos int) (after string, skip int) { return userOrder.find(t.b, pos) }
