@@ -107,33 +107,27 @@ func benchScale(n int) int {
 	return n
 }
 
-func BenchmarkGetUser(b *testing.B) {
+// benchReads serves GET path(e, i) for i stepping through the users, at each store size.
+func benchReads(b *testing.B, path func(e *benchEnv, i int) string) {
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
 			e := newBench(b, n)
 			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				e.serve(b, "GET", "/scim/v2/Users/"+e.ids[i%len(e.ids)], nil, 200)
-				i += 7919
+			for i := 0; b.Loop(); i += 7919 {
+				e.serve(b, "GET", path(e, i), nil, 200)
 			}
 		})
 	}
 }
 
+func BenchmarkGetUser(b *testing.B) {
+	benchReads(b, func(e *benchEnv, i int) string { return "/scim/v2/Users/" + e.ids[i%len(e.ids)] })
+}
+
 func BenchmarkFilterUserName(b *testing.B) {
-	for _, n := range benchSizes() {
-		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
-			e := newBench(b, n)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				f := url.QueryEscape(fmt.Sprintf(`userName eq "USER%07d@example.com"`, i%n))
-				e.serve(b, "GET", "/scim/v2/Users?filter="+f, nil, 200)
-				i += 7919
-			}
-		})
-	}
+	benchReads(b, func(e *benchEnv, i int) string {
+		return "/scim/v2/Users?filter=" + url.QueryEscape(fmt.Sprintf(`userName eq "USER%07d@example.com"`, i%len(e.ids)))
+	})
 }
 
 // BenchmarkAddMembers adds 100 members per PATCH to a group that already has size members.

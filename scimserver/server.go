@@ -143,7 +143,6 @@ func (s *Server) routes() http.Handler {
 		r.Get("/ResourceTypes", s.discovery)
 		r.Get("/ResourceTypes/*", s.discovery)
 		for _, rt := range []*resourceType{s.users, s.groups} {
-			rt := rt
 			r.Route(rt.endpoint, func(r chi.Router) {
 				r.Get("/", s.list(rt))
 				r.Post("/", s.create(rt))
