@@ -5,21 +5,19 @@ import (
 	"fmt"
 )
 
-// Code classifies a storage error; the HTTP edge maps each code to one response.
+// Code classifies a storage error; the domain maps each code to one of its own errors.
 type Code string
 
-// Error codes.
+// Error codes every engine returns.
 const (
-	NotFound     Code = "not_found"
-	Conflict     Code = "conflict"     // a uniqueness constraint would be violated
-	Precondition Code = "precondition" // the caller's expected version is stale
-	Invalid      Code = "invalid"      // the request refers to something that cannot be
-	Unavailable  Code = "unavailable"  // the store cannot take writes (disk full, read-only, closed)
-	Anonymized   Code = "anonymized"   // the user was anonymized and can no longer change
+	NotFound    Code = "not_found"
+	Conflict    Code = "conflict"    // a uniqueness constraint would be violated
+	Invalid     Code = "invalid"     // the operation cannot be done with these arguments
+	Unavailable Code = "unavailable" // the store cannot take the request (disk full, read-only, closed, unreachable)
 )
 
 // Error is a storage failure with a code and a message safe to show to a client: it never holds
-// attribute values, which may be personal data.
+// an id, a key or any other value, which may be personal data.
 type Error struct {
 	Code    Code
 	Message string

@@ -1,4 +1,4 @@
-package storage
+package bolt
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // An order keeps, beside a bucket of records in id order, a bucket of blocks: runs of
@@ -24,12 +24,6 @@ type order struct {
 	count, deletes string
 }
 
-var (
-	userOrder  = order{"users", bktUsers, []byte("order.users"), "users", "userDeletes"}
-	groupOrder = order{"groups", bktGroups, []byte("order.groups"), "groups", "groupDeletes"}
-	orders     = []order{userOrder, groupOrder}
-)
-
 // blockSize bounds the ids stepped over to reach a position. Ids grow with time, so a full last
 // block is followed by a new one rather than split: blocks stay full and few.
 const blockSize = 1024
@@ -41,14 +35,14 @@ func blockCount(v []byte) int {
 	return int(binary.BigEndian.Uint32(v))
 }
 
-func putBlock(b *bolt.Bucket, key []byte, n int) error {
+func putBlock(b *bbolt.Bucket, key []byte, n int) error {
 	var v [4]byte
 	binary.BigEndian.PutUint32(v[:], uint32(n))
 	return b.Put(clone(key), v[:])
 }
 
 // floor positions c on the greatest key at or below key.
-func floor(c *bolt.Cursor, key []byte) ([]byte, []byte) {
+func floor(c *bbolt.Cursor, key []byte) ([]byte, []byte) {
 	k, v := c.Seek(key)
 	switch {
 	case k == nil:
@@ -64,7 +58,7 @@ func (o order) stampKey() []byte { return []byte("order." + o.name) }
 
 // stampOf is the store's record and deletion counters as they are now. Every create or delete
 // changes it, whichever version of the server made it.
-func (o order) stampOf(tb *bolt.Bucket) []byte {
+func (o order) stampOf(tb *bbolt.Bucket) []byte {
 	counts := tb.Bucket(bktCounts)
 	return append(clone(counts.Get([]byte(o.count))), append([]byte{0}, counts.Get([]byte(o.deletes))...)...)
 }
@@ -72,17 +66,17 @@ func (o order) stampOf(tb *bolt.Bucket) []byte {
 // stamp records that the blocks agree with the counters: a version of the server without
 // blocks (after a rollback) changes the records and the counters but not the blocks, and the
 // stamp then tells the next open to build them again. Call it after the counters are updated.
-func (o order) stamp(tb *bolt.Bucket) error {
+func (o order) stamp(tb *bbolt.Bucket) error {
 	return tb.Bucket(bktCounts).Put(o.stampKey(), o.stampOf(tb))
 }
 
 // add counts id, just stored in the records bucket and counted, in its block.
 // A failed change fails the transaction, which undoes the stamp too.
-func (o order) add(tb *bolt.Bucket, id []byte) error {
+func (o order) add(tb *bbolt.Bucket, id []byte) error {
 	return errors.Join(o.addToBlock(tb, id), o.stamp(tb))
 }
 
-func (o order) addToBlock(tb *bolt.Bucket, id []byte) error {
+func (o order) addToBlock(tb *bbolt.Bucket, id []byte) error {
 	blocks := tb.Bucket(o.blocks)
 	blocks.FillPercent = appendFill
 	k, v := floor(blocks.Cursor(), id)
@@ -123,11 +117,11 @@ func (o order) addToBlock(tb *bolt.Bucket, id []byte) error {
 // remove uncounts id, removed from the records bucket and uncounted. An emptied block goes; a
 // block that fits in half a block together with the next one absorbs it, so blocks stay few
 // after deletions.
-func (o order) remove(tb *bolt.Bucket, id []byte) error {
+func (o order) remove(tb *bbolt.Bucket, id []byte) error {
 	return errors.Join(o.removeFromBlock(tb, id), o.stamp(tb))
 }
 
-func (o order) removeFromBlock(tb *bolt.Bucket, id []byte) error {
+func (o order) removeFromBlock(tb *bbolt.Bucket, id []byte) error {
 	blocks := tb.Bucket(o.blocks)
 	k, v := floor(blocks.Cursor(), id)
 	if k == nil {
@@ -150,7 +144,7 @@ func (o order) removeFromBlock(tb *bolt.Bucket, id []byte) error {
 
 // find returns where a scan of the records must start (after the id after, stepping over skip
 // ids) to reach the record at 0-based position pos.
-func (o order) find(tb *bolt.Bucket, pos int) (after string, skip int) {
+func (o order) find(tb *bbolt.Bucket, pos int) (after string, skip int) {
 	records := tb.Bucket(o.records)
 	sum := 0
 	c := tb.Bucket(o.blocks).Cursor()
@@ -167,7 +161,7 @@ func (o order) find(tb *bolt.Bucket, pos int) (after string, skip int) {
 
 // build creates the blocks of a bucket of records stored before orders existed, or changed
 // since by a version of the server that kept none (their stamp is off).
-func (o order) build(tb *bolt.Bucket) error {
+func (o order) build(tb *bbolt.Bucket) error {
 	if tb.Bucket(o.blocks) != nil {
 		if bytes.Equal(tb.Bucket(bktCounts).Get(o.stampKey()), o.stampOf(tb)) {
 			return nil
@@ -205,7 +199,7 @@ func (o order) build(tb *bolt.Bucket) error {
 }
 
 // check compares the blocks with the records: every id in a block, every count exact.
-func (o order) check(tb *bolt.Bucket) []string {
+func (o order) check(tb *bbolt.Bucket) []string {
 	blocks := tb.Bucket(o.blocks)
 	if blocks == nil {
 		return nil // a file from before orders: they are built when it is next opened for writing

@@ -1,29 +1,29 @@
-package storage
+package bolt
 
 import (
 	"fmt"
 	"os"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // Compact rewrites the data file at path with its live records only (no free pages, so no
 // trace of overwritten values) and replaces it atomically. The file must not be open elsewhere.
 // It returns the sizes before and after.
 func Compact(path string) (before, after int64, err error) {
-	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	src, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return 0, 0, fmt.Errorf("open %s: %w (compact needs the server stopped)", path, err)
 	}
 	defer src.Close()
 	tmp := path + ".compact"
 	_ = os.Remove(tmp)
-	dst, err := bolt.Open(tmp, 0o600, nil)
+	dst, err := bbolt.Open(tmp, 0o600, nil)
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := bolt.Compact(dst, src, 64<<20); err != nil {
+	if err := bbolt.Compact(dst, src, 64<<20); err != nil {
 		dst.Close()
 		os.Remove(tmp)
 		return 0, 0, fmt.Errorf("compact: %w", err)

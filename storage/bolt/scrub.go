@@ -1,12 +1,15 @@
-package storage
+package bolt
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/scimserver/scimserver/storage"
 )
 
 // bbolt does not clear a page when it frees it: after a record is overwritten, its old bytes
@@ -82,15 +85,15 @@ func (r *readers) waitOlder(timeout time.Duration) bool {
 // then it fills them with a scratch bucket and drops it. It returns the number of pages
 // overwritten.
 func (s *Store) Scrub() (int, error) {
-	owed := s.owedScrubs()           // erasures committed up to now; later ones need their own scrub
-	if err := s.Ping(); err != nil { // barrier: readers from now on see the latest commit
+	owed := s.owedScrubs()                               // erasures committed up to now; later ones need their own scrub
+	if err := s.Ping(context.Background()); err != nil { // barrier: readers from now on see the latest commit
 		return 0, err
 	}
 	if !s.readers.waitOlder(30 * time.Second) {
-		return 0, Errorf(Unavailable, "scrub: a long-running read kept freed pages in use; retry")
+		return 0, storage.Errorf(storage.Unavailable, "scrub: a long-running read kept freed pages in use; retry")
 	}
 	pages := 0
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		pages = 0
 		for id := 0; ; id++ {
 			info, err := tx.Page(id)
@@ -129,7 +132,7 @@ func (s *Store) Scrub() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return pages, s.update(func(tx *bolt.Tx) error {
+	return pages, s.update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bktScrub) != nil {
 			if err := tx.DeleteBucket(bktScrub); err != nil {
 				return err
@@ -147,7 +150,7 @@ func (s *Store) Scrub() (int, error) {
 // last of them. A scrub that could not finish (a long read, a crash) is so never forgotten.
 var keyScrubOwed = []byte("scrubOwed")
 
-func owedIn(tx *bolt.Tx) uint64 {
+func owedIn(tx *bbolt.Tx) uint64 {
 	v := tx.Bucket(bktMeta).Get(keyScrubOwed)
 	if len(v) != 8 {
 		return 0
@@ -155,8 +158,8 @@ func owedIn(tx *bolt.Tx) uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
-// OweScrub records, in the transaction that erases values, that a scrub must follow.
-func (t *Tx) OweScrub() error {
+// Erased records, in the transaction that erases values, that a scrub must follow.
+func (t *tx) Erased(string) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], owedIn(t.tx)+1)
 	return t.tx.Bucket(bktMeta).Put(keyScrubOwed, v[:])
@@ -164,7 +167,7 @@ func (t *Tx) OweScrub() error {
 
 func (s *Store) owedScrubs() uint64 {
 	var n uint64
-	_ = s.view(func(tx *bolt.Tx) error {
+	_ = s.view(func(tx *bbolt.Tx) error {
 		n = owedIn(tx)
 		return nil
 	})

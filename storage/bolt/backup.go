@@ -1,4 +1,4 @@
-package storage
+package bolt
 
 import (
 	"errors"
@@ -9,7 +9,9 @@ import (
 	"runtime/debug"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/scimserver/scimserver/storage"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
@@ -29,7 +31,7 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 // number of bytes that will follow, and returns where to write them.
 func (s *Store) BackupSized(start func(size int64) io.Writer) (int64, error) {
 	var n int64
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		w := start(tx.Size())
 		var err error
 		n, err = tx.WriteTo(w)
@@ -42,7 +44,7 @@ func (s *Store) BackupSized(start func(size int64) io.Writer) (int64, error) {
 // read-only, makes sure it is not truncated, then runs Check (bbolt's page check and every index
 // against the records). It returns the problems found; an error means the file could not be
 // read as a data file at all.
-func VerifySnapshot(path string) (problems []string, err error) {
+func VerifySnapshot(path string, collections []*storage.Collection) (problems []string, err error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -58,7 +60,7 @@ func VerifySnapshot(path string) (problems []string, err error) {
 			problems, err = nil, fmt.Errorf("%s is not a readable data file: %v", path, p)
 		}
 	}()
-	s, err := Open(path, Options{ReadOnly: true, Timeout: time.Second})
+	s, err := Open(path, Options{Collections: collections, ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +77,10 @@ func VerifySnapshot(path string) (problems []string, err error) {
 // to is replaced only with overwrite, and never while a process (a running server) holds it.
 // Failures are storage errors: Conflict (to exists), Unavailable (to is in use), Invalid (the
 // snapshot is not a consistent data file).
-func Restore(from, to string, overwrite bool) (int64, error) {
+func Restore(from, to string, overwrite bool, collections []*storage.Collection) (int64, error) {
 	if abs1, err1 := filepath.Abs(from); err1 == nil {
 		if abs2, err2 := filepath.Abs(to); err2 == nil && abs1 == abs2 {
-			return 0, Errorf(Invalid, "the snapshot and the data file are the same file")
+			return 0, storage.Errorf(storage.Invalid, "the snapshot and the data file are the same file")
 		}
 	}
 	src, err := os.Open(from)
@@ -88,14 +90,14 @@ func Restore(from, to string, overwrite bool) (int64, error) {
 	defer src.Close()
 	if _, err := os.Stat(to); err == nil {
 		if !overwrite {
-			return 0, Errorf(Conflict, "%s exists; restoring would replace it", to)
+			return 0, storage.Errorf(storage.Conflict, "%s exists; restoring would replace it", to)
 		}
 		// Hold the old file's lock until the rename: a server running on it (or starting
 		// meanwhile) keeps the file, and the restore fails instead.
-		old, err := bolt.Open(to, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		old, err := bbolt.Open(to, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
-			return 0, Errorf(Unavailable, "%s is in use by another process (stop the server first)", to)
+			return 0, storage.Errorf(storage.Unavailable, "%s is in use by another process (stop the server first)", to)
 		case err == nil:
 			defer old.Close()
 		}
@@ -122,14 +124,14 @@ func Restore(from, to string, overwrite bool) (int64, error) {
 		os.Remove(tmp)
 		return 0, err
 	}
-	problems, err := VerifySnapshot(tmp)
+	problems, err := VerifySnapshot(tmp, collections)
 	if err == nil && len(problems) > 0 {
-		err = Errorf(Invalid, "the snapshot is not consistent (%d problem(s), first: %s)", len(problems), problems[0])
+		err = storage.Errorf(storage.Invalid, "the snapshot is not consistent (%d problem(s), first: %s)", len(problems), problems[0])
 	}
 	if err != nil {
 		os.Remove(tmp)
-		if ErrorCode(err) == "" {
-			err = &Error{Code: Invalid, Message: "the snapshot is not a usable data file: " + err.Error()}
+		if storage.ErrorCode(err) == "" {
+			err = &storage.Error{Code: storage.Invalid, Message: "the snapshot is not a usable data file: " + err.Error()}
 		}
 		return 0, err
 	}

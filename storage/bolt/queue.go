@@ -1,11 +1,13 @@
-package storage
+package bolt
 
 import (
 	"fmt"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/scimserver/scimserver/storage"
 )
 
 // commitQueue gives concurrent writers group commit: one goroutine takes every write waiting at
@@ -15,7 +17,7 @@ import (
 // A function may run more than once (when another function in its batch fails, the batch is
 // rolled back and rerun without it), so it must derive everything from the transaction.
 type commitQueue struct {
-	db    *bolt.DB
+	db    *bbolt.DB
 	calls chan *call
 	done  chan struct{}
 	once  sync.Once
@@ -23,24 +25,24 @@ type commitQueue struct {
 }
 
 type call struct {
-	fn  func(*bolt.Tx) error
+	fn  func(*bbolt.Tx) error
 	err chan error
 }
 
 const maxBatch = 256
 
-func newCommitQueue(db *bolt.DB, stats func(int, time.Duration)) *commitQueue {
+func newCommitQueue(db *bbolt.DB, stats func(int, time.Duration)) *commitQueue {
 	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stats: stats}
 	go q.run()
 	return q
 }
 
-func (q *commitQueue) write(fn func(*bolt.Tx) error) error {
+func (q *commitQueue) write(fn func(*bbolt.Tx) error) error {
 	c := &call{fn: fn, err: make(chan error, 1)}
 	select {
 	case q.calls <- c:
 	case <-q.done:
-		return Errorf(Unavailable, "the store is closed")
+		return storage.Errorf(storage.Unavailable, "the store is closed")
 	}
 	return <-c.err
 }
@@ -59,7 +61,7 @@ func (q *commitQueue) run() {
 			for {
 				select {
 				case c := <-q.calls:
-					c.err <- Errorf(Unavailable, "the store is closed")
+					c.err <- storage.Errorf(storage.Unavailable, "the store is closed")
 				default:
 					return
 				}
@@ -87,7 +89,7 @@ func (q *commitQueue) commit(batch []*call) {
 		start := time.Now()
 		failed := -1
 		var fnErr error
-		err := q.db.Update(func(tx *bolt.Tx) error {
+		err := q.db.Update(func(tx *bbolt.Tx) error {
 			for i, c := range batch {
 				if fnErr = safeRun(c.fn, tx); fnErr != nil {
 					failed = i
@@ -114,7 +116,7 @@ func (q *commitQueue) commit(batch []*call) {
 func (q *commitQueue) solo(c *call) error {
 	start := time.Now()
 	var fnErr error
-	err := q.db.Update(func(tx *bolt.Tx) error {
+	err := q.db.Update(func(tx *bbolt.Tx) error {
 		fnErr = safeRun(c.fn, tx)
 		return fnErr
 	})
@@ -129,7 +131,7 @@ func (q *commitQueue) solo(c *call) error {
 
 // safeRun turns a panic inside a write function into an error, so one bad request cannot stop
 // the writer goroutine that every other request depends on.
-func safeRun(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+func safeRun(fn func(*bbolt.Tx) error, tx *bbolt.Tx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("storage: write function panicked: %v", r)

@@ -1,0 +1,348 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// formatVersion is the data file format this version writes. The meta bucket records it; each
+// older format has a migration to the next (migrations), run at a writable open in the same
+// transaction as the rest of the open; a newer format is refused.
+//
+//	1  the format before versions were recorded (no "format" key)
+//	2  index buckets named by a layout record; index keys stored in record headers
+const formatVersion = 2
+
+var (
+	keyFormat = []byte("format")
+	keyLayout = []byte("layout")
+)
+
+// layout is where a file keeps each declared collection's records and indexes. It is stored
+// in the meta bucket, so that an index keeps its bucket whatever the declaration's order, and
+// an index declared since the last open is found missing and built.
+type layout struct {
+	Collections map[string]*collLayout `json:"collections"`
+	colls       map[string]*coll       // the declared collections, by name
+}
+
+type collLayout struct {
+	Next    uint64                  `json:"next"` // the id the next new index gets
+	Indexes map[string]*indexLayout `json:"indexes"`
+}
+
+type indexLayout struct {
+	ID     uint64 `json:"id"` // names the index in record headers
+	Bucket string `json:"bucket"`
+	Unique bool   `json:"unique"`
+	Fold   bool   `json:"fold"`
+}
+
+// coll is a declared collection with the place of everything the file keeps for it.
+type coll struct {
+	decl    *storage.Collection
+	records []byte
+	indexes []index // in the order of decl.Indexes
+	order   order
+	deletes string // counter of deleted records
+}
+
+type index struct {
+	decl   storage.Index
+	id     uint64
+	bucket []byte
+}
+
+func (c *coll) index(name string) (*index, error) {
+	for i := range c.indexes {
+		if c.indexes[i].decl.Name == name {
+			return &c.indexes[i], nil
+		}
+	}
+	return nil, storage.Errorf(storage.Invalid, "collection %s has no index %s", c.decl.Name, name)
+}
+
+func readFormat(tx *bbolt.Tx) (uint64, bool) {
+	meta := tx.Bucket(bktMeta)
+	if meta == nil {
+		return 0, false
+	}
+	v := meta.Get(keyFormat)
+	if len(v) != 8 {
+		return 1, tx.Bucket(bktTenants) != nil // a file from before versions
+	}
+	return binary.BigEndian.Uint64(v), true
+}
+
+// readLayout reads the layout of a file opened read-only, which cannot be migrated: a format-1
+// file is read through the layout its migration would record.
+func readLayout(tx *bbolt.Tx, decls []*storage.Collection) (*layout, error) {
+	version, exists := readFormat(tx)
+	if !exists {
+		return nil, fmt.Errorf("not a scimserver data file (or an empty one)")
+	}
+	if version > formatVersion {
+		return nil, tooNew(version)
+	}
+	l := legacyLayout()
+	if version >= 2 {
+		var err error
+		if l, err = loadLayout(tx); err != nil {
+			return nil, err
+		}
+	}
+	return l, l.bind(decls, false)
+}
+
+func tooNew(version uint64) error {
+	return fmt.Errorf("the data file has format %d; this scimserver reads formats up to %d: upgrade scimserver", version, formatVersion)
+}
+
+func loadLayout(tx *bbolt.Tx) (*layout, error) {
+	l := &layout{}
+	if err := json.Unmarshal(tx.Bucket(bktMeta).Get(keyLayout), &l); err != nil {
+		return nil, fmt.Errorf("the data file's layout record is unreadable: %w", err)
+	}
+	if l.Collections == nil {
+		l.Collections = map[string]*collLayout{}
+	}
+	return l, nil
+}
+
+// migrate brings a file opened for writing to the current format and to the declared
+// collections: it runs the migrations an older file needs, then builds what the declarations
+// add (collections, indexes) and drops indexes no longer declared.
+func migrate(tx *bbolt.Tx, decls []*storage.Collection) (*layout, error) {
+	version, exists := readFormat(tx)
+	if version > formatVersion {
+		return nil, tooNew(version)
+	}
+	for _, b := range [][]byte{bktMeta, bktTenants, bktTokens, bktTokenIDs, bktData} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return nil, err
+		}
+	}
+	var l *layout
+	switch {
+	case !exists:
+		l = &layout{Collections: map[string]*collLayout{}}
+	case version == 1:
+		l = legacyLayout()
+		if err := migrate1to2(tx); err != nil {
+			return nil, fmt.Errorf("migrate format 1 to 2: %w", err)
+		}
+	default:
+		var err error
+		if l, err = loadLayout(tx); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.reconcile(tx, decls); err != nil {
+		return nil, err
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], formatVersion)
+	if err := tx.Bucket(bktMeta).Put(keyFormat, v[:]); err != nil {
+		return nil, err
+	}
+	return l, l.save(tx)
+}
+
+func (l *layout) save(tx *bbolt.Tx) error {
+	raw, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bktMeta).Put(keyLayout, raw)
+}
+
+// reconcile makes the file hold what decls declare, in every tenant: a missing collection gets
+// its buckets, a missing index is built from the records, an index whose uniqueness or folding
+// changed is rebuilt, and an index no longer declared is dropped.
+func (l *layout) reconcile(tx *bbolt.Tx, decls []*storage.Collection) error {
+	declared := map[string]bool{}
+	for _, d := range decls {
+		declared[d.Name] = true
+		cl := l.Collections[d.Name]
+		if cl == nil {
+			cl = &collLayout{Next: 1, Indexes: map[string]*indexLayout{}}
+			l.Collections[d.Name] = cl
+		}
+		want := map[string]bool{}
+		for _, ix := range d.Indexes {
+			want[ix.Name] = true
+			il := cl.Indexes[ix.Name]
+			if il != nil && il.Unique == ix.Unique && il.Fold == ix.Fold {
+				continue
+			}
+			if il != nil {
+				if err := eachTenant(tx, func(tb *bbolt.Bucket) error { return dropBucket(tb, []byte(il.Bucket)) }); err != nil {
+					return err
+				}
+			}
+			il = &indexLayout{ID: cl.Next, Bucket: "ix." + d.Name + "." + ix.Name, Unique: ix.Unique, Fold: ix.Fold}
+			cl.Next++
+			cl.Indexes[ix.Name] = il
+		}
+		for name, il := range cl.Indexes {
+			if !want[name] {
+				if err := eachTenant(tx, func(tb *bbolt.Bucket) error { return dropBucket(tb, []byte(il.Bucket)) }); err != nil {
+					return err
+				}
+				delete(cl.Indexes, name)
+			}
+		}
+	}
+	if err := l.bind(decls, true); err != nil {
+		return err
+	}
+	return eachTenant(tx, func(tb *bbolt.Bucket) error { return l.prepareTenant(tb) })
+}
+
+// bind resolves the declarations against the layout. In a read-only file an index the layout
+// lacks is left unbuilt: lookups through it fail with a clear error.
+func (l *layout) bind(decls []*storage.Collection, writable bool) error {
+	l.colls = map[string]*coll{}
+	for _, d := range decls {
+		if l.colls[d.Name] != nil {
+			return fmt.Errorf("collection %s is declared twice", d.Name)
+		}
+		c := &coll{decl: d, records: []byte(d.Name), deletes: d.Name + ".deletes"}
+		c.order = order{name: d.Name, records: c.records, blocks: []byte("order." + d.Name), count: d.Name, deletes: c.deletes}
+		cl := l.Collections[d.Name]
+		for _, ix := range d.Indexes {
+			var il *indexLayout
+			if cl != nil {
+				il = cl.Indexes[ix.Name]
+			}
+			if il == nil || il.Unique != ix.Unique || il.Fold != ix.Fold {
+				if writable {
+					return fmt.Errorf("index %s.%s has no layout", d.Name, ix.Name)
+				}
+				c.indexes = append(c.indexes, index{decl: ix})
+				continue
+			}
+			c.indexes = append(c.indexes, index{decl: ix, id: il.ID, bucket: []byte(il.Bucket)})
+		}
+		l.colls[d.Name] = c
+	}
+	return nil
+}
+
+func eachTenant(tx *bbolt.Tx, fn func(tb *bbolt.Bucket) error) error {
+	data := tx.Bucket(bktData)
+	var ids [][]byte
+	if err := data.ForEachBucket(func(k []byte) error { ids = append(ids, clone(k)); return nil }); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := fn(data.Bucket(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dropBucket(tb *bbolt.Bucket, name []byte) error {
+	if tb.Bucket(name) == nil {
+		return nil
+	}
+	return tb.DeleteBucket(name)
+}
+
+// prepareTenant creates what a tenant's data lacks: the fixed buckets, each collection's
+// records, each index (built from the records when new), and the paging blocks.
+func (l *layout) prepareTenant(tb *bbolt.Bucket) error {
+	for _, name := range fixedBuckets {
+		if _, err := tb.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	for _, c := range l.colls {
+		if _, err := tb.CreateBucketIfNotExists(c.records); err != nil {
+			return err
+		}
+		for i := range c.indexes {
+			if tb.Bucket(c.indexes[i].bucket) != nil {
+				continue
+			}
+			b, err := tb.CreateBucket(c.indexes[i].bucket)
+			if err != nil {
+				return err
+			}
+			if err := backfill(tb, c, &c.indexes[i], b); err != nil {
+				return err
+			}
+		}
+		if err := c.order.build(tb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backfill indexes every record of c under ix, deriving the keys from its document. A unique
+// index that two records would share fails the open, naming neither value.
+func backfill(tb *bbolt.Bucket, c *coll, ix *index, b *bbolt.Bucket) error {
+	return tb.Bucket(c.records).ForEach(func(k, v []byte) error {
+		_, doc, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		keys, err := docKeys(ix.decl, doc)
+		if err != nil {
+			return err
+		}
+		for _, key := range keys {
+			if err := putKey(b, ix, key, string(k)); err != nil {
+				if storage.ErrorCode(err) == storage.Conflict {
+					return fmt.Errorf("cannot build the unique index %s.%s: two records share a value", c.decl.Name, ix.decl.Name)
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// legacyLayout is where format 1 kept its indexes.
+func legacyLayout() *layout {
+	return &layout{Collections: map[string]*collLayout{
+		"users": {Next: 4, Indexes: map[string]*indexLayout{
+			"userName":   {ID: 1, Bucket: "ix.userName", Unique: true, Fold: true},
+			"externalId": {ID: 2, Bucket: "ix.user.externalId"},
+			"email":      {ID: 3, Bucket: "ix.email", Fold: true},
+		}},
+		"groups": {Next: 3, Indexes: map[string]*indexLayout{
+			"displayName": {ID: 1, Bucket: "ix.displayName", Unique: true, Fold: true},
+			"externalId":  {ID: 2, Bucket: "ix.group.externalId"},
+		}},
+	}}
+}
+
+// migrate1to2 renames format 1's counters of deleted records. Its records keep their format-1
+// headers until they are next written: their index keys are derived from their documents.
+func migrate1to2(tx *bbolt.Tx) error {
+	return eachTenant(tx, func(tb *bbolt.Bucket) error {
+		counts := tb.Bucket(bktCounts)
+		if counts == nil {
+			return nil
+		}
+		for old, now := range map[string]string{"userDeletes": "users.deletes", "groupDeletes": "groups.deletes"} {
+			if v := counts.Get([]byte(old)); v != nil {
+				if err := counts.Put([]byte(now), clone(v)); err != nil {
+					return err
+				}
+				if err := counts.Delete([]byte(old)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,82 @@
+package bolt
+
+import (
+	"encoding/json"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// Memberships live one key per membership, in both directions, so that a group of any size
+// changes by one key per member added or removed, and a member's groups are found without
+// reading any group.
+
+// storedMember is a membership as the members bucket stores it (the member id is in the key).
+type storedMember struct {
+	Type    string `json:"t"`
+	Display string `json:"d,omitempty"`
+}
+
+func (t *tx) AddMember(group string, m storage.Member) error {
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	if group == "" || m.Value == "" || len(group)+len(m.Value) > storage.MaxKeyLen {
+		return storage.Errorf(storage.Invalid, "a membership needs a group and a member id")
+	}
+	raw, err := json.Marshal(storedMember{Type: m.Type, Display: m.Display})
+	if err != nil {
+		return err
+	}
+	if err := t.b.Bucket(bktMembers).Put(pair(group, m.Value), raw); err != nil {
+		return err
+	}
+	return t.b.Bucket(bktMemberOf).Put(pair(m.Value, group), nil)
+}
+
+func (t *tx) RemoveMember(group, member string) (bool, error) {
+	if err := t.mustWrite(); err != nil {
+		return false, err
+	}
+	k := pair(group, member)
+	if t.b.Bucket(bktMembers).Get(k) == nil {
+		return false, nil
+	}
+	if err := t.b.Bucket(bktMembers).Delete(k); err != nil {
+		return false, err
+	}
+	return true, t.b.Bucket(bktMemberOf).Delete(pair(member, group))
+}
+
+func (t *tx) Member(group, member string) (storage.Member, bool, error) {
+	raw := t.b.Bucket(bktMembers).Get(pair(group, member))
+	if raw == nil {
+		return storage.Member{}, false, nil
+	}
+	var sm storedMember
+	err := json.Unmarshal(raw, &sm)
+	return storage.Member{Value: member, Type: sm.Type, Display: sm.Display}, true, err
+}
+
+func (t *tx) Members(group string, fn func(storage.Member) error) error {
+	c := t.b.Bucket(bktMembers).Cursor()
+	prefix := prefixOf(group)
+	for k, v := c.Seek(prefix); k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+		var sm storedMember
+		if err := json.Unmarshal(v, &sm); err != nil {
+			return err
+		}
+		if err := fn(storage.Member{Value: string(k[len(prefix):]), Type: sm.Type, Display: sm.Display}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) MemberOf(member string) ([]string, error) {
+	var ids []string
+	err := scanPrefix(t.b.Bucket(bktMemberOf), prefixOf(member), func(rest []byte) error {
+		ids = append(ids, string(rest))
+		return nil
+	})
+	return ids, err
+}

@@ -1,0 +1,260 @@
+// Package bolt is the embedded storage engine: every tenant's data, the tenants and the tokens in
+// one bbolt file. Every write is one bbolt transaction, fsynced before it returns; concurrent
+// writers share commits (group commit). It implements the storage contract and passes its
+// conformance suite.
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// Top-level buckets.
+var (
+	bktMeta     = []byte("meta")
+	bktTenants  = []byte("tenants")
+	bktTokens   = []byte("tokens")   // hash(secret) -> token
+	bktTokenIDs = []byte("tokenIDs") // token id -> hash(secret)
+	bktData     = []byte("t")        // tenant id -> the tenant's buckets
+)
+
+// Per-tenant buckets besides the collections' records and indexes.
+var (
+	bktMembers      = []byte("members")      // groupID 0 memberID -> member
+	bktMemberOf     = []byte("memberOf")     // memberID 0 groupID -> empty
+	bktTrail        = []byte("trail")        // seq -> event
+	bktTrailBy      = []byte("trailBy")      // resourceID 0 seq -> empty
+	bktCounts       = []byte("counts")       // counter name -> uint64
+	bktFacts        = []byte("facts")        // userID -> Facts
+	bktParticipants = []byte("participants") // campaignID 0 userID -> assigned at
+	bktCampaignsOf  = []byte("campaignsOf")  // userID 0 campaignID -> empty: every campaign ever
+)
+
+var fixedBuckets = [][]byte{bktMembers, bktMemberOf, bktTrail, bktTrailBy, bktCounts, bktFacts, bktParticipants, bktCampaignsOf}
+
+// Options tune Open.
+type Options struct {
+	// Collections are the record collections the domain declares. Indexes declared since the
+	// file was last opened for writing are built from the records at open.
+	Collections []*storage.Collection
+	// Timeout bounds the wait for the file lock held by another process; 0 means one second.
+	Timeout time.Duration
+	// ReadOnly opens the file without taking the write lock.
+	ReadOnly bool
+}
+
+// Store is an open data file.
+type Store struct {
+	db        *bbolt.DB
+	path      string
+	layout    *layout
+	queue     *commitQueue
+	now       func() time.Time
+	commits   atomic.Uint64
+	writes    atomic.Uint64
+	readers   *readers
+	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
+	observeMu sync.Mutex                                             // serialises ObserveCommits
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// ErrLocked is the failure to open a data file another process holds.
+var ErrLocked = errors.New("the data file is locked by another process (a running server?)")
+
+// Open opens (creating when needed) the data file at path. A file written by an older version
+// is migrated to the current format in one write transaction; a file of a newer format than
+// this version understands is refused.
+func Open(path string, opts Options) (s *Store, openErr error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:         opts.Timeout,
+		ReadOnly:        opts.ReadOnly,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: initialMapSize(path, opts.ReadOnly),
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s = &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders()}
+	if opts.ReadOnly {
+		err = db.View(func(tx *bbolt.Tx) error {
+			var err error
+			s.layout, err = readLayout(tx, opts.Collections)
+			return err
+		})
+	} else {
+		err = db.Update(func(tx *bbolt.Tx) error {
+			var err error
+			s.layout, err = migrate(tx, opts.Collections)
+			return err
+		})
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if !opts.ReadOnly {
+		defer func() {
+			// An erasure's clearing owed from before a crash runs now, while no request can
+			// hold pages.
+			if s.ScrubOwed() {
+				if _, err := s.Scrub(); err != nil {
+					s.queue.close()
+					db.Close()
+					s, openErr = nil, fmt.Errorf("overwrite free pages of %s: %w", path, err)
+				}
+			}
+		}()
+		s.queue = newCommitQueue(db, func(n int, took time.Duration) {
+			s.commits.Add(1)
+			s.writes.Add(uint64(n))
+			if fns := s.observers.Load(); fns != nil {
+				for _, fn := range *fns {
+					fn(n, took)
+				}
+			}
+		})
+	}
+	return s, nil
+}
+
+// initialMapSize maps twice the file (at least 1 GiB) from the start. bbolt maps the file anew
+// when it outgrows the mapping, and to do that it waits for every open read transaction to end
+// while holding up every write: a backup or a long listing would then stall all writes. Address
+// space is cheap on 64-bit systems and pages never touched cost no memory.
+func initialMapSize(path string, readOnly bool) int {
+	if readOnly || strconv.IntSize < 64 {
+		return 0
+	}
+	size := 1 << 30
+	if st, err := os.Stat(path); err == nil {
+		size = max(size, int(2*st.Size()))
+	}
+	return size
+}
+
+// Close fails queued writes, then closes the file.
+func (s *Store) Close() error {
+	if s.queue != nil {
+		s.queue.close()
+	}
+	return s.db.Close()
+}
+
+// Path is the data file's path.
+func (s *Store) Path() string { return s.path }
+
+// ObserveCommits has fn called after each commit with how many writes it carried and how long
+// it took (for metrics). It may be called at any time, also while writes run.
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
+	s.observeMu.Lock()
+	defer s.observeMu.Unlock()
+	var fns []func(int, time.Duration)
+	if old := s.observers.Load(); old != nil {
+		fns = append(fns, *old...)
+	}
+	fns = append(fns, fn)
+	s.observers.Store(&fns)
+}
+
+// CommitStats reports how many transactions were committed and how many writes they carried.
+func (s *Store) CommitStats() (commits, writes uint64) { return s.commits.Load(), s.writes.Load() }
+
+// Size is the size of the data in the file in bytes (its pages, in use and free).
+func (s *Store) Size() int64 {
+	var n int64
+	_ = s.view(func(tx *bbolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
+// Ping checks that the store is open and can commit a write.
+func (s *Store) Ping(context.Context) error {
+	return s.update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bktMeta).Put([]byte("ping"), []byte(s.now().Format(time.RFC3339Nano)))
+	})
+}
+
+// Read runs fn in a read-only transaction over tenant.
+func (s *Store) Read(_ context.Context, tenant string, fn func(storage.Tx) error) error {
+	return s.view(func(tx *bbolt.Tx) error {
+		t, err := s.tenantTx(tx, tenant, s.now())
+		if err != nil {
+			return err
+		}
+		return fn(t)
+	})
+}
+
+// Write runs fn in a write transaction over tenant, shared with concurrent writers.
+func (s *Store) Write(_ context.Context, tenant string, fn func(storage.Tx) error) error {
+	return s.update(func(tx *bbolt.Tx) error {
+		t, err := s.tenantTx(tx, tenant, s.now())
+		if err != nil {
+			return err
+		}
+		return fn(t)
+	})
+}
+
+// ReadAdmin runs fn in a read-only transaction over tenants and tokens.
+func (s *Store) ReadAdmin(_ context.Context, fn func(storage.AdminTx) error) error {
+	return s.view(func(tx *bbolt.Tx) error { return fn(&adminTx{s: s, tx: tx, now: s.now()}) })
+}
+
+// WriteAdmin runs fn in a write transaction over tenants and tokens.
+func (s *Store) WriteAdmin(_ context.Context, fn func(storage.AdminTx) error) error {
+	return s.update(func(tx *bbolt.Tx) error { return fn(&adminTx{s: s, tx: tx, now: s.now()}) })
+}
+
+// update runs fn in a write transaction shared with concurrent writers (group commit).
+func (s *Store) update(fn func(*bbolt.Tx) error) error {
+	if s.queue == nil {
+		return storage.Errorf(storage.Unavailable, "the store is open read-only")
+	}
+	return s.queue.write(fn)
+}
+
+func (s *Store) view(fn func(*bbolt.Tx) error) error {
+	defer s.readers.leave(s.readers.enter())
+	var fnErr error
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrapBolt(err)
+}
+
+// wrapBolt turns a bbolt or I/O failure (disk full, read-only file, closed store) into
+// Unavailable, so the HTTP edge answers a clear 5xx rather than guessing.
+func wrapBolt(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &storage.Error{Code: storage.Unavailable, Message: "the data file cannot be written: " + err.Error()}
+}
