@@ -44,3 +44,12 @@ func Group() schema.Schema {
 	g.Attributes = attrs
 	return g
 }
+
+// ExternalID is the common attribute externalId (RFC 7643 §3.1): the identity provider's own
+// identifier for a resource, stored and compared exactly as sent.
+func ExternalID() schema.CoreAttribute {
+	return schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
+		CaseExact: true, Name: "externalId", Mutability: schema.AttributeMutabilityReadWrite(),
+		Description: optional.NewString("An identifier for the resource as defined by the provisioning client."),
+	}))
+}

@@ -1,12 +1,13 @@
 package scimserver
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/elimity-com/scim/schema"
 
@@ -14,87 +15,91 @@ import (
 	"github.com/scimserver/scimserver/storage"
 )
 
-const opAnonymize = "anonymize"
-
 // Anonymize irreversibly erases a user's personal data, the same way for every trigger (the SCIM
-// action, the lifecycle attribute, the platform API and the operator command): one transaction
+// action, the lifecycle attribute, the platform API, the operator command): one transaction
 // deactivates the user, replaces every personal attribute with random characters (or removes
 // it), drops the externalId and password, removes the user from every group and records one
-// audit event; then the file's free pages are overwritten so no old value stays on disk. It
-// reports whether the user was anonymized now (false: it already was).
-func Anonymize(store *storage.Store, tenant string, actor storage.Actor, id string) (bool, error) {
-	users := userType()
+// audit event; then the storage the old values may linger in is cleared. It reports whether the
+// user was anonymized now (false: it already was).
+func (s *Service) Anonymize(ctx context.Context, tenant string, actor Actor, id string) (bool, error) {
 	var changed bool
-	err := store.Write(tenant, func(tx *storage.Tx) error {
+	err := s.write(ctx, tenant, func(tx storage.Tx) error {
 		var err error
-		changed, err = anonymizeTx(tx, users, actor, id)
+		changed, err = s.anonymizeTx(tx, actor, id)
 		return err
 	})
 	if err != nil {
 		return false, err
 	}
-	return changed, finishErasure(store, changed)
+	return changed, s.finishErasure(ctx, changed)
 }
 
-// finishErasure overwrites the free pages after an anonymization, and also after a repeat of
-// one while a scrub is still owed (an earlier attempt timed out behind a long read).
-func finishErasure(store *storage.Store, anonymized bool) error {
-	if !anonymized && !store.ScrubOwed() {
+// finishErasure clears the storage freed by an anonymization, and also after a repeat of one
+// while a clearing is still owed (an earlier attempt could not finish).
+func (s *Service) finishErasure(ctx context.Context, anonymized bool) error {
+	e, ok := s.store.(storage.Eraser)
+	if !ok || (!anonymized && !e.EraseOwed()) {
 		return nil
 	}
-	_, err := store.Scrub()
-	return err
+	return e.Erase(ctx)
 }
 
-func anonymizeTx(tx *storage.Tx, rt *resourceType, actor storage.Actor, id string) (bool, error) {
-	u, err := tx.User(id)
+// anonymizeTx is anonymization inside a write transaction: the one place it is done.
+func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string) (bool, error) {
+	k := s.users
+	rec, err := k.get(tx, id)
 	if err != nil {
 		return false, err
 	}
 	if f, err := tx.Facts(id); err != nil || f.AnonymizedAt != nil {
 		return false, err
 	}
-	doc, err := decodeDoc(u.Doc)
+	doc, err := decodeDoc(rec.Doc)
 	if err != nil {
 		return false, err
 	}
-	erased := scrubDoc(rt, doc)
+	erased := scrubDoc(k, doc)
 	for {
-		doc["userName"] = "anonymized-" + randomString(24)
-		if ids, err := tx.LookupUsers(storage.ByUserName, doc["userName"].(string)); err != nil || len(ids) == 0 {
-			if err != nil {
-				return false, err
-			}
+		name := "anonymized-" + randomString(24)
+		ids, err := tx.Lookup(k.Collection, k.nameAttr, name)
+		if err != nil {
+			return false, err
+		}
+		if len(ids) == 0 {
+			doc[k.nameAttr] = name
 			break
 		}
 	}
 	doc["active"] = false
-	if u.Doc, err = json.Marshal(doc); err != nil {
+	if rec.Doc, err = json.Marshal(doc); err != nil {
 		return false, err
 	}
-	u.Keys, u.Password = userKeys(doc), nil
-	if _, err := tx.UpdateUser(u); err != nil {
+	rec.Keys, rec.Secret = k.Collection.KeysOf(doc), nil
+	if _, err := tx.Update(k.Collection, rec); err != nil {
 		return false, err
 	}
-	if err := tx.RemoveFromAllGroups(id); err != nil {
+	if err := s.leaveAllGroups(tx, id); err != nil {
 		return false, err
 	}
-	if err := tx.MarkAnonymized(id); err != nil {
+	f, err := tx.Facts(id)
+	if err != nil {
 		return false, err
 	}
-	if err := tx.OweScrub(); err != nil {
+	now := tx.Now()
+	f.AnonymizedAt = &now
+	if err := tx.PutFacts(id, f); err != nil {
 		return false, err
 	}
-	return true, tx.Record(actor, opAnonymize, "User", id, erased)
+	if err := tx.Erased(id); err != nil {
+		return false, err
+	}
+	return true, record(tx, actor, opAnonymize, k, id, erased)
 }
 
-// scrubDoc applies schemas' personal-data handling to a user document in place and returns the
-// names of the attributes it erased. An attribute nobody classified is removed: when in doubt,
-// erase.
-func scrubDoc(rt *resourceType, doc map[string]any) []string {
+func scrubDoc(k *Kind, doc map[string]any) []string {
 	var erased []string
-	scrubAttrs(schemas.UserURN, rt.core.Attributes, doc, "", &erased)
-	for _, ext := range rt.extensions {
+	scrubAttrs(schemas.UserURN, k.core.Attributes, doc, "", &erased)
+	for _, ext := range k.extensions {
 		if obj, ok := doc[ext.ID].(map[string]any); ok {
 			scrubAttrs(ext.ID, ext.Attributes, obj, ext.ID+":", &erased)
 			if len(obj) == 0 {
@@ -205,28 +210,6 @@ func randomString(n int) string {
 	return string(b)
 }
 
-// anonymizeAction serves POST /Users/{id}/.anonymize: 200 with the anonymized user, also when
-// it already was (the action is idempotent).
-func (s *Server) anonymizeAction(w http.ResponseWriter, r *http.Request) {
-	id := resourceID(r)
-	if _, err := Anonymize(s.store, tenantOf(r), actorOf(r), id); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	s.respond(w, r, s.users, id, http.StatusOK)
-}
-
-// anonymizePlatform serves POST /api/v1/users/{id}/anonymize.
-func (s *Server) anonymizePlatform(w http.ResponseWriter, r *http.Request) {
-	id := resourceID(r)
-	changed, err := Anonymize(s.store, tenantOf(r), actorOf(r), id)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"userId": id, "anonymized": true, "changed": changed})
-}
-
 // anonymizeRequest reads the lifecycle extension's anonymized attribute from a client document:
 // set (true or false) or absent.
 func anonymizeRequest(doc map[string]any) (value, set bool) {
@@ -239,31 +222,73 @@ func anonymizeRequest(doc map[string]any) (value, set bool) {
 }
 
 // guardAnonymized decides what a write to a user may do, given whether the user is anonymized
-// and what the write says about "anonymized". It returns trigger=true when the write is the
-// anonymization itself.
-func guardAnonymized(tx *storage.Tx, id string, doc map[string]any) (trigger bool, err error) {
+// and what the write says about "anonymized" (want, when set). It returns trigger=true when the
+// write is the anonymization itself.
+func guardAnonymized(tx storage.Tx, id string, want, set bool) (trigger bool, err error) {
 	f, err := tx.Facts(id)
 	if err != nil {
 		return false, err
 	}
-	want, set := anonymizeRequest(doc)
 	switch {
 	case f.AnonymizedAt == nil:
 		return set && want, nil
 	case set && !want:
-		return false, badRequest("mutability", "anonymized cannot be set back to false: anonymization is irreversible")
+		return false, invalid("mutability", "anonymized cannot be set back to false: anonymization is irreversible")
 	case set && want:
 		return true, nil // a repeat of the action: nothing changes
 	}
-	return false, errorf(http.StatusConflict, "mutability", "the user was anonymized and can no longer change")
+	return false, Errorf(Conflict, "mutability", "the user was anonymized and can no longer change")
 }
 
-// PersonalAttributes names the attributes of a stored user document that anonymization would
-// erase, for the operator command to show before it asks for confirmation.
-func PersonalAttributes(raw []byte) []string {
-	doc, err := decodeDoc(raw)
-	if err != nil {
-		return nil
+// Erasure is what anonymizing a user would erase, for an operator to confirm.
+type Erasure struct {
+	ID           string
+	UserName     string
+	AnonymizedAt *time.Time // set when the user already is
+	Attributes   []string   // the attributes anonymization would erase
+	Groups       int        // the memberships it would end
+}
+
+// DescribeErasure finds a user by id or userName and says what anonymizing it would erase.
+func (s *Service) DescribeErasure(ctx context.Context, tenant, idOrName string) (Erasure, error) {
+	var e Erasure
+	err := s.read(ctx, tenant, func(tx storage.Tx) error {
+		rec, err := s.findUser(tx, idOrName)
+		if err != nil {
+			return err
+		}
+		doc, err := decodeDoc(rec.Doc)
+		if err != nil {
+			return err
+		}
+		e = Erasure{ID: rec.ID, UserName: stringAt(doc, s.users.nameAttr)}
+		f, err := tx.Facts(rec.ID)
+		if err != nil {
+			return err
+		}
+		if f.AnonymizedAt != nil {
+			e.AnonymizedAt = f.AnonymizedAt
+			return nil
+		}
+		groups, err := tx.MemberOf(rec.ID)
+		e.Attributes, e.Groups = scrubDoc(s.users, doc), len(groups)
+		return err
+	})
+	return e, err
+}
+
+// findUser reads a user by id or, when no user has that id, by userName.
+func (s *Service) findUser(tx storage.Tx, idOrName string) (storage.Record, error) {
+	k := s.users
+	if rec, err := tx.Get(k.Collection, idOrName); err == nil || storage.ErrorCode(err) != storage.NotFound {
+		return rec, err
 	}
-	return scrubDoc(userType(), doc)
+	ids, err := tx.Lookup(k.Collection, k.nameAttr, idOrName)
+	if err != nil {
+		return storage.Record{}, err
+	}
+	if len(ids) == 0 {
+		return storage.Record{}, notFound(k.Name)
+	}
+	return k.get(tx, ids[0])
 }

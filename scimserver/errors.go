@@ -1,104 +1,90 @@
 package scimserver
 
 import (
-	"encoding/json"
 	"errors"
-	"net/http"
-	"strconv"
+	"fmt"
 
-	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/scimserver/patch"
 	"github.com/scimserver/scimserver/storage"
 )
 
-// scimError is a SCIM error response (RFC 7644 §3.12). Detail never carries attribute values or
-// credentials: it is logged and shown to whoever sent the request.
-type scimError struct {
-	Status   int
-	ScimType string
-	Detail   string
+// Code classifies a domain error; the HTTP adapter maps each code to one status.
+type Code string
+
+// Error codes.
+const (
+	Invalid      Code = "invalid"      // the request cannot be carried out as sent (400)
+	Unauthorized Code = "unauthorized" // no valid credential (401)
+	NotFound     Code = "not_found"    // no such resource for this caller (404)
+	Conflict     Code = "conflict"     // the resource's state forbids it: uniqueness, anonymized (409)
+	Precondition Code = "precondition" // the caller's expected version is stale (412)
+	Unavailable  Code = "unavailable"  // the store cannot take the request now (503)
+	Internal     Code = "internal"     // a fault of the server (500)
+)
+
+// Error is the one error type the domain returns. Type is the SCIM error type (RFC 7644
+// §3.12: invalidValue, uniqueness, mutability, …) where one applies. Message is safe to show to
+// the client and to log: it names attributes and kinds of resources, never a value, an id or a
+// credential a client sent.
+type Error struct {
+	Code    Code
+	Type    string
+	Message string
 }
 
-func (e *scimError) Error() string { return e.Detail }
+func (e *Error) Error() string { return e.Message }
 
-func errorf(status int, scimType, detail string) *scimError {
-	return &scimError{Status: status, ScimType: scimType, Detail: detail}
+// Errorf builds an *Error.
+func Errorf(code Code, scimType, format string, args ...any) *Error {
+	return &Error{Code: code, Type: scimType, Message: fmt.Sprintf(format, args...)}
 }
 
-func badRequest(scimType, detail string) *scimError {
-	return errorf(http.StatusBadRequest, scimType, detail)
+func invalid(scimType, message string) *Error {
+	return &Error{Code: Invalid, Type: scimType, Message: message}
 }
 
-// toSCIM maps any error to the one SCIM error it means. This is the only place storage and
-// parser errors become HTTP statuses.
-func toSCIM(err error) *scimError {
-	var se *scimError
-	if errors.As(err, &se) {
-		return se
+// ErrorOf returns err as a domain error: storage and PATCH errors become the domain error they
+// mean; anything else is Internal.
+func ErrorOf(err error) *Error {
+	var de *Error
+	if errors.As(err, &de) {
+		return de
 	}
 	var pe *patch.Error
 	if errors.As(err, &pe) {
-		return errorf(pe.Status, pe.ScimType, pe.Detail)
+		return &Error{Code: Invalid, Type: pe.ScimType, Message: pe.Detail}
 	}
-	var ste *storage.Error
-	if errors.As(err, &ste) {
-		switch ste.Code {
+	var se *storage.Error
+	if errors.As(err, &se) {
+		switch se.Code {
 		case storage.NotFound:
-			return errorf(http.StatusNotFound, "", ste.Message)
+			return &Error{Code: NotFound, Message: se.Message}
 		case storage.Conflict:
-			return errorf(http.StatusConflict, "uniqueness", ste.Message)
-		case storage.Anonymized:
-			return errorf(http.StatusConflict, "mutability", ste.Message)
-		case storage.Precondition:
-			return errorf(http.StatusPreconditionFailed, "", ste.Message)
+			return &Error{Code: Conflict, Type: "uniqueness", Message: se.Message}
 		case storage.Invalid:
-			return errorf(http.StatusBadRequest, "invalidValue", ste.Message)
+			return &Error{Code: Invalid, Type: "invalidValue", Message: se.Message}
 		case storage.Unavailable:
-			return errorf(http.StatusServiceUnavailable, "", "the data store cannot take this request right now; retry later")
+			return &Error{Code: Unavailable, Message: "the data store cannot take this request right now; retry later"}
 		}
 	}
-	return errorf(http.StatusInternalServerError, "", "internal error")
+	return &Error{Code: Internal, Message: "internal error"}
 }
 
-// writeError answers with a SCIM error body. 5xx details are replaced by the request id so that
-// no internal detail leaks while support can still find the log line.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := toSCIM(err)
-	setErr(r, err)
-	detail := e.Detail
-	if e.Status >= 500 {
-		detail += " (request id " + requestID(r) + ")"
+// ErrorCode returns the code of err as the domain sees it.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
 	}
-	body := map[string]any{
-		"schemas": []string{schemas.ErrorURN},
-		"status":  strconv.Itoa(e.Status),
-		"detail":  detail,
-	}
-	if e.ScimType != "" {
-		body["scimType"] = e.ScimType
-	}
-	if e.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="scimserver"`)
-	}
-	writeJSON(w, e.Status, body)
+	return ErrorOf(err).Code
 }
 
-// writeJSON writes v as application/scim+json.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		raw = []byte(`{"schemas":["` + schemas.ErrorURN + `"],"status":"500","detail":"internal error"}`)
-	}
-	writeRaw(w, status, raw)
-}
+// notFound names the kind of resource that was not found, never the id asked for.
+func notFound(what string) *Error { return &Error{Code: NotFound, Message: what + " not found"} }
 
-// writeRaw writes an already encoded JSON body.
-func writeRaw(w http.ResponseWriter, status int, raw []byte) {
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/scim+json; charset=utf-8")
+// found turns a storage NotFound into the domain's, naming what was looked for.
+func found(err error, what string) error {
+	if storage.ErrorCode(err) == storage.NotFound {
+		return notFound(what)
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
-	w.WriteHeader(status)
-	_, _ = w.Write(raw)
+	return err
 }

@@ -127,10 +127,13 @@ func validAttrName(s string) bool {
 
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
+// knownKinds are the kinds whose schema URNs a filter may name.
+var knownKinds = []*Kind{Users(), Groups()}
+
 // validURN accepts the schema URNs this server knows, which is all a filter may name.
 func validURN(s string) bool {
-	for _, rt := range []*resourceType{userType(), groupType()} {
-		for _, id := range rt.schemaIDs() {
+	for _, k := range knownKinds {
+		for _, id := range k.schemaIDs() {
 			if s == id {
 				return true
 			}

@@ -19,11 +19,11 @@ const (
 	maxFilterNodes = 64
 )
 
-func invalidFilter(detail string) *scimError { return badRequest("invalidFilter", detail) }
+func invalidFilter(detail string) *Error { return invalid("invalidFilter", detail) }
 
 // parseFilter parses a filter (RFC 7644 §3.4.2.2) and checks it against the resource type's
 // schemas: every attribute must exist and every comparison must suit the attribute's type.
-func (rt *resourceType) parseFilter(s string) (filter.Expression, error) {
+func (k *Kind) parseFilter(s string) (filter.Expression, error) {
 	if len(s) > maxFilterLen {
 		return nil, invalidFilter("the filter is too long")
 	}
@@ -38,7 +38,7 @@ func (rt *resourceType) parseFilter(s string) (filter.Expression, error) {
 		}
 	}
 	nodes := 0
-	if err := rt.checkExpr(e, nil, &nodes); err != nil {
+	if err := k.checkExpr(e, nil, &nodes); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -79,30 +79,30 @@ func unescapeValues(e filter.Expression) error {
 
 // checkExpr validates e; within a value path, parent is the multi-valued attribute whose
 // sub-attributes unqualified names refer to.
-func (rt *resourceType) checkExpr(e filter.Expression, parent *attrRef, nodes *int) error {
+func (k *Kind) checkExpr(e filter.Expression, parent *attrRef, nodes *int) error {
 	*nodes++
 	if *nodes > maxFilterNodes {
 		return invalidFilter("the filter has too many terms")
 	}
 	switch e := e.(type) {
 	case *filter.LogicalExpression:
-		if err := rt.checkExpr(e.Left, parent, nodes); err != nil {
+		if err := k.checkExpr(e.Left, parent, nodes); err != nil {
 			return err
 		}
-		return rt.checkExpr(e.Right, parent, nodes)
+		return k.checkExpr(e.Right, parent, nodes)
 	case *filter.NotExpression:
-		return rt.checkExpr(e.Expression, parent, nodes)
+		return k.checkExpr(e.Expression, parent, nodes)
 	case *filter.ValuePath:
 		if parent != nil {
 			return invalidFilter("value filters cannot be nested")
 		}
-		ref, ok := rt.resolve(e.AttributePath.URI(), e.AttributePath.AttributeName, e.AttributePath.SubAttributeName())
+		ref, ok := k.resolve(e.AttributePath.URI(), e.AttributePath.AttributeName, e.AttributePath.SubAttributeName())
 		if !ok || ref.sub != nil || ref.attr.AttributeType() != "complex" {
 			return invalidFilter("a value filter [...] needs a multi-valued complex attribute of this resource type")
 		}
-		return rt.checkExpr(e.ValueFilter, &ref, nodes)
+		return k.checkExpr(e.ValueFilter, &ref, nodes)
 	case *filter.AttributeExpression:
-		ref, ok := rt.resolvePath(e.AttributePath, parent)
+		ref, ok := k.resolvePath(e.AttributePath, parent)
 		if !ok {
 			return invalidFilter("the filter names an attribute this resource type does not have")
 		}
@@ -112,7 +112,7 @@ func (rt *resourceType) checkExpr(e filter.Expression, parent *attrRef, nodes *i
 }
 
 // resolvePath resolves a filter attribute path, relative to parent inside a value path.
-func (rt *resourceType) resolvePath(p filter.AttributePath, parent *attrRef) (attrRef, bool) {
+func (k *Kind) resolvePath(p filter.AttributePath, parent *attrRef) (attrRef, bool) {
 	if parent != nil {
 		if p.URIPrefix != nil || p.SubAttribute != nil {
 			return attrRef{}, false
@@ -125,7 +125,7 @@ func (rt *resourceType) resolvePath(p filter.AttributePath, parent *attrRef) (at
 		ref.sub = &s
 		return ref, true
 	}
-	ref, ok := rt.resolve(p.URI(), p.AttributeName, p.SubAttributeName())
+	ref, ok := k.resolve(p.URI(), p.AttributeName, p.SubAttributeName())
 	if ok && ref.sub == nil && ref.attr.AttributeType() == "complex" && ref.attr.MultiValued() {
 		// "emails eq x" compares the "value" sub-attribute.
 		if v, ok := ref.attr.SubAttributes().ContainsAttribute("value"); ok {
@@ -134,14 +134,6 @@ func (rt *resourceType) resolvePath(p filter.AttributePath, parent *attrRef) (at
 		}
 	}
 	return ref, ok
-}
-
-// target is the attribute whose type a comparison uses.
-func (ref attrRef) target() schema.CoreAttribute {
-	if ref.sub != nil {
-		return *ref.sub
-	}
-	return ref.attr
 }
 
 func checkComparison(a schema.CoreAttribute, e *filter.AttributeExpression) error {
@@ -186,7 +178,7 @@ func checkComparison(a schema.CoreAttribute, e *filter.AttributeExpression) erro
 
 // evaluator evaluates a checked filter against rendered resources.
 type evaluator struct {
-	rt *resourceType
+	k *Kind
 	// isMember, when set, answers members[value eq "id"] without loading the member list.
 	isMember func(id string) bool
 }
@@ -204,7 +196,7 @@ func (ev evaluator) match(e filter.Expression, m map[string]any) bool {
 		if id, ok := memberValueEq(e); ok && ev.isMember != nil {
 			return ev.isMember(id)
 		}
-		ref, _ := ev.rt.resolve(e.AttributePath.URI(), e.AttributePath.AttributeName, "")
+		ref, _ := ev.k.resolve(e.AttributePath.URI(), e.AttributePath.AttributeName, "")
 		v, _ := ref.value(m)
 		for _, el := range asList(v) {
 			if obj, ok := el.(map[string]any); ok && ev.matchIn(e.ValueFilter, &ref, obj) {
@@ -213,7 +205,7 @@ func (ev evaluator) match(e filter.Expression, m map[string]any) bool {
 		}
 		return false
 	case *filter.AttributeExpression:
-		ref, _ := ev.rt.resolvePath(e.AttributePath, nil)
+		ref, _ := ev.k.resolvePath(e.AttributePath, nil)
 		return compareRef(ref, e, m)
 	}
 	return false
@@ -230,7 +222,7 @@ func (ev evaluator) matchIn(e filter.Expression, parent *attrRef, el map[string]
 	case *filter.NotExpression:
 		return !ev.matchIn(e.Expression, parent, el)
 	case *filter.AttributeExpression:
-		ref, _ := ev.rt.resolvePath(e.AttributePath, parent)
+		ref, _ := ev.k.resolvePath(e.AttributePath, parent)
 		v, present := el[ref.sub.Name()]
 		return compareValues(ref.target(), e, []any{v}, present)
 	}
@@ -248,16 +240,6 @@ func memberValueEq(e *filter.ValuePath) (string, bool) {
 	}
 	s, ok := ae.CompareValue.(string)
 	return s, ok
-}
-
-func asList(v any) []any {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return x
-	}
-	return []any{v}
 }
 
 // compareRef evaluates one comparison against the values a path reaches in m.

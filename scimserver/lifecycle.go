@@ -7,45 +7,82 @@ import (
 	"github.com/scimserver/scimserver/storage"
 )
 
-// Audit trail operations for the user lifecycle.
-const (
-	opDeactivateInsteadOfDelete = "deactivate-instead-of-delete"
-	opReactivate                = "reactivate"
-)
+// The product's rule: a user who is part of the audit record is never destroyed. A user is
+// audited once the platform reported an interaction or a campaign assignment, and for ever;
+// an anonymized user is too (the history is what anonymization keeps).
 
-// deleteUser is the one place a user is deleted, and where the product rule lives: a user who is
-// part of the audit record is deactivated instead (active=false, nothing else changes), in the
-// same transaction as the check, so a concurrent login or campaign assignment cannot slip between.
-func deleteUser(tx *storage.Tx, actor storage.Actor, id string) error {
-	facts, err := tx.Facts(id)
-	if err != nil {
-		return err
+// audited is the rule, in one place.
+func audited(f storage.Facts) bool {
+	return f.Interactions > 0 || f.Campaigns > 0 || f.AnonymizedAt != nil
+}
+
+// auditReasons lists why a user is audited.
+func auditReasons(f storage.Facts) []string {
+	var r []string
+	if f.Interactions > 0 {
+		r = append(r, "interacted")
 	}
-	if !facts.Audited() {
-		if err := tx.DeleteUser(id); err != nil {
+	if f.Campaigns > 0 {
+		r = append(r, "campaign")
+	}
+	return r
+}
+
+// deleteRecord is the one place a record is deleted, and where the rule applies: an audited
+// user is deactivated instead (active=false, nothing else changes), in the same transaction as
+// the check, so a concurrent login or campaign assignment cannot slip between.
+func (s *Service) deleteRecord(tx storage.Tx, actor Actor, k *Kind, rec storage.Record, doc map[string]any) error {
+	if k.audited {
+		f, err := tx.Facts(rec.ID)
+		if err != nil {
 			return err
 		}
-		return tx.Record(actor, "delete", "User", id, nil)
+		if audited(f) {
+			changed, err := deactivate(tx, k, rec, doc)
+			if err != nil {
+				return err
+			}
+			var names []string
+			if changed {
+				names = []string{"active"}
+			}
+			return record(tx, actor, opDeactivateInsteadOfDelete, k, rec.ID, names)
+		}
 	}
-	u, err := tx.User(id)
-	if err != nil {
+	if k.hasMembers {
+		ids, err := memberIDs(tx, rec.ID)
+		if err != nil {
+			return err
+		}
+		for _, mid := range ids {
+			if _, err := s.removeMember(tx, rec.ID, mid); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.leaveAllGroups(tx, rec.ID); err != nil {
 		return err
 	}
-	doc, err := decodeDoc(u.Doc)
-	if err != nil {
+	if err := tx.Delete(k.Collection, rec.ID); err != nil {
 		return err
 	}
+	return record(tx, actor, opDelete, k, rec.ID, nil)
+}
+
+// deactivate sets active=false on a stored record; it reports whether that changed anything.
+func deactivate(tx storage.Tx, k *Kind, rec storage.Record, doc map[string]any) (bool, error) {
 	if doc["active"] == false {
-		return tx.Record(actor, opDeactivateInsteadOfDelete, "User", id, nil) // already inactive: no change
+		return false, nil
 	}
+	doc = cloneDoc(doc)
 	doc["active"] = false
-	if u.Doc, err = json.Marshal(doc); err != nil {
-		return err
+	var err error
+	if rec.Doc, err = json.Marshal(doc); err != nil {
+		return false, err
 	}
-	if _, err := tx.UpdateUser(u); err != nil {
-		return err
-	}
-	return tx.Record(actor, opDeactivateInsteadOfDelete, "User", id, []string{"active"})
+	rec.Keys = k.Collection.KeysOf(doc)
+	_, err = tx.Update(k.Collection, rec)
+	return err == nil, err
 }
 
 // updateOp names a user update in the trail: a change that turns an inactive user active again
@@ -59,8 +96,8 @@ func updateOp(op string, old, new map[string]any) string {
 
 // lifecycleOf renders the lifecycle extension from the user's audit facts.
 func lifecycleOf(f storage.Facts) map[string]any {
-	m := map[string]any{"audited": f.Audited(), "anonymized": f.AnonymizedAt != nil}
-	if r := f.Reasons(); len(r) > 0 {
+	m := map[string]any{"audited": audited(f), "anonymized": f.AnonymizedAt != nil}
+	if r := auditReasons(f); len(r) > 0 {
 		m["auditReasons"] = r
 	}
 	if f.LastInteractionAt != nil {
@@ -79,4 +116,16 @@ func lifecycleOf(f storage.Facts) map[string]any {
 // the server's to state, never stored in the document.
 func stripLifecycle(doc map[string]any) {
 	delete(doc, schemas.LifecycleURN)
+}
+
+// notAnonymized refuses changes that would re-attach anything to an anonymized user.
+func notAnonymized(tx storage.Tx, id string) error {
+	f, err := tx.Facts(id)
+	if err != nil {
+		return err
+	}
+	if f.AnonymizedAt != nil {
+		return Errorf(Conflict, "mutability", "the user was anonymized and can no longer change")
+	}
+	return nil
 }

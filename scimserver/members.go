@@ -3,15 +3,17 @@ package scimserver
 import (
 	"strings"
 
+	"github.com/scimserver/scimserver/scimserver/patch"
 	"github.com/scimserver/scimserver/storage"
 )
 
-// membersFromBody takes the members list out of a Group POST or PUT body (membership is stored
-// apart from the group document) and checks each entry's shape.
-func membersFromBody(rt *resourceType, m map[string]any) ([]storage.Member, error) {
-	if rt.name != "Group" {
-		return nil, nil
-	}
+// Memberships are stored apart from group documents, one per member, so that a group of any
+// size changes by one key per member added or removed. A member's representation shows its
+// groups, and a group's shows its members: a change to a membership gives both new versions.
+
+// membersFromBody takes the members list out of a POST or PUT body of a kind with members and
+// checks each entry's shape.
+func membersFromBody(m map[string]any) ([]storage.Member, error) {
 	var raw any
 	for k, v := range m {
 		if strings.EqualFold(k, "members") {
@@ -24,14 +26,14 @@ func membersFromBody(rt *resourceType, m map[string]any) ([]storage.Member, erro
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, badRequest("invalidValue", "members must be a list")
+		return nil, invalid("invalidValue", "members must be a list")
 	}
 	var out []storage.Member
 	seen := map[string]bool{}
 	for _, el := range list {
 		obj, ok := el.(map[string]any)
 		if !ok {
-			return nil, badRequest("invalidValue", "each member must be an object with a value")
+			return nil, invalid("invalidValue", "each member must be an object with a value")
 		}
 		mem, err := memberFrom(obj)
 		if err != nil {
@@ -50,7 +52,7 @@ func memberFrom(obj map[string]any) (storage.Member, error) {
 	for k, v := range obj {
 		s, isString := v.(string)
 		if v != nil && !isString {
-			return mem, badRequest("invalidValue", "member attributes (value, display, type, $ref) must be strings")
+			return mem, invalid("invalidValue", "member attributes (value, display, type, $ref) must be strings")
 		}
 		switch strings.ToLower(k) {
 		case "value":
@@ -61,12 +63,12 @@ func memberFrom(obj map[string]any) (storage.Member, error) {
 			switch strings.ToLower(s) {
 			case "", "user", "group":
 			default:
-				return mem, badRequest("invalidValue", `member type must be "User" or "Group"`)
+				return mem, invalid("invalidValue", `member type must be "User" or "Group"`)
 			}
 		}
 	}
 	if mem.Value == "" {
-		return mem, badRequest("invalidValue", "each member needs a value: the id of a user or group")
+		return mem, invalid("invalidValue", "each member needs a value: the id of a user or group")
 	}
 	if err := checkValues(mem.Display); err != nil {
 		return mem, err
@@ -74,9 +76,103 @@ func memberFrom(obj map[string]any) (storage.Member, error) {
 	return mem, nil
 }
 
+// addMember makes m a member of group gid, or updates its display. The member must be a record
+// of the tenant that can be a member: not the group itself, not an anonymized user.
+func (s *Service) addMember(tx storage.Tx, gid string, m storage.Member) error {
+	if m.Value == gid {
+		return invalid("invalidValue", "a group cannot be a member of itself")
+	}
+	var kind *Kind
+	for _, k := range s.kinds {
+		if tx.Exists(k.Collection, m.Value) {
+			kind = k
+			break
+		}
+	}
+	if kind == nil {
+		return invalid("invalidValue", "a member is not a user or group of this tenant")
+	}
+	if kind.audited {
+		if err := notAnonymized(tx, m.Value); err != nil {
+			return err
+		}
+	}
+	m.Type = kind.Name
+	if err := tx.AddMember(gid, m); err != nil {
+		return err
+	}
+	return s.touchMembership(tx, gid, m.Value)
+}
+
+// removeMember ends a membership and reports whether there was one.
+func (s *Service) removeMember(tx storage.Tx, gid, mid string) (bool, error) {
+	removed, err := tx.RemoveMember(gid, mid)
+	if err != nil || !removed {
+		return false, err
+	}
+	return true, s.touchMembership(tx, gid, mid)
+}
+
+// touchMembership gives the group and the member new versions: the group's members and the
+// member's groups changed. A group member's representation does not show its groups.
+func (s *Service) touchMembership(tx storage.Tx, gid, mid string) error {
+	if err := tx.Touch(s.groups.Collection, gid); err != nil {
+		return found(err, s.groups.Name)
+	}
+	for _, k := range s.kinds {
+		if !k.hasMembers && tx.Exists(k.Collection, mid) {
+			return tx.Touch(k.Collection, mid)
+		}
+	}
+	return nil
+}
+
+// touchMembers gives every member that shows its groups a new version: a group's name, which
+// they show, changed.
+func (s *Service) touchMembers(tx storage.Tx, gid string) error {
+	return tx.Members(gid, func(m storage.Member) error {
+		if k := s.kindNamed(m.Type); k != nil && !k.hasMembers {
+			return tx.Touch(k.Collection, m.Value)
+		}
+		return nil
+	})
+}
+
+// leaveAllGroups removes id from every group it is a member of, through the reverse index:
+// O(its memberships), whatever the number of groups.
+func (s *Service) leaveAllGroups(tx storage.Tx, id string) error {
+	gids, err := tx.MemberOf(id)
+	if err != nil {
+		return err
+	}
+	for _, gid := range gids {
+		if _, err := s.removeMember(tx, gid, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// memberIDs lists the ids of a group's members.
+func memberIDs(tx storage.Tx, gid string) ([]string, error) {
+	var ids []string
+	err := tx.Members(gid, func(m storage.Member) error { ids = append(ids, m.Value); return nil })
+	return ids, err
+}
+
+// addMembers adds the members of a new group.
+func (s *Service) addMembers(tx storage.Tx, gid string, members []storage.Member) error {
+	for _, m := range members {
+		if err := s.addMember(tx, gid, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // replaceMembers makes a group's membership exactly want, touching only the difference, and
 // reports whether anything changed.
-func replaceMembers(tx *storage.Tx, gid string, want []storage.Member) (bool, error) {
+func (s *Service) replaceMembers(tx storage.Tx, gid string, want []storage.Member) (bool, error) {
 	keep := map[string]storage.Member{}
 	for _, m := range want {
 		keep[m.Value] = m
@@ -95,16 +191,76 @@ func replaceMembers(tx *storage.Tx, gid string, want []storage.Member) (bool, er
 		return false, err
 	}
 	for _, id := range drop {
-		if _, err := tx.RemoveMember(gid, id); err != nil {
+		if _, err := s.removeMember(tx, gid, id); err != nil {
 			return false, err
 		}
 	}
 	for _, m := range want {
 		if _, ok := keep[m.Value]; ok {
-			if err := tx.AddMember(gid, m); err != nil {
+			if err := s.addMember(tx, gid, m); err != nil {
 				return false, err
 			}
 		}
 	}
 	return len(drop) > 0 || len(keep) > 0, nil
+}
+
+// applyMembers carries out a PATCH's membership change one key at a time: adding or removing a
+// member never reads the rest of the list, unless the change is a whole-list replace or a
+// filter on something other than the member id.
+func (s *Service) applyMembers(tx storage.Tx, k *Kind, gid string, mc patch.MemberChange) (bool, error) {
+	if mc.ReplaceAll {
+		want := make([]storage.Member, 0, len(mc.Add))
+		for _, m := range mc.Add {
+			want = append(want, storage.Member{Value: m.Value, Display: m.Display})
+		}
+		return s.replaceMembers(tx, gid, want)
+	}
+	changed := false
+	drop := mc.Remove
+	if mc.RemoveAll {
+		ids, err := memberIDs(tx, gid)
+		if err != nil {
+			return false, err
+		}
+		drop = ids
+	}
+	if len(mc.RemoveWhere) > 0 {
+		ref, _ := k.resolve("", "members", "")
+		ev := evaluator{k: k}
+		err := tx.Members(gid, func(m storage.Member) error {
+			el := map[string]any{"value": m.Value, "type": m.Type, "display": m.Display}
+			for _, f := range mc.RemoveWhere {
+				if ev.matchIn(f, &ref, el) {
+					drop = append(drop, m.Value)
+					break
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return false, err
+		}
+	}
+	for _, id := range drop {
+		removed, err := s.removeMember(tx, gid, id)
+		if err != nil {
+			return false, err
+		}
+		changed = changed || removed
+	}
+	for _, m := range mc.Add {
+		cur, ok, err := tx.Member(gid, m.Value)
+		if err != nil {
+			return false, err
+		}
+		if ok && (m.Display == "" || m.Display == cur.Display) {
+			continue
+		}
+		if err := s.addMember(tx, gid, storage.Member{Value: m.Value, Display: m.Display}); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	return changed, nil
 }

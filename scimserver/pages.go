@@ -2,8 +2,8 @@ package scimserver
 
 import "sync"
 
-// pageKey names a position in a tenant's id-ordered list: the record just before startIndex,
-// valid while no record of that type was deleted (deletes is the order generation).
+// pageKey names a position in a tenant's id-ordered list: the record at startIndex, valid while
+// no record of that kind was deleted (deletes is the order generation).
 type pageKey struct {
 	tenant     string
 	kind       string
@@ -11,7 +11,7 @@ type pageKey struct {
 	startIndex int
 }
 
-// pageCache remembers where list pages ended. It is a bounded map, cleared when full: an entry
+// pageCache remembers where list pages start: the id of the record at a startIndex. It is a bounded map, cleared when full: an entry
 // only saves a walk, so losing one costs time, never correctness.
 type pageCache struct {
 	mu sync.Mutex

@@ -12,16 +12,17 @@ import (
 // candidates returns the ids an index says may match expr, or ok=false when no index applies
 // and the caller must scan. Every candidate is still checked against the whole filter.
 //
-// Indexed: id eq; Users userName eq, externalId eq, emails.value eq (also emails eq and
-// emails[value eq …]); Groups displayName eq, externalId eq, members[value eq …]. An and uses
-// one indexed side; an or needs both sides indexed.
-func (rt *resourceType) candidates(tx *storage.Tx, expr filter.Expression) ([]string, bool, error) {
+// The indexed lookups are the kind's declared indexes (an eq on the attribute an index is
+// declared on; "emails eq" and "emails[value eq …]" stand for emails.value), id eq, and, for a
+// kind with members, members[value eq …] through the memberships. An and uses one indexed
+// side; an or needs both sides indexed.
+func (k *Kind) candidates(tx storage.Tx, expr filter.Expression) ([]string, bool, error) {
 	if expr == nil {
 		return nil, false, nil
 	}
 	switch e := expr.(type) {
 	case *filter.LogicalExpression:
-		l, lok, err := rt.candidates(tx, e.Left)
+		l, lok, err := k.candidates(tx, e.Left)
 		if err != nil {
 			return nil, false, err
 		}
@@ -29,12 +30,12 @@ func (rt *resourceType) candidates(tx *storage.Tx, expr filter.Expression) ([]st
 			if lok {
 				return l, true, nil
 			}
-			return rt.candidates(tx, e.Right)
+			return k.candidates(tx, e.Right)
 		}
 		if !lok {
 			return nil, false, nil
 		}
-		r, rok, err := rt.candidates(tx, e.Right)
+		r, rok, err := k.candidates(tx, e.Right)
 		if err != nil || !rok {
 			return nil, false, err
 		}
@@ -42,38 +43,44 @@ func (rt *resourceType) candidates(tx *storage.Tx, expr filter.Expression) ([]st
 		slices.Sort(ids)
 		return slices.Compact(ids), true, nil
 	case *filter.ValuePath:
-		if rt.name == "Group" {
-			if id, ok := memberValueEq(e); ok {
-				ids, err := tx.GroupsOf(id)
-				return ids, true, err
-			}
-			return nil, false, nil
+		if id, ok := memberValueEq(e); ok && k.hasMembers {
+			ids, err := tx.MemberOf(id)
+			return ids, true, err
 		}
-		if rt.name == "User" && strings.EqualFold(e.AttributePath.AttributeName, "emails") {
-			if v, ok := eqValue(e.ValueFilter, "value"); ok {
-				return lookup(tx, rt, storage.ByEmail, v)
-			}
-		}
-	case *filter.AttributeExpression:
-		if e.Operator != filter.EQ || e.AttributePath.URIPrefix != nil && !strings.EqualFold(e.AttributePath.URI(), rt.core.ID) {
-			return nil, false, nil
-		}
-		v, ok := e.CompareValue.(string)
+		ref, ok := k.resolve(e.AttributePath.URI(), e.AttributePath.AttributeName, "")
 		if !ok {
 			return nil, false, nil
 		}
-		name, sub := strings.ToLower(e.AttributePath.AttributeName), strings.ToLower(e.AttributePath.SubAttributeName())
-		switch {
-		case name == "id" && sub == "":
+		if v, ok := eqValue(e.ValueFilter, "value"); ok {
+			if s, ok := ref.attr.SubAttributes().ContainsAttribute("value"); ok {
+				ref.sub = &s
+				return k.lookup(tx, ref, v)
+			}
+		}
+	case *filter.AttributeExpression:
+		v, ok := e.CompareValue.(string)
+		if e.Operator != filter.EQ || !ok {
+			return nil, false, nil
+		}
+		if e.AttributePath.URIPrefix == nil && strings.EqualFold(e.AttributePath.AttributeName, "id") && e.AttributePath.SubAttribute == nil {
 			return []string{v}, true, nil
-		case name == "externalid" && sub == "":
-			return lookup(tx, rt, storage.ByExternalID, v)
-		case rt.name == "User" && name == "username" && sub == "":
-			return lookup(tx, rt, storage.ByUserName, v)
-		case rt.name == "User" && name == "emails" && (sub == "" || sub == "value"):
-			return lookup(tx, rt, storage.ByEmail, v)
-		case rt.name == "Group" && name == "displayname" && sub == "":
-			return lookup(tx, rt, storage.ByDisplayName, v)
+		}
+		ref, ok := k.resolvePath(e.AttributePath, nil)
+		if !ok {
+			return nil, false, nil
+		}
+		return k.lookup(tx, ref, v)
+	}
+	return nil, false, nil
+}
+
+// lookup answers "ref eq v" from the index declared on ref's attribute, if there is one.
+func (k *Kind) lookup(tx storage.Tx, ref attrRef, v string) ([]string, bool, error) {
+	path := ref.path()
+	for _, ix := range k.Collection.Indexes {
+		if strings.EqualFold(ix.Attr, path) {
+			ids, err := tx.Lookup(k.Collection, ix.Name, v)
+			return ids, true, err
 		}
 	}
 	return nil, false, nil
@@ -97,16 +104,4 @@ func eqValue(expr filter.Expression, attr string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func lookup(tx *storage.Tx, rt *resourceType, index, value string) ([]string, bool, error) {
-	var ids []string
-	var err error
-	if rt.name == "User" {
-		ids, err = tx.LookupUsers(index, value)
-	} else {
-		ids, err = tx.LookupGroups(index, value)
-	}
-	slices.Sort(ids)
-	return ids, true, err
 }

@@ -1,163 +1,153 @@
 package scimserver
 
 import (
-	"net/http"
-	"strconv"
-	"strings"
+	"context"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/scimserver/scimserver/storage"
 )
 
-// The platform API (/api/v1): how the platform reports the facts that make users audited, and
-// reads the audit record. It takes platform-scope tokens; errors use the SCIM error body.
+// What the platform reports about users — interactions and campaign assignments, the facts that
+// make a user audited — and what it reads of the audit record.
 
-// Audit trail operations of the platform API.
-const (
-	opInteraction      = "interaction"
-	opCampaignAssign   = "campaign-assign"
-	opCampaignUnassign = "campaign-unassign"
-)
+// Interaction kinds the platform reports.
+var interactionKinds = []string{"password_set", "login"}
 
-func (s *Server) platformRoutes(r chi.Router) {
-	r.Use(s.authenticate(storage.ScopePlatform), s.readBody, plainJSON)
-	r.Post("/users/{id}/interactions", s.postInteraction)
-	r.Put("/campaigns/{campaign}/participants/{id}", s.assignCampaign)
-	r.Delete("/campaigns/{campaign}/participants/{id}", s.unassignCampaign)
-	r.Get("/users/{id}/audit", s.userAudit)
-	r.Get("/audit", s.tenantAudit)
-	r.Post("/users/{id}/anonymize", s.anonymizePlatform)
-}
-
-// plainJSON answers the platform API as application/json rather than application/scim+json.
-func plainJSON(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (s *Server) postInteraction(w http.ResponseWriter, r *http.Request) {
-	m, err := decodeObject(body(r))
-	if err != nil {
-		writeError(w, r, err)
-		return
+// RecordInteraction records that a user set a password or logged in at at (the zero time:
+// now). An anonymized user can no longer interact.
+func (s *Service) RecordInteraction(ctx context.Context, tenant string, actor Actor, id, kind string, at time.Time) error {
+	if kind != interactionKinds[0] && kind != interactionKinds[1] {
+		return invalid("invalidValue", `"type" must be "password_set" or "login"`)
 	}
-	kind, _ := m["type"].(string)
-	if kind != "password_set" && kind != "login" {
-		writeError(w, r, badRequest("invalidValue", `"type" must be "password_set" or "login"`))
-		return
-	}
-	at := time.Now().UTC()
-	if raw, ok := m["at"]; ok {
-		str, _ := raw.(string)
-		if at, err = time.Parse(time.RFC3339Nano, str); err != nil {
-			writeError(w, r, badRequest("invalidValue", `"at" must be an RFC 3339 date and time`))
-			return
-		}
-	}
-	id, actor := resourceID(r), actorOf(r)
-	err = s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
-		if err := s.checkNotAnonymized(tx, id); err != nil {
+	return s.write(ctx, tenant, func(tx storage.Tx) error {
+		if _, err := s.users.get(tx, id); err != nil {
 			return err
 		}
-		if err := tx.RecordInteraction(id, at); err != nil {
+		if err := notAnonymized(tx, id); err != nil {
 			return err
 		}
-		return tx.RecordEvent(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opInteraction,
-			ResourceType: "User", ResourceID: id, Attributes: []string{kind}})
-	})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// checkNotAnonymized refuses changes to an anonymized user: nothing may re-attach to it.
-func (s *Server) checkNotAnonymized(tx *storage.Tx, id string) error {
-	f, err := tx.Facts(id)
-	if err != nil {
-		return err
-	}
-	if f.AnonymizedAt != nil {
-		return errorf(http.StatusConflict, "mutability", "the user was anonymized and can no longer change")
-	}
-	return nil
-}
-
-func (s *Server) assignCampaign(w http.ResponseWriter, r *http.Request) {
-	cid, id, actor := pathParam(r, "campaign"), resourceID(r), actorOf(r)
-	err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
-		u, err := tx.User(id)
+		when := at.UTC()
+		if at.IsZero() {
+			when = tx.Now()
+		}
+		f, err := tx.Facts(id)
 		if err != nil {
 			return err
 		}
-		if err := s.checkNotAnonymized(tx, id); err != nil {
+		f.Interactions++
+		if f.FirstInteractionAt == nil || when.Before(*f.FirstInteractionAt) {
+			f.FirstInteractionAt = &when
+		}
+		if f.LastInteractionAt == nil || when.After(*f.LastInteractionAt) {
+			f.LastInteractionAt = &when
+		}
+		if err := tx.PutFacts(id, f); err != nil {
 			return err
 		}
-		doc, err := decodeDoc(u.Doc)
+		return tx.Append(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opInteraction,
+			ResourceType: s.users.Name, ResourceID: id, Attributes: []string{kind}})
+	})
+}
+
+// AssignCampaign makes a user a participant of a campaign; the user becomes audited. Inactive
+// and anonymized users cannot be assigned.
+func (s *Service) AssignCampaign(ctx context.Context, tenant string, actor Actor, campaign, id string) error {
+	if err := checkCampaign(campaign); err != nil {
+		return err
+	}
+	return s.write(ctx, tenant, func(tx storage.Tx) error {
+		rec, err := s.users.get(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := notAnonymized(tx, id); err != nil {
+			return err
+		}
+		doc, err := decodeDoc(rec.Doc)
 		if err != nil {
 			return err
 		}
 		if doc["active"] == false {
-			return errorf(http.StatusConflict, "", "an inactive user cannot be assigned to a campaign")
+			return Errorf(Conflict, "", "an inactive user cannot be assigned to a campaign")
 		}
-		added, err := tx.AssignCampaign(cid, id)
+		added, first, err := tx.AddParticipant(campaign, id)
 		if err != nil || !added {
 			return err
 		}
-		return tx.RecordEvent(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opCampaignAssign,
-			ResourceType: "User", ResourceID: id, Related: cid})
+		if first {
+			f, err := tx.Facts(id)
+			if err != nil {
+				return err
+			}
+			f.Campaigns++
+			if err := tx.PutFacts(id, f); err != nil {
+				return err
+			}
+		}
+		return tx.Append(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opCampaignAssign,
+			ResourceType: s.users.Name, ResourceID: id, Related: campaign})
 	})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) unassignCampaign(w http.ResponseWriter, r *http.Request) {
-	cid, id, actor := pathParam(r, "campaign"), resourceID(r), actorOf(r)
-	err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
-		removed, err := tx.UnassignCampaign(cid, id)
+// UnassignCampaign ends a user's participation in a campaign; the user stays audited.
+func (s *Service) UnassignCampaign(ctx context.Context, tenant string, actor Actor, campaign, id string) error {
+	if err := checkCampaign(campaign); err != nil {
+		return err
+	}
+	return s.write(ctx, tenant, func(tx storage.Tx) error {
+		if _, err := s.users.get(tx, id); err != nil {
+			return err
+		}
+		removed, err := tx.RemoveParticipant(campaign, id)
 		if err != nil || !removed {
 			return err
 		}
-		return tx.RecordEvent(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opCampaignUnassign,
-			ResourceType: "User", ResourceID: id, Related: cid})
+		return tx.Append(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opCampaignUnassign,
+			ResourceType: s.users.Name, ResourceID: id, Related: campaign})
 	})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
-// userAudit answers a user's audit facts and the trail of events about the user.
-func (s *Server) userAudit(w http.ResponseWriter, r *http.Request) {
-	id := resourceID(r)
-	q, err := trailQuery(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
+func checkCampaign(id string) error {
+	if id == "" || len(id) > storage.MaxKeyLen/2 {
+		return invalid("invalidValue", "a campaign id is 1 to 1024 bytes")
 	}
+	return nil
+}
+
+// UserAudit is a user's place in the audit record: the facts and the trail of events about it.
+type UserAudit struct {
+	UserID             string     `json:"userId"`
+	Exists             bool       `json:"exists"`
+	Audited            bool       `json:"audited"`
+	AuditReasons       []string   `json:"auditReasons"`
+	Interactions       int        `json:"interactions"`
+	FirstInteractionAt *time.Time `json:"firstInteractionAt"`
+	LastInteractionAt  *time.Time `json:"lastInteractionAt"`
+	CampaignCount      int        `json:"campaignCount"`
+	CurrentCampaigns   []string   `json:"currentCampaigns"`
+	AnonymizedAt       *time.Time `json:"anonymizedAt"`
+	Trail              []Event    `json:"trail"`
+	// Next is the cursor of the trail's next page; 0 when there is none.
+	Next uint64 `json:"-"`
+}
+
+// UserAudit reads a user's audit facts and a page of its trail. A deleted user's history stays
+// readable; an id never seen is NotFound.
+func (s *Service) UserAudit(ctx context.Context, tenant, id string, q TrailQuery) (UserAudit, error) {
 	q.ResourceID = id
-	var out map[string]any
-	err = s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
-		if !tx.UserExists(id) {
-			// A deleted user's history stays readable; an id never seen is unknown.
+	var out UserAudit
+	err := s.read(ctx, tenant, func(tx storage.Tx) error {
+		exists := tx.Exists(s.users.Collection, id)
+		if !exists {
 			if evs, _, err := tx.Trail(storage.TrailQuery{ResourceID: id, Limit: 1}); err != nil || len(evs) == 0 {
-				return storage.Errorf(storage.NotFound, "user %q not found", id)
+				return notFound(s.users.Name)
 			}
 		}
 		f, err := tx.Facts(id)
 		if err != nil {
 			return err
 		}
-		current, err := tx.CurrentCampaigns(id)
+		current, err := tx.Campaigns(id)
 		if err != nil {
 			return err
 		}
@@ -165,38 +155,32 @@ func (s *Server) userAudit(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		out = map[string]any{"userId": id, "exists": tx.UserExists(id), "audited": f.Audited(), "auditReasons": nonNil(f.Reasons()),
-			"interactions": f.Interactions, "firstInteractionAt": f.FirstInteractionAt, "lastInteractionAt": f.LastInteractionAt,
-			"campaignCount": f.Campaigns, "currentCampaigns": nonNil(current), "anonymizedAt": f.AnonymizedAt,
-			"trail": nonNil(evs), "nextCursor": cursor(next)}
+		out = UserAudit{UserID: id, Exists: exists, Audited: audited(f), AuditReasons: nonNil(auditReasons(f)),
+			Interactions: f.Interactions, FirstInteractionAt: f.FirstInteractionAt, LastInteractionAt: f.LastInteractionAt,
+			CampaignCount: f.Campaigns, CurrentCampaigns: nonNil(current), AnonymizedAt: f.AnonymizedAt,
+			Trail: nonNil(evs), Next: next}
 		return nil
 	})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	return out, err
 }
 
-// tenantAudit answers the tenant's audit trail, newest first, paged by cursor.
-func (s *Server) tenantAudit(w http.ResponseWriter, r *http.Request) {
-	q, err := trailQuery(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	q.ResourceID = r.URL.Query().Get("resourceId")
-	var evs []storage.Event
+// Trail reads a page of the tenant's audit trail, newest first, and the next page's cursor (0
+// when there is none).
+func (s *Service) Trail(ctx context.Context, tenant string, q TrailQuery) ([]Event, uint64, error) {
+	var evs []Event
 	var next uint64
-	err = s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
+	err := s.read(ctx, tenant, func(tx storage.Tx) error {
+		var err error
 		evs, next, err = tx.Trail(q)
 		return err
 	})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": nonNil(evs), "nextCursor": cursor(next)})
+	return nonNil(evs), next, err
+}
+
+// Events calls fn for every event of the tenant's trail after the cursor after, oldest first,
+// until fn returns false or an error.
+func (s *Service) Events(ctx context.Context, tenant string, after uint64, fn func(Event) (bool, error)) error {
+	return s.read(ctx, tenant, func(tx storage.Tx) error { return tx.Events(after, fn) })
 }
 
 func nonNil[T any](s []T) []T {
@@ -206,40 +190,13 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func cursor(next uint64) any {
-	if next == 0 {
-		return nil
-	}
-	return strconv.FormatUint(next, 10)
-}
-
-const maxTrailPage = 1000
-
-func trailQuery(r *http.Request) (storage.TrailQuery, error) {
-	v := r.URL.Query()
-	q := storage.TrailQuery{Limit: 100}
-	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
-		if s := v.Get(name); s != "" {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return q, badRequest("invalidValue", name+" must be an RFC 3339 date and time")
-			}
-			*dst = t
-		}
-	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxTrailPage {
-			return q, badRequest("invalidValue", "limit must be an integer from 1 to "+strconv.Itoa(maxTrailPage))
-		}
-		q.Limit = n
-	}
-	if s := strings.TrimSpace(v.Get("cursor")); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || n == 0 {
-			return q, badRequest("invalidValue", "cursor must be a value returned as nextCursor")
-		}
-		q.Before = n
-	}
-	return q, nil
+// TrailLength is the number of events in the tenant's audit trail.
+func (s *Service) TrailLength(ctx context.Context, tenant string) (int, error) {
+	var n int
+	err := s.read(ctx, tenant, func(tx storage.Tx) error {
+		var err error
+		n, err = tx.TrailLength()
+		return err
+	})
+	return n, err
 }

@@ -14,7 +14,7 @@ type projection struct {
 
 // parseProjection resolves the comma-separated attribute lists. Names the schema does not
 // know are ignored, as they would match nothing.
-func (rt *resourceType) parseProjection(attributes, excluded []string) projection {
+func (k *Kind) parseProjection(attributes, excluded []string) projection {
 	var p projection
 	for _, list := range []struct {
 		names []string
@@ -27,12 +27,12 @@ func (rt *resourceType) parseProjection(attributes, excluded []string) projectio
 				if n == "" {
 					continue
 				}
-				urn, name, sub := rt.splitPath(n)
+				urn, name, sub := k.splitPath(n)
 				if name == "" && urn != "" {
 					*list.exts = append(*list.exts, urn)
 					continue
 				}
-				if ref, ok := rt.resolve(urn, name, sub); ok {
+				if ref, ok := k.resolve(urn, name, sub); ok {
 					*list.refs = append(*list.refs, ref)
 				}
 			}
@@ -68,7 +68,7 @@ func (p projection) empty() bool {
 var alwaysReturned = map[string]bool{"id": true, "schemas": true}
 
 // apply projects a rendered resource in place and returns it.
-func (p projection) apply(rt *resourceType, m map[string]any) map[string]any {
+func (p projection) apply(k *Kind, m map[string]any) map[string]any {
 	if p.empty() {
 		return m
 	}

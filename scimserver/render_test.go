@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -12,29 +13,31 @@ import (
 // same resource as the general path, for users with and without extensions, groups and facts,
 // and for groups with and without members.
 func TestRawRenderMatchesMapRender(t *testing.T) {
-	e := newEnv(t)
-	plain := e.createUser("plain@example.com", nil)
-	rich := e.createUser("rich@example.com", map[string]any{"name": map[string]any{"givenName": `Q"uote\`},
+	s, store := newService(t)
+	plain := create(t, s, s.users, map[string]any{"userName": "plain@example.com"})
+	rich := create(t, s, s.users, map[string]any{"userName": "rich@example.com", "name": map[string]any{"givenName": `Q"uote\`},
 		"emails": []any{map[string]any{"value": "r@example.com", "type": "work"}}, "nickName": `"` + enterpriseURN + `":{`,
 		enterpriseURN: map[string]any{"department": "D"}})
-	e.api("POST", "/api/v1/users/"+rich+"/interactions", map[string]any{"type": "login"}).must(t, 204)
-	g := e.createGroup("G", plain, rich)
-	empty := e.createGroup("Empty")
+	if err := s.RecordInteraction(bg, DefaultTenant, testActor, rich, "login", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	g := create(t, s, s.groups, map[string]any{"displayName": "G", "members": []any{map[string]any{"value": plain}, map[string]any{"value": rich}}})
+	empty := create(t, s, s.groups, map[string]any{"displayName": "Empty"})
 	const base = "https://scim.example.com/scim/v2"
-	err := e.store.Read(storage.DefaultTenant, func(tx *storage.Tx) error {
+	err := store.Read(bg, DefaultTenant, func(tx storage.Tx) error {
 		for _, c := range []struct {
-			rt *resourceType
+			k  *Kind
 			id string
-		}{{e.server.users, plain}, {e.server.users, rich}, {e.server.groups, g}, {e.server.groups, empty}} {
-			rec, err := c.rt.get(tx, c.id)
+		}{{s.users, plain}, {s.users, rich}, {s.groups, g}, {s.groups, empty}} {
+			rec, err := c.k.get(tx, c.id)
 			if err != nil {
 				return err
 			}
-			raw, err := e.server.renderRaw(tx, c.rt, rec, base)
+			raw, err := s.renderRaw(tx, c.k, rec, base)
 			if err != nil {
 				return err
 			}
-			m, err := e.server.render(tx, c.rt, rec, base, projection{})
+			m, err := s.render(tx, c.k, rec, base, projection{})
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"time"
 )
 
@@ -270,4 +271,37 @@ type Token struct {
 	Expires *time.Time `json:"expires,omitempty"`
 	Revoked *time.Time `json:"revoked,omitempty"`
 	Hash    string     `json:"hash"` // hex
+}
+
+// Eraser is implemented by engines in which overwritten or deleted values survive in storage
+// they have freed but not cleared (bbolt's free pages). Erase clears what every erasure
+// committed so far (Tx.Erased) may have left; EraseOwed reports whether such clearing is still
+// to be done (an earlier Erase could not finish).
+type Eraser interface {
+	Erase(ctx context.Context) error
+	EraseOwed() bool
+}
+
+// Snapshotter is implemented by engines that can copy all their data as one consistent snapshot
+// (an online backup).
+type Snapshotter interface {
+	// Snapshot stages a consistent snapshot and returns it ready to read. One snapshot exists
+	// at a time, until it is closed: a second caller meanwhile gets Conflict.
+	Snapshot(ctx context.Context) (*Snapshot, error)
+}
+
+// Snapshot is a staged copy of all of an engine's data.
+type Snapshot struct {
+	io.ReadCloser
+	Size   int64
+	SHA256 []byte
+}
+
+// Instrumented is implemented by engines that report figures for metrics.
+type Instrumented interface {
+	// ObserveCommits has fn called after each commit with how many writes it carried and how
+	// long it took.
+	ObserveCommits(fn func(writes int, took time.Duration))
+	// Size is the storage's size in bytes.
+	Size() int64
 }

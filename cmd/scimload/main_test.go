@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/scimserver/scimserver/scimserver"
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver/httpapi"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 const testToken = "scimload-test-token-0123456789abcdef"
@@ -27,15 +28,16 @@ const testToken = "scimload-test-token-0123456789abcdef"
 func startServer(t *testing.T, wrap func(http.Handler) http.Handler) (base, dataFile string) {
 	t.Helper()
 	dataFile = filepath.Join(t.TempDir(), "scim.db")
-	store, err := storage.Open(dataFile, storage.Options{})
+	store, err := bolt.Open(dataFile, bolt.Options{Collections: scimserver.Collections()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if _, err := store.Bootstrap(testToken, ""); err != nil {
+	svc := scimserver.New(store, scimserver.Options{})
+	if _, err := svc.Bootstrap(t.Context(), testToken, ""); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := scimserver.New(store, scimserver.Options{})
+	srv, err := httpapi.New(svc, httpapi.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

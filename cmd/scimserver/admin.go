@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,21 +11,27 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 // cliActor is who the audit trail names for changes made by operator commands.
-var cliActor = storage.Actor{ID: "cli", Name: "scimserver command line"}
+var cliActor = scimserver.Actor{ID: "cli", Name: "scimserver command line"}
 
-// withStore opens the data file for an operator command. The running server holds the file's
-// lock, so these commands work on a stopped server.
-func withStore(c *config, fn func(*storage.Store) error) error {
-	s, err := storage.Open(c.data, storage.Options{Timeout: 2 * time.Second})
+// openStore opens the storage engine --data names.
+func openStore(c *config, readOnly bool) (*bolt.Store, error) {
+	return bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections(), ReadOnly: readOnly, Timeout: 2 * time.Second})
+}
+
+// withService opens the data file for an operator command that changes it. The running server
+// holds the file's lock, so these commands work on a stopped server.
+func withService(c *config, fn func(*scimserver.Service) error) error {
+	s, err := openStore(c, false)
 	if err != nil {
 		return fmt.Errorf("%w (operator commands need the server stopped, or another data file)", err)
 	}
 	defer s.Close()
-	return fn(s)
+	return fn(scimserver.New(s, scimserver.Options{}))
 }
 
 func newTenantCmd(c *config) *cobra.Command {
@@ -35,8 +42,8 @@ func newTenantCmd(c *config) *cobra.Command {
 		Short: "Create a tenant; ID is 1-64 characters of a-z, 0-9, '-' and '_'",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(c, func(s *storage.Store) error {
-				t, err := s.CreateTenant(cliActor, args[0], name)
+			return withService(c, func(s *scimserver.Service) error {
+				t, err := s.CreateTenant(context.Background(), cliActor, args[0], name)
 				if err != nil {
 					return err
 				}
@@ -52,13 +59,17 @@ func newTenantCmd(c *config) *cobra.Command {
 		Short: "List tenants",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(c, func(s *storage.Store) error {
-				ts, err := s.Tenants()
+			return withService(c, func(s *scimserver.Service) error {
+				ts, err := s.Tenants(context.Background())
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return writeJSONOut(cmd.OutOrStdout(), ts)
+					out := make([]scimserver.Tenant, 0, len(ts))
+					for _, t := range ts {
+						out = append(out, t.Tenant)
+					}
+					return writeJSONOut(cmd.OutOrStdout(), out)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tNAME\tCREATED\tDISABLED")
@@ -83,13 +94,13 @@ func newTokenCmd(c *config) *cobra.Command {
 		Short: "Create a token and print its secret (shown only this once)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec := storage.TokenSpec{Tenant: tenant, Name: name, Scopes: splitList(scopes)}
+			spec := scimserver.TokenSpec{Tenant: tenant, Name: name, Scopes: splitList(scopes)}
 			if ttl > 0 {
 				exp := time.Now().Add(ttl).UTC()
 				spec.Expires = &exp
 			}
-			return withStore(c, func(s *storage.Store) error {
-				t, secret, err := s.CreateToken(cliActor, spec)
+			return withService(c, func(s *scimserver.Service) error {
+				t, secret, err := s.CreateToken(context.Background(), cliActor, spec)
 				if err != nil {
 					return err
 				}
@@ -99,9 +110,9 @@ func newTokenCmd(c *config) *cobra.Command {
 			})
 		},
 	}
-	create.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant the token belongs to")
+	create.Flags().StringVar(&tenant, "tenant", scimserver.DefaultTenant, "tenant the token belongs to")
 	create.Flags().StringVar(&name, "name", "", "a label to recognise the token by")
-	create.Flags().StringVar(&scopes, "scope", storage.ScopeSCIM, "comma-separated scopes: scim (identity providers), platform (/api/v1), admin")
+	create.Flags().StringVar(&scopes, "scope", scimserver.ScopeSCIM, "comma-separated scopes: scim (identity providers), platform (/api/v1), admin")
 	create.Flags().DurationVar(&ttl, "expires-in", 0, "lifetime, e.g. 2160h; 0 means no expiry")
 	var listTenant string
 	var asJSON bool
@@ -110,8 +121,8 @@ func newTokenCmd(c *config) *cobra.Command {
 		Short: "List tokens (never their secrets)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(c, func(s *storage.Store) error {
-				ts, err := s.Tokens(listTenant)
+			return withService(c, func(s *scimserver.Service) error {
+				ts, err := s.Tokens(context.Background(), listTenant)
 				if err != nil {
 					return err
 				}
@@ -124,13 +135,7 @@ func newTokenCmd(c *config) *cobra.Command {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tTENANT\tNAME\tSCOPES\tCREATED\tSTATE")
 				for _, t := range ts {
-					state := "active"
-					switch {
-					case t.Revoked != nil:
-						state = "revoked"
-					case t.Expires != nil && time.Now().After(*t.Expires):
-						state = "expired"
-					}
+					state := scimserver.TokenState(t, time.Now())
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Tenant, t.Name, strings.Join(t.Scopes, ","), t.Created.Format(time.RFC3339), state)
 				}
 				return tw.Flush()
@@ -145,8 +150,8 @@ func newTokenCmd(c *config) *cobra.Command {
 		Short: "Revoke a token; it stops working on the next request",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(c, func(s *storage.Store) error {
-				t, err := s.RevokeToken(cliActor, revokeTenant, args[0])
+			return withService(c, func(s *scimserver.Service) error {
+				t, err := s.RevokeToken(context.Background(), cliActor, revokeTenant, args[0])
 				if err != nil {
 					return err
 				}

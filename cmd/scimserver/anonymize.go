@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimserver/scimserver/scimserver"
-	"github.com/scimserver/scimserver/storage"
 )
 
 func newAnonymizeCmd(c *config) *cobra.Command {
@@ -31,17 +31,22 @@ stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while it runs)
 			if user == "" {
 				return usageError{fmt.Errorf("--user is required")}
 			}
-			return withStore(c, func(s *storage.Store) error {
-				summary, err := describeUser(s, tenant, user)
+			return withService(c, func(s *scimserver.Service) error {
+				ctx := context.Background()
+				e, err := s.DescribeErasure(ctx, tenant, user)
 				if err != nil {
 					return err
 				}
 				out := cmd.OutOrStdout()
-				fmt.Fprint(out, summary)
-				if !yes && !confirm(cmd.InOrStdin(), out, user) {
+				fmt.Fprint(out, describeErasure(e, tenant))
+				if e.AnonymizedAt != nil {
+					return nil
+				}
+				if !yes && !confirm(cmd.InOrStdin(), out, e.ID) {
 					return fmt.Errorf("not confirmed; nothing was changed")
 				}
-				changed, err := scimserver.Anonymize(s, tenant, storage.Actor{ID: "cli", Name: "scimserver anonymize"}, user)
+				user := e.ID
+				changed, err := s.Anonymize(ctx, tenant, scimserver.Actor{ID: "cli", Name: "scimserver anonymize"}, user)
 				if err != nil {
 					return err
 				}
@@ -54,39 +59,24 @@ stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while it runs)
 			})
 		},
 	}
-	cmd.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant of the user")
+	cmd.Flags().StringVar(&tenant, "tenant", scimserver.DefaultTenant, "tenant of the user")
 	cmd.Flags().StringVar(&user, "user", "", "id of the user to anonymize")
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	return cmd
 }
 
-// describeUser lists what anonymization will erase: attribute names with the current userName
-// so the operator can recognise the person, and the group memberships that will end.
-func describeUser(s *storage.Store, tenant, id string) (string, error) {
+// describeErasure lists what anonymization will erase: attribute names with the current
+// userName so the operator can recognise the person, and the group memberships that will end.
+func describeErasure(e scimserver.Erasure, tenant string) string {
 	var b strings.Builder
-	err := s.Read(tenant, func(tx *storage.Tx) error {
-		u, err := tx.User(id)
-		if err != nil {
-			return err
-		}
-		f, err := tx.Facts(id)
-		if err != nil {
-			return err
-		}
-		groups, err := tx.GroupsOf(id)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "user %s (userName %q) of tenant %s\n", id, u.Keys.UserName, tenant)
-		if f.AnonymizedAt != nil {
-			fmt.Fprintf(&b, "already anonymized at %s\n", f.AnonymizedAt.Format(time.RFC3339))
-			return nil
-		}
-		fmt.Fprintf(&b, "will erase: %s\n", strings.Join(scimserver.PersonalAttributes(u.Doc), ", "))
-		fmt.Fprintf(&b, "will remove it from %d group(s), delete any password hash, and deactivate it\n", len(groups))
-		return nil
-	})
-	return b.String(), err
+	fmt.Fprintf(&b, "user %s (userName %q) of tenant %s\n", e.ID, e.UserName, tenant)
+	if e.AnonymizedAt != nil {
+		fmt.Fprintf(&b, "already anonymized at %s; nothing to do\n", e.AnonymizedAt.Format(time.RFC3339))
+		return b.String()
+	}
+	fmt.Fprintf(&b, "will erase: %s\n", strings.Join(e.Attributes, ", "))
+	fmt.Fprintf(&b, "will remove it from %d group(s), delete any password hash, and deactivate it\n", e.Groups)
+	return b.String()
 }
 
 func confirm(in io.Reader, out io.Writer, id string) bool {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -13,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
 )
 
 func newAuditCmd(c *config) *cobra.Command {
@@ -39,12 +40,12 @@ read-only: stop the server, or point --data at a backup.`,
 				defer f.Close()
 				w = f
 			}
-			s, err := storage.Open(c.data, storage.Options{ReadOnly: true, Timeout: 2 * time.Second})
+			s, err := openStore(c, true)
 			if err != nil {
 				return fmt.Errorf("%w (audit export needs the server stopped, or a backup)", err)
 			}
 			defer s.Close()
-			n, err := exportTrail(s, tenant, format, w, progress(cmd.ErrOrStderr()))
+			n, err := exportTrail(scimserver.New(s, scimserver.Options{}), tenant, format, w, progress(cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}
@@ -55,7 +56,7 @@ read-only: stop the server, or point --data at a backup.`,
 			return nil
 		},
 	}
-	export.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant whose trail to export")
+	export.Flags().StringVar(&tenant, "tenant", scimserver.DefaultTenant, "tenant whose trail to export")
 	export.Flags().StringVar(&format, "format", "ndjson", "ndjson or csv")
 	export.Flags().StringVar(&out, "out", "", "file to write (default stdout)")
 	cmd.AddCommand(export)
@@ -82,7 +83,7 @@ func progress(w io.Writer) func(n int, done bool) {
 var csvHeader = []string{"seq", "time", "tenant", "actorId", "actorName", "operation", "resourceType", "resourceId", "attributes", "related", "outcome"}
 
 // exportTrail writes the trail oldest first, streaming from one read transaction.
-func exportTrail(s *storage.Store, tenant, format string, w io.Writer, report func(int, bool)) (int, error) {
+func exportTrail(s *scimserver.Service, tenant, format string, w io.Writer, report func(int, bool)) (int, error) {
 	var cw *csv.Writer
 	enc := json.NewEncoder(w)
 	if format == "csv" {
@@ -92,19 +93,17 @@ func exportTrail(s *storage.Store, tenant, format string, w io.Writer, report fu
 		}
 	}
 	n := 0
-	err := s.Read(tenant, func(tx *storage.Tx) error {
-		return tx.EachEvent(func(ev storage.Event) error {
-			var err error
-			if cw != nil {
-				err = cw.Write([]string{strconv.FormatUint(ev.Seq, 10), ev.Time.Format(time.RFC3339Nano), ev.Tenant, ev.ActorID, ev.ActorName,
-					ev.Operation, ev.ResourceType, ev.ResourceID, strings.Join(ev.Attributes, " "), ev.Related, ev.Outcome})
-			} else {
-				err = enc.Encode(ev)
-			}
-			n++
-			report(n, false)
-			return err
-		})
+	err := s.Events(context.Background(), tenant, 0, func(ev scimserver.Event) (bool, error) {
+		var err error
+		if cw != nil {
+			err = cw.Write([]string{strconv.FormatUint(ev.Seq, 10), ev.Time.Format(time.RFC3339Nano), ev.Tenant, ev.ActorID, ev.ActorName,
+				ev.Operation, ev.ResourceType, ev.ResourceID, strings.Join(ev.Attributes, " "), ev.Related, ev.Outcome})
+		} else {
+			err = enc.Encode(ev)
+		}
+		n++
+		report(n, false)
+		return err == nil, err
 	})
 	if err != nil {
 		return n, err

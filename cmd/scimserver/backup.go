@@ -17,7 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 func newBackupCmd(c *config) *cobra.Command {
@@ -85,7 +86,7 @@ than your retention policy allows, and delete it to complete an erasure.`,
 				return err
 			}
 			if verify {
-				problems, err := storage.VerifySnapshot(tmp)
+				problems, err := bolt.VerifySnapshot(tmp, scimserver.Collections())
 				if err != nil {
 					return fmt.Errorf("the snapshot cannot be read back: %w", err)
 				}
@@ -100,7 +101,7 @@ than your retention policy allows, and delete it to complete an erasure.`,
 				return err
 			}
 			keep = true
-			if err := storage.SyncDir(out); err != nil {
+			if err := bolt.SyncDir(out); err != nil {
 				return err
 			}
 			checked := ""
@@ -122,7 +123,7 @@ than your retention policy allows, and delete it to complete an erasure.`,
 
 // backupFromFile snapshots the data file of a stopped server, opened read-only.
 func backupFromFile(data string, w io.Writer, sum hash.Hash, bar *byteProgress) (int64, error) {
-	s, err := storage.Open(data, storage.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	s, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections(), ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
 		return 0, fmt.Errorf("%w (without --url, backup needs the server stopped; with a running server use --url)", err)
 	}
@@ -205,7 +206,7 @@ takes traffic.`,
 			if _, err := os.Stat(c.data); err == nil && !force {
 				return fmt.Errorf("%s exists; use --force to replace it with the snapshot", c.data)
 			}
-			problems, err := storage.VerifySnapshot(from)
+			problems, err := bolt.VerifySnapshot(from, scimserver.Collections())
 			if err != nil {
 				return fmt.Errorf("the snapshot cannot be read: %w", err)
 			}
@@ -215,7 +216,7 @@ takes traffic.`,
 			if len(problems) > 0 {
 				return fmt.Errorf("%s is not consistent (%d problem(s)); nothing was restored", from, len(problems))
 			}
-			n, err := storage.Restore(from, c.data, force)
+			n, err := bolt.Restore(from, c.data, force, scimserver.Collections())
 			if err != nil {
 				return err
 			}

@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/scimserver/scimserver/storage"
 )
 
 // errInconsistent makes check exit 1 after printing its report.
@@ -22,7 +19,7 @@ displayName and externalId, members and their reverse index) agrees with the rec
 counts. It prints one line per problem and exits 1 if there is any, 0 if the file is consistent.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := storage.Open(c.data, storage.Options{ReadOnly: true, Timeout: 2 * time.Second})
+			s, err := openStore(c, true)
 			if err != nil {
 				return fmt.Errorf("%w (check needs the server stopped, or a copy of the file)", err)
 			}

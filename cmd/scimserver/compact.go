@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 func newCompactCmd(c *config) *cobra.Command {
@@ -18,7 +18,7 @@ The server must be stopped. Anonymization already overwrites free pages as it ru
 for shrinking the file and for a belt-and-braces clean copy.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			before, after, err := storage.Compact(c.data)
+			before, after, err := bolt.Compact(c.data)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,20 +16,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimserver/scimserver/scimserver"
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 // Read-only views of a stopped server's data file: users, groups and figures.
 
 // withReadOnlyStore opens the data file read-only: the server must be stopped (it holds the
 // file's lock), or --data must point at a copy or a backup.
-func withReadOnlyStore(c *config, what string, fn func(*storage.Store) error) error {
-	s, err := storage.Open(c.data, storage.Options{ReadOnly: true, Timeout: 2 * time.Second})
+func withReadOnlyStore(c *config, what string, fn func(*scimserver.Service, *bolt.Store) error) error {
+	s, err := openStore(c, true)
 	if err != nil {
 		return fmt.Errorf("%w (%s needs the server stopped, or --data pointing at a copy or a backup)", err, what)
 	}
 	defer s.Close()
-	return fn(s)
+	return fn(scimserver.New(s, scimserver.Options{}), s)
 }
 
 func checkFormat(format string) error {
@@ -44,12 +45,12 @@ type resourceKind struct {
 	// byName is the attribute show falls back to when no resource has the given id.
 	byName   string
 	examples []string
-	query    func(store *storage.Store, tenant, filter string, limit int) ([]map[string]any, error)
+	kind     func(*scimserver.Service) *scimserver.Kind
 	columns  []string
 	row      func(map[string]any) []string
 }
 
-var userKind = resourceKind{plural: "users", singular: "user", byName: "userName", query: scimserver.QueryUsers,
+var userKind = resourceKind{plural: "users", singular: "user", byName: "userName", kind: (*scimserver.Service).Users,
 	examples: []string{`userName eq "bjensen@example.com"`, `active eq false and emails.value ew "@example.com"`,
 		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "Sales"`},
 	columns: []string{"ID", "USERNAME", "NAME", "ACTIVE", "EXTERNALID"},
@@ -57,7 +58,7 @@ var userKind = resourceKind{plural: "users", singular: "user", byName: "userName
 		return []string{text(m["id"]), text(m["userName"]), personName(m), text(m["active"]), text(m["externalId"])}
 	}}
 
-var groupKind = resourceKind{plural: "groups", singular: "group", byName: "displayName", query: scimserver.QueryGroups,
+var groupKind = resourceKind{plural: "groups", singular: "group", byName: "displayName", kind: (*scimserver.Service).Groups,
 	examples: []string{`displayName sw "Sales"`, `members[value eq "<user id>"]`, `externalId pr`},
 	columns:  []string{"ID", "DISPLAYNAME", "MEMBERS", "EXTERNALID"},
 	row: func(m map[string]any) []string {
@@ -87,12 +88,12 @@ The data file is opened read-only: stop the server, or point --data at a backup.
 			if limit < 0 {
 				return usageError{errors.New("--limit must be 0 (no limit) or more")}
 			}
-			return withReadOnlyStore(c, k.plural+" list", func(s *storage.Store) error {
+			return withReadOnlyStore(c, k.plural+" list", func(s *scimserver.Service, _ *bolt.Store) error {
 				ask := limit
 				if ask > 0 {
 					ask++ // one more, to tell whether there are more
 				}
-				rs, err := k.query(s, tenant, filter, ask)
+				rs, err := s.Find(context.Background(), tenant, k.kind(s), filter, ask, offlineBase)
 				if err != nil {
 					return queryError(err)
 				}
@@ -132,10 +133,10 @@ attribute path and value per line (table). The argument is the ` + k.singular + 
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			return withReadOnlyStore(c, k.plural+" show", func(s *storage.Store) error {
+			return withReadOnlyStore(c, k.plural+" show", func(s *scimserver.Service, _ *bolt.Store) error {
 				var found map[string]any
 				for _, attr := range []string{"id", k.byName} {
-					rs, err := k.query(s, tenant, attr+" eq "+filterString(args[0]), 1)
+					rs, err := s.Find(context.Background(), tenant, k.kind(s), attr+" eq "+filterString(args[0]), 1, offlineBase)
 					if err != nil {
 						return queryError(err)
 					}
@@ -161,7 +162,7 @@ attribute path and value per line (table). The argument is the ` + k.singular + 
 		},
 	}
 	for _, sub := range []*cobra.Command{list, show} {
-		sub.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant to read")
+		sub.Flags().StringVar(&tenant, "tenant", scimserver.DefaultTenant, "tenant to read")
 		sub.Flags().StringVar(&format, "format", "table", "table or json")
 	}
 	cmd.AddCommand(list, show)
@@ -170,11 +171,13 @@ attribute path and value per line (table). The argument is the ` + k.singular + 
 
 func titled(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
+// offlineBase is the SCIM root that resources listed outside a request are located under.
+const offlineBase = "/scim/v2"
+
 // queryError makes a filter mistake a command-line mistake (exit code 2).
 func queryError(err error) error {
-	var fe *scimserver.FilterError
-	if errors.As(err, &fe) {
-		return usageError{err}
+	if e := scimserver.ErrorOf(err); e.Code == scimserver.Invalid && e.Type == "invalidFilter" {
+		return usageError{fmt.Errorf("invalid filter: %s", e.Message)}
 	}
 	return err
 }
@@ -264,12 +267,12 @@ A running server exposes the same figures on /metrics.`,
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			return withReadOnlyStore(c, "stats", func(s *storage.Store) error {
+			return withReadOnlyStore(c, "stats", func(s *scimserver.Service, store *bolt.Store) error {
 				st, err := collectStats(s)
 				if err != nil {
 					return err
 				}
-				size := s.Size()
+				size := store.Size()
 				if format == "json" {
 					return writeJSONOut(cmd.OutOrStdout(), map[string]any{"file": c.data, "sizeBytes": size, "tenants": st})
 				}
@@ -281,29 +284,27 @@ A running server exposes the same figures on /metrics.`,
 	return cmd
 }
 
-func collectStats(s *storage.Store) ([]tenantStats, error) {
-	tenants, err := s.Tenants()
+func collectStats(s *scimserver.Service) ([]tenantStats, error) {
+	ctx := context.Background()
+	tenants, err := s.Tenants(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := s.Tokens("")
+	tokens, err := s.Tokens(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	live := map[string]int{}
 	now := time.Now()
 	for _, t := range tokens {
-		if t.Revoked == nil && (t.Expires == nil || now.Before(*t.Expires)) {
+		if scimserver.TokenState(t, now) == "active" {
 			live[t.Tenant]++
 		}
 	}
 	out := make([]tenantStats, 0, len(tenants))
 	for _, t := range tenants {
-		ts := tenantStats{ID: t.ID, Name: t.Name, Disabled: t.Disabled, ActiveTokens: live[t.ID]}
-		if err := s.Read(t.ID, func(tx *storage.Tx) error {
-			ts.Users, ts.Groups, ts.TrailEvents = tx.CountUsers(), tx.CountGroups(), tx.TrailLength()
-			return nil
-		}); err != nil {
+		ts := tenantStats{ID: t.ID, Name: t.Name, Disabled: t.Disabled, ActiveTokens: live[t.ID], Users: t.Users, Groups: t.Groups}
+		if ts.TrailEvents, err = s.TrailLength(ctx, t.ID); err != nil {
 			return nil, err
 		}
 		out = append(out, ts)

@@ -22,7 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 // run executes the real command tree with args and returns stdout, stderr and the error.
@@ -188,22 +189,17 @@ func TestCheckCommand(t *testing.T) {
 // seedUser stores one user with personal values directly in the data file.
 func seedUser(t *testing.T, data string) string {
 	t.Helper()
-	s, err := storage.Open(data, storage.Options{})
+	s, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Bootstrap("", ""); err != nil {
+	svc := scimserver.New(s, scimserver.Options{})
+	if _, err := svc.Bootstrap(context.Background(), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	id := storage.NewID()
-	err = s.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
-		if _, err := tx.CreateUser(storage.User{ID: id, Doc: []byte(`{"userName":"cli.person@example.com","name":{"givenName":"Clio"},"externalId":"x-77"}`),
-			Keys: storage.UserKeys{UserName: "cli.person@example.com", ExternalID: "x-77"}}); err != nil {
-			return err
-		}
-		return tx.Record(storage.Actor{ID: "seed"}, "create", "User", id, []string{"name", "userName"})
-	})
+	id, err := svc.Create(context.Background(), scimserver.DefaultTenant, scimserver.Actor{ID: "seed"}, svc.Users(),
+		[]byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"cli.person@example.com","name":{"givenName":"Clio"},"externalId":"x-77"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +346,7 @@ func TestServeTLS(t *testing.T) {
 }
 
 // testActor is who the trail names for changes the tests make directly in the store.
-var testActor = storage.Actor{ID: "test", Name: "test"}
+var testActor = scimserver.Actor{ID: "test", Name: "test"}
 
 // TestGCDefaults: the server's GC settings apply unless GOGC and GOMEMLIMIT say otherwise.
 func TestGCDefaults(t *testing.T) {

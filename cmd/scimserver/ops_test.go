@@ -20,7 +20,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/scimserver/scimserver/scimserver"
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver/httpapi"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 const opsSCIMToken = "ops-test-scim-token-0123456789abcdefghijklmnop"
@@ -28,25 +29,26 @@ const opsSCIMToken = "ops-test-scim-token-0123456789abcdefghijklmnop"
 // liveServer is a real server over the data file, reached through real HTTP.
 type liveServer struct {
 	t     *testing.T
-	store *storage.Store
+	store *bolt.Store
 	srv   *httptest.Server
 	admin string
 }
 
 func startLive(t *testing.T, data string) *liveServer {
 	t.Helper()
-	store, err := storage.Open(data, storage.Options{})
+	store, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Bootstrap(opsSCIMToken, ""); err != nil {
+	svc := scimserver.New(store, scimserver.Options{})
+	if _, err := svc.Bootstrap(context.Background(), opsSCIMToken, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, admin, err := store.CreateToken(testActor, storage.TokenSpec{Tenant: storage.DefaultTenant, Name: "ops", Scopes: []string{storage.ScopeAdmin}})
+	_, admin, err := svc.CreateToken(context.Background(), testActor, scimserver.TokenSpec{Tenant: scimserver.DefaultTenant, Name: "ops", Scopes: []string{scimserver.ScopeAdmin}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := scimserver.New(store, scimserver.Options{Logger: zerolog.Nop()})
+	s, err := httpapi.New(svc, httpapi.Options{Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimserver/scimserver/scimserver"
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver/httpapi"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 type config struct {
@@ -124,19 +125,20 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
 	}
 	tuneGC()
-	store, err := storage.Open(c.data, storage.Options{})
+	store, err := bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections()})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	secret, err := store.Bootstrap(os.Getenv("SCIMSERVER_TOKEN"), os.Getenv("SCIMSERVER_PLATFORM_TOKEN"))
+	svc := scimserver.New(store, scimserver.Options{})
+	secret, err := svc.Bootstrap(ctx, os.Getenv("SCIMSERVER_TOKEN"), os.Getenv("SCIMSERVER_PLATFORM_TOKEN"))
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if secret != "" {
 		fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
 	}
-	srv, err := scimserver.New(store, scimserver.Options{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody,
+	srv, err := httpapi.New(svc, httpapi.Options{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody,
 		MaxResults: c.maxResults, MaxHeaderBytes: c.maxHeaderBytes, Logger: log})
 	if err != nil {
 		return err

@@ -1,12 +1,15 @@
 package bolt
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -150,4 +153,52 @@ func SyncDir(path string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+var _ storage.Snapshotter = (*Store)(nil)
+
+// snapshotsRunning holds the data files being snapshotted: one at a time per file, since each
+// stages a copy of the whole file.
+var snapshotsRunning sync.Map
+
+// Snapshot stages a consistent snapshot beside the data file (a crash can leave a
+// .scimserver-backup-*.tmp file there), from one read transaction that lasts as long as a local
+// disk copy: a long read holds back the reuse of freed pages and the clearing after an erasure.
+// Closing the snapshot removes the staged copy.
+func (s *Store) Snapshot(context.Context) (*storage.Snapshot, error) {
+	if _, busy := snapshotsRunning.LoadOrStore(s.path, true); busy {
+		return nil, storage.Errorf(storage.Conflict, "another backup is running; retry when it has finished")
+	}
+	f, err := os.CreateTemp(filepath.Dir(s.path), ".scimserver-backup-*.tmp")
+	if err != nil {
+		snapshotsRunning.Delete(s.path)
+		return nil, err
+	}
+	staged := &stagedFile{File: f, release: func() { snapshotsRunning.Delete(s.path) }}
+	h := sha256.New()
+	size, err := s.Backup(io.MultiWriter(f, h))
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		staged.Close()
+		return nil, err
+	}
+	return &storage.Snapshot{ReadCloser: staged, Size: size, SHA256: h.Sum(nil)}, nil
+}
+
+// stagedFile is a snapshot's file: closing removes it and lets the next snapshot begin.
+type stagedFile struct {
+	*os.File
+	release func()
+	once    sync.Once
+}
+
+func (f *stagedFile) Close() error {
+	err := f.File.Close()
+	f.once.Do(func() {
+		os.Remove(f.Name())
+		f.release()
+	})
+	return err
 }

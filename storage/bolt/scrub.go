@@ -176,3 +176,14 @@ func (s *Store) owedScrubs() uint64 {
 
 // ScrubOwed reports whether erased values may still sit in free pages.
 func (s *Store) ScrubOwed() bool { return s.owedScrubs() > 0 }
+
+var _ storage.Eraser = (*Store)(nil)
+
+// Erase overwrites the free pages (Scrub).
+func (s *Store) Erase(context.Context) error {
+	_, err := s.Scrub()
+	return err
+}
+
+// EraseOwed reports whether a scrub is still owed.
+func (s *Store) EraseOwed() bool { return s.ScrubOwed() }

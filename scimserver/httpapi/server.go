@@ -1,8 +1,8 @@
-// Package scimserver is the HTTP side of the service: the chi router, authentication and
-// tenancy, the request log, the SCIM 2.0 endpoints (RFC 7643/7644) for Users and Groups, and the
-// translation between SCIM JSON and stored records. It never touches bbolt itself: every read and
-// write goes through package storage.
-package scimserver
+// Package httpapi is the HTTP adapter of the SCIM domain: the chi router, authentication and
+// tenancy, body limits, the request log and metrics, and the SCIM 2.0 endpoints (RFC 7643/7644),
+// the platform API and the admin API. Each handler reads the request, calls one method of the
+// domain's Service and writes its answer; domain errors become SCIM error bodies in one function.
+package httpapi
 
 import (
 	"net/http"
@@ -13,7 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
 )
 
 // Options configure a Server.
@@ -32,22 +32,21 @@ type Options struct {
 	Logger zerolog.Logger
 }
 
-// Server serves the SCIM API over a store.
+// Server serves the service over HTTP.
 type Server struct {
-	store   *storage.Store
+	svc     *scimserver.Service
 	opts    Options
 	log     zerolog.Logger
 	router  http.Handler
-	users   *resourceType
-	groups  *resourceType
+	users   *scimserver.Kind
+	groups  *scimserver.Kind
 	elimity scim.Server
-	pages   pageCache
 	limiter *failureLimiter
 	metrics *metrics
 }
 
-// New builds a Server over store.
-func New(store *storage.Store, opts Options) (*Server, error) {
+// New builds a Server over svc.
+func New(svc *scimserver.Service, opts Options) (*Server, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
@@ -58,9 +57,8 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 		opts.MaxHeaderBytes = 64 << 10
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	s := &Server{store: store, opts: opts, log: opts.Logger, users: userType(), groups: groupType(),
-		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(store)}
-	store.ObserveCommits(s.metrics.observeCommit)
+	s := &Server{svc: svc, opts: opts, log: opts.Logger, users: svc.Users(), groups: svc.Groups(),
+		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(svc)}
 	var err error
 	if s.elimity, err = s.discoveryServer(); err != nil {
 		return nil, err
@@ -130,11 +128,11 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.ready)
-	r.With(s.authenticate(storage.ScopeAdmin)).Get("/metrics", s.metrics.handler.ServeHTTP)
+	r.With(s.authenticate(scimserver.ScopeAdmin)).Get("/metrics", s.metrics.handler.ServeHTTP)
 	r.Route("/api/v1/admin", s.adminRoutes)
 	r.Route("/api/v1", s.platformRoutes)
 	r.Route("/scim/v2", func(r chi.Router) {
-		r.Use(s.authenticate(storage.ScopeSCIM), s.readBody)
+		r.Use(s.authenticate(scimserver.ScopeSCIM), s.readBody)
 		r.Get("/", s.rootQuery)
 		r.Post("/.search", s.rootSearch)
 		r.Get("/ServiceProviderConfig", s.serviceProviderConfig)
@@ -142,17 +140,17 @@ func (s *Server) routes() http.Handler {
 		r.Get("/Schemas/*", s.discovery)
 		r.Get("/ResourceTypes", s.discovery)
 		r.Get("/ResourceTypes/*", s.discovery)
-		for _, rt := range []*resourceType{s.users, s.groups} {
-			r.Route(rt.endpoint, func(r chi.Router) {
-				r.Get("/", s.list(rt))
-				r.Post("/", s.create(rt))
-				r.Post("/.search", s.search(rt))
+		for _, k := range s.svc.Kinds() {
+			r.Route(k.Endpoint, func(r chi.Router) {
+				r.Get("/", s.list(k))
+				r.Post("/", s.create(k))
+				r.Post("/.search", s.search(k))
 				r.Get("/.search", s.methodNotAllowed)
-				r.Get("/{id}", s.get(rt))
-				r.Put("/{id}", s.replace(rt))
-				r.Patch("/{id}", s.patch(rt))
-				r.Delete("/{id}", s.delete(rt))
-				if rt == s.users {
+				r.Get("/{id}", s.get(k))
+				r.Put("/{id}", s.replace(k))
+				r.Patch("/{id}", s.patch(k))
+				r.Delete("/{id}", s.delete(k))
+				if k.Audited() {
 					r.Post("/{id}/.anonymize", s.anonymizeAction)
 				}
 			})
@@ -162,7 +160,7 @@ func (s *Server) routes() http.Handler {
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.Ping(); err != nil {
+	if err := s.svc.Store().Ping(r.Context()); err != nil {
 		writeError(w, r, err)
 		return
 	}

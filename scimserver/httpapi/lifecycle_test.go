@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/scimserver/scimserver/schemas"
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
 )
 
 const lifecycleURN = schemas.LifecycleURN
@@ -55,17 +55,17 @@ func TestPlatformAPI(t *testing.T) {
 	// Scope separation: SCIM tokens cannot call the platform API and platform tokens cannot call SCIM.
 	e.do("GET", "/api/v1/audit", nil).must(t, 401)
 	e.api("GET", "/scim/v2/Users", nil).must(t, 401)
-	_, both, err := e.store.CreateToken(testActor, storage.TokenSpec{Tenant: storage.DefaultTenant, Scopes: []string{storage.ScopeSCIM, storage.ScopePlatform}})
+	_, both, err := e.svc.CreateToken(bg, testActor, scimserver.TokenSpec{Tenant: scimserver.DefaultTenant, Scopes: []string{scimserver.ScopeSCIM, scimserver.ScopePlatform}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.doAs(both, "GET", "/scim/v2/Users", nil).must(t, 200)
 	e.doAs(both, "GET", "/api/v1/audit", nil).must(t, 200)
 	// Tenant isolation for the platform API and the trail.
-	if _, err := e.store.CreateTenant(testActor, "other", ""); err != nil {
+	if _, err := e.svc.CreateTenant(bg, testActor, "other", ""); err != nil {
 		t.Fatal(err)
 	}
-	_, other, err := e.store.CreateToken(testActor, storage.TokenSpec{Tenant: "other", Scopes: []string{storage.ScopePlatform}})
+	_, other, err := e.svc.CreateToken(bg, testActor, scimserver.TokenSpec{Tenant: "other", Scopes: []string{scimserver.ScopePlatform}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,15 +217,9 @@ func TestAuditTrailExport(t *testing.T) {
 
 	var got []string
 	var raw strings.Builder
-	err := e.store.Read(storage.DefaultTenant, func(tx *storage.Tx) error {
-		return tx.EachEvent(func(ev storage.Event) error {
-			got = append(got, ev.Operation+" "+ev.ResourceType)
-			fmt.Fprintf(&raw, "%+v\n", ev)
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, ev := range trailOf(t, e.store, scimserver.DefaultTenant) {
+		got = append(got, ev.Operation+" "+ev.ResourceType)
+		fmt.Fprintf(&raw, "%+v\n", ev)
 	}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Fatalf("trail:\n got %v\nwant %v", got, want)

@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"bytes"
@@ -16,13 +16,13 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
 )
 
 // reqInfo travels with a request: who it is, and what the log line should say about it.
 type reqInfo struct {
 	id    string
-	token storage.Token
+	token scimserver.Token
 	err   error
 	body  []byte
 }
@@ -40,9 +40,9 @@ func requestID(r *http.Request) string  { return info(r).id }
 func setErr(r *http.Request, err error) { info(r).err = err }
 func tenantOf(r *http.Request) string   { return info(r).token.Tenant }
 
-func actorOf(r *http.Request) storage.Actor {
+func actorOf(r *http.Request) scimserver.Actor {
 	t := info(r).token
-	return storage.Actor{ID: t.ID, Name: t.Name}
+	return scimserver.Actor{ID: t.ID, Name: t.Name}
 }
 
 // validRequestID accepts an incoming X-Request-Id of up to 128 safe characters.
@@ -141,7 +141,7 @@ func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			secret, ok := bearer(r)
 			if ok {
-				if tok, err := s.store.Authenticate(secret); err == nil && tok.HasScope(scope) {
+				if tok, err := s.svc.Authenticate(r.Context(), secret); err == nil && scimserver.HasScope(tok, scope) {
 					info(r).token = tok
 					next.ServeHTTP(w, r)
 					return

@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"io"
@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
 )
 
 // adminToken creates an admin-scope token of the default tenant and returns its secret.
 func (e *testEnv) adminToken() string {
 	e.t.Helper()
-	_, secret, err := e.store.CreateToken(testActor, storage.TokenSpec{Tenant: storage.DefaultTenant, Name: "ops", Scopes: []string{storage.ScopeAdmin}})
+	_, secret, err := e.svc.CreateToken(bg, testActor, scimserver.TokenSpec{Tenant: scimserver.DefaultTenant, Name: "ops", Scopes: []string{scimserver.ScopeAdmin}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ var (
 func TestMetricsEndpoint(t *testing.T) {
 	e := newEnv(t)
 	admin := e.adminToken()
-	if _, err := e.store.CreateTenant(testActor, "acme", "Acme"); err != nil {
+	if _, err := e.svc.CreateTenant(bg, testActor, "acme", "Acme"); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string

@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"net/http"
@@ -14,10 +14,10 @@ import (
 // /ResourceTypes from the schemas declared as data. Resource requests never reach it.
 func (s *Server) discoveryServer() (scim.Server, error) {
 	types := []scim.ResourceType{}
-	for _, rt := range []*resourceType{s.users, s.groups} {
-		t := scim.ResourceType{ID: optional.NewString(rt.name), Name: rt.name, Endpoint: rt.endpoint,
-			Description: optional.NewString(rt.name), Schema: rt.core}
-		for _, e := range rt.extensions {
+	for _, k := range s.svc.Kinds() {
+		t := scim.ResourceType{ID: optional.NewString(k.Name), Name: k.Name, Endpoint: k.Endpoint,
+			Description: optional.NewString(k.Name), Schema: k.Schema()}
+		for _, e := range k.Extensions() {
 			t.SchemaExtensions = append(t.SchemaExtensions, scim.SchemaExtension{Schema: e})
 		}
 		types = append(types, t)

@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -124,10 +125,10 @@ func TestAuthentication(t *testing.T) {
 
 func TestTenantIsolation(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.store.CreateTenant(testActor, "acme", "Acme"); err != nil {
+	if _, err := e.svc.CreateTenant(bg, testActor, "acme", "Acme"); err != nil {
 		t.Fatal(err)
 	}
-	_, other, err := e.store.CreateToken(testActor, tokenSpec("acme"))
+	_, other, err := e.svc.CreateToken(bg, testActor, tokenSpec("acme"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +153,8 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatalf("cross-tenant member: %d %v", r.status, r.body)
 	}
 	// Revocation takes effect on the next request.
-	toks, _ := e.store.Tokens("acme")
-	if _, err := e.store.RevokeToken(testActor, "", toks[0].ID); err != nil {
+	toks, _ := e.svc.Tokens(bg, "acme")
+	if _, err := e.svc.RevokeToken(bg, testActor, "", toks[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	e.doAs(other, "GET", "/scim/v2/Users", nil).must(t, 401)
@@ -437,8 +438,8 @@ func TestRestartKeepsDataAndTokens(t *testing.T) {
 	}
 }
 
-func tokenSpec(tenant string) storage.TokenSpec {
-	return storage.TokenSpec{Tenant: tenant, Name: "test", Scopes: []string{storage.ScopeSCIM}}
+func tokenSpec(tenant string) scimserver.TokenSpec {
+	return scimserver.TokenSpec{Tenant: tenant, Name: "test", Scopes: []string{scimserver.ScopeSCIM}}
 }
 
 // TestLogsHoldNoSecrets runs a provisioning session at debug level and scans every log line
@@ -551,9 +552,9 @@ func TestPasswordByPatch(t *testing.T) {
 		t.Fatalf("trail: %v", a["trail"])
 	}
 	var hash []byte
-	_ = e.store.Read(storage.DefaultTenant, func(tx *storage.Tx) error {
-		u, err := tx.User(id)
-		hash = u.Password
+	_ = e.store.Read(bg, scimserver.DefaultTenant, func(tx storage.Tx) error {
+		u, err := tx.Get(users, id)
+		hash = u.Secret
 		return err
 	})
 	if !strings.HasPrefix(string(hash), "pbkdf2-sha256$") || strings.Contains(string(hash), "S3cret") {
@@ -600,14 +601,14 @@ func TestDeepPages(t *testing.T) {
 	const block = 1024
 	const n = 2*block + 500
 	ids := make([]string, 0, n)
-	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+	err := e.store.Write(bg, scimserver.DefaultTenant, func(tx storage.Tx) error {
 		ids = ids[:0]
 		for i := 0; i < n; i++ {
-			u, err := tx.CreateUser(storage.User{ID: storage.NewID(), Doc: []byte(`{"userName":"u"}`), Keys: storage.UserKeys{UserName: fmt.Sprintf("deep%05d", i)}})
+			id, err := putRecord(tx, users, map[string]any{"userName": fmt.Sprintf("deep%05d", i)})
 			if err != nil {
 				return err
 			}
-			ids = append(ids, u.ID)
+			ids = append(ids, id)
 		}
 		return nil
 	})

@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"bytes"
@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 func newUserBody(userName string) map[string]any {
@@ -37,7 +39,7 @@ func TestAdminAPIRequiresAdminScope(t *testing.T) {
 		}
 		e.doAs(tok, "POST", "/api/v1/admin/tenants", map[string]any{"id": "sneaky"}).must(t, http.StatusUnauthorized)
 	}
-	if _, err := e.store.Tenant("sneaky"); storage.ErrorCode(err) != storage.NotFound {
+	if _, err := e.svc.Tenant(bg, "sneaky"); scimserver.ErrorCode(err) != scimserver.NotFound {
 		t.Fatal("a non-admin token created a tenant")
 	}
 	// An admin token is not a SCIM or platform token.
@@ -52,9 +54,9 @@ func TestAdminTenantsAndTokens(t *testing.T) {
 	e := newEnv(t)
 	admin := e.adminToken()
 	adminID := ""
-	if toks, _ := e.store.Tokens(storage.DefaultTenant); len(toks) > 0 {
+	if toks, _ := e.svc.Tokens(bg, scimserver.DefaultTenant); len(toks) > 0 {
 		for _, tk := range toks {
-			if tk.HasScope(storage.ScopeAdmin) {
+			if scimserver.HasScope(tk, scimserver.ScopeAdmin) {
 				adminID = tk.ID
 			}
 		}
@@ -159,19 +161,13 @@ func TestAdminTenantsAndTokens(t *testing.T) {
 
 	// Every change is in the affected tenant's trail, once, with the admin token as the actor.
 	var ops []string
-	err := e.store.Read("acme", func(tx *storage.Tx) error {
-		return tx.EachEvent(func(ev storage.Event) error {
-			if ev.ResourceType == "Tenant" || ev.ResourceType == "Token" {
-				if ev.ActorID != adminID || ev.ActorName != "ops" {
-					t.Errorf("event %s by %q/%q, want the admin token %q", ev.Operation, ev.ActorID, ev.ActorName, adminID)
-				}
-				ops = append(ops, ev.Operation)
+	for _, ev := range trailOf(t, e.store, "acme") {
+		if ev.ResourceType == "Tenant" || ev.ResourceType == "Token" {
+			if ev.ActorID != adminID || ev.ActorName != "ops" {
+				t.Errorf("event %s by %q/%q, want the admin token %q", ev.Operation, ev.ActorID, ev.ActorName, adminID)
 			}
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
+			ops = append(ops, ev.Operation)
+		}
 	}
 	want := []string{"tenant-create", "token-create", "token-create", "tenant-disable", "tenant-enable", "token-revoke"}
 	if !slices.Equal(ops, want) {
@@ -179,7 +175,8 @@ func TestAdminTenantsAndTokens(t *testing.T) {
 	}
 	// The platform reads them through its own audit API too.
 	var trail []storage.Event
-	_ = e.store.Read("acme", func(tx *storage.Tx) error {
+	_ = e.store.Read(bg, "acme", func(tx storage.Tx) error {
+		var err error
 		trail, _, err = tx.Trail(storage.TrailQuery{ResourceID: tokID})
 		return err
 	})
@@ -309,30 +306,30 @@ func TestAdminBackupDuringWrites(t *testing.T) {
 		t.Fatal("no write ran concurrently with or after the backup")
 	}
 
-	problems, err := storage.VerifySnapshot(snapshot)
+	problems, err := bolt.VerifySnapshot(snapshot, scimserver.Collections())
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("the snapshot fails the check: %v %v", err, problems)
 	}
 	restored := filepath.Join(t.TempDir(), "restored", "data.db")
-	if _, err := storage.Restore(snapshot, restored, false); err != nil {
+	if _, err := bolt.Restore(snapshot, restored, false, scimserver.Collections()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := storage.Open(restored, storage.Options{})
+	s, err := bolt.Open(restored, bolt.Options{Collections: scimserver.Collections()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	var inSnapshot int
-	err = s.Read(storage.DefaultTenant, func(tx *storage.Tx) error {
-		inSnapshot = tx.CountUsers()
+	err = s.Read(bg, scimserver.DefaultTenant, func(tx storage.Tx) error {
+		inSnapshot = tx.Count(users)
 		for _, a := range before {
-			u, err := tx.User(a.id)
+			u, err := tx.Get(users, a.id)
 			if err != nil {
 				t.Errorf("user %s acknowledged %v before the backup began is not in it: %v", a.userName, began.Sub(a.at), err)
 				continue
 			}
-			if u.Keys.UserName != a.userName {
-				t.Errorf("user %s has userName %q", a.id, u.Keys.UserName)
+			if !strings.Contains(string(u.Doc), `"userName":"`+a.userName+`"`) {
+				t.Errorf("user %s has another userName: %s", a.id, u.Doc)
 			}
 		}
 		return nil
@@ -345,7 +342,7 @@ func TestAdminBackupDuringWrites(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged before the backup, %d in the snapshot, %d in all; snapshot %d bytes", len(before), inSnapshot, len(acked), n)
 	// The restored file is a working data file: the tokens in it still authenticate.
-	if _, err := s.Authenticate(testToken); err != nil {
+	if _, err := scimserver.New(s, scimserver.Options{}).Authenticate(bg, testToken); err != nil {
 		t.Errorf("the restored file does not know the SCIM token: %v", err)
 	}
 	// The staging file is gone.
@@ -357,9 +354,12 @@ func TestAdminBackupDuringWrites(t *testing.T) {
 func TestAdminBackupOneAtATime(t *testing.T) {
 	e := newEnv(t)
 	admin := e.adminToken()
-	backupsRunning.Store(e.store.Path(), true)
+	f, err := e.store.Snapshot(bg) // the one snapshot, until closed
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.doAs(admin, "GET", "/api/v1/admin/backup", nil).must(t, http.StatusConflict)
-	backupsRunning.Delete(e.store.Path())
+	f.Close()
 	if status, _ := fetch(t, e.srv.URL+"/api/v1/admin/backup", admin); status != http.StatusOK {
 		t.Fatalf("backup after the other one ended: %d", status)
 	}
@@ -379,17 +379,17 @@ func TestQueryUsersAndGroups(t *testing.T) {
 	e.do("POST", "/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
 		"displayName": "Engineering", "members": []any{map[string]any{"value": ids[0]}, map[string]any{"value": ids[2]}}}).must(t, http.StatusCreated)
 
-	all, err := QueryUsers(e.store, storage.DefaultTenant, "", 0)
+	all, err := e.find(e.svc.Users(), scimserver.DefaultTenant, "", 0)
 	if err != nil || len(all) != 3 || all[0]["id"] != ids[0] || all[0]["meta"].(map[string]any)["location"] != "/scim/v2/Users/"+ids[0] {
 		t.Fatalf("all users: %v %v", err, all)
 	}
-	if got, _ := QueryUsers(e.store, storage.DefaultTenant, "", 2); len(got) != 2 {
+	if got, _ := e.find(e.svc.Users(), scimserver.DefaultTenant, "", 2); len(got) != 2 {
 		t.Fatalf("limit 2: %d", len(got))
 	}
 	// The same filter as GET /Users?filter=… gives the same users.
 	for _, f := range []string{`userName eq "ADA@example.com"`, `active eq false`, `emails.value ew "example.com"`,
 		`userName ew ".com" and not (externalId pr)`, `groups.display eq "Engineering"`, `externalId eq "ext-3"`} {
-		got, err := QueryUsers(e.store, storage.DefaultTenant, f, 0)
+		got, err := e.find(e.svc.Users(), scimserver.DefaultTenant, f, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -405,22 +405,27 @@ func TestQueryUsersAndGroups(t *testing.T) {
 			}
 		}
 	}
-	if _, err := QueryUsers(e.store, storage.DefaultTenant, `userName eq`, 0); err == nil {
+	if _, err := e.find(e.svc.Users(), scimserver.DefaultTenant, `userName eq`, 0); err == nil {
 		t.Fatal("bad filter accepted")
-	} else if _, ok := err.(*FilterError); !ok {
+	} else if de := scimserver.ErrorOf(err); de.Code != scimserver.Invalid || de.Type != "invalidFilter" {
 		t.Fatalf("bad filter: %T %v", err, err)
 	}
-	if _, err := QueryUsers(e.store, storage.DefaultTenant, `nosuch eq "x"`, 0); err == nil {
+	if _, err := e.find(e.svc.Users(), scimserver.DefaultTenant, `nosuch eq "x"`, 0); err == nil {
 		t.Fatal("unknown attribute accepted")
 	}
-	if _, err := QueryUsers(e.store, "nope", "", 0); storage.ErrorCode(err) != storage.NotFound {
+	if _, err := e.find(e.svc.Users(), "nope", "", 0); scimserver.ErrorCode(err) != scimserver.NotFound {
 		t.Fatalf("unknown tenant: %v", err)
 	}
-	gs, err := QueryGroups(e.store, storage.DefaultTenant, `displayName eq "engineering"`, 0)
+	gs, err := e.find(e.svc.Groups(), scimserver.DefaultTenant, `displayName eq "engineering"`, 0)
 	if err != nil || len(gs) != 1 || len(gs[0]["members"].([]any)) != 2 {
 		t.Fatalf("groups: %v %v", err, gs)
 	}
-	if gs, _ := QueryGroups(e.store, storage.DefaultTenant, `members.value eq "`+ids[1]+`"`, 0); len(gs) != 0 {
+	if gs, _ := e.find(e.svc.Groups(), scimserver.DefaultTenant, `members.value eq "`+ids[1]+`"`, 0); len(gs) != 0 {
 		t.Fatalf("bob is in no group: %v", gs)
 	}
+}
+
+// find is what an operator's command lists: the service's Find, rendered under /scim/v2.
+func (e *testEnv) find(k *scimserver.Kind, tenant, filter string, limit int) ([]map[string]any, error) {
+	return e.svc.Find(bg, tenant, k, filter, limit, "/scim/v2")
 }

@@ -1,21 +1,16 @@
-package scimserver
+package httpapi
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	filter "github.com/scim2/filter-parser/v2"
 
+	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -24,7 +19,7 @@ import (
 // Tenant and token changes are recorded in the affected tenant's audit trail.
 
 func (s *Server) adminRoutes(r chi.Router) {
-	r.Use(s.authenticate(storage.ScopeAdmin), s.readBody, plainJSON)
+	r.Use(s.authenticate(scimserver.ScopeAdmin), s.readBody, plainJSON)
 	r.Get("/tenants", s.adminListTenants)
 	r.Post("/tenants", s.adminCreateTenant)
 	r.Get("/tenants/{id}", s.adminGetTenant)
@@ -46,50 +41,39 @@ type adminTenant struct {
 	Groups   int       `json:"groups"`
 }
 
-func (s *Server) describeTenant(t storage.Tenant) (adminTenant, error) {
-	out := adminTenant{ID: t.ID, Name: t.Name, Created: t.Created, Disabled: t.Disabled}
-	err := s.store.Read(t.ID, func(tx *storage.Tx) error {
-		out.Users, out.Groups = tx.CountUsers(), tx.CountGroups()
-		return nil
-	})
-	return out, err
+func toAdminTenant(t scimserver.TenantInfo) adminTenant {
+	return adminTenant{ID: t.ID, Name: t.Name, Created: t.Created, Disabled: t.Disabled, Users: t.Users, Groups: t.Groups}
 }
 
 func (s *Server) adminListTenants(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.store.Tenants()
+	ts, err := s.svc.Tenants(r.Context())
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	out := make([]adminTenant, 0, len(ts))
 	for _, t := range ts {
-		at, err := s.describeTenant(t)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		out = append(out, at)
+		out = append(out, toAdminTenant(t))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
 }
 
 func (s *Server) adminGetTenant(w http.ResponseWriter, r *http.Request) {
-	t, err := s.store.Tenant(pathParam(r, "id"))
-	s.answerTenant(w, r, t, err)
+	s.answerTenant(w, r, pathParam(r, "id"), nil)
 }
 
 // answerTenant answers with a tenant as the admin API shows it, or with the error that came
 // instead.
-func (s *Server) answerTenant(w http.ResponseWriter, r *http.Request, t storage.Tenant, err error) {
-	var at any
+func (s *Server) answerTenant(w http.ResponseWriter, r *http.Request, id string, err error) {
+	var t scimserver.TenantInfo
 	if err == nil {
-		at, err = s.describeTenant(t)
+		t, err = s.svc.Tenant(r.Context(), id)
 	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, at)
+	writeJSON(w, http.StatusOK, toAdminTenant(t))
 }
 
 // stringField reads an optional string member of a request object.
@@ -125,7 +109,7 @@ func (s *Server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, badRequest("invalidValue", `"id" is required`))
 		return
 	}
-	t, err := s.store.CreateTenant(actorOf(r), id, name)
+	t, err := s.svc.CreateTenant(r.Context(), actorOf(r), id, name)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -141,8 +125,8 @@ func (s *Server) adminSetDisabled(disabled bool) http.HandlerFunc {
 			writeError(w, r, errorf(http.StatusConflict, "", "a tenant cannot be disabled with one of its own tokens; use an admin token of another tenant, or the tenant command"))
 			return
 		}
-		t, err := s.store.SetTenantDisabled(actorOf(r), id, disabled)
-		s.answerTenant(w, r, t, err)
+		_, err := s.svc.SetTenantDisabled(r.Context(), actorOf(r), id, disabled)
+		s.answerTenant(w, r, id, err)
 	}
 }
 
@@ -160,25 +144,17 @@ type adminToken struct {
 	Secret string `json:"secret,omitempty"`
 }
 
-func toAdminToken(t storage.Token, now time.Time) adminToken {
-	state := "active"
-	switch {
-	case t.Revoked != nil:
-		state = "revoked"
-	case t.Expires != nil && !now.Before(*t.Expires):
-		state = "expired"
+func toAdminToken(t scimserver.Token, now time.Time) adminToken {
+	scopes := t.Scopes
+	if scopes == nil {
+		scopes = []string{}
 	}
-	return adminToken{ID: t.ID, Tenant: t.Tenant, Name: t.Name, Scopes: nonNil(t.Scopes), Created: t.Created,
-		Expires: t.Expires, Revoked: t.Revoked, State: state}
+	return adminToken{ID: t.ID, Tenant: t.Tenant, Name: t.Name, Scopes: scopes, Created: t.Created,
+		Expires: t.Expires, Revoked: t.Revoked, State: scimserver.TokenState(t, now)}
 }
 
 func (s *Server) adminListTokens(w http.ResponseWriter, r *http.Request) {
-	id := pathParam(r, "id")
-	if _, err := s.store.Tenant(id); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	ts, err := s.store.Tokens(id)
+	ts, err := s.svc.Tokens(r.Context(), pathParam(r, "id"))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -197,7 +173,7 @@ func (s *Server) adminCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	spec := storage.TokenSpec{Tenant: pathParam(r, "id")}
+	spec := scimserver.TokenSpec{Tenant: pathParam(r, "id")}
 	if spec.Name, err = stringField(m, "name"); err != nil {
 		writeError(w, r, err)
 		return
@@ -231,7 +207,7 @@ func (s *Server) adminCreateToken(w http.ResponseWriter, r *http.Request) {
 		exp := time.Now().Add(d).UTC()
 		spec.Expires = &exp
 	}
-	t, secret, err := s.store.CreateToken(actorOf(r), spec)
+	t, secret, err := s.svc.CreateToken(r.Context(), actorOf(r), spec)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -243,45 +219,29 @@ func (s *Server) adminCreateToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminRevokeToken(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.store.RevokeToken(actorOf(r), pathParam(r, "id"), pathParam(r, "tokenId")); err != nil {
+	if _, err := s.svc.RevokeToken(r.Context(), actorOf(r), pathParam(r, "id"), pathParam(r, "tokenId")); err != nil {
 		writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// backupsRunning holds the data files being backed up: one online backup at a time per file,
-// since each stages a copy of the whole file.
-var backupsRunning sync.Map
-
-// adminBackup streams a consistent snapshot of the data file. The snapshot is first written to
-// a temporary file beside the data file, from one read transaction: that transaction lasts as
-// long as a local disk copy, not as long as a slow client's download (a long bbolt read
-// transaction holds back the reuse of freed pages, the growth of the file's memory map, and the
-// scrub after an anonymization). The answer carries Content-Length and X-Backup-SHA256.
+// adminBackup streams a consistent snapshot of the data. The engine stages the snapshot first
+// (from one read transaction that lasts as long as a local disk copy, not as long as a slow
+// client's download); the answer carries Content-Length and X-Backup-SHA256.
 func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
-	if _, busy := backupsRunning.LoadOrStore(s.store.Path(), true); busy {
-		writeError(w, r, errorf(http.StatusConflict, "", "another backup is running; retry when it has finished"))
+	snap, ok := s.svc.Store().(storage.Snapshotter)
+	if !ok {
+		writeError(w, r, errorf(http.StatusNotImplemented, "", "this storage engine takes no online backups; use its own backup tools"))
 		return
 	}
-	defer backupsRunning.Delete(s.store.Path())
-	f, err := os.CreateTemp(filepath.Dir(s.store.Path()), ".scimserver-backup-*.tmp")
+	f, err := snap.Snapshot(r.Context())
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	defer os.Remove(f.Name())
 	defer f.Close()
-	h := sha256.New()
-	size, err := s.store.Backup(io.MultiWriter(f, h))
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		writeError(w, r, err)
-		return
-	}
+	size := f.Size
 	// The download may take longer than the server's write timeout allows for one answer: allow
 	// an hour plus a second per MiB, so that a stalled client cannot hold the backup forever.
 	if sw, ok := w.(*statusWriter); ok {
@@ -292,97 +252,10 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Type", "application/octet-stream")
 	hdr.Set("Content-Length", strconv.FormatInt(size, 10))
 	hdr.Set("Content-Disposition", `attachment; filename="scimserver-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
-	hdr.Set("X-Backup-SHA256", hex.EncodeToString(h.Sum(nil)))
+	hdr.Set("X-Backup-SHA256", hex.EncodeToString(f.SHA256))
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.CopyN(w, f, size); err != nil {
 		setErr(r, errors.New("backup download interrupted: "+err.Error()))
 	}
-}
-
-// QueryUsers returns the users of tenant that match filter (SCIM filter syntax, RFC 7644
-// §3.4.2.2; empty for all), in the order GET /Users would find them, at most limit of them (0
-// for no limit). It runs the server's own filter parsing, index planning and evaluation, and
-// renders each user as GET /Users/{id} would, with meta.location relative to /scim/v2.
-func QueryUsers(store *storage.Store, tenant, filter string, limit int) ([]map[string]any, error) {
-	s := offlineServer(store)
-	return s.query(s.users, tenant, filter, limit)
-}
-
-// QueryGroups is QueryUsers for groups; each group is rendered with its members.
-func QueryGroups(store *storage.Store, tenant, filter string, limit int) ([]map[string]any, error) {
-	s := offlineServer(store)
-	return s.query(s.groups, tenant, filter, limit)
-}
-
-// FilterError is a filter QueryUsers or QueryGroups cannot use: not SCIM filter syntax, or not
-// fitting the resource type's schemas.
-type FilterError struct{ Detail string }
-
-func (e *FilterError) Error() string { return "invalid filter: " + e.Detail }
-
-// offlineBase is the SCIM root that resources rendered outside a request are located under.
-const offlineBase = "/scim/v2"
-
-// offlineServer is a Server for rendering and querying outside HTTP (operator commands).
-func offlineServer(store *storage.Store) *Server {
-	return &Server{store: store, users: userType(), groups: groupType()}
-}
-
-// errEnough stops a scan once a query has its limit.
-var errEnough = errors.New("enough")
-
-func (s *Server) query(rt *resourceType, tenant, filterText string, limit int) ([]map[string]any, error) {
-	var expr filter.Expression
-	if f := strings.TrimSpace(filterText); f != "" {
-		var err error
-		if expr, err = rt.parseFilter(f); err != nil {
-			return nil, &FilterError{Detail: toSCIM(err).Detail}
-		}
-	}
-	proj := rt.parseProjection(nil, nil)
-	var out []map[string]any
-	err := s.store.Read(tenant, func(tx *storage.Tx) error {
-		out = []map[string]any{}
-		take := func(rec record) error {
-			m, err := s.render(tx, rt, rec, offlineBase, proj)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-			if limit > 0 && len(out) >= limit {
-				return errEnough
-			}
-			return nil
-		}
-		if expr == nil {
-			return rt.scan(tx, "", 0, func(rec record) (bool, error) {
-				err := take(rec)
-				return err == nil, err
-			})
-		}
-		var ids []string
-		if err := s.matches(tx, rt, expr, false, offlineBase, func(rec record, _ map[string]any) {
-			ids = append(ids, rec.id)
-		}); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			rec, err := rt.get(tx, id)
-			if err != nil {
-				return err
-			}
-			if err := take(rec); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, errEnough) {
-		err = nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }

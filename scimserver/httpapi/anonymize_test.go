@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/scimserver"
 )
 
 // personalUser creates a user carrying distinctive values in every personal attribute and
@@ -148,7 +148,7 @@ func TestAnonymizeTriggers(t *testing.T) {
 	e.api("POST", "/api/v1/users/nope/anonymize", nil).must(t, 404)
 	// By the exported function the operator command uses.
 	d, dv := personalUser(e, "44")
-	if changed, err := Anonymize(e.store, storage.DefaultTenant, storage.Actor{ID: "cli", Name: "operator"}, d); err != nil || !changed {
+	if changed, err := e.svc.Anonymize(bg, scimserver.DefaultTenant, scimserver.Actor{ID: "cli", Name: "operator"}, d); err != nil || !changed {
 		t.Fatalf("Anonymize: %v %v", changed, err)
 	}
 	// One event per anonymization, each by its actor.
@@ -222,37 +222,4 @@ func TestAnonymizeRaces(t *testing.T) {
 		t.Fatalf("check: %v %v", problems, err)
 	}
 	residue(t, dir, e.logText(), vals)
-}
-
-// TestOwedScrubRunsAtStart: an anonymization whose scrub never ran (the process died between
-// the commit and the scrub) is scrubbed when the file is next opened.
-func TestOwedScrubRunsAtStart(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "data.db")
-	e := newEnvAt(t, path)
-	id, vals := personalUser(e, "55")
-	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
-		_, err := anonymizeTx(tx, e.server.users, storage.Actor{ID: "test"}, id)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !e.store.ScrubOwed() {
-		t.Fatal("an anonymization did not record that a scrub is owed")
-	}
-	e.close()
-	raw, _ := os.ReadFile(path)
-	if !bytes.Contains(raw, []byte(vals[1])) {
-		t.Skip("the freed pages were already reused; nothing to show")
-	}
-	s, err := storage.Open(path, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if s.ScrubOwed() {
-		t.Fatal("the owed scrub did not run at start")
-	}
-	residue(t, dir, "", vals)
 }

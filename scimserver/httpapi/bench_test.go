@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"bytes"
@@ -14,28 +14,24 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 // benchEnv is a server over a store seeded with n users, driven in-process (no sockets), so the
 // figures measure the server rather than the loopback network.
 type benchEnv struct {
-	store *storage.Store
+	store *bolt.Store
 	srv   *Server
 	ids   []string
 }
 
 func newBench(b *testing.B, n int) *benchEnv {
 	b.Helper()
-	store, err := storage.Open(filepath.Join(b.TempDir(), "bench.db"), storage.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	store, svc := openService(b, filepath.Join(b.TempDir(), "bench.db"))
 	b.Cleanup(func() { store.Close() })
-	if _, err := store.Bootstrap(testToken, ""); err != nil {
-		b.Fatal(err)
-	}
-	srv, err := New(store, Options{Logger: zerolog.Nop()})
+	srv, err := New(svc, Options{Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -45,24 +41,22 @@ func newBench(b *testing.B, n int) *benchEnv {
 }
 
 // seedUsers stores n typical Entra/Okta users directly, 5,000 to a transaction.
-func seedUsers(tb testing.TB, store *storage.Store, n int) []string {
+func seedUsers(tb testing.TB, store storage.Store, n int) []string {
 	tb.Helper()
 	ids := make([]string, 0, n)
 	for start := 0; start < n; start += 5000 {
-		err := store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+		err := store.Write(bg, scimserver.DefaultTenant, func(tx storage.Tx) error {
 			for i := start; i < min(start+5000, n); i++ {
 				userName := fmt.Sprintf("user%07d@example.com", i)
-				doc, _ := json.Marshal(map[string]any{"userName": userName, "active": true, "externalId": fmt.Sprintf("ext-%07d", i),
+				id, err := putRecord(tx, users, map[string]any{"userName": userName, "active": true, "externalId": fmt.Sprintf("ext-%07d", i),
 					"displayName": fmt.Sprintf("User %d", i), "name": map[string]any{"givenName": "Given", "familyName": fmt.Sprintf("Family%d", i)},
 					"emails":      []any{map[string]any{"value": userName, "type": "work", "primary": true}},
 					enterpriseURN: map[string]any{"department": "Engineering", "employeeNumber": fmt.Sprint(i)}})
-				u, err := tx.CreateUser(storage.User{ID: storage.NewID(), Doc: doc,
-					Keys: storage.UserKeys{UserName: userName, ExternalID: fmt.Sprintf("ext-%07d", i), Emails: []string{userName}}})
 				if err != nil {
 					return err
 				}
 				if len(ids) < n {
-					ids = append(ids, u.ID)
+					ids = append(ids, id)
 				}
 			}
 			return nil
@@ -157,17 +151,11 @@ func BenchmarkAddMembers(b *testing.B) {
 // newGroupOf stores a group whose members are the first size users of e.
 func (e *benchEnv) newGroupOf(b *testing.B, name string, size int) string {
 	b.Helper()
-	gid := storage.NewID()
-	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
-		if _, err := tx.CreateGroup(storage.Group{ID: gid, Doc: []byte(`{"displayName":"` + name + `"}`), Keys: storage.GroupKeys{DisplayName: name}}); err != nil {
-			return err
-		}
-		for _, id := range e.ids[:size] {
-			if err := tx.AddMember(gid, storage.Member{Value: id}); err != nil {
-				return err
-			}
-		}
-		return nil
+	var gid string
+	err := e.store.Write(bg, scimserver.DefaultTenant, func(tx storage.Tx) error {
+		var err error
+		gid, err = putGroup(tx, name, e.ids[:size])
+		return err
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -192,20 +180,14 @@ func BenchmarkGetGroupWithoutMembers(b *testing.B) {
 
 // BenchmarkAnonymizeUserIn1000Groups anonymizes users who each belong to 1,000 groups.
 func BenchmarkAnonymizeUserIn1000Groups(b *testing.B) {
-	groups := benchScale(1000)
+	n := benchScale(1000)
 	e := newBench(b, 64)
 	var gids []string
-	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
-		for i := 0; i < groups; i++ {
-			gid := storage.NewID()
-			name := fmt.Sprintf("g%04d", i)
-			if _, err := tx.CreateGroup(storage.Group{ID: gid, Doc: []byte(`{"displayName":"` + name + `"}`), Keys: storage.GroupKeys{DisplayName: name}}); err != nil {
+	err := e.store.Write(bg, scimserver.DefaultTenant, func(tx storage.Tx) error {
+		for i := 0; i < n; i++ {
+			gid, err := putGroup(tx, fmt.Sprintf("g%04d", i), e.ids)
+			if err != nil {
 				return err
-			}
-			for _, id := range e.ids {
-				if err := tx.AddMember(gid, storage.Member{Value: id}); err != nil {
-					return err
-				}
 			}
 			gids = append(gids, gid)
 		}

@@ -1,4 +1,4 @@
-package scimserver
+package httpapi
 
 import (
 	"encoding/json"

@@ -1,6 +1,7 @@
-package scimserver
+package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -29,7 +31,7 @@ type metrics struct {
 
 const metricsNamespace = "scimserver"
 
-func newMetrics(store *storage.Store) *metrics {
+func newMetrics(svc *scimserver.Service) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: "http",
@@ -51,13 +53,16 @@ func newMetrics(store *storage.Store) *metrics {
 			Name: "commit_writes", Help: "Writes carried by one commit (group commit shares one fsync among concurrent writers).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
 	}
-	for _, scope := range []string{storage.ScopeSCIM, storage.ScopePlatform, storage.ScopeAdmin} {
+	for _, scope := range scimserver.Scopes {
 		m.authFailures.WithLabelValues(scope) // show zero before the first failure
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites,
-		newStoreCollector(store),
+		newStoreCollector(svc),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if in, ok := svc.Store().(storage.Instrumented); ok {
+		in.ObserveCommits(m.observeCommit)
+	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
 }
@@ -96,16 +101,16 @@ func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 // the number of users and groups. These are kept as counters in the store, so a scrape costs
 // one small read transaction per tenant whatever the data's size.
 type storeCollector struct {
-	store   *storage.Store
+	svc     *scimserver.Service
 	size    *prometheus.Desc
 	tenants *prometheus.Desc
 	users   *prometheus.Desc
 	groups  *prometheus.Desc
 }
 
-func newStoreCollector(store *storage.Store) *storeCollector {
+func newStoreCollector(svc *scimserver.Service) *storeCollector {
 	return &storeCollector{
-		store: store,
+		svc: svc,
 		size: prometheus.NewDesc(metricsNamespace+"_store_size_bytes",
 			"Size of the data file in bytes (its pages in use and free).", nil, nil),
 		tenants: prometheus.NewDesc(metricsNamespace+"_tenants",
@@ -125,8 +130,10 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.store.Size()))
-	tenants, err := c.store.Tenants()
+	if in, ok := c.svc.Store().(storage.Instrumented); ok {
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(in.Size()))
+	}
+	tenants, err := c.svc.Tenants(context.Background())
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.tenants, err)
 		return
@@ -138,15 +145,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			enabled++
 		}
-		var users, groups int
-		if err := c.store.Read(t.ID, func(tx *storage.Tx) error {
-			users, groups = tx.CountUsers(), tx.CountGroups()
-			return nil
-		}); err != nil {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(c.users, prometheus.GaugeValue, float64(users), t.ID)
-		ch <- prometheus.MustNewConstMetric(c.groups, prometheus.GaugeValue, float64(groups), t.ID)
+		ch <- prometheus.MustNewConstMetric(c.users, prometheus.GaugeValue, float64(t.Users), t.ID)
+		ch <- prometheus.MustNewConstMetric(c.groups, prometheus.GaugeValue, float64(t.Groups), t.ID)
 	}
 	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(enabled), "enabled")
 	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(disabled), "disabled")

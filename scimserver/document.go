@@ -1,0 +1,258 @@
+package scimserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/elimity-com/scim/schema"
+)
+
+// docFromBody turns a POST or PUT body into a document: validated against the schemas, readOnly
+// attributes dropped, empty values removed. The password, if any, is returned apart. Of the
+// lifecycle extension only a client's "anonymized" survives, for the caller to act on and strip.
+func (k *Kind) docFromBody(m map[string]any) (map[string]any, string, error) {
+	if err := checkShape(k, m); err != nil {
+		return nil, "", err
+	}
+	normaliseBody(k, m)
+	doc, serr := k.inputSchema.Validate(m)
+	if serr != nil {
+		return nil, "", invalid("invalidValue", bodyDetail)
+	}
+	for _, ext := range k.extensions {
+		raw, ok := lookupFold(m, ext.ID)
+		if !ok || raw == nil {
+			continue
+		}
+		attrs, serr := ext.ValidateExtension(raw)
+		if serr != nil {
+			return nil, "", invalid("invalidValue", bodyDetail)
+		}
+		doc[ext.ID] = attrs
+	}
+	doc = pruneDoc(doc)
+	if err := checkValues(doc); err != nil {
+		return nil, "", err
+	}
+	password, _ := doc["password"].(string)
+	delete(doc, "password")
+	return doc, password, nil
+}
+
+const bodyDetail = "an attribute is missing, or has a value of the wrong type for the resource schema"
+
+// checkShape checks what the schema validation would report only vaguely: the "schemas" list,
+// and attribute names repeated in other letter cases.
+func checkShape(k *Kind, m map[string]any) error {
+	list, ok := m["schemas"].([]any)
+	found := false
+	for _, s := range list {
+		if str, ok := s.(string); ok && strings.EqualFold(str, k.core.ID) {
+			found = true
+		}
+	}
+	if !ok || !found {
+		return invalid("invalidSyntax", `the "schemas" attribute must list `+k.core.ID)
+	}
+	seen := map[string]bool{}
+	for k := range m {
+		l := strings.ToLower(k)
+		if seen[l] {
+			return invalid("invalidSyntax", "the request body repeats an attribute in different letter cases")
+		}
+		seen[l] = true
+	}
+	return nil
+}
+
+func lookupFold(m map[string]any, key string) (any, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// normaliseBody accepts what real clients send before the schema validates it: extension
+// attributes written flat ("urn:…:User:department": "x"), booleans as "True"/"False", and the
+// enterprise manager as a bare id string ("" meaning none).
+func normaliseBody(k *Kind, m map[string]any) {
+	for _, ext := range k.extensions {
+		for k, v := range m {
+			if len(k) > len(ext.ID)+1 && strings.EqualFold(k[:len(ext.ID)+1], ext.ID+":") {
+				obj, _ := m[ext.ID].(map[string]any)
+				if obj == nil {
+					obj = map[string]any{}
+					m[ext.ID] = obj
+				}
+				obj[k[len(ext.ID)+1:]] = v
+				delete(m, k)
+			}
+		}
+	}
+	normaliseAttrs(k.core.Attributes, m)
+	for _, ext := range k.extensions {
+		if obj, ok := m[ext.ID].(map[string]any); ok {
+			normaliseAttrs(ext.Attributes, obj)
+		}
+	}
+}
+
+func normaliseAttrs(attrs schema.Attributes, m map[string]any) {
+	for k, v := range m {
+		a, ok := attrs.ContainsAttribute(k)
+		if !ok {
+			continue
+		}
+		switch {
+		case a.AttributeType() == "boolean" && !a.MultiValued():
+			m[k] = stringBool(v)
+		case a.AttributeType() == "complex" && a.Name() == "manager":
+			if s, ok := v.(string); ok {
+				if s == "" {
+					delete(m, k)
+				} else {
+					m[k] = map[string]any{"value": s}
+				}
+			}
+		case a.AttributeType() == "complex" && a.MultiValued():
+			if list, ok := v.([]any); ok {
+				for _, el := range list {
+					if obj, ok := el.(map[string]any); ok {
+						normaliseAttrs(a.SubAttributes(), obj)
+					}
+				}
+			}
+		case a.AttributeType() == "complex":
+			if obj, ok := v.(map[string]any); ok {
+				normaliseAttrs(a.SubAttributes(), obj)
+			}
+		}
+	}
+}
+
+func stringBool(v any) any {
+	if s, ok := v.(string); ok {
+		switch strings.ToLower(s) {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	}
+	return v
+}
+
+// prune removes nulls, empty strings, empty lists and empty objects: RFC 7643 §2.5 treats them
+// all as unassigned, and storing them would make "cleared" and "absent" differ.
+func prune(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if p := prune(e); p == nil {
+				delete(x, k)
+			} else {
+				x[k] = p
+			}
+		}
+		if len(x) == 0 {
+			return nil
+		}
+		return x
+	case []any:
+		out := x[:0]
+		for _, e := range x {
+			if p := prune(e); p != nil {
+				out = append(out, p)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	case string:
+		if x == "" {
+			return nil
+		}
+	case nil:
+		return nil
+	}
+	return v
+}
+
+// metaOf renders the meta attribute.
+func metaOf(k *Kind, location string, created, modified time.Time, version uint64) map[string]any {
+	return map[string]any{
+		"resourceType": k.Name,
+		"created":      created.Format(timeFormat),
+		"lastModified": modified.Format(timeFormat),
+		"location":     location,
+		"version":      etag(version),
+	}
+}
+
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func etag(version uint64) string { return `W/"` + strconv.FormatUint(version, 10) + `"` }
+
+// schemasOf lists the core schema and the extensions the document uses.
+func (k *Kind) schemasOf(doc map[string]any) []string {
+	out := []string{k.core.ID}
+	for _, e := range k.extensions {
+		if _, ok := doc[e.ID]; ok {
+			out = append(out, e.ID)
+		}
+	}
+	return out
+}
+
+func decodeDoc(raw []byte) (map[string]any, error) {
+	m := map[string]any{}
+	if len(raw) == 0 {
+		return m, nil
+	}
+	d := json.NewDecoder(strings.NewReader(string(raw)))
+	d.UseNumber()
+	return m, d.Decode(&m)
+}
+
+// maxValues bounds a multi-valued attribute of a user or group document (members are stored
+// apart and bounded only by the body size).
+const maxValues = 1000
+
+// checkValues refuses what no identity provider sends and the store should not keep: NUL
+// characters, and multi-valued attributes with more than maxValues values.
+func checkValues(v any) error {
+	switch x := v.(type) {
+	case string:
+		if strings.ContainsRune(x, 0) {
+			return invalid("invalidValue", "attribute values cannot contain NUL characters")
+		}
+	case []any:
+		if len(x) > maxValues {
+			return invalid("invalidValue", fmt.Sprintf("a multi-valued attribute holds at most %d values", maxValues))
+		}
+		for _, e := range x {
+			if err := checkValues(e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) {
+				return invalid("invalidValue", "attribute names cannot contain NUL characters")
+			}
+			if err := checkValues(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,375 @@
+package scimserver
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/scimserver/scimserver/scimserver/patch"
+	"github.com/scimserver/scimserver/scimserver/strictjson"
+	"github.com/scimserver/scimserver/storage"
+)
+
+// View says how a resource is rendered: the SCIM root its locations are under (meta.location,
+// $ref), and the projection (RFC 7644 §3.4.2.5).
+type View struct {
+	Base       string
+	Attributes []string
+	Excluded   []string
+}
+
+// Resource is a rendered resource.
+type Resource struct {
+	ID      string
+	Version uint64
+	// JSON is the representation; nil when a condition said the client's copy is current.
+	JSON []byte
+}
+
+// ETag is the resource's entity tag (its meta.version).
+func (r Resource) ETag() string { return etag(r.Version) }
+
+// Conditions are a request's preconditions on the resource's version (RFC 9110 §13.1).
+type Conditions struct {
+	IfMatch     string // a write applies only when the resource's version matches
+	IfNoneMatch string // a read renders only when the version does not match
+}
+
+// Get renders a resource. With IfNoneMatch naming its current version, JSON is nil.
+func (s *Service) Get(ctx context.Context, tenant string, k *Kind, id string, view View, cond Conditions) (Resource, error) {
+	p := k.parseProjection(view.Attributes, view.Excluded)
+	var res Resource
+	err := s.read(ctx, tenant, func(tx storage.Tx) error {
+		rec, err := k.get(tx, id)
+		if err != nil {
+			return err
+		}
+		res = Resource{ID: rec.ID, Version: rec.Version}
+		if etagMatches(cond.IfNoneMatch, rec.Version) {
+			return nil
+		}
+		res.JSON, err = s.renderBytes(tx, k, rec, view.Base, p)
+		return err
+	})
+	return res, err
+}
+
+// current reads the record a write is about to change, checks the write's If-Match against it,
+// and decodes its document.
+func current(tx storage.Tx, k *Kind, id string, cond Conditions) (storage.Record, map[string]any, error) {
+	rec, err := k.get(tx, id)
+	if err != nil {
+		return rec, nil, err
+	}
+	if cond.IfMatch != "" && !etagMatches(cond.IfMatch, rec.Version) {
+		return rec, nil, Errorf(Precondition, "", "the resource has changed since the version in If-Match")
+	}
+	doc, err := decodeDoc(rec.Doc)
+	return rec, doc, err
+}
+
+// decodeBody parses a request body strictly (valid UTF-8, one JSON object, no duplicate keys,
+// bounded nesting, numbers kept as written).
+func decodeBody(raw []byte) (map[string]any, error) {
+	m, err := strictjson.DecodeObject(raw)
+	if err != nil {
+		return nil, invalid("invalidSyntax", err.Error())
+	}
+	return m, nil
+}
+
+// Create stores a new resource from a POST body and returns its id.
+func (s *Service) Create(ctx context.Context, tenant string, actor Actor, k *Kind, body []byte) (string, error) {
+	in, err := k.input(body)
+	if err != nil {
+		return "", err
+	}
+	// The id is drawn inside the write, which runs on the store's single writer: ids then grow
+	// in commit order, so a listing in id order never has a new record appear behind a page it
+	// already served.
+	var id string
+	erased := false
+	err = s.write(ctx, tenant, func(tx storage.Tx) error {
+		id, erased = storage.NewID(), false
+		rec := storage.Record{ID: id, Doc: in.raw, Keys: k.Collection.KeysOf(in.doc), Secret: in.secret}
+		if _, err := tx.Insert(k.Collection, rec); err != nil {
+			return err
+		}
+		if err := s.addMembers(tx, id, in.members); err != nil {
+			return err
+		}
+		if err := record(tx, actor, opCreate, k, id, in.names(nil)); err != nil {
+			return err
+		}
+		if in.anonymize {
+			erased = true
+			_, err := s.anonymizeTx(tx, actor, id)
+			return err
+		}
+		return nil
+	})
+	if err == nil && erased {
+		err = s.finishErasure(ctx, true)
+	}
+	return id, err
+}
+
+// Replace replaces a resource with a PUT body.
+func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions) error {
+	in, err := k.input(body)
+	if err != nil {
+		return err
+	}
+	erased := false
+	err = s.write(ctx, tenant, func(tx storage.Tx) error {
+		erased = false
+		rec, old, err := current(tx, k, id, cond)
+		if err != nil {
+			return err
+		}
+		if k.audited {
+			trigger, err := guardAnonymized(tx, id, in.anonymize, in.anonymizeSet)
+			if err != nil {
+				return err
+			}
+			if trigger {
+				erased, err = s.anonymizeTx(tx, actor, id)
+				return err
+			}
+		}
+		names := in.names(old)
+		if k.hasMembers {
+			changed, err := s.replaceMembers(tx, id, in.members)
+			if err != nil {
+				return err
+			}
+			if changed {
+				names = addName(names, k.related)
+			}
+		}
+		if len(names) == 0 {
+			return nil // nothing changes: version and lastModified stay
+		}
+		rec.Doc, rec.Keys = in.raw, k.Collection.KeysOf(in.doc)
+		if in.secret != nil {
+			rec.Secret = in.secret
+		}
+		if err := s.update(tx, k, rec, old, in.doc); err != nil {
+			return err
+		}
+		return record(tx, actor, updateOp(opReplace, old, in.doc), k, id, names)
+	})
+	if err == nil && erased {
+		err = s.finishErasure(ctx, true)
+	}
+	return err
+}
+
+// Patch applies a PATCH body (RFC 7644 §3.5.2) in one transaction.
+func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions) error {
+	ops, err := patch.Parse(body, k.patchSchema())
+	if err != nil {
+		return ErrorOf(err)
+	}
+	// Hash new passwords here: the write function runs on the store's single writer, where a
+	// deliberately slow hash would hold up every other write.
+	hashes := map[string][]byte{}
+	for _, pw := range patch.Passwords(ops) {
+		hashes[pw] = hashPassword(pw)
+	}
+	erased := false
+	err = s.write(ctx, tenant, func(tx storage.Tx) error {
+		erased = false
+		rec, doc, err := current(tx, k, id, cond)
+		if err != nil {
+			return err
+		}
+		newDoc, _, mc, err := patch.Apply(doc, ops, k.patchSchema())
+		if err != nil {
+			return ErrorOf(err)
+		}
+		newDoc = pruneDoc(newDoc)
+		if err := checkValues(newDoc); err != nil {
+			return err
+		}
+		if k.audited {
+			want, set := anonymizeRequest(newDoc)
+			trigger, err := guardAnonymized(tx, id, want, set)
+			if err != nil {
+				return err
+			}
+			if trigger {
+				erased, err = s.anonymizeTx(tx, actor, id)
+				return err
+			}
+			stripLifecycle(newDoc)
+		}
+		password, _ := newDoc["password"].(string)
+		delete(newDoc, "password")
+		names := attrNames(doc, newDoc, password != "")
+		if k.hasMembers {
+			changed, err := s.applyMembers(tx, k, id, mc)
+			if err != nil {
+				return err
+			}
+			if changed {
+				names = addName(names, k.related)
+			}
+		}
+		if len(names) == 0 {
+			return nil // nothing changes: version and lastModified stay
+		}
+		if rec.Doc, err = json.Marshal(newDoc); err != nil {
+			return err
+		}
+		rec.Keys = k.Collection.KeysOf(newDoc)
+		if err := checkKeys(rec.Keys); err != nil {
+			return err
+		}
+		if password != "" {
+			h, ok := hashes[password]
+			if !ok {
+				return Errorf(Internal, "", "a password reached the store without its hash")
+			}
+			rec.Secret = h
+		}
+		if err := s.update(tx, k, rec, doc, newDoc); err != nil {
+			return err
+		}
+		return record(tx, actor, updateOp(opPatch, doc, newDoc), k, id, names)
+	})
+	if err == nil && erased {
+		err = s.finishErasure(ctx, true)
+	}
+	return err
+}
+
+// Delete deletes a resource; of an audited user, it deactivates it instead (deleteRecord).
+func (s *Service) Delete(ctx context.Context, tenant string, actor Actor, k *Kind, id string, cond Conditions) error {
+	return s.write(ctx, tenant, func(tx storage.Tx) error {
+		rec, doc, err := current(tx, k, id, cond)
+		if err != nil {
+			return err
+		}
+		return s.deleteRecord(tx, actor, k, rec, doc)
+	})
+}
+
+// update stores a record's new document. Members show their groups' names: when a group's name
+// changes, its members get new versions too.
+func (s *Service) update(tx storage.Tx, k *Kind, rec storage.Record, old, doc map[string]any) error {
+	if _, err := tx.Update(k.Collection, rec); err != nil {
+		return err
+	}
+	if k.hasMembers && stringAt(old, k.nameAttr) != stringAt(doc, k.nameAttr) {
+		return s.touchMembers(tx, rec.ID)
+	}
+	return nil
+}
+
+// input is a POST or PUT body made into what is stored.
+type input struct {
+	doc       map[string]any // the document as stored, without the lifecycle extension
+	raw       []byte         // doc, encoded
+	secret    []byte         // the password's hash, when the body sets one
+	members   []storage.Member
+	anonymize bool // the body asks for anonymization (lifecycle anonymized: true) …
+	// anonymizeSet: … or says anything about it (false is refused for an anonymized user).
+	anonymizeSet bool
+}
+
+// input parses and normalises a POST or PUT body of the kind.
+func (k *Kind) input(body []byte) (input, error) {
+	m, err := decodeBody(body)
+	if err != nil {
+		return input{}, err
+	}
+	var in input
+	if k.hasMembers {
+		if in.members, err = membersFromBody(m); err != nil {
+			return input{}, err
+		}
+	}
+	doc, password, err := k.docFromBody(m)
+	if err != nil {
+		return input{}, err
+	}
+	if k.audited {
+		in.anonymize, in.anonymizeSet = anonymizeRequest(doc)
+		stripLifecycle(doc)
+		if password != "" {
+			in.secret = hashPassword(password)
+		}
+	}
+	in.doc = doc
+	if err := checkKeys(k.Collection.KeysOf(doc)); err != nil {
+		return input{}, err
+	}
+	if in.raw, err = json.Marshal(doc); err != nil {
+		return input{}, err
+	}
+	return in, nil
+}
+
+// names lists the attributes the input changes against old (nil for a new resource), with the
+// kind's related attribute when the input sets members.
+func (in input) names(old map[string]any) []string {
+	names := attrNames(old, in.doc, in.secret != nil)
+	if old == nil && len(in.members) > 0 {
+		names = addName(names, "members")
+	}
+	return names
+}
+
+func addName(names []string, name string) []string {
+	if slices.Contains(names, name) {
+		return names
+	}
+	names = append(names, name)
+	slices.Sort(names)
+	return names
+}
+
+// checkKeys refuses indexed values the store would not take, as a client error.
+func checkKeys(keys [][]string) error {
+	for _, ks := range keys {
+		for _, v := range ks {
+			if len(v) > storage.MaxKeyLen {
+				return invalid("invalidValue", "an identifying attribute (userName, displayName, externalId, an email) is too long")
+			}
+		}
+	}
+	return nil
+}
+
+func pruneDoc(doc map[string]any) map[string]any {
+	if p, ok := prune(doc).(map[string]any); ok {
+		return p
+	}
+	return map[string]any{}
+}
+
+func stringAt(doc map[string]any, key string) string {
+	s, _ := doc[key].(string)
+	return s
+}
+
+// etagMatches implements If-Match / If-None-Match lists with weak comparison (RFC 9110 §13.1).
+func etagMatches(header string, version uint64) bool {
+	if header == "" {
+		return false
+	}
+	cur := strings.TrimPrefix(etag(version), "W/")
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == cur {
+			return true
+		}
+	}
+	return false
+}
+
+// cloneDoc copies a document one level deep.
+func cloneDoc(doc map[string]any) map[string]any { return maps.Clone(doc) }

@@ -1,0 +1,77 @@
+// Package scimserver is the SCIM domain: resource kinds as data (their schemas, the collections
+// and indexes their records are stored in, how they are normalised, rendered and projected),
+// filters and query planning, the lifecycle rules of audited users, anonymization, the audit
+// trail's naming, tenants and tokens — and the Service whose methods carry them out, each in one
+// storage transaction. It knows nothing of HTTP (scimserver/httpapi adapts it) nor of any
+// storage engine (it speaks the storage contract).
+package scimserver
+
+import (
+	"context"
+	"time"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// Options configure a Service.
+type Options struct {
+	// Now is the clock for what the service decides by time (token expiry); nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Service carries out every operation on a store's data.
+type Service struct {
+	store  storage.Store
+	opts   Options
+	users  *Kind
+	groups *Kind
+	kinds  []*Kind
+	pages  pageCache
+	auth   authCache
+}
+
+// New returns a service over store, which must have been opened with Collections().
+func New(store storage.Store, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{store: store, opts: opts, users: Users(), groups: Groups()}
+	s.kinds = []*Kind{s.users, s.groups}
+	return s
+}
+
+// Users and Groups are the service's resource kinds; Kinds lists them in the order a root query
+// answers them.
+func (s *Service) Users() *Kind   { return s.users }
+func (s *Service) Groups() *Kind  { return s.groups }
+func (s *Service) Kinds() []*Kind { return s.kinds }
+
+// Store is the storage engine the service runs on.
+func (s *Service) Store() storage.Store { return s.store }
+
+// kindNamed returns the kind a member's type names.
+func (s *Service) kindNamed(name string) *Kind {
+	for _, k := range s.kinds {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// Actor is who performs a write, as the audit trail records it.
+type Actor struct {
+	ID   string
+	Name string
+}
+
+// read runs fn in a read transaction of tenant, with domain errors.
+func (s *Service) read(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
+	return s.store.Read(ctx, tenant, fn)
+}
+
+// write runs fn in a write transaction of tenant: fn may run more than once.
+func (s *Service) write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
+	return s.store.Write(ctx, tenant, fn)
+}
