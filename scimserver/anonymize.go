@@ -70,7 +70,7 @@ func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string) (bool, erro
 			break
 		}
 	}
-	doc["active"] = false
+	setInactive(doc)
 	if rec.Doc, err = json.Marshal(doc); err != nil {
 		return false, err
 	}

@@ -71,11 +71,10 @@ func (s *Service) deleteRecord(tx storage.Tx, actor Actor, k *Kind, rec storage.
 
 // deactivate sets active=false on a stored record; it reports whether that changed anything.
 func deactivate(tx storage.Tx, k *Kind, rec storage.Record, doc map[string]any) (bool, error) {
-	if doc["active"] == false {
+	doc = cloneDoc(doc)
+	if !setInactive(doc) {
 		return false, nil
 	}
-	doc = cloneDoc(doc)
-	doc["active"] = false
 	var err error
 	if rec.Doc, err = json.Marshal(doc); err != nil {
 		return false, err
@@ -83,6 +82,14 @@ func deactivate(tx storage.Tx, k *Kind, rec storage.Record, doc map[string]any) 
 	rec.Keys = k.Collection.KeysOf(doc)
 	_, err = tx.Update(k.Collection, rec)
 	return err == nil, err
+}
+
+// setInactive makes a document inactive: the one meaning of deactivation. It reports whether
+// the document was active.
+func setInactive(doc map[string]any) bool {
+	was := doc["active"] != false
+	doc["active"] = false
+	return was
 }
 
 // updateOp names a user update in the trail: a change that turns an inactive user active again

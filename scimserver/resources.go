@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/scimserver/patch"
 	"github.com/scimserver/scimserver/scimserver/strictjson"
 	"github.com/scimserver/scimserver/storage"
@@ -186,7 +187,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		if err != nil {
 			return err
 		}
-		newDoc, _, mc, err := patch.Apply(doc, ops, k.patchSchema())
+		newDoc, changed, mc, err := patch.Apply(doc, ops, k.patchSchema())
 		if err != nil {
 			return ErrorOf(err)
 		}
@@ -208,7 +209,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		}
 		password, _ := newDoc["password"].(string)
 		delete(newDoc, "password")
-		names := attrNames(doc, newDoc, password != "")
+		names := storedNames(changed, k)
 		if k.hasMembers {
 			changed, err := s.applyMembers(tx, k, id, mc)
 			if err != nil {
@@ -255,6 +256,20 @@ func (s *Service) Delete(ctx context.Context, tenant string, actor Actor, k *Kin
 		}
 		return s.deleteRecord(tx, actor, k, rec, doc)
 	})
+}
+
+// storedNames keeps, of the attributes a PATCH changed, those stored in the document (and
+// the password): the lifecycle extension is the server's to state, and a member list is named
+// only when its change changed something.
+func storedNames(changed []string, k *Kind) []string {
+	names := make([]string, 0, len(changed))
+	for _, n := range changed {
+		if n == k.related || strings.HasPrefix(n, schemas.LifecycleURN+":") {
+			continue
+		}
+		names = append(names, n)
+	}
+	return names
 }
 
 // update stores a record's new document. Members show their groups' names: when a group's name
