@@ -18,7 +18,7 @@ func (k *Kind) docFromBody(m map[string]any) (map[string]any, string, error) {
 		return nil, "", err
 	}
 	normaliseBody(k, m)
-	doc, serr := k.inputSchema.Validate(m)
+	doc, serr := k.core.Validate(m)
 	if serr != nil {
 		return nil, "", invalid("invalidValue", bodyDetail)
 	}

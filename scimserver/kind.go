@@ -62,10 +62,8 @@ func Collections() []*storage.Collection {
 }
 
 func newKind(name, endpoint, collection string, core schema.Schema, extensions ...schema.Schema) *Kind {
-	input := core
-	input.Attributes = append(append(schema.Attributes{}, core.Attributes...), schemas.ExternalID())
 	return &Kind{Name: name, Endpoint: endpoint, Collection: &storage.Collection{Name: collection},
-		core: core, extensions: extensions, common: commonSchema(), inputSchema: input}
+		core: core, extensions: extensions}
 }
 
 // index declares an index on the attribute at path: its keys are the path's string values,
@@ -78,16 +76,6 @@ func (k *Kind) index(name, path string, unique bool) {
 	}
 	k.Collection.Indexes = append(k.Collection.Indexes, storage.Index{Name: name, Attr: path, Unique: unique,
 		Fold: !ref.target().CaseExact(), Keys: func(doc map[string]any) []string { return ref.strings(doc) }})
-}
-
-func commonSchema() schema.Schema {
-	var attrs []schema.CoreAttribute
-	for _, a := range schema.CommonAttributes() {
-		if a.Name() != "schemas" {
-			attrs = append(attrs, a)
-		}
-	}
-	return schema.Schema{Attributes: attrs}
 }
 
 // patchSchema is the view of the schemas the PATCH engine works with.
@@ -116,8 +104,6 @@ func (k *Kind) resolve(urn, name, sub string) (attrRef, bool) {
 	switch {
 	case urn == "" || strings.EqualFold(urn, k.core.ID):
 		if a, ok := k.core.Attributes.ContainsAttribute(name); ok {
-			ref, found = attrRef{attr: a}, true
-		} else if a, ok := k.common.Attributes.ContainsAttribute(name); ok && urn == "" {
 			ref, found = attrRef{attr: a}, true
 		}
 	default:

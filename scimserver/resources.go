@@ -130,8 +130,13 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 		if err != nil {
 			return err
 		}
+		names := in.names(old)
 		if k.audited {
-			trigger, err := guardAnonymized(tx, id, in.anonymize, in.anonymizeSet)
+			was, err := isAnonymized(tx, id)
+			if err != nil {
+				return err
+			}
+			trigger, err := guardAnonymized(was, in.anonymizeSet, in.anonymize, len(names) > 0)
 			if err != nil {
 				return err
 			}
@@ -140,7 +145,6 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 				return err
 			}
 		}
-		names := in.names(old)
 		if k.hasMembers {
 			changed, err := s.replaceMembers(tx, id, in.members)
 			if err != nil {
@@ -187,7 +191,17 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		if err != nil {
 			return err
 		}
-		newDoc, changed, mc, err := patch.Apply(doc, ops, k.patchSchema())
+		// A user's PATCH applies to what the client reads: the stored document plus the
+		// lifecycle's anonymized, so that removing or clearing it means what it says.
+		was, input := false, doc
+		if k.audited {
+			if was, err = isAnonymized(tx, id); err != nil {
+				return err
+			}
+			input = cloneDoc(doc)
+			input[schemas.LifecycleURN] = map[string]any{"anonymized": was}
+		}
+		newDoc, changed, mc, err := patch.Apply(input, ops, k.patchSchema())
 		if err != nil {
 			return ErrorOf(err)
 		}
@@ -195,9 +209,16 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		if err := checkValues(newDoc); err != nil {
 			return err
 		}
+		if err := checkMembers(mc.Add); err != nil {
+			return err
+		}
+		want, _ := anonymizeRequest(newDoc)
+		stripLifecycle(newDoc)
+		password, _ := newDoc["password"].(string)
+		delete(newDoc, "password")
+		names := storedNames(changed, k)
 		if k.audited {
-			want, set := anonymizeRequest(newDoc)
-			trigger, err := guardAnonymized(tx, id, want, set)
+			trigger, err := guardAnonymized(was, true, want, len(names) > 0)
 			if err != nil {
 				return err
 			}
@@ -205,11 +226,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 				erased, err = s.anonymizeTx(tx, actor, id)
 				return err
 			}
-			stripLifecycle(newDoc)
 		}
-		password, _ := newDoc["password"].(string)
-		delete(newDoc, "password")
-		names := storedNames(changed, k)
 		if k.hasMembers {
 			changed, err := s.applyMembers(tx, k, id, mc)
 			if err != nil {

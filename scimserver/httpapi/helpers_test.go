@@ -263,3 +263,14 @@ func putGroup(tx storage.Tx, name string, members []string) (string, error) {
 	}
 	return gid, nil
 }
+
+// asList reads a decoded JSON value as a list: nil as none, a single value as one.
+func asList(v any) []any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return x
+	}
+	return []any{v}
+}
