@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/elimity-com/scim/schema"
+
+	"github.com/scimserver/scimserver/scimserver/compare"
+	"github.com/scimserver/scimserver/scimserver/patch"
 )
 
 // docFromBody turns a POST or PUT body into a document: validated against the schemas, readOnly
@@ -81,8 +84,8 @@ func lookupFold(m map[string]any, key string) (any, bool) {
 }
 
 // normaliseBody accepts what real clients send before the schema validates it: extension
-// attributes written flat ("urn:…:User:department": "x"), booleans as "True"/"False", and the
-// enterprise manager as a bare id string ("" meaning none).
+// attributes written flat ("urn:…:User:department": "x"), and the value forms patch.Lenient
+// reads for PATCH values too (booleans as "True"/"False", the manager as a bare id).
 func normaliseBody(k *Kind, m map[string]any) {
 	for _, ext := range k.extensions {
 		for k, v := range m {
@@ -111,47 +114,25 @@ func normaliseAttrs(attrs schema.Attributes, m map[string]any) {
 		if !ok {
 			continue
 		}
-		switch {
-		case a.AttributeType() == "boolean" && !a.MultiValued():
-			m[k] = stringBool(v)
-		case a.AttributeType() == "complex" && a.Name() == "manager":
-			if s, ok := v.(string); ok {
-				if s == "" {
-					delete(m, k)
-				} else {
-					m[k] = map[string]any{"value": s}
-				}
-			}
-		case a.AttributeType() == "complex" && a.MultiValued():
-			if list, ok := v.([]any); ok {
-				for _, el := range list {
-					if obj, ok := el.(map[string]any); ok {
-						normaliseAttrs(a.SubAttributes(), obj)
-					}
-				}
-			}
-		case a.AttributeType() == "complex":
-			if obj, ok := v.(map[string]any); ok {
+		v = patch.Lenient(a, v)
+		if v == nil {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+		if a.AttributeType() != "complex" {
+			continue
+		}
+		for _, el := range asList(v) {
+			if obj, ok := el.(map[string]any); ok {
 				normaliseAttrs(a.SubAttributes(), obj)
 			}
 		}
 	}
 }
 
-func stringBool(v any) any {
-	if s, ok := v.(string); ok {
-		switch strings.ToLower(s) {
-		case "true":
-			return true
-		case "false":
-			return false
-		}
-	}
-	return v
-}
-
-// prune removes nulls, empty strings, empty lists and empty objects: RFC 7643 §2.5 treats them
-// all as unassigned, and storing them would make "cleared" and "absent" differ.
+// prune removes unassigned values (compare.Unassigned), also those a removal inside a list or an
+// object leaves behind: storing them would make "cleared" and "absent" differ.
 func prune(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
@@ -162,10 +143,6 @@ func prune(v any) any {
 				x[k] = p
 			}
 		}
-		if len(x) == 0 {
-			return nil
-		}
-		return x
 	case []any:
 		out := x[:0]
 		for _, e := range x {
@@ -173,15 +150,9 @@ func prune(v any) any {
 				out = append(out, p)
 			}
 		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	case string:
-		if x == "" {
-			return nil
-		}
-	case nil:
+		v = out
+	}
+	if compare.Unassigned(v) {
 		return nil
 	}
 	return v

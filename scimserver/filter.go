@@ -267,7 +267,7 @@ func compareValues(a schema.CoreAttribute, e *filter.AttributeExpression, vals [
 	switch e.Operator {
 	case filter.PR:
 		for _, v := range vals {
-			if !isEmpty(v) {
+			if !compare.Unassigned(v) {
 				return true
 			}
 		}
@@ -281,20 +281,6 @@ func compareValues(a schema.CoreAttribute, e *filter.AttributeExpression, vals [
 		if compareOne(a, e.Operator, v, e.CompareValue) {
 			return true
 		}
-	}
-	return false
-}
-
-func isEmpty(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return true
-	case string:
-		return x == ""
-	case []any:
-		return len(x) == 0
-	case map[string]any:
-		return len(x) == 0
 	}
 	return false
 }

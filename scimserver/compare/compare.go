@@ -113,3 +113,20 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// Unassigned reports whether v means "no value": null, an empty string, an empty list or an
+// empty object. RFC 7643 §2.5 treats them all as unassigned, so a filter's pr, a PATCH that
+// clears an attribute and the documents the server stores all read them the same way.
+func Unassigned(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}

@@ -70,7 +70,7 @@ func applyOp(doc map[string]any, op Operation) *Error {
 // put sets m[k], deleting the key for values that mean "no value" so that cleared attributes
 // and emptied objects and lists disappear from the document.
 func put(m map[string]any, k string, v any) {
-	if isClear(v) {
+	if compare.Unassigned(v) {
 		delete(m, k)
 	} else {
 		m[k] = v
@@ -207,7 +207,7 @@ func hollow(attr schema.CoreAttribute, elem any) bool {
 		return false
 	}
 	if _, hasValue := attr.SubAttributes().ContainsAttribute("value"); hasValue {
-		return isClear(m["value"])
+		return compare.Unassigned(m["value"])
 	}
 	return len(m) == 0
 }
@@ -230,7 +230,7 @@ func setSub(m map[string]any, sub schema.CoreAttribute, op Operation) *Error {
 // guardImmutable refuses to overwrite a set immutable value with a different one; Parse has
 // already refused replace and remove on immutable targets.
 func guardImmutable(def schema.CoreAttribute, cur, next any) *Error {
-	if def.Mutability() == "immutable" && !isClear(cur) && !reflect.DeepEqual(cur, next) {
+	if def.Mutability() == "immutable" && !compare.Unassigned(cur) && !reflect.DeepEqual(cur, next) {
 		return errorf(mutability, "%s is immutable and already has a value", def.Name())
 	}
 	return nil
@@ -248,7 +248,7 @@ func sameElement(attr schema.CoreAttribute, e, v any) bool {
 	def := attr
 	if attr.AttributeType() == "complex" {
 		valueDef, ok := attr.SubAttributes().ContainsAttribute("value")
-		if !ok || isClear(asMap(v)["value"]) {
+		if !ok || compare.Unassigned(asMap(v)["value"]) {
 			return reflect.DeepEqual(e, v)
 		}
 		def, e, v = valueDef, asMap(e)["value"], asMap(v)["value"]
@@ -281,7 +281,7 @@ func changedAttributes(before, after map[string]any, s Schema) []string {
 	diff := func(b, a map[string]any, attrs schema.Attributes, prefix string) {
 		for _, attr := range attrs {
 			x, y := b[attr.Name()], a[attr.Name()]
-			if !(isClear(x) && isClear(y)) && !reflect.DeepEqual(x, y) {
+			if !(compare.Unassigned(x) && compare.Unassigned(y)) && !reflect.DeepEqual(x, y) {
 				changed = append(changed, prefix+attr.Name())
 			}
 		}

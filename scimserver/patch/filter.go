@@ -154,7 +154,7 @@ func matches(e filter.Expression, attr schema.CoreAttribute, elem any) bool {
 			v = asMap(elem)[def.Name()]
 		}
 		if e.Operator == filter.PR {
-			return !isClear(v)
+			return !compare.Unassigned(v)
 		}
 		c, ok := compare.Values(def.AttributeType(), def.CaseExact(), e.Operator, v, e.CompareValue)
 		if !ok {

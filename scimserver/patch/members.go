@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimserver/scimserver/scimserver/compare"
 )
 
 // Member is one group member from a PATCH value.
@@ -145,7 +147,7 @@ func ParseMembers(v any) ([]Member, error) {
 }
 
 func parseMembers(v any) ([]Member, *Error) {
-	if isClear(v) {
+	if compare.Unassigned(v) {
 		return nil, nil
 	}
 	items, ok := v.([]any)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/scimserver/scimserver/scimserver/compare"
 	"github.com/scimserver/scimserver/scimserver/strictjson"
 )
 
@@ -235,7 +236,7 @@ func (o *Operation) setValue(v any, present bool) *Error {
 		return err
 	case t.filter != nil && t.sub == nil:
 		o.value, err = normalizeOne(*t.attr, v) // one element
-		if m, ok := o.value.(map[string]any); ok && isClear(compact(m)) {
+		if m, ok := o.value.(map[string]any); ok && compare.Unassigned(compact(m)) {
 			o.value = nil // an element of nothing but cleared sub-attributes clears the element
 		}
 	default:

@@ -4,22 +4,29 @@ import (
 	"encoding/json"
 
 	"github.com/elimity-com/scim/schema"
+
+	"github.com/scimserver/scimserver/scimserver/compare"
 )
 
-// isClear reports whether v means "no value": null, "", [] or {}. Entra and Microsoft's
-// null-update test clear attributes with "" and null.
-func isClear(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case string:
-		return v == ""
-	case []any:
-		return len(v) == 0
-	case map[string]any:
-		return len(v) == 0
+// Lenient rewrites the forms real clients use for a value of attr into the form its schema
+// means, for request bodies and PATCH values alike: a boolean written "True" or "False" (Entra
+// ID), and a reference attribute such as the enterprise manager given as a bare id ("" meaning
+// none: nil). Anything else comes back as it is, for validation to judge.
+func Lenient(attr schema.CoreAttribute, v any) any {
+	switch {
+	case attr.AttributeType() == "boolean" && !attr.MultiValued():
+		if b, ok := boolValue(v); ok {
+			return b
+		}
+	case isRefLike(attr):
+		if s, ok := v.(string); ok {
+			if s == "" {
+				return nil
+			}
+			return map[string]any{"value": s}
+		}
 	}
-	return false
+	return v
 }
 
 // normalizeValue validates v against attr and returns it in canonical form, or nil when v
@@ -51,7 +58,7 @@ func normalizeList(attr schema.CoreAttribute, v any) ([]any, *Error) {
 		if m, ok := e.(map[string]any); ok {
 			e = compact(m)
 		}
-		if !isClear(e) {
+		if !compare.Unassigned(e) {
 			out = append(out, e)
 		}
 	}
@@ -65,7 +72,8 @@ func normalizeOne(attr schema.CoreAttribute, v any) (any, *Error) {
 	if l, ok := v.([]any); ok && len(l) == 1 {
 		v = l[0] // Entra's legacy manager add wraps the object in an array
 	}
-	if isClear(v) {
+	v = Lenient(attr, v)
+	if compare.Unassigned(v) {
 		return nil, nil
 	}
 	typ := attr.AttributeType()
@@ -73,7 +81,7 @@ func normalizeOne(attr schema.CoreAttribute, v any) (any, *Error) {
 	case "complex":
 		return normalizeComplex(attr, v)
 	case "boolean":
-		if b, ok := boolValue(v); ok {
+		if b, ok := v.(bool); ok {
 			return b, nil
 		}
 	case "integer":
@@ -99,9 +107,6 @@ func normalizeOne(attr schema.CoreAttribute, v any) (any, *Error) {
 }
 
 func normalizeComplex(attr schema.CoreAttribute, v any) (any, *Error) {
-	if s, ok := v.(string); ok && isRefLike(attr) {
-		v = map[string]any{"value": s} // Entra sends the manager as a bare id
-	}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return nil, errorf(invalidValue, "the value of %s must be an object", attr.Name())
