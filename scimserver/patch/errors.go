@@ -2,7 +2,6 @@ package patch
 
 import (
 	"fmt"
-	"net/http"
 	"regexp"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -17,11 +16,10 @@ const (
 	mutability    = "mutability"
 )
 
-// Error is a SCIM error caused by the PATCH request; Status is always 400. Detail names the
+// Error is a SCIM error caused by the PATCH request: always a bad request. Detail names the
 // operation and its path but never an attribute value: values are personal data, and errors end
 // up in logs and in responses.
 type Error struct {
-	Status   int
 	ScimType string
 	Detail   string
 }
@@ -29,7 +27,7 @@ type Error struct {
 func (e *Error) Error() string { return "scim " + e.ScimType + ": " + e.Detail }
 
 func errorf(scimType, format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
+	return &Error{ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
 }
 
 // in prefixes the detail with the operation it belongs to, e.g. "Operations[2] (replace active)".
