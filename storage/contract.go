@@ -34,6 +34,12 @@ type Store interface {
 	WriteAdmin(ctx context.Context, fn func(AdminTx) error) error
 	// Ping reports whether the store can take a write now (readiness).
 	Ping(ctx context.Context) error
+	// Watch returns a channel that is closed once an event appended to tenant's trail after
+	// the call has been committed, by this process or any other sharing the data (followers of
+	// the change feed wait on it instead of polling). It is also closed when the store closes,
+	// and may be closed spuriously: a waiter reads the trail again and, finding nothing new,
+	// watches again. Call Watch before reading, so that no commit falls between the two.
+	Watch(tenant string) <-chan struct{}
 	Close() error
 }
 
@@ -240,8 +246,14 @@ type Event struct {
 	ResourceType string    `json:"resourceType,omitempty"`
 	ResourceID   string    `json:"resourceId,omitempty"`
 	Attributes   []string  `json:"attributes,omitempty"`
-	// Related is another resource the operation involved, e.g. the campaign of an assignment.
-	Related string `json:"related,omitempty"`
+	// Related is another resource the operation involved, e.g. the campaign of an assignment
+	// or the member of a membership, and RelatedType its type ("User", "Group") when the
+	// operation names one.
+	Related     string `json:"related,omitempty"`
+	RelatedType string `json:"relatedType,omitempty"`
+	// Version is the resource's version after the operation (0 when it no longer exists): the
+	// change feed hands it to consumers as meta.version.
+	Version uint64 `json:"version,omitempty"`
 	Outcome string `json:"outcome"`
 }
 

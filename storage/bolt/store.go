@@ -65,6 +65,7 @@ type Store struct {
 	commits   atomic.Uint64
 	writes    atomic.Uint64
 	readers   *readers
+	watchers  *watchers
 	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
 	observeMu sync.Mutex                                             // serialises ObserveCommits
 }
@@ -98,7 +99,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s = &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders()}
+	s = &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders(), watchers: newWatchers()}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bbolt.Tx) error {
 			var err error
@@ -156,11 +157,12 @@ func initialMapSize(path string, readOnly bool) int {
 	return size
 }
 
-// Close fails queued writes, then closes the file.
+// Close fails queued writes, wakes the watchers, then closes the file.
 func (s *Store) Close() error {
 	if s.queue != nil {
 		s.queue.close()
 	}
+	s.watchers.close()
 	return s.db.Close()
 }
 

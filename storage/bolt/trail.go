@@ -19,14 +19,20 @@ type storedEvent struct {
 	ResourceID   string   `json:"i,omitempty"`
 	Attributes   []string `json:"x,omitempty"`
 	Related      string   `json:"l,omitempty"`
+	RelatedType  string   `json:"lt,omitempty"`
+	Version      uint64   `json:"v,omitempty"`
 	Outcome      string   `json:"s,omitempty"` // empty: success
 }
 
 // Append numbers events with the bucket's sequence: one writer commits at a time, so sequence
-// order is commit order.
+// order is commit order. The tenant's watchers wake once the commit is on disk.
 func (t *tx) Append(ev storage.Event) error {
 	if err := t.mustWrite(); err != nil {
 		return err
+	}
+	if !t.appendedEvent {
+		t.appendedEvent = true
+		t.tx.OnCommit(func() { t.s.watchers.notify(t.tenant) })
 	}
 	b := t.appended(bktTrail)
 	seq, err := b.NextSequence()
@@ -39,7 +45,7 @@ func (t *tx) Append(ev storage.Event) error {
 	}
 	raw, err := json.Marshal(storedEvent{Time: t.now.UnixNano(), ActorID: ev.ActorID, ActorName: ev.ActorName,
 		Operation: ev.Operation, ResourceType: ev.ResourceType, ResourceID: ev.ResourceID,
-		Attributes: ev.Attributes, Related: ev.Related, Outcome: outcome})
+		Attributes: ev.Attributes, Related: ev.Related, RelatedType: ev.RelatedType, Version: ev.Version, Outcome: outcome})
 	if err != nil {
 		return err
 	}
@@ -60,7 +66,8 @@ func (t *tx) decodeEvent(k, v []byte) (storage.Event, error) {
 	}
 	ev := storage.Event{Seq: binary.BigEndian.Uint64(k), Time: time.Unix(0, se.Time).UTC(), Tenant: t.tenant,
 		ActorID: se.ActorID, ActorName: se.ActorName, Operation: se.Operation, ResourceType: se.ResourceType,
-		ResourceID: se.ResourceID, Attributes: se.Attributes, Related: se.Related, Outcome: se.Outcome}
+		ResourceID: se.ResourceID, Attributes: se.Attributes, Related: se.Related, RelatedType: se.RelatedType,
+		Version: se.Version, Outcome: se.Outcome}
 	if ev.Outcome == "" {
 		ev.Outcome = "success"
 	}

@@ -17,6 +17,8 @@ type tx struct {
 	b      *bbolt.Bucket
 	now    time.Time
 	tenant string
+	// appendedEvent: the transaction appended to the trail, and wakes the watchers on commit.
+	appendedEvent bool
 }
 
 var _ storage.Tx = (*tx)(nil)
