@@ -78,7 +78,7 @@ func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string) (bool, erro
 	if _, err := tx.Update(k.Collection, rec); err != nil {
 		return false, err
 	}
-	if err := s.leaveAllGroups(tx, id); err != nil {
+	if err := s.leaveAllGroups(tx, actor, id); err != nil {
 		return false, err
 	}
 	f, err := tx.Facts(id)

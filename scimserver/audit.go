@@ -16,11 +16,14 @@ const (
 	opPatch                     = "patch"
 	opDelete                    = "delete"
 	opDeactivateInsteadOfDelete = "deactivate-instead-of-delete"
+	opDeactivate                = "deactivate"
 	opReactivate                = "reactivate"
 	opAnonymize                 = "anonymize"
 	opInteraction               = "interaction"
 	opCampaignAssign            = "campaign-assign"
 	opCampaignUnassign          = "campaign-unassign"
+	opMemberAdd                 = "member-add"
+	opMemberRemove              = "member-remove"
 	opTenantCreate              = "tenant-create"
 	opTenantDisable             = "tenant-disable"
 	opTenantEnable              = "tenant-enable"
@@ -34,10 +37,24 @@ type Event = storage.Event
 // TrailQuery selects audit events (see storage.TrailQuery).
 type TrailQuery = storage.TrailQuery
 
-// record appends an event about a record of kind k.
+// record appends an event about the record id of kind k.
 func record(tx storage.Tx, actor Actor, op string, k *Kind, id string, attributes []string) error {
-	return tx.Append(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: op,
-		ResourceType: k.Name, ResourceID: id, Attributes: attributes})
+	return recordEvent(tx, actor, k, storage.Event{Operation: op, ResourceID: id, Attributes: attributes})
+}
+
+// recordEvent appends ev about a record of kind k, by actor, with the version the transaction
+// left the record at (none when it deleted the record): what the change feed reports as the
+// resource's new meta.version. Call it after the record's last change in the transaction.
+func recordEvent(tx storage.Tx, actor Actor, k *Kind, ev storage.Event) error {
+	ev.ActorID, ev.ActorName, ev.ResourceType = actor.ID, actor.Name, k.Name
+	rec, err := tx.Get(k.Collection, ev.ResourceID)
+	switch {
+	case err == nil:
+		ev.Version = rec.Version
+	case storage.ErrorCode(err) != storage.NotFound:
+		return err
+	}
+	return tx.Append(ev)
 }
 
 // attrNames lists the top-level attributes (extension attributes URN-qualified) whose values

@@ -55,12 +55,12 @@ func (s *Service) deleteRecord(tx storage.Tx, actor Actor, k *Kind, rec storage.
 			return err
 		}
 		for _, mid := range ids {
-			if _, err := s.removeMember(tx, rec.ID, mid); err != nil {
+			if _, err := s.dropMember(tx, rec.ID, mid); err != nil {
 				return err
 			}
 		}
 	}
-	if err := s.leaveAllGroups(tx, rec.ID); err != nil {
+	if err := s.leaveAllGroups(tx, actor, rec.ID); err != nil {
 		return err
 	}
 	if err := tx.Delete(k.Collection, rec.ID); err != nil {
@@ -93,10 +93,14 @@ func setInactive(doc map[string]any) bool {
 }
 
 // updateOp names a user update in the trail: a change that turns an inactive user active again
-// is a reactivation (what Okta and Entra ID send when a person is reassigned).
+// is a reactivation (what Okta and Entra ID send when a person is reassigned), one that turns an
+// active user inactive a deactivation (what they send when a person leaves).
 func updateOp(op string, old, new map[string]any) string {
-	if old["active"] == false && new["active"] != false {
+	switch wasActive, active := old["active"] != false, new["active"] != false; {
+	case !wasActive && active:
 		return opReactivate
+	case wasActive && !active:
+		return opDeactivate
 	}
 	return op
 }

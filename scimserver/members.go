@@ -56,11 +56,17 @@ func checkMembers(members []patch.Member) error {
 	return nil
 }
 
+// Every membership that begins or ends appends its own event (member-add, member-remove: the
+// group, its new version and the member), so that a follower of the trail learns who joined or
+// left without reading the member list. Only the memberships of a group being deleted end
+// silently: the group's delete says it.
+
 // addMember makes m a member of group gid, or updates its display. The member must be a record
-// of the tenant that can be a member: not the group itself, not an anonymized user.
-func (s *Service) addMember(tx storage.Tx, gid string, m storage.Member) error {
+// of the tenant that can be a member: not the group itself, not an anonymized user. It reports
+// whether the membership is new.
+func (s *Service) addMember(tx storage.Tx, actor Actor, gid string, m storage.Member) (bool, error) {
 	if m.Value == gid {
-		return invalid("invalidValue", "a group cannot be a member of itself")
+		return false, invalid("invalidValue", "a group cannot be a member of itself")
 	}
 	var kind *Kind
 	for _, k := range s.kinds {
@@ -70,27 +76,54 @@ func (s *Service) addMember(tx storage.Tx, gid string, m storage.Member) error {
 		}
 	}
 	if kind == nil {
-		return invalid("invalidValue", "a member is not a user or group of this tenant")
+		return false, invalid("invalidValue", "a member is not a user or group of this tenant")
 	}
 	if kind.audited {
 		if err := notAnonymized(tx, m.Value); err != nil {
-			return err
+			return false, err
 		}
+	}
+	_, existed, err := tx.Member(gid, m.Value)
+	if err != nil {
+		return false, err
 	}
 	m.Type = kind.Name
 	if err := tx.AddMember(gid, m); err != nil {
-		return err
+		return false, err
 	}
-	return s.touchMembership(tx, gid, m.Value)
+	if err := s.touchMembership(tx, gid, m.Value); err != nil {
+		return false, err
+	}
+	if existed {
+		return false, nil
+	}
+	return true, s.recordMembership(tx, actor, opMemberAdd, gid, m)
 }
 
 // removeMember ends a membership and reports whether there was one.
-func (s *Service) removeMember(tx storage.Tx, gid, mid string) (bool, error) {
+func (s *Service) removeMember(tx storage.Tx, actor Actor, gid, mid string) (bool, error) {
+	m, ok, err := tx.Member(gid, mid)
+	if err != nil || !ok {
+		return false, err
+	}
+	if _, err := s.dropMember(tx, gid, mid); err != nil {
+		return false, err
+	}
+	return true, s.recordMembership(tx, actor, opMemberRemove, gid, m)
+}
+
+// dropMember ends a membership without an event of its own; removeMember records one.
+func (s *Service) dropMember(tx storage.Tx, gid, mid string) (bool, error) {
 	removed, err := tx.RemoveMember(gid, mid)
 	if err != nil || !removed {
 		return false, err
 	}
 	return true, s.touchMembership(tx, gid, mid)
+}
+
+// recordMembership appends the event of a membership that began or ended.
+func (s *Service) recordMembership(tx storage.Tx, actor Actor, op, gid string, m storage.Member) error {
+	return recordEvent(tx, actor, s.groups, storage.Event{Operation: op, ResourceID: gid, Related: m.Value, RelatedType: m.Type})
 }
 
 // touchMembership gives the group and the member new versions: the group's members and the
@@ -120,13 +153,13 @@ func (s *Service) touchMembers(tx storage.Tx, gid string) error {
 
 // leaveAllGroups removes id from every group it is a member of, through the reverse index:
 // O(its memberships), whatever the number of groups.
-func (s *Service) leaveAllGroups(tx storage.Tx, id string) error {
+func (s *Service) leaveAllGroups(tx storage.Tx, actor Actor, id string) error {
 	gids, err := tx.MemberOf(id)
 	if err != nil {
 		return err
 	}
 	for _, gid := range gids {
-		if _, err := s.removeMember(tx, gid, id); err != nil {
+		if _, err := s.removeMember(tx, actor, gid, id); err != nil {
 			return err
 		}
 	}
@@ -141,18 +174,19 @@ func memberIDs(tx storage.Tx, gid string) ([]string, error) {
 }
 
 // addMembers adds the members of a new group.
-func (s *Service) addMembers(tx storage.Tx, gid string, members []storage.Member) error {
+func (s *Service) addMembers(tx storage.Tx, actor Actor, gid string, members []storage.Member) error {
 	for _, m := range members {
-		if err := s.addMember(tx, gid, m); err != nil {
+		if _, err := s.addMember(tx, actor, gid, m); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// replaceMembers makes a group's membership exactly want, touching only the difference, and
-// reports whether anything changed.
-func (s *Service) replaceMembers(tx storage.Tx, gid string, want []storage.Member) (bool, error) {
+// replaceMembers makes a group's membership exactly want, touching only the difference. It
+// reports whether a member that stays got a new display: a change of the member list that no
+// membership event tells.
+func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []storage.Member) (bool, error) {
 	keep := map[string]storage.Member{}
 	for _, m := range want {
 		keep[m.Value] = m
@@ -171,32 +205,35 @@ func (s *Service) replaceMembers(tx storage.Tx, gid string, want []storage.Membe
 		return false, err
 	}
 	for _, id := range drop {
-		if _, err := s.removeMember(tx, gid, id); err != nil {
+		if _, err := s.removeMember(tx, actor, gid, id); err != nil {
 			return false, err
 		}
 	}
+	redisplayed := false
 	for _, m := range want {
 		if _, ok := keep[m.Value]; ok {
-			if err := s.addMember(tx, gid, m); err != nil {
+			added, err := s.addMember(tx, actor, gid, m)
+			if err != nil {
 				return false, err
 			}
+			redisplayed = redisplayed || !added
 		}
 	}
-	return len(drop) > 0 || len(keep) > 0, nil
+	return redisplayed, nil
 }
 
 // applyMembers carries out a PATCH's membership change one key at a time: adding or removing a
 // member never reads the rest of the list, unless the change is a whole-list replace or a
-// filter on something other than the member id.
-func (s *Service) applyMembers(tx storage.Tx, k *Kind, gid string, mc patch.MemberChange) (bool, error) {
+// filter on something other than the member id. Like replaceMembers, it reports whether a
+// member that stays got a new display.
+func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, mc patch.MemberChange) (bool, error) {
 	if mc.ReplaceAll {
 		want := make([]storage.Member, 0, len(mc.Add))
 		for _, m := range mc.Add {
 			want = append(want, storage.Member{Value: m.Value, Display: m.Display})
 		}
-		return s.replaceMembers(tx, gid, want)
+		return s.replaceMembers(tx, actor, gid, want)
 	}
-	changed := false
 	drop := mc.Remove
 	if mc.RemoveAll {
 		ids, err := memberIDs(tx, gid)
@@ -223,12 +260,11 @@ func (s *Service) applyMembers(tx storage.Tx, k *Kind, gid string, mc patch.Memb
 		}
 	}
 	for _, id := range drop {
-		removed, err := s.removeMember(tx, gid, id)
-		if err != nil {
+		if _, err := s.removeMember(tx, actor, gid, id); err != nil {
 			return false, err
 		}
-		changed = changed || removed
 	}
+	redisplayed := false
 	for _, m := range mc.Add {
 		cur, ok, err := tx.Member(gid, m.Value)
 		if err != nil {
@@ -237,10 +273,11 @@ func (s *Service) applyMembers(tx storage.Tx, k *Kind, gid string, mc patch.Memb
 		if ok && (m.Display == "" || m.Display == cur.Display) {
 			continue
 		}
-		if err := s.addMember(tx, gid, storage.Member{Value: m.Value, Display: m.Display}); err != nil {
+		added, err := s.addMember(tx, actor, gid, storage.Member{Value: m.Value, Display: m.Display})
+		if err != nil {
 			return false, err
 		}
-		changed = true
+		redisplayed = redisplayed || !added
 	}
-	return changed, nil
+	return redisplayed, nil
 }

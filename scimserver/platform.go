@@ -44,8 +44,7 @@ func (s *Service) RecordInteraction(ctx context.Context, tenant string, actor Ac
 		if err := tx.PutFacts(id, f); err != nil {
 			return err
 		}
-		return tx.Append(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opInteraction,
-			ResourceType: s.users.Name, ResourceID: id, Attributes: []string{kind}})
+		return record(tx, actor, opInteraction, s.users, id, []string{kind})
 	})
 }
 
@@ -84,8 +83,7 @@ func (s *Service) AssignCampaign(ctx context.Context, tenant string, actor Actor
 				return err
 			}
 		}
-		return tx.Append(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opCampaignAssign,
-			ResourceType: s.users.Name, ResourceID: id, Related: campaign})
+		return recordEvent(tx, actor, s.users, storage.Event{Operation: opCampaignAssign, ResourceID: id, Related: campaign})
 	})
 }
 
@@ -102,8 +100,7 @@ func (s *Service) UnassignCampaign(ctx context.Context, tenant string, actor Act
 		if err != nil || !removed {
 			return err
 		}
-		return tx.Append(storage.Event{ActorID: actor.ID, ActorName: actor.Name, Operation: opCampaignUnassign,
-			ResourceType: s.users.Name, ResourceID: id, Related: campaign})
+		return recordEvent(tx, actor, s.users, storage.Event{Operation: opCampaignUnassign, ResourceID: id, Related: campaign})
 	})
 }
 

@@ -98,10 +98,10 @@ func (s *Service) Create(ctx context.Context, tenant string, actor Actor, k *Kin
 		if _, err := tx.Insert(k.Collection, rec); err != nil {
 			return err
 		}
-		if err := s.addMembers(tx, id, in.members); err != nil {
+		if err := record(tx, actor, opCreate, k, id, in.names(nil)); err != nil {
 			return err
 		}
-		if err := record(tx, actor, opCreate, k, id, in.names(nil)); err != nil {
+		if err := s.addMembers(tx, actor, id, in.members); err != nil {
 			return err
 		}
 		if in.anonymize {
@@ -146,11 +146,11 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 			}
 		}
 		if k.hasMembers {
-			changed, err := s.replaceMembers(tx, id, in.members)
+			redisplayed, err := s.replaceMembers(tx, actor, id, in.members)
 			if err != nil {
 				return err
 			}
-			if changed {
+			if redisplayed {
 				names = addName(names, k.related)
 			}
 		}
@@ -228,11 +228,11 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 			}
 		}
 		if k.hasMembers {
-			changed, err := s.applyMembers(tx, k, id, mc)
+			redisplayed, err := s.applyMembers(tx, actor, k, id, mc)
 			if err != nil {
 				return err
 			}
-			if changed {
+			if redisplayed {
 				names = addName(names, k.related)
 			}
 		}
@@ -345,14 +345,10 @@ func (k *Kind) input(body []byte) (input, error) {
 	return in, nil
 }
 
-// names lists the attributes the input changes against old (nil for a new resource), with the
-// kind's related attribute when the input sets members.
+// names lists the attributes the input changes against old (nil for a new resource). Members
+// are not among them: each membership that begins or ends has an event of its own.
 func (in input) names(old map[string]any) []string {
-	names := attrNames(old, in.doc, in.secret != nil)
-	if old == nil && len(in.members) > 0 {
-		names = addName(names, "members")
-	}
-	return names
+	return attrNames(old, in.doc, in.secret != nil)
 }
 
 func addName(names []string, name string) []string {

@@ -383,9 +383,9 @@ func TestStatsCommand(t *testing.T) {
 			acme = line
 		}
 	}
-	// default: 3 users, 2 groups, 8 trail events (the tenant and two tokens, then one per
-	// create), 2 live tokens (SCIM, admin).
-	if f := strings.Fields(def); len(f) < 8 || f[len(f)-4] != "3" || f[len(f)-3] != "2" || f[len(f)-2] != "8" || f[len(f)-1] != "2" {
+	// default: 3 users, 2 groups, 10 trail events (the tenant and two tokens, one per create,
+	// one per membership begun), 2 live tokens (SCIM, admin).
+	if f := strings.Fields(def); len(f) < 8 || f[len(f)-4] != "3" || f[len(f)-3] != "2" || f[len(f)-2] != "10" || f[len(f)-1] != "2" {
 		t.Fatalf("default row %q in:\n%s", def, out)
 	}
 	if !strings.Contains(acme, "Acme Corp") || !strings.Contains(acme, "enabled") {
@@ -400,7 +400,7 @@ func TestStatsCommand(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Tenants) != 2 || st.SizeBytes <= 0 {
 		t.Fatalf("stats json: %v\n%s", err, out)
 	}
-	if d := st.Tenants[1]; d.ID != "default" || d.Users != 3 || d.Groups != 2 || d.TrailEvents != 8 || d.ActiveTokens != 2 {
+	if d := st.Tenants[1]; d.ID != "default" || d.Users != 3 || d.Groups != 2 || d.TrailEvents != 10 || d.ActiveTokens != 2 {
 		t.Fatalf("default: %+v", d)
 	}
 	if _, _, err := run(t, "stats", "--format", "yaml", "--data", data); !isUsage(err) {

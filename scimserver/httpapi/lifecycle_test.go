@@ -216,7 +216,7 @@ func TestAuditTrailExport(t *testing.T) {
 	full["displayName"] = "Trailblazer Personsson"
 	e.do("PUT", "/scim/v2/Users/"+id, full).must(t, 200)
 	e.do("DELETE", "/scim/v2/Groups/"+gid, nil).must(t, 204)
-	want := []string{"tenant-create Tenant", "token-create Token", "token-create Token", "create User", "create Group", "patch Group", "patch User", "interaction User", "campaign-assign User",
+	want := []string{"tenant-create Tenant", "token-create Token", "token-create Token", "create User", "create Group", "member-add Group", "patch User", "interaction User", "campaign-assign User",
 		"campaign-unassign User", "deactivate-instead-of-delete User", "reactivate User", "replace User", "delete Group"}
 
 	var got []string
