@@ -18,6 +18,7 @@ const (
 	NotFound     Code = "not_found"    // no such resource for this caller (404)
 	Conflict     Code = "conflict"     // the resource's state forbids it: uniqueness, anonymized (409)
 	Precondition Code = "precondition" // the caller's expected version is stale (412)
+	Gone         Code = "gone"         // a feed cursor the feed no longer resumes from (410)
 	Unavailable  Code = "unavailable"  // the store cannot take the request now (503)
 	Internal     Code = "internal"     // a fault of the server (500)
 )
@@ -49,6 +50,10 @@ func ErrorOf(err error) *Error {
 	var de *Error
 	if errors.As(err, &de) {
 		return de
+	}
+	var ce *CursorGoneError
+	if errors.As(err, &ce) {
+		return &Error{Code: Gone, Message: ce.Message}
 	}
 	var pe *patch.Error
 	if errors.As(err, &pe) {

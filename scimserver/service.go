@@ -18,6 +18,10 @@ type Options struct {
 	// Now is the clock for what the service decides by time (token expiry); nil means
 	// time.Now.
 	Now func() time.Time
+	// FeedRetention, when set, is how far back the change feed serves: a cursor whose next
+	// change is older is refused (*CursorGoneError), and its consumer must resync. The trail
+	// itself is kept for ever.
+	FeedRetention time.Duration
 }
 
 // Service carries out every operation on a store's data.

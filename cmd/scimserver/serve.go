@@ -39,6 +39,9 @@ type config struct {
 	shutdownTimeout   time.Duration
 	tlsCert, tlsKey   string
 	metricsAddr       string
+	feedRetention     time.Duration
+	feedMaxWait       time.Duration
+	feedMaxWaiters    int
 }
 
 func defaultConfig() *config { return &config{} }
@@ -74,6 +77,10 @@ func (c *config) bindServe(cmd *cobra.Command) {
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("SCIMSERVER_SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests may finish after SIGINT/SIGTERM [SCIMSERVER_SHUTDOWN_TIMEOUT]")
 	f.StringVar(&c.tlsCert, "tls-cert", env("SCIMSERVER_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with --tls-key) [SCIMSERVER_TLS_CERT]")
 	f.StringVar(&c.tlsKey, "tls-key", env("SCIMSERVER_TLS_KEY", ""), "PEM private key file for --tls-cert [SCIMSERVER_TLS_KEY]")
+	f.DurationVar(&c.feedRetention, "feed-retention", envDuration("SCIMSERVER_FEED_RETENTION", 0),
+		"how far back the change feed serves; an older cursor answers 410 (default: all of the trail) [SCIMSERVER_FEED_RETENTION]")
+	f.DurationVar(&c.feedMaxWait, "feed-max-wait", envDuration("SCIMSERVER_FEED_MAX_WAIT", 60*time.Second), "longest wait of a long poll on the change feed [SCIMSERVER_FEED_MAX_WAIT]")
+	f.IntVar(&c.feedMaxWaiters, "feed-max-waiters", int(envInt("SCIMSERVER_FEED_MAX_WAITERS", 32)), "long polls and event streams one tenant may hold open at once [SCIMSERVER_FEED_MAX_WAITERS]")
 	f.StringVar(&c.metricsAddr, "metrics-addr", env("SCIMSERVER_METRICS_ADDR", ""),
 		"also serve /metrics, without a token, on this address (keep it private, e.g. 127.0.0.1:9090); on --addr /metrics needs an admin token [SCIMSERVER_METRICS_ADDR]")
 }
@@ -124,13 +131,16 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
 	}
+	if c.feedRetention < 0 || c.feedMaxWait <= 0 || c.feedMaxWaiters < 1 {
+		return usageError{errors.New("--feed-retention must not be negative, --feed-max-wait and --feed-max-waiters must be positive")}
+	}
 	tuneGC()
 	store, err := bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections()})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc := scimserver.New(store, scimserver.Options{})
+	svc := scimserver.New(store, scimserver.Options{FeedRetention: c.feedRetention})
 	secret, err := svc.Bootstrap(ctx, os.Getenv("SCIMSERVER_TOKEN"), os.Getenv("SCIMSERVER_PLATFORM_TOKEN"))
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
@@ -139,7 +149,8 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
 	}
 	srv, err := httpapi.New(svc, httpapi.Options{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody,
-		MaxResults: c.maxResults, MaxHeaderBytes: c.maxHeaderBytes, Logger: log})
+		MaxResults: c.maxResults, MaxHeaderBytes: c.maxHeaderBytes, Logger: log,
+		FeedMaxWait: c.feedMaxWait, FeedMaxWaiters: c.feedMaxWaiters})
 	if err != nil {
 		return err
 	}
@@ -152,6 +163,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		MaxHeaderBytes:    2 * c.maxHeaderBytes, // above the SCIM layer's own limit, so that one answers as SCIM
 		ErrorLog:          nil,
 	}
+	hs.RegisterOnShutdown(srv.Drain) // long polls and event streams answer now rather than hold up the stop
 	if c.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 		if err != nil {

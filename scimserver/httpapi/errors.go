@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 
@@ -35,6 +36,7 @@ var statusOf = map[scimserver.Code]int{
 	scimserver.NotFound:     http.StatusNotFound,
 	scimserver.Conflict:     http.StatusConflict,
 	scimserver.Precondition: http.StatusPreconditionFailed,
+	scimserver.Gone:         http.StatusGone,
 	scimserver.Unavailable:  http.StatusServiceUnavailable,
 	scimserver.Internal:     http.StatusInternalServerError,
 }
@@ -56,18 +58,20 @@ func toSCIM(err error) *httpError {
 
 // writeError answers with a SCIM error body. 5xx details gain the request id so that support can
 // find the log line.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
+func writeError(w http.ResponseWriter, r *http.Request, err error) { writeErrorWith(w, r, err, nil) }
+
+// writeErrorWith answers with a SCIM error body that carries extra members beside the standard
+// ones (what a client needs in order to recover).
+func writeErrorWith(w http.ResponseWriter, r *http.Request, err error, extra map[string]any) {
 	e := toSCIM(err)
 	setErr(r, err)
 	detail := e.Detail
 	if e.Status >= 500 {
 		detail += " (request id " + requestID(r) + ")"
 	}
-	body := map[string]any{
-		"schemas": []string{schemas.ErrorURN},
-		"status":  strconv.Itoa(e.Status),
-		"detail":  detail,
-	}
+	body := map[string]any{}
+	maps.Copy(body, extra)
+	body["schemas"], body["status"], body["detail"] = []string{schemas.ErrorURN}, strconv.Itoa(e.Status), detail
 	if e.ScimType != "" {
 		body["scimType"] = e.ScimType
 	}

@@ -43,9 +43,17 @@ func newEnv(t *testing.T) *testEnv {
 
 func newEnvAt(t *testing.T, path string) *testEnv {
 	t.Helper()
-	store, svc := openService(t, path)
+	return newEnvWith(t, path, scimserver.Options{}, Options{})
+}
+
+// newEnvWith is newEnvAt with the service's and the server's options (the logger is the
+// test's).
+func newEnvWith(t *testing.T, path string, svcOpts scimserver.Options, opts Options) *testEnv {
+	t.Helper()
+	store, svc := openServiceWith(t, path, svcOpts)
 	logs := &lockedWriter{w: &bytes.Buffer{}}
-	s, err := New(svc, Options{Logger: zerolog.New(logs).Level(zerolog.DebugLevel)})
+	opts.Logger = zerolog.New(logs).Level(zerolog.DebugLevel)
+	s, err := New(svc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,11 +217,16 @@ var bg = context.Background()
 // closes the store.
 func openService(t testing.TB, path string) (*bolt.Store, *scimserver.Service) {
 	t.Helper()
+	return openServiceWith(t, path, scimserver.Options{})
+}
+
+func openServiceWith(t testing.TB, path string, opts scimserver.Options) (*bolt.Store, *scimserver.Service) {
+	t.Helper()
 	store, err := bolt.Open(path, bolt.Options{Collections: scimserver.Collections()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := scimserver.New(store, scimserver.Options{})
+	svc := scimserver.New(store, opts)
 	if _, err := svc.Bootstrap(bg, testToken, testPlatformToken); err != nil {
 		store.Close()
 		t.Fatal(err)

@@ -22,6 +22,7 @@ func (s *Server) platformRoutes(r chi.Router) {
 	r.Get("/users/{id}/audit", s.userAudit)
 	r.Get("/audit", s.tenantAudit)
 	r.Post("/users/{id}/anonymize", s.anonymizePlatform)
+	r.Get("/changes", s.changes)
 }
 
 // plainJSON answers the platform API as application/json rather than application/scim+json.

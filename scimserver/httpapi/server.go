@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -30,6 +31,13 @@ type Options struct {
 	MaxHeaderBytes int
 	// Logger receives one line per request; the zero value discards.
 	Logger zerolog.Logger
+	// FeedMaxWait caps the wait of a long poll on the change feed; 0 means 60s.
+	FeedMaxWait time.Duration
+	// FeedMaxWaiters caps the long polls and event streams on one tenant's feed at a time; 0
+	// means 32.
+	FeedMaxWaiters int
+	// FeedHeartbeat is how often an idle event stream sends a heartbeat; 0 means 15s.
+	FeedHeartbeat time.Duration
 }
 
 // Server serves the service over HTTP.
@@ -43,6 +51,9 @@ type Server struct {
 	elimity scim.Server
 	limiter *failureLimiter
 	metrics *metrics
+	waiters *waiters
+	drained context.Context // cancelled by Drain
+	drain   context.CancelFunc
 }
 
 // New builds a Server over svc.
@@ -56,9 +67,20 @@ func New(svc *scimserver.Service, opts Options) (*Server, error) {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = 64 << 10
 	}
+	if opts.FeedMaxWait <= 0 {
+		opts.FeedMaxWait = defaultMaxWait
+	}
+	if opts.FeedMaxWaiters <= 0 {
+		opts.FeedMaxWaiters = defaultMaxWaiters
+	}
+	if opts.FeedHeartbeat <= 0 {
+		opts.FeedHeartbeat = defaultHeartbeat
+	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{svc: svc, opts: opts, log: opts.Logger, users: svc.Users(), groups: svc.Groups(),
-		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(svc)}
+		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(svc),
+		waiters: &waiters{max: opts.FeedMaxWaiters, n: map[string]int{}}}
+	s.drained, s.drain = context.WithCancel(context.Background())
 	var err error
 	if s.elimity, err = s.discoveryServer(); err != nil {
 		return nil, err
