@@ -413,7 +413,9 @@ func TestChangesWaitersCapAndDrain(t *testing.T) {
 			t.Fatal("Drain did not end the long polls")
 		}
 	}
-	waitFor(t, func() bool { return e.server.waiters.count(scimserver.DefaultTenant)+e.server.waiters.count("capped") == 0 })
+	waitFor(t, func() bool {
+		return e.server.waiters.count(scimserver.DefaultTenant)+e.server.waiters.count("capped") == 0
+	})
 }
 
 // tenantWithToken creates a tenant and a token of scope in it, and returns both.
