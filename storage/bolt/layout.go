@@ -205,16 +205,22 @@ func (l *layout) reconcile(tx *bbolt.Tx, decls []*storage.Collection) error {
 }
 
 // bind resolves the declarations against the layout. In a read-only file an index the layout
-// lacks is left unbuilt: lookups through it fail with a clear error.
+// lacks is left unbuilt: lookups through it fail with a clear error; so is a collection, which
+// a read then finds undeclared.
 func (l *layout) bind(decls []*storage.Collection, writable bool) error {
 	l.colls = map[string]*coll{}
 	for _, d := range decls {
 		if l.colls[d.Name] != nil {
 			return fmt.Errorf("collection %s is declared twice", d.Name)
 		}
+		cl := l.Collections[d.Name]
+		if cl == nil && !writable {
+			// Declared since the file was last written: it holds none yet, and gets its
+			// buckets at the next open for writing.
+			continue
+		}
 		c := &coll{decl: d, records: []byte(d.Name), deletes: d.Name + ".deletes"}
 		c.order = order{name: d.Name, records: c.records, blocks: []byte("order." + d.Name), count: d.Name, deletes: c.deletes}
-		cl := l.Collections[d.Name]
 		for _, ix := range d.Indexes {
 			var il *indexLayout
 			if cl != nil {
