@@ -58,7 +58,7 @@ func Groups() *Kind {
 
 // Collections declares what the domain stores: the engine is opened with them.
 func Collections() []*storage.Collection {
-	return []*storage.Collection{Users().Collection, Groups().Collection}
+	return []*storage.Collection{Users().Collection, Groups().Collection, webhookCollection}
 }
 
 func newKind(name, endpoint, collection string, core schema.Schema, extensions ...schema.Schema) *Kind {

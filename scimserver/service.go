@@ -22,6 +22,9 @@ type Options struct {
 	// change is older is refused (*CursorGoneError), and its consumer must resync. The trail
 	// itself is kept for ever.
 	FeedRetention time.Duration
+	// WebhookPrivateTargets allows webhooks to private, loopback and link-local addresses
+	// (CheckWebhookURL); off, only public addresses are delivered to.
+	WebhookPrivateTargets bool
 }
 
 // Service carries out every operation on a store's data.
@@ -33,6 +36,7 @@ type Service struct {
 	kinds  []*Kind
 	pages  pageCache
 	auth   authCache
+	hooks  hookSignal
 }
 
 // New returns a service over store, which must have been opened with Collections().

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/scimserver/httpapi"
+	"github.com/scimserver/scimserver/scimserver/webhook"
 	"github.com/scimserver/scimserver/storage/bolt"
 )
 
@@ -42,6 +43,7 @@ type config struct {
 	feedRetention     time.Duration
 	feedMaxWait       time.Duration
 	feedMaxWaiters    int
+	webhookPrivate    bool
 }
 
 func defaultConfig() *config { return &config{} }
@@ -81,6 +83,8 @@ func (c *config) bindServe(cmd *cobra.Command) {
 		"how far back the change feed serves; an older cursor answers 410 (default: all of the trail) [SCIMSERVER_FEED_RETENTION]")
 	f.DurationVar(&c.feedMaxWait, "feed-max-wait", envDuration("SCIMSERVER_FEED_MAX_WAIT", 60*time.Second), "longest wait of a long poll on the change feed [SCIMSERVER_FEED_MAX_WAIT]")
 	f.IntVar(&c.feedMaxWaiters, "feed-max-waiters", int(envInt("SCIMSERVER_FEED_MAX_WAITERS", 32)), "long polls and event streams one tenant may hold open at once [SCIMSERVER_FEED_MAX_WAITERS]")
+	f.BoolVar(&c.webhookPrivate, "webhook-allow-private", env("SCIMSERVER_WEBHOOK_ALLOW_PRIVATE", "") == "true",
+		"deliver webhooks to private, loopback and link-local addresses too (default: public addresses only) [SCIMSERVER_WEBHOOK_ALLOW_PRIVATE]")
 	f.StringVar(&c.metricsAddr, "metrics-addr", env("SCIMSERVER_METRICS_ADDR", ""),
 		"also serve /metrics, without a token, on this address (keep it private, e.g. 127.0.0.1:9090); on --addr /metrics needs an admin token [SCIMSERVER_METRICS_ADDR]")
 }
@@ -140,7 +144,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	svc := scimserver.New(store, scimserver.Options{FeedRetention: c.feedRetention})
+	svc := scimserver.New(store, scimserver.Options{FeedRetention: c.feedRetention, WebhookPrivateTargets: c.webhookPrivate})
 	secret, err := svc.Bootstrap(ctx, os.Getenv("SCIMSERVER_TOKEN"), os.Getenv("SCIMSERVER_PLATFORM_TOKEN"))
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
@@ -204,6 +208,16 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		defer ms.Close()
 		log.Info().Str("addr", mln.Addr().String()).Msg("serving /metrics without authentication")
 	}
+	// Webhooks are delivered until the server stops; the lease names this host and address,
+	// unique among the servers sharing the data and the same again after a restart.
+	host, _ := os.Hostname()
+	hooks, stopHooks := context.WithCancel(context.Background())
+	hooksDone := make(chan struct{})
+	go func() {
+		defer close(hooksDone)
+		webhook.New(svc, webhook.Options{Holder: host + " " + ln.Addr().String(), Logger: log}).Run(hooks)
+	}()
+	defer func() { stopHooks(); <-hooksDone }()
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -216,6 +230,8 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn().Err(err).Msg("shutdown did not finish in time")
 	}
+	stopHooks()
+	<-hooksDone
 	if err := store.Close(); err != nil {
 		return fmt.Errorf("close data file: %w", err)
 	}

@@ -28,6 +28,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Get("/tenants/{id}/tokens", s.adminListTokens)
 	r.Post("/tenants/{id}/tokens", s.adminCreateToken)
 	r.Delete("/tenants/{id}/tokens/{tokenId}", s.adminRevokeToken)
+	r.Route("/tenants/{id}/webhooks", s.webhookRoutes)
 	r.Get("/backup", s.adminBackup)
 }
 
