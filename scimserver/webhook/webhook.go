@@ -300,4 +300,3 @@ func (d *Deliverer) send(ctx context.Context, hook scimserver.Webhook, key []byt
 	}
 	return nil
 }
-
