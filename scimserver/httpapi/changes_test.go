@@ -64,6 +64,28 @@ func (e *testEnv) feed(token, query string) feedPage {
 	return p
 }
 
+// pollAsync reads one page of the feed in a goroutine (a long poll, typically); a failure is
+// reported with t.Error, and the channel then gets an empty page.
+func (e *testEnv) pollAsync(token, query string) <-chan feedPage {
+	out := make(chan feedPage, 1)
+	go func() {
+		var p feedPage
+		defer func() { out <- p }()
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/changes?"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			e.t.Error(err)
+			return
+		}
+		defer res.Body.Close()
+		if err := json.NewDecoder(res.Body).Decode(&p); err != nil || res.StatusCode != 200 {
+			e.t.Errorf("long poll: %d %v", res.StatusCode, err)
+		}
+	}()
+	return out
+}
+
 // feedAll reads the feed after the cursor after to its end, limit changes a page.
 func (e *testEnv) feedAll(token, after string, limit int) []feedChange {
 	e.t.Helper()
@@ -344,8 +366,7 @@ func TestChangesLongPoll(t *testing.T) {
 	var lat []time.Duration
 	for i := range 5 {
 		after := long.feed(testPlatformToken, "").NextCursor
-		got := make(chan feedPage, 1)
-		go func() { got <- long.feed(testPlatformToken, "after="+after+"&wait=1h") }()
+		got := long.pollAsync(testPlatformToken, "after="+after+"&wait=1h")
 		waitFor(t, func() bool { return long.server.waiters.count(scimserver.DefaultTenant) == 1 })
 		id := long.createUser(fmt.Sprintf("poll%d@example.com", i), nil)
 		acked := time.Now()
@@ -384,10 +405,7 @@ func (w *waiters) count(tenant string) int {
 func TestChangesWaitersCapAndDrain(t *testing.T) {
 	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), scimserver.Options{}, Options{FeedMaxWaiters: 2, FeedMaxWait: time.Hour})
 	after := e.feed(testPlatformToken, "").NextCursor
-	answers := make(chan feedPage, 2)
-	for range 2 {
-		go func() { answers <- e.feed(testPlatformToken, "after="+after+"&wait=1h") }()
-	}
+	answers := []<-chan feedPage{e.pollAsync(testPlatformToken, "after="+after+"&wait=1h"), e.pollAsync(testPlatformToken, "after="+after+"&wait=1h")}
 	waitFor(t, func() bool { return e.server.waiters.count(scimserver.DefaultTenant) == 2 })
 	r := e.api("GET", "/api/v1/changes?after="+after+"&wait=10s", nil)
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
@@ -399,13 +417,13 @@ func TestChangesWaitersCapAndDrain(t *testing.T) {
 	e.feed(testPlatformToken, "after="+after) // no wait: served
 	// Another tenant has its own allowance.
 	_, secret := e.tenantWithToken("capped", scimserver.ScopePlatform)
-	go e.feed(secret, "after=0&wait=1h")
+	other := e.pollAsync(secret, "after=0&wait=1h")
 	waitFor(t, func() bool { return e.server.waiters.count("capped") == 1 })
 
 	e.server.Drain()
-	for range 2 {
+	for _, answer := range answers {
 		select {
-		case p := <-answers:
+		case p := <-answer:
 			if len(p.Changes) != 0 || p.NextCursor != after {
 				t.Fatalf("a drained poll answered %+v", p)
 			}
@@ -413,6 +431,7 @@ func TestChangesWaitersCapAndDrain(t *testing.T) {
 			t.Fatal("Drain did not end the long polls")
 		}
 	}
+	<-other
 	waitFor(t, func() bool {
 		return e.server.waiters.count(scimserver.DefaultTenant)+e.server.waiters.count("capped") == 0
 	})
