@@ -3,7 +3,9 @@
 // every kill `scimserver check` must find the file consistent, and after every restart the data
 // served must be exactly what the clients were told: every acknowledged (2xx) write is there,
 // every request that failed or got no answer left no trace, except each client's single request
-// in flight at the kill, which may have gone either way (committed, answer lost).
+// in flight at the kill, which may have gone either way (committed, answer lost). The change
+// feed read from its beginning must list exactly those writes, each client's in the order it
+// made them (crash_feed_test.go).
 //
 // Short mode, the default and what `go test -race ./...` runs, does 30 kill/restart cycles in
 // well under a minute. Long mode runs as many cycles as SCIMSERVER_CRASH_CYCLES says:
@@ -154,6 +156,8 @@ type crashOp struct {
 	// uniqueness conflict or a reference to nothing, possibly next to valid operations in the
 	// same PATCH. It must change nothing at all.
 	refused bool
+	// changes is what the change feed must list for op once it takes effect (crash_feed_test.go).
+	changes []crashChange
 }
 
 func (op *crashOp) String() string {
@@ -212,6 +216,8 @@ type crashClient struct {
 	acked      int // writes acknowledged with a 2xx
 	unverified int // of those, not yet verified after a restart
 	refused    int // invalid writes refused as they had to be
+
+	feed *crashFeed // the changes its writes made, for the change feed's check
 }
 
 func (c *crashClient) fresh(what string) string {
@@ -454,6 +460,7 @@ func (c *crashClient) run(api *crashAPI, killed *atomic.Bool, report func(string
 
 // send performs op and updates the model from the answer; false means stop.
 func (c *crashClient) send(api *crashAPI, op *crashOp, killed *atomic.Bool, report func(string, ...any)) bool {
+	op.changes = c.expectChanges(op)
 	status, raw, err := api.do(op.method, op.path, op.body)
 	var opErr *net.OpError
 	switch {
@@ -484,6 +491,7 @@ func (c *crashClient) send(api *crashAPI, op *crashOp, killed *atomic.Bool, repo
 		}
 	}
 	op.apply(c.state, id)
+	c.feed.took(op, id)
 	c.acked++
 	c.unverified++
 	if err != nil {
@@ -812,6 +820,7 @@ func (c *crashClient) verify(api *crashAPI) crashVerified {
 	case after != nil && len(crashDiffState(after, obs)) == 0:
 		res.applied++
 		c.state = after
+		c.feed.took(c.pending, "")
 	case after != nil:
 		fail("the server matches neither outcome of %v, in flight at the kill;\n  if not applied:\n    %s\n  if applied:\n    %s",
 			c.pending, strings.Join(before, "\n    "), strings.Join(crashDiffState(after, obs), "\n    "))
@@ -840,6 +849,7 @@ func (c *crashClient) verify(api *crashAPI) crashVerified {
 			g.id = obs.groups[key].id
 		}
 	}
+	c.feed.learn(c.state)
 
 	// Lookups must agree with the records: a sample of live users is found by each of its
 	// indexed values, and users just confirmed deleted by none.
@@ -955,6 +965,7 @@ type crashHarness struct {
 	applied, notApplied int
 	writesVerified      int
 	reads, lookups      int
+	feedChanges         int // in the feed at the last check
 }
 
 // start runs the binary on a free loopback port and waits for /healthz, measuring how long the
@@ -1135,7 +1146,7 @@ func TestCrashRecovery(t *testing.T) {
 		h.startupLimit = 5 * time.Second // the race detector's slowdown of everything else on the machine
 	}
 	for i := range crashClients {
-		h.clients = append(h.clients, &crashClient{num: i + 1, state: newCrashState()})
+		h.clients = append(h.clients, &crashClient{num: i + 1, state: newCrashState(), feed: newCrashFeed()})
 	}
 	// The server gets a clean environment: no SCIMSERVER_* setting of the caller's leaks in.
 	for _, kv := range os.Environ() {
@@ -1143,7 +1154,7 @@ func TestCrashRecovery(t *testing.T) {
 			h.env = append(h.env, kv)
 		}
 	}
-	h.env = append(h.env, "SCIMSERVER_TOKEN="+crashToken)
+	h.env = append(h.env, "SCIMSERVER_TOKEN="+crashToken, "SCIMSERVER_PLATFORM_TOKEN="+crashPlatformToken)
 
 	began := time.Now()
 	build := exec.Command(goTool, "build", "-o", h.bin, ".")
@@ -1162,6 +1173,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		s := h.start(cycle)
 		applied, notApplied := h.verify(s, cycle, killedLog) // what the previous kill left
+		h.checkFeed(s, cycle)
 		dur, n, inFlight := h.load(s, cycle)
 		h.check(cycle)
 		h.cycles++
@@ -1174,6 +1186,7 @@ func TestCrashRecovery(t *testing.T) {
 	// A last restart verifies the last kill; then a clean stop must leave a consistent file too.
 	s := h.start(cycles + 1)
 	h.verify(s, cycles+1, killedLog)
+	h.checkFeed(s, cycles+1)
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -1193,6 +1206,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	t.Logf("summary: %d cycles in %v; %d writes acknowledged, %d verified after restarts (%d reads, %d lookups); %d invalid writes refused as they must be",
 		h.cycles, time.Since(began).Round(time.Millisecond), acked, h.writesVerified, h.reads, h.lookups, refused)
+	t.Logf("summary: the change feed listed exactly the %d changes of the acknowledged writes after every restart", h.feedChanges)
 	t.Logf("summary: in flight at a kill: %d applied, %d not applied; startup max %v, mean %v over %d starts (limit %v)",
 		h.applied, h.notApplied, h.maxStartup.Round(time.Millisecond),
 		(h.startup / time.Duration(max(h.starts, 1))).Round(time.Millisecond), h.starts, h.startupLimit)
