@@ -29,7 +29,7 @@ type crashChange struct {
 
 // crashFeed is what one client's writes must have put in the feed.
 type crashFeed struct {
-	writes [][]crashChange    // per write that took effect, in the order the client made them
+	writes [][]crashChange   // per write that took effect, in the order the client made them
 	ids    map[string]string // model ref -> id
 }
 
