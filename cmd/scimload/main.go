@@ -53,6 +53,7 @@ type config struct {
 	pid                                        int
 	dataFile                                   string
 	seed                                       uint64
+	feedToken                                  string
 }
 
 // Report is everything a run measured; --json prints it as is.
@@ -67,7 +68,9 @@ type Report struct {
 	Users  int           `json:"users,omitempty"`
 	Groups int           `json:"groups,omitempty"`
 	Phases []PhaseResult `json:"phases"`
-	Errors int           `json:"errors"`
+	// Feed is how the change feed's followers kept up with the create phase (--feed-token).
+	Feed   []FeedResult `json:"feed,omitempty"`
+	Errors int          `json:"errors"`
 	// Stopped says why phases were skipped, if any were.
 	Stopped            string `json:"stopped,omitempty"`
 	ServerRSSBytes     int64  `json:"serverRssBytes,omitempty"`
@@ -144,6 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, p := range rep.Phases {
 		rep.Errors += p.Errors
 	}
+	rep.Errors += feedErrors(rep.Feed)
 	if ctx.Err() != nil && rep.Stopped == "" {
 		rep.Stopped = "interrupted"
 	}
@@ -188,6 +192,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&cfg.pid, "pid", 0, "server process id, to report its memory (Linux /proc)")
 	fs.StringVar(&cfg.dataFile, "data-file", "", "server data file, to report its size")
 	fs.Uint64Var(&cfg.seed, "seed", 0, "random seed for the choice of users and operations; 0 picks one")
+	fs.StringVar(&cfg.feedToken, "feed-token", os.Getenv("SCIMLOAD_FEED_TOKEN"),
+		"platform token: follow the change feed (long poll and event stream) during the create phase and measure delivery [SCIMLOAD_FEED_TOKEN]")
 	if err := parse(fs, args); err != nil {
 		return cfg, err
 	}
@@ -235,6 +241,8 @@ func (cfg config) validate() error {
 		return usageError{errors.New("--groups, --group-size and --ops must be >= 0, --duration > 0")}
 	case slices.Contains(cfg.phases, "create") == slices.Contains(cfg.phases, "discover"):
 		return usageError{errors.New("every phase works on the users the create phase makes, or the discover phase finds: include one of them")}
+	case cfg.feedToken != "" && !slices.Contains(cfg.phases, "create"):
+		return usageError{errNoFeed}
 	}
 	return nil
 }
@@ -249,6 +257,18 @@ func runLoad(ctx context.Context, cfg config) *Report {
 		}
 		if ctx.Err() != nil {
 			break
+		}
+		if p.name == "create" && cfg.feedToken != "" {
+			fr, err := startFeed(ctx, cfg)
+			if err != nil {
+				rep.Feed = []FeedResult{{Mode: "start", Error: err.Error()}}
+			} else {
+				l.feed = fr
+				rep.Phases = append(rep.Phases, p.run(l, ctx))
+				rep.Feed = fr.finish(l.created, rep.Phases[len(rep.Phases)-1])
+				l.feed = nil
+			}
+			continue
 		}
 		rep.Phases = append(rep.Phases, p.run(l, ctx))
 		if len(l.users) == 0 {
@@ -344,6 +364,15 @@ func printText(w io.Writer, rep *Report) {
 		}
 		for _, s := range p.ErrorSamples {
 			fmt.Fprintf(w, "error in %s: %s\n", p.Name, s)
+		}
+	}
+	for _, f := range rep.Feed {
+		fmt.Fprintf(w, "feed %-9s %d of the creates delivered (%d missing, %d twice) at %.1f/s while creating at %.1f/s; "+
+			"delivery after the transaction began p50 %.2f ms p99 %.2f ms max %.2f ms, after the 201 p50 %.2f ms p99 %.2f ms\n",
+			f.Mode, f.Changes, f.Missing, f.Duplicates, f.ChangesPerSec, f.CreatesPerSec,
+			f.FromCommitP50Ms, f.FromCommitP99Ms, f.FromCommitMaxMs, f.FromAckP50Ms, f.FromAckP99Ms)
+		if f.Error != "" {
+			fmt.Fprintf(w, "feed %s: %s\n", f.Mode, f.Error)
 		}
 	}
 	if rep.ServerRSSBytes > 0 {

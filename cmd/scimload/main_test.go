@@ -21,7 +21,10 @@ import (
 	"github.com/scimserver/scimserver/storage/bolt"
 )
 
-const testToken = "scimload-test-token-0123456789abcdef"
+const (
+	testToken         = "scimload-test-token-0123456789abcdef"
+	testPlatformToken = "scimload-test-platform-token-0123456789abcdef"
+)
 
 // startServer runs the real server over a bbolt file in a temporary directory, behind wrap
 // when it is not nil, and returns the SCIM base URL and the data file's path.
@@ -34,7 +37,7 @@ func startServer(t *testing.T, wrap func(http.Handler) http.Handler) (base, data
 	}
 	t.Cleanup(func() { store.Close() })
 	svc := scimserver.New(store, scimserver.Options{})
-	if _, err := svc.Bootstrap(t.Context(), testToken, ""); err != nil {
+	if _, err := svc.Bootstrap(t.Context(), testToken, testPlatformToken); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := httpapi.New(svc, httpapi.Options{})
@@ -345,5 +348,30 @@ func TestSample(t *testing.T) {
 		if len(got) != c.k {
 			t.Fatalf("sample(%d, %d) has %d values", c.n, c.k, len(got))
 		}
+	}
+}
+
+// TestFeedFollowers: with --feed-token, a long-poll and an event-stream follower see every user
+// the create phase makes, once, and the delivery figures are reported.
+func TestFeedFollowers(t *testing.T) {
+	base, _ := startServer(t, nil)
+	rep, code := runJSON(t, "--url", base, "--token", testToken, "--feed-token", testPlatformToken,
+		"--users", "300", "--concurrency", "4", "--phases", "create")
+	if code != 0 || rep.Errors != 0 || len(rep.Feed) != 2 {
+		t.Fatalf("exit %d, %d errors, feed %+v", code, rep.Errors, rep.Feed)
+	}
+	for _, f := range rep.Feed {
+		if f.Changes != 300 || f.Missing != 0 || f.Duplicates != 0 || f.Error != "" || f.ChangesPerSec <= 0 ||
+			!(0 < f.FromCommitP50Ms && f.FromCommitP50Ms <= f.FromCommitP99Ms && f.FromCommitP99Ms <= f.FromCommitMaxMs) {
+			t.Errorf("follower %+v", f)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"--url", base, "--token", testToken, "--feed-token", "x", "--phases", "discover"}, &out, &errOut); code != 2 {
+		t.Errorf("--feed-token without the create phase: exit %d", code)
+	}
+	// A token that cannot read the feed is an error of the run.
+	if rep, code := runJSON(t, "--url", base, "--token", testToken, "--feed-token", testToken, "--users", "10", "--phases", "create"); code != 1 || rep.Errors == 0 {
+		t.Errorf("a SCIM token as --feed-token: exit %d, %+v", code, rep.Feed)
 	}
 }

@@ -96,6 +96,9 @@ type load struct {
 	// is a member of; in the mix phase only the worker owning u changes that entry.
 	groups     []group
 	userGroups [][]int
+	// feed follows the change feed during the create phase; created is what that phase made.
+	feed    *feedRun
+	created []user
 }
 
 func (l *load) newPhase(name string) *phase { return newPhase(name, l.cfg.concurrency, l.cfg.seed) }
@@ -133,12 +136,16 @@ func (l *load) create(ctx context.Context) PhaseResult {
 			}
 			u.id = got.ID
 			made[i] = u
+			if l.feed != nil {
+				l.feed.acked(got.ID)
+			}
 			return nil
 		})
 	})
 	for _, u := range made {
 		if u.id != "" {
 			l.users = append(l.users, u)
+			l.created = append(l.created, u)
 		}
 	}
 	return p.result()
