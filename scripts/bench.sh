@@ -4,12 +4,14 @@
 # users, durable creates at concurrency 32, groups, paging, the mixed workload's memory,
 # restart time and data file size. Results go to $OUT (default ./bench-out).
 # USERS=1000000 by default; USERS=100000 for a quicker run.
+# `bash scripts/bench.sh feed`: the change feed followed while creates run (see BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/bench-out}
 USERS=${USERS:-1000000}
 PORT=${PORT:-18090}
 TOKEN=bench-token-0123456789abcdefghijklmnopqrstuvwxyz
+PTOKEN=bench-platform-token-0123456789abcdefghijklmnopqrstuvwxyz
 mkdir -p "$OUT/bin"
 go build -o "$OUT/bin/scimserver" ./cmd/scimserver
 go build -o "$OUT/bin/scimload" ./cmd/scimload
@@ -17,7 +19,7 @@ URL=http://127.0.0.1:$PORT/scim/v2
 PID=
 
 start() { # start DATAFILE: a server on $PORT over that file
-  SCIMSERVER_TOKEN=$TOKEN "$OUT/bin/scimserver" --addr 127.0.0.1:$PORT --data "$1" --log-level error >>"$OUT/server.log" 2>&1 &
+  SCIMSERVER_TOKEN=$TOKEN SCIMSERVER_PLATFORM_TOKEN=$PTOKEN "$OUT/bin/scimserver" --addr 127.0.0.1:$PORT --data "$1" --log-level error >>"$OUT/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.01; done
   echo "server did not start" >&2; exit 1
@@ -46,6 +48,23 @@ restart_and_pages() { # restart on the big file: time to ready, then cold and re
 if [ "${1:-}" = pages ]; then # after a full run: restart and cold pages only
   restart_and_pages
   cat "$OUT/restart.json" "$OUT/pages.txt"
+  exit 0
+fi
+
+if [ "${1:-}" = feed ]; then
+  # The change feed followed by a long poll and an event stream while 20,000 users are created
+  # at concurrency 32 on a fresh server, alternated REPEAT times (default 3) with the same
+  # creates unfollowed: delivery rate and latency, and what following costs the creates.
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    for mode in followed alone; do
+      rm -rf "$OUT/dfeed"; start "$OUT/dfeed/data.db"
+      flags=(); [ "$mode" = followed ] && flags=(--feed-token "$PTOKEN")
+      load --users "${FEED_USERS:-20000}" --concurrency 32 --phases create "${flags[@]}" --json > "$OUT/feed-$i-$mode.json"
+      stop
+    done
+    jq -r --arg i "$i" '"round \($i) followed: creates \(.phases[0].opsPerSec|floor)/s; " + ([.feed[] | "\(.mode) \(.changes) delivered at \(.changesPerSec|floor)/s, from commit p50 \(.fromCommitP50Ms) p99 \(.fromCommitP99Ms) ms, from 201 p50 \(.fromAckP50Ms) p99 \(.fromAckP99Ms) ms"] | join("; "))' "$OUT/feed-$i-followed.json"
+    jq -r --arg i "$i" '"round \($i) alone: creates \(.phases[0].opsPerSec|floor)/s"' "$OUT/feed-$i-alone.json"
+  done
   exit 0
 fi
 
