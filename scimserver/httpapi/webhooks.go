@@ -59,6 +59,19 @@ func toAdminWebhook(h scimserver.Webhook, latest uint64) adminWebhook {
 func (s *Server) adminListWebhooks(w http.ResponseWriter, r *http.Request) {
 	tenant := pathParam(r, "id")
 	hooks, err := s.svc.Webhooks(r.Context(), tenant)
+	s.answerWebhooks(w, r, tenant, hooks, err, func(out []adminWebhook) any { return map[string]any{"webhooks": out} })
+}
+
+func (s *Server) adminGetWebhook(w http.ResponseWriter, r *http.Request) {
+	tenant := pathParam(r, "id")
+	h, err := s.svc.Webhook(r.Context(), tenant, pathParam(r, "hookId"))
+	s.answerWebhooks(w, r, tenant, []scimserver.Webhook{h}, err, func(out []adminWebhook) any { return out[0] })
+}
+
+// answerWebhooks shows hooks against the tenant's newest cursor, in the shape the request
+// answers with, or the error that came instead.
+func (s *Server) answerWebhooks(w http.ResponseWriter, r *http.Request, tenant string, hooks []scimserver.Webhook, err error,
+	shape func([]adminWebhook) any) {
 	var latest uint64
 	if err == nil {
 		latest, err = s.svc.Head(r.Context(), tenant)
@@ -71,21 +84,7 @@ func (s *Server) adminListWebhooks(w http.ResponseWriter, r *http.Request) {
 	for _, h := range hooks {
 		out = append(out, toAdminWebhook(h, latest))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
-}
-
-func (s *Server) adminGetWebhook(w http.ResponseWriter, r *http.Request) {
-	tenant := pathParam(r, "id")
-	h, err := s.svc.Webhook(r.Context(), tenant, pathParam(r, "hookId"))
-	var latest uint64
-	if err == nil {
-		latest, err = s.svc.Head(r.Context(), tenant)
-	}
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toAdminWebhook(h, latest))
+	writeJSON(w, http.StatusOK, shape(out))
 }
 
 // adminCreateWebhook takes {"url", "secret" (optional), "after" (optional cursor: deliveries
