@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"net"
@@ -104,34 +106,39 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// startServe runs the real serve command on a free address with args, waits for /healthz, and
+// returns the address, its stderr, the stop and the command's result.
+func startServe(t *testing.T, args ...string) (string, *syncBuffer, context.CancelFunc, chan error) {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	cmd := newRoot()
+	cmd.SetArgs(append([]string{"--addr", addr}, args...))
+	cmd.SetErr(stderr)
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr, stderr, cancel, done
+}
+
 // TestServeBootstrapsAndShutsDown starts the real serve command: it prints a token once,
 // answers with it, and stops cleanly when its context ends; a second start prints no token and
 // the first token still works.
 func TestServeBootstrapsAndShutsDown(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "sub", "d.db")
-	start := func() (string, *syncBuffer, context.CancelFunc, chan error) {
-		addr := freeAddr(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		stderr := &syncBuffer{}
-		cmd := newRoot()
-		cmd.SetArgs([]string{"--addr", addr, "--data", data})
-		cmd.SetErr(stderr)
-		done := make(chan error, 1)
-		go func() { done <- cmd.ExecuteContext(ctx) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			res, err := http.Get("http://" + addr + "/healthz")
-			if err == nil {
-				res.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("server did not start: %s", stderr)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return addr, stderr, cancel, done
-	}
+	start := func() (string, *syncBuffer, context.CancelFunc, chan error) { return startServe(t, "--data", data) }
 	addr, stderr, stop, done := start()
 	var token string
 	for _, line := range strings.Split(stderr.String(), "\n") {
@@ -369,5 +376,50 @@ func TestGCDefaults(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("GOMEMLIMIT set: memory limit %d, want it left alone", got)
+	}
+}
+
+// TestServeEndsFeedWaitersOnStop: a stop does not wait for long polls and event streams: they
+// answer (the poll with an empty page, the stream by ending) and the server stops well within
+// its shutdown timeout.
+func TestServeEndsFeedWaitersOnStop(t *testing.T) {
+	const platform = "serve-test-platform-token-0123456789abcdef"
+	t.Setenv("SCIMSERVER_PLATFORM_TOKEN", platform)
+	addr, stderr, stop, done := startServe(t, "--data", filepath.Join(t.TempDir(), "d.db"), "--feed-max-wait", "1h",
+		"--shutdown-timeout", "20s")
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/changes", nil)
+	req.Header.Set("Authorization", "Bearer "+platform)
+	req.Header.Set("Accept", "text/event-stream")
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", stream, err)
+	}
+	defer stream.Body.Close()
+	poll := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/changes?wait=1h", nil)
+		req.Header.Set("Authorization", "Bearer "+platform)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			poll <- err.Error()
+			return
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		poll <- fmt.Sprint(res.StatusCode, " ", string(raw))
+	}()
+	time.Sleep(200 * time.Millisecond) // the poll is waiting
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if got := <-poll; !strings.HasPrefix(got, `200 {"changes":[],"nextCursor":"`) {
+		t.Fatalf("the long poll at the stop: %s", got)
+	}
+	if _, err := io.ReadAll(stream.Body); err != nil {
+		t.Fatalf("the stream did not end cleanly: %v", err)
+	}
+	if log := stderr.String(); strings.Contains(log, "did not finish in time") || !strings.Contains(log, `"stopped"`) {
+		t.Fatalf("stop: %s", log)
 	}
 }
