@@ -75,7 +75,7 @@ func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string) (bool, erro
 		return false, err
 	}
 	rec.Keys, rec.Secret = k.Collection.KeysOf(doc), nil
-	if _, err := tx.Update(k.Collection, rec); err != nil {
+	if rec, err = tx.Update(k.Collection, rec); err != nil {
 		return false, err
 	}
 	if err := s.leaveAllGroups(tx, actor, id); err != nil {
@@ -93,7 +93,7 @@ func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string) (bool, erro
 	if err := tx.Erased(id); err != nil {
 		return false, err
 	}
-	return true, record(tx, actor, opAnonymize, k, id, erased)
+	return true, record(tx, actor, opAnonymize, k, id, rec.Version, erased)
 }
 
 func scrubDoc(k *Kind, doc map[string]any) []string {

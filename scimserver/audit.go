@@ -37,23 +37,16 @@ type Event = storage.Event
 // TrailQuery selects audit events (see storage.TrailQuery).
 type TrailQuery = storage.TrailQuery
 
-// record appends an event about the record id of kind k.
-func record(tx storage.Tx, actor Actor, op string, k *Kind, id string, attributes []string) error {
-	return recordEvent(tx, actor, k, storage.Event{Operation: op, ResourceID: id, Attributes: attributes})
+// record appends an event about the record id of kind k. version is the one the transaction
+// left the record at (0 when it deleted it): what the change feed reports as the resource's new
+// meta.version.
+func record(tx storage.Tx, actor Actor, op string, k *Kind, id string, version uint64, attributes []string) error {
+	return appendEvent(tx, actor, k, storage.Event{Operation: op, ResourceID: id, Version: version, Attributes: attributes})
 }
 
-// recordEvent appends ev about a record of kind k, by actor, with the version the transaction
-// left the record at (none when it deleted the record): what the change feed reports as the
-// resource's new meta.version. Call it after the record's last change in the transaction.
-func recordEvent(tx storage.Tx, actor Actor, k *Kind, ev storage.Event) error {
+// appendEvent appends ev about a record of kind k, by actor.
+func appendEvent(tx storage.Tx, actor Actor, k *Kind, ev storage.Event) error {
 	ev.ActorID, ev.ActorName, ev.ResourceType = actor.ID, actor.Name, k.Name
-	rec, err := tx.Get(k.Collection, ev.ResourceID)
-	switch {
-	case err == nil:
-		ev.Version = rec.Version
-	case storage.ErrorCode(err) != storage.NotFound:
-		return err
-	}
 	return tx.Append(ev)
 }
 

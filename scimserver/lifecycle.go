@@ -38,7 +38,7 @@ func (s *Service) deleteRecord(tx storage.Tx, actor Actor, k *Kind, rec storage.
 			return err
 		}
 		if audited(f) {
-			changed, err := deactivate(tx, k, rec, doc)
+			version, changed, err := deactivate(tx, k, rec, doc)
 			if err != nil {
 				return err
 			}
@@ -46,7 +46,7 @@ func (s *Service) deleteRecord(tx storage.Tx, actor Actor, k *Kind, rec storage.
 			if changed {
 				names = []string{"active"}
 			}
-			return record(tx, actor, opDeactivateInsteadOfDelete, k, rec.ID, names)
+			return record(tx, actor, opDeactivateInsteadOfDelete, k, rec.ID, version, names)
 		}
 	}
 	if k.hasMembers {
@@ -66,22 +66,23 @@ func (s *Service) deleteRecord(tx storage.Tx, actor Actor, k *Kind, rec storage.
 	if err := tx.Delete(k.Collection, rec.ID); err != nil {
 		return err
 	}
-	return record(tx, actor, opDelete, k, rec.ID, nil)
+	return record(tx, actor, opDelete, k, rec.ID, 0, nil)
 }
 
-// deactivate sets active=false on a stored record; it reports whether that changed anything.
-func deactivate(tx storage.Tx, k *Kind, rec storage.Record, doc map[string]any) (bool, error) {
+// deactivate sets active=false on a stored record; it returns the record's version after and
+// whether that changed anything.
+func deactivate(tx storage.Tx, k *Kind, rec storage.Record, doc map[string]any) (uint64, bool, error) {
 	doc = cloneDoc(doc)
 	if !setInactive(doc) {
-		return false, nil
+		return rec.Version, false, nil
 	}
 	var err error
 	if rec.Doc, err = json.Marshal(doc); err != nil {
-		return false, err
+		return 0, false, err
 	}
 	rec.Keys = k.Collection.KeysOf(doc)
-	_, err = tx.Update(k.Collection, rec)
-	return err == nil, err
+	rec, err = tx.Update(k.Collection, rec)
+	return rec.Version, err == nil, err
 }
 
 // setInactive makes a document inactive: the one meaning of deactivation. It reports whether

@@ -121,9 +121,14 @@ func (s *Service) dropMember(tx storage.Tx, gid, mid string) (bool, error) {
 	return true, s.touchMembership(tx, gid, mid)
 }
 
-// recordMembership appends the event of a membership that began or ended.
+// recordMembership appends the event of a membership that began or ended, with the version the
+// group has now (a transaction gives it one new version, however many members change).
 func (s *Service) recordMembership(tx storage.Tx, actor Actor, op, gid string, m storage.Member) error {
-	return recordEvent(tx, actor, s.groups, storage.Event{Operation: op, ResourceID: gid, Related: m.Value, RelatedType: m.Type})
+	g, err := s.groups.get(tx, gid)
+	if err != nil {
+		return err
+	}
+	return appendEvent(tx, actor, s.groups, storage.Event{Operation: op, ResourceID: gid, Version: g.Version, Related: m.Value, RelatedType: m.Type})
 }
 
 // touchMembership gives the group and the member new versions: the group's members and the

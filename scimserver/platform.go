@@ -20,7 +20,8 @@ func (s *Service) RecordInteraction(ctx context.Context, tenant string, actor Ac
 		return invalid("invalidValue", `"type" must be "password_set" or "login"`)
 	}
 	return s.write(ctx, tenant, func(tx storage.Tx) error {
-		if _, err := s.users.get(tx, id); err != nil {
+		rec, err := s.users.get(tx, id)
+		if err != nil {
 			return err
 		}
 		if err := notAnonymized(tx, id); err != nil {
@@ -44,7 +45,7 @@ func (s *Service) RecordInteraction(ctx context.Context, tenant string, actor Ac
 		if err := tx.PutFacts(id, f); err != nil {
 			return err
 		}
-		return record(tx, actor, opInteraction, s.users, id, []string{kind})
+		return record(tx, actor, opInteraction, s.users, id, rec.Version, []string{kind})
 	})
 }
 
@@ -83,7 +84,7 @@ func (s *Service) AssignCampaign(ctx context.Context, tenant string, actor Actor
 				return err
 			}
 		}
-		return recordEvent(tx, actor, s.users, storage.Event{Operation: opCampaignAssign, ResourceID: id, Related: campaign})
+		return appendEvent(tx, actor, s.users, storage.Event{Operation: opCampaignAssign, ResourceID: id, Version: rec.Version, Related: campaign})
 	})
 }
 
@@ -93,14 +94,15 @@ func (s *Service) UnassignCampaign(ctx context.Context, tenant string, actor Act
 		return err
 	}
 	return s.write(ctx, tenant, func(tx storage.Tx) error {
-		if _, err := s.users.get(tx, id); err != nil {
+		rec, err := s.users.get(tx, id)
+		if err != nil {
 			return err
 		}
 		removed, err := tx.RemoveParticipant(campaign, id)
 		if err != nil || !removed {
 			return err
 		}
-		return recordEvent(tx, actor, s.users, storage.Event{Operation: opCampaignUnassign, ResourceID: id, Related: campaign})
+		return appendEvent(tx, actor, s.users, storage.Event{Operation: opCampaignUnassign, ResourceID: id, Version: rec.Version, Related: campaign})
 	})
 }
 

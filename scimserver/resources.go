@@ -95,10 +95,11 @@ func (s *Service) Create(ctx context.Context, tenant string, actor Actor, k *Kin
 	err = s.write(ctx, tenant, func(tx storage.Tx) error {
 		id, erased = storage.NewID(), false
 		rec := storage.Record{ID: id, Doc: in.raw, Keys: k.Collection.KeysOf(in.doc), Secret: in.secret}
-		if _, err := tx.Insert(k.Collection, rec); err != nil {
+		ins, err := tx.Insert(k.Collection, rec)
+		if err != nil {
 			return err
 		}
-		if err := record(tx, actor, opCreate, k, id, in.names(nil)); err != nil {
+		if err := record(tx, actor, opCreate, k, id, ins.Version, in.names(nil)); err != nil {
 			return err
 		}
 		if err := s.addMembers(tx, actor, id, in.members); err != nil {
@@ -161,10 +162,11 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 		if in.secret != nil {
 			rec.Secret = in.secret
 		}
-		if err := s.update(tx, k, rec, old, in.doc); err != nil {
+		version, err := s.update(tx, k, rec, old, in.doc)
+		if err != nil {
 			return err
 		}
-		return record(tx, actor, updateOp(opReplace, old, in.doc), k, id, names)
+		return record(tx, actor, updateOp(opReplace, old, in.doc), k, id, version, names)
 	})
 	if err == nil && erased {
 		err = s.finishErasure(ctx, true)
@@ -253,10 +255,11 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 			}
 			rec.Secret = h
 		}
-		if err := s.update(tx, k, rec, doc, newDoc); err != nil {
+		version, err := s.update(tx, k, rec, doc, newDoc)
+		if err != nil {
 			return err
 		}
-		return record(tx, actor, updateOp(opPatch, doc, newDoc), k, id, names)
+		return record(tx, actor, updateOp(opPatch, doc, newDoc), k, id, version, names)
 	})
 	if err == nil && erased {
 		err = s.finishErasure(ctx, true)
@@ -289,16 +292,17 @@ func storedNames(changed []string, k *Kind) []string {
 	return names
 }
 
-// update stores a record's new document. Members show their groups' names: when a group's name
-// changes, its members get new versions too.
-func (s *Service) update(tx storage.Tx, k *Kind, rec storage.Record, old, doc map[string]any) error {
-	if _, err := tx.Update(k.Collection, rec); err != nil {
-		return err
+// update stores a record's new document and returns its new version. Members show their groups'
+// names: when a group's name changes, its members get new versions too.
+func (s *Service) update(tx storage.Tx, k *Kind, rec storage.Record, old, doc map[string]any) (uint64, error) {
+	rec, err := tx.Update(k.Collection, rec)
+	if err != nil {
+		return 0, err
 	}
 	if k.hasMembers && stringAt(old, k.nameAttr) != stringAt(doc, k.nameAttr) {
-		return s.touchMembers(tx, rec.ID)
+		return rec.Version, s.touchMembers(tx, rec.ID)
 	}
-	return nil
+	return rec.Version, nil
 }
 
 // input is a POST or PUT body made into what is stored.
