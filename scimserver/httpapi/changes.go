@@ -107,8 +107,8 @@ func (s *Server) waitParam(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		n, nerr := strconv.ParseFloat(v, 64)
-		if nerr != nil || n > 1e6 {
-			return 0, badRequest("invalidValue", `wait must be a duration such as "30s" or a number of seconds`)
+		if nerr != nil || !(n >= 0 && n <= 1e6) { // NaN too
+			return 0, badRequest("invalidValue", `wait must be a duration such as "30s" or a non-negative number of seconds`)
 		}
 		d = time.Duration(n * float64(time.Second))
 	}

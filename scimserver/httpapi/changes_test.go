@@ -670,7 +670,7 @@ func TestChangesRetention(t *testing.T) {
 
 func TestChangesBadRequests(t *testing.T) {
 	e := newEnv(t)
-	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "wait=-1s", "wait=soon", "after=", "after=-1", "after=1.5", "after=x"} {
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "wait=-1s", "wait=soon", "wait=NaN", "wait=-5", "wait=1e400", "after=", "after=-1", "after=1.5", "after=x"} {
 		if r := e.api("GET", "/api/v1/changes?"+q, nil); r.status != http.StatusBadRequest || r.body["scimType"] != "invalidValue" {
 			t.Errorf("%s: %d %s", q, r.status, r.raw)
 		}

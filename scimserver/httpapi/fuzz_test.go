@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -14,7 +16,8 @@ import (
 )
 
 // FuzzRequest sends arbitrary bodies to the write endpoints and arbitrary query strings to the
-// list endpoint of a real router over a real store: every answer is a SCIM response below 500.
+// list endpoint and the change feed of a real router over a real store: every answer is a SCIM
+// response below 500.
 func FuzzRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a"}`,
@@ -29,9 +32,11 @@ func FuzzRequest(f *testing.F) {
 	} {
 		f.Add(s, "filter=userName+eq+%22a%22&count=5")
 	}
+	f.Add("", "after=0&limit=5&wait=0.5")
+	f.Add("", "after=18446744073709551615&wait=1e400")
 	store, svc := openService(f, filepath.Join(f.TempDir(), "fuzz.db"))
 	f.Cleanup(func() { store.Close() })
-	srv, err := New(svc, Options{Logger: zerolog.Nop()})
+	srv, err := New(svc, Options{Logger: zerolog.Nop(), FeedMaxWait: time.Millisecond})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -45,12 +50,17 @@ func FuzzRequest(f *testing.F) {
 		for _, target := range []struct{ method, path string }{
 			{"POST", "/scim/v2/Users"}, {"POST", "/scim/v2/Groups"}, {"PATCH", "/scim/v2/Users/" + uid},
 			{"PUT", "/scim/v2/Users/" + uid}, {"POST", "/scim/v2/.search"}, {"GET", "/scim/v2/Users?" + query},
+			{"GET", "/api/v1/changes?" + query},
 		} {
 			req, err := http.NewRequest(target.method, target.path, bytes.NewBufferString(body))
 			if err != nil {
 				continue
 			}
-			req.Header.Set("Authorization", "Bearer "+testToken)
+			token := testToken
+			if strings.HasPrefix(target.path, "/api/") {
+				token = testPlatformToken
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
 			req.Header.Set("Content-Type", "application/scim+json")
 			rec := httptest.NewRecorder()
 			srv.ServeHTTP(rec, req)
