@@ -149,6 +149,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 			for k, w := range workers {
 				select {
 				case <-w.done: // it stopped by itself (deleted): start again if it is back
+					w.cancel()
 					delete(workers, k)
 					continue
 				default:
