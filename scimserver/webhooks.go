@@ -186,14 +186,16 @@ func (s *Service) CreateWebhook(ctx context.Context, actor Actor, tenant string,
 	}
 	var out Webhook
 	err = s.writeTenant(ctx, tenant, func(tx storage.Tx) error {
-		d := webhookDoc{URL: spec.URL}
+		head, err := headOf(tx)
+		if err != nil {
+			return err
+		}
+		d := webhookDoc{URL: spec.URL, Position: head}
 		if spec.After != nil {
-			d.Position = *spec.After
-		} else {
-			var err error
-			if d.Position, err = headOf(tx); err != nil {
-				return err
+			if *spec.After > head {
+				return invalid("invalidValue", "after is ahead of the feed: use a cursor the feed returned")
 			}
+			d.Position = *spec.After
 		}
 		raw, err := json.Marshal(d)
 		if err != nil {

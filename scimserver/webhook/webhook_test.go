@@ -311,7 +311,7 @@ func TestWebhookTargets(t *testing.T) {
 			t.Errorf("%s: %d %v", u, code, m)
 		}
 	}
-	for _, body := range []map[string]any{{"secret": "plain"}, {"secret": "whsec_c2hvcnQ="}, {"after": "x"}} {
+	for _, body := range []map[string]any{{"secret": "plain"}, {"secret": "whsec_c2hvcnQ="}, {"after": "x"}, {"after": "999999"}} {
 		if code, m := e.createWebhook("https://hooks.example.com/scim", body); code != 400 {
 			t.Errorf("%v: %d %v", body, code, m)
 		}
