@@ -80,7 +80,7 @@ func progress(w io.Writer) func(n int, done bool) {
 	}
 }
 
-var csvHeader = []string{"seq", "time", "tenant", "actorId", "actorName", "operation", "resourceType", "resourceId", "attributes", "related", "outcome"}
+var csvHeader = []string{"seq", "time", "tenant", "actorId", "actorName", "operation", "resourceType", "resourceId", "attributes", "related", "outcome", "relatedType", "version"}
 
 // exportTrail writes the trail oldest first, streaming from one read transaction.
 func exportTrail(s *scimserver.Service, tenant, format string, w io.Writer, report func(int, bool)) (int, error) {
@@ -97,7 +97,8 @@ func exportTrail(s *scimserver.Service, tenant, format string, w io.Writer, repo
 		var err error
 		if cw != nil {
 			err = cw.Write([]string{strconv.FormatUint(ev.Seq, 10), ev.Time.Format(time.RFC3339Nano), ev.Tenant, ev.ActorID, ev.ActorName,
-				ev.Operation, ev.ResourceType, ev.ResourceID, strings.Join(ev.Attributes, " "), ev.Related, ev.Outcome})
+				ev.Operation, ev.ResourceType, ev.ResourceID, strings.Join(ev.Attributes, " "), ev.Related, ev.Outcome,
+				ev.RelatedType, strconv.FormatUint(ev.Version, 10)})
 		} else {
 			err = enc.Encode(ev)
 		}

@@ -263,7 +263,8 @@ func TestAuditExportAndCompact(t *testing.T) {
 		t.Fatal(err)
 	}
 	csv, _ := os.ReadFile(file)
-	if lines := strings.Split(strings.TrimSpace(string(csv)), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "seq,time,tenant") {
+	if lines := strings.Split(strings.TrimSpace(string(csv)), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "seq,time,tenant") ||
+		!strings.HasSuffix(lines[0], ",relatedType,version") || !strings.HasSuffix(lines[3], ",1") {
 		t.Fatalf("csv export: %q", csv)
 	}
 	if _, _, err := run(t, "audit", "export", "--format", "xml", "--data", data); err == nil {
