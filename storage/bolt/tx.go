@@ -207,37 +207,46 @@ func (t *tx) put(cl *coll, r storage.Record) error {
 }
 
 // reindex moves id's index entries from the stored record's keys (old; nil for a new record)
-// to keys, failing with Conflict when a unique key belongs to another record.
+// to keys, failing with Conflict when a unique key belongs to another record. Every key is
+// checked before any entry changes, so that a refused write leaves the indexes as they were even
+// when the transaction goes on and commits.
 func (t *tx) reindex(cl *coll, id string, old *header, oldDoc []byte, keys [][]string) error {
+	had, want := make([][]string, len(cl.indexes)), make([][]string, len(cl.indexes))
 	for i := range cl.indexes {
 		ix := &cl.indexes[i]
-		var want []string
 		if i < len(keys) {
-			want = normalise(ix, keys[i])
+			want[i] = normalise(ix, keys[i])
 		}
-		for _, k := range want {
+		for _, k := range want[i] {
 			if len(k) > storage.MaxKeyLen {
 				return storage.Errorf(storage.Invalid, "an indexed value (%s) is longer than %d bytes", ix.decl.Name, storage.MaxKeyLen)
 			}
+			if ix.decl.Unique {
+				if owner := t.b.Bucket(ix.bucket).Get([]byte(k)); owner != nil && string(owner) != id {
+					return storage.Errorf(storage.Conflict, "%s is already taken", ix.decl.Name)
+				}
+			}
 		}
-		var had []string
 		if old != nil {
 			ks, err := keysOf(*old, oldDoc, ix)
 			if err != nil {
 				return err
 			}
-			had = normalise(ix, ks)
+			had[i] = normalise(ix, ks)
 		}
+	}
+	for i := range cl.indexes {
+		ix := &cl.indexes[i]
 		b := t.b.Bucket(ix.bucket)
-		for _, k := range had {
-			if !contains(want, k) {
+		for _, k := range had[i] {
+			if !contains(want[i], k) {
 				if err := delKey(b, ix, k, id); err != nil {
 					return err
 				}
 			}
 		}
-		for _, k := range want {
-			if !contains(had, k) {
+		for _, k := range want[i] {
+			if !contains(had[i], k) {
 				if err := putKey(b, ix, k, id); err != nil {
 					return err
 				}
