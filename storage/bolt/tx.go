@@ -340,7 +340,11 @@ func (t *tx) Lookup(c *storage.Collection, index, key string) ([]string, error) 
 	}
 	var ids []string
 	err = scanPrefix(b, prefixOf(key), func(rest []byte) error {
-		ids = append(ids, string(rest))
+		// A key that holds a 0 byte shares the prefix of the key before that byte: what
+		// follows is not an id.
+		if bytes.IndexByte(rest, 0) < 0 {
+			ids = append(ids, string(rest))
+		}
 		return nil
 	})
 	return ids, err
