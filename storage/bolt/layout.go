@@ -286,7 +286,8 @@ func (l *layout) prepareTenant(tb *bbolt.Bucket) error {
 	return nil
 }
 
-// backfill indexes every record of c under ix, deriving the keys from its document. A unique
+// backfill indexes every record of c under ix, deriving the keys from its document and folding
+// them as writes do. A unique
 // index that two records would share fails the open, naming neither value.
 func backfill(tb *bbolt.Bucket, c *coll, ix *index, b *bbolt.Bucket) error {
 	return tb.Bucket(c.records).ForEach(func(k, v []byte) error {
@@ -298,7 +299,7 @@ func backfill(tb *bbolt.Bucket, c *coll, ix *index, b *bbolt.Bucket) error {
 		if err != nil {
 			return err
 		}
-		for _, key := range keys {
+		for _, key := range normalise(ix, keys) {
 			if err := putKey(b, ix, key, string(k)); err != nil {
 				if storage.ErrorCode(err) == storage.Conflict {
 					return fmt.Errorf("cannot build the unique index %s.%s: two records share a value", c.decl.Name, ix.decl.Name)
