@@ -45,10 +45,10 @@ func testTenants(t *testing.T, open Opener) {
 		}
 		slices.Sort(names)
 		if !slices.Equal(names, []string{"acme", tenantA, tenantB}) {
-			return fmt.Errorf("Tenants: %v", names)
+			return fmt.Errorf("the tenants: %v", names)
 		}
 		if _, err := a.Tenant("nope"); storage.ErrorCode(err) != storage.NotFound {
-			return fmt.Errorf("Tenant of an unknown id: %v", err)
+			return fmt.Errorf("the tenant of an unknown id: %v", err)
 		}
 		return nil
 	})
@@ -225,7 +225,7 @@ func testAdminIn(t *testing.T, open Opener) {
 		}
 		// Writes through a read transaction's In fail.
 		if _, err := tx.Insert(People, rec(People, storage.NewID(), obj{"userName": "z"})); err == nil {
-			return fmt.Errorf("Insert through ReadAdmin's In succeeded")
+			return fmt.Errorf("an insert through ReadAdmin's In succeeded")
 		}
 		return nil
 	})
@@ -393,7 +393,7 @@ func testTokens(t *testing.T, open Opener) {
 			return fmt.Errorf("TokenByHash of an unknown secret: %v", err)
 		}
 		if _, err := a.Token("tok-z"); storage.ErrorCode(err) != storage.NotFound {
-			return fmt.Errorf("Token of an unknown id: %v", err)
+			return fmt.Errorf("the token of an unknown id: %v", err)
 		}
 		for tenant, want := range map[string][]storage.Token{
 			"":      tokens,

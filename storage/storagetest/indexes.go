@@ -396,13 +396,13 @@ func testUnknownIndex(t *testing.T, open Opener) {
 	undeclared := &storage.Collection{Name: "undeclared"}
 	err := e.s.Read(ctx, tenantA, func(tx storage.Tx) error {
 		if _, err := tx.Lookup(People, "nickName", "x"); err == nil {
-			return fmt.Errorf("Lookup through an undeclared index succeeded")
+			return fmt.Errorf("a lookup through an undeclared index succeeded")
 		}
 		if _, err := tx.Lookup(undeclared, "userName", "x"); err == nil {
-			return fmt.Errorf("Lookup in an undeclared collection succeeded")
+			return fmt.Errorf("a lookup in an undeclared collection succeeded")
 		}
 		if _, err := tx.Get(undeclared, "x"); err == nil {
-			return fmt.Errorf("Get in an undeclared collection succeeded")
+			return fmt.Errorf("a get in an undeclared collection succeeded")
 		}
 		return nil
 	})

@@ -2,7 +2,6 @@ package storagetest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -377,10 +376,3 @@ func testReadOnly(t *testing.T, open Opener) {
 
 // errSentinel is a failure of a write function, which Write must return as it is.
 var errSentinel = errors.New("the write function failed")
-
-func docString(r storage.Record) string {
-	var m obj
-	_ = json.Unmarshal(r.Doc, &m)
-	s, _ := m["userName"].(string)
-	return s
-}

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -286,6 +285,3 @@ func ids(n int) []string {
 	}
 	return out
 }
-
-// sameTime compares instants, whatever their location.
-func sameTime(a, b time.Time) bool { return a.Equal(b) }

@@ -398,7 +398,7 @@ func testTrailTail(t *testing.T, open Opener) {
 		return e.s.Read(ctx, tenantA, func(tx storage.Tx) error {
 			return tx.Events(after, func(ev storage.Event) (bool, error) {
 				if ev.Seq <= after {
-					return false, fmt.Errorf("Events after %d gave %d", after, ev.Seq)
+					return false, fmt.Errorf("the events after %d included %d", after, ev.Seq)
 				}
 				seen = append(seen, ev.Seq)
 				after = ev.Seq

@@ -237,7 +237,7 @@ func testOneClock(t *testing.T, open Opener) {
 		}
 		time.Sleep(2 * time.Millisecond) // Now does not move within a transaction
 		if !tx.Now().Equal(now) {
-			return fmt.Errorf("Now moved within a transaction: %v then %v", now, tx.Now())
+			return fmt.Errorf("the clock moved within a transaction: %v then %v", now, tx.Now())
 		}
 		return tx.Append(storage.Event{Operation: "x", Outcome: "success"})
 	})
