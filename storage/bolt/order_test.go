@@ -208,3 +208,24 @@ func TestOrderBuiltForOlderFiles(t *testing.T) {
 		t.Fatalf("a wrong block count: want 1 problem, got %v %v", problems, err)
 	}
 }
+
+// TestOrderReadOnlyWithoutBlocks: a file without blocks opened read-only (a backup of a file
+// from before blocks existed), where they cannot be built, still serves every position.
+func TestOrderReadOnlyWithoutBlocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	ids := createUsers(t, s, blockSize+50, storage.NewID)
+	err := s.update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bktData).Bucket([]byte(defaultTenant)).DeleteBucket(s.layout.colls["users"].order.blocks)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ro, err := Open(path, Options{Collections: domain, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	checkPositions(t, ro, ids, 37)
+}
