@@ -461,6 +461,9 @@ func TestFormat1ReadOnly(t *testing.T) {
 		if r, err := tx.Get(users, dave); err != nil || !bytes.Contains(r.Doc, []byte(`"dave"`)) {
 			t.Errorf("dave: %+v %v", r, err)
 		}
+		if tx.Count(users) != 45 || tx.Deletes(users) != 1 {
+			t.Errorf("%d users, %d deleted; want 45 and 1", tx.Count(users), tx.Deletes(users))
+		}
 		return nil
 	})
 	if err := s.Write(context.Background(), "default", func(storage.Tx) error { return nil }); storage.ErrorCode(err) != storage.Unavailable {
