@@ -3,7 +3,6 @@ package storagetest
 import (
 	"encoding/json"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -150,13 +149,9 @@ func testFactsCounter(t *testing.T, open Opener) {
 	const n = 20
 	id := storage.NewID()
 	e.insert(People, rec(People, id, obj{"userName": "counted", "n": 0}))
-	var wg sync.WaitGroup
-	errs := make([]error, 2*n)
-	for i := range n {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			errs[i] = e.s.Write(ctx, tenantA, func(tx storage.Tx) error {
+	errs := e.concurrently(2*n, func(i int) func(storage.Tx) error {
+		if i%2 == 0 {
+			return func(tx storage.Tx) error {
 				f, err := tx.Facts(id)
 				if err != nil {
 					return err
@@ -165,25 +160,21 @@ func testFactsCounter(t *testing.T, open Opener) {
 				now := tx.Now()
 				f.LastInteractionAt = &now
 				return tx.PutFacts(id, f)
-			})
-		}()
-		go func() {
-			defer wg.Done()
-			// The same through a record: read its document, write it back incremented.
-			errs[n+i] = e.s.Write(ctx, tenantA, func(tx storage.Tx) error {
-				r, err := tx.Get(People, id)
-				if err != nil {
-					return err
-				}
-				doc := decode(r.Doc)
-				count, _ := doc["n"].(json.Number).Int64()
-				doc["n"] = count + 1
-				_, err = tx.Update(People, rec(People, id, doc))
+			}
+		}
+		// The same through a record: read its document, write it back incremented.
+		return func(tx storage.Tx) error {
+			r, err := tx.Get(People, id)
+			if err != nil {
 				return err
-			})
-		}()
-	}
-	wg.Wait()
+			}
+			doc := decode(r.Doc)
+			count, _ := doc["n"].(json.Number).Int64()
+			doc["n"] = count + 1
+			_, err = tx.Update(People, rec(People, id, doc))
+			return err
+		}
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("writer %d: %v", i, err)

@@ -87,12 +87,7 @@ func testInsertConflict(t *testing.T, open Opener) {
 	e.expectLookup(People, "userName", "second")
 	e.expectLookup(People, "userName", "third")
 	e.expectLookup(People, "tag", "c")
-	e.read(func(tx storage.Tx) error {
-		if n := tx.Count(People); n != 1 {
-			t.Errorf("count %d after refused inserts", n)
-		}
-		return nil
-	})
+	e.expectCounts(People, 1, 0)
 }
 
 func testUpdate(t *testing.T, open Opener) {
@@ -133,12 +128,7 @@ func testUpdate(t *testing.T, open Opener) {
 	})
 	wantCode(t, "update of an unknown id", err, storage.NotFound)
 	e.expectLookup(People, "userName", "ghost")
-	e.read(func(tx storage.Tx) error {
-		if tx.Count(People) != 1 || tx.Deletes(People) != 0 {
-			t.Errorf("count %d, deletes %d after updates", tx.Count(People), tx.Deletes(People))
-		}
-		return nil
-	})
+	e.expectCounts(People, 1, 0)
 }
 
 // testOneVersionPerTransaction: however often a transaction updates and touches a record, the
@@ -251,12 +241,7 @@ func testDelete(t *testing.T, open Opener) {
 	e.insert(People, rec(People, a, obj{"userName": "a", "tags": strs("u")}))
 	e.expectLookup(People, "userName", "A", a)
 	e.expectLookup(People, "tag", "u", a)
-	e.read(func(tx storage.Tx) error {
-		if tx.Count(People) != 2 || tx.Deletes(People) != 1 {
-			t.Errorf("after a failed delete and a new insert: count %d, deletes %d", tx.Count(People), tx.Deletes(People))
-		}
-		return nil
-	})
+	e.expectCounts(People, 2, 1)
 	// Deleting in the transaction that inserted leaves nothing but the count of deletes.
 	c := storage.NewID()
 	e.write(func(tx storage.Tx) error {
@@ -321,12 +306,8 @@ func testCounts(t *testing.T, open Opener) {
 		}
 		return tx.Delete(Teams, teams[1])
 	})
-	e.read(func(tx storage.Tx) error {
-		if tx.Count(People) != 4 || tx.Count(Teams) != 2 || tx.Deletes(People) != 1 || tx.Deletes(Teams) != 1 {
-			t.Errorf("counts %d/%d, deletes %d/%d; want 4/2 and 1/1", tx.Count(People), tx.Count(Teams), tx.Deletes(People), tx.Deletes(Teams))
-		}
-		return nil
-	})
+	e.expectCounts(People, 4, 1)
+	e.expectCounts(Teams, 2, 1)
 	if got := e.scan(Teams, storage.Position{}, 0); len(got) != 2 || got[0] != teams[0] || got[1] != teams[2] {
 		t.Errorf("teams %v, want %v and %v", got, teams[0], teams[2])
 	}

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/scimserver/scimserver/storage"
@@ -218,6 +219,33 @@ func (e *env) insert(c *storage.Collection, rs ...storage.Record) {
 			if _, err := tx.Insert(c, r); err != nil {
 				return fmt.Errorf("insert: %w", err)
 			}
+		}
+		return nil
+	})
+}
+
+// concurrently runs n writes over tenantA at once, the i-th running the function write(i)
+// returns, and returns their errors.
+func (e *env) concurrently(n int, write func(i int) func(storage.Tx) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.s.Write(ctx, tenantA, write(i))
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// expectCounts checks the number of records of c in tenantA and of those deleted.
+func (e *env) expectCounts(c *storage.Collection, count int, deletes uint64) {
+	e.t.Helper()
+	e.read(func(tx storage.Tx) error {
+		if tx.Count(c) != count || tx.Deletes(c) != deletes {
+			e.t.Errorf("%s: %d records, %d deleted; want %d and %d", c.Name, tx.Count(c), tx.Deletes(c), count, deletes)
 		}
 		return nil
 	})

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,27 +172,20 @@ func testConcurrentFailures(t *testing.T, open Opener) {
 	e := newEnv(t, open)
 	const n = 60
 	people := ids(n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = e.s.Write(ctx, tenantA, func(tx storage.Tx) error {
-				if _, err := tx.Insert(People, rec(People, people[i], obj{"userName": fmt.Sprintf("u%d", i), "tags": strs("all")})); err != nil {
-					return err
-				}
-				if err := tx.Append(storage.Event{Operation: "create", ResourceID: people[i], Outcome: "success"}); err != nil {
-					return err
-				}
-				if i%7 == 0 {
-					return storage.Errorf(storage.Invalid, "fails on purpose")
-				}
-				return nil
-			})
-		}()
-	}
-	wg.Wait()
+	errs := e.concurrently(n, func(i int) func(storage.Tx) error {
+		return func(tx storage.Tx) error {
+			if _, err := tx.Insert(People, rec(People, people[i], obj{"userName": fmt.Sprintf("u%d", i), "tags": strs("all")})); err != nil {
+				return err
+			}
+			if err := tx.Append(storage.Event{Operation: "create", ResourceID: people[i], Outcome: "success"}); err != nil {
+				return err
+			}
+			if i%7 == 0 {
+				return storage.Errorf(storage.Invalid, "fails on purpose")
+			}
+			return nil
+		}
+	})
 	var stored []string
 	for i, err := range errs {
 		switch {
