@@ -521,3 +521,29 @@ func TestDroppedIndexRemoved(t *testing.T) {
 	expectLookups(t, s, "default", users, lookups{"manager=" + bob: {alice}, "manager=" + alice: {carol}})
 	expectClean(t, s, "after declaring the index again")
 }
+
+// TestMigrationIsOneTransaction: a migration that cannot finish (a new unique index over values
+// two records share) fails the open with a clear error and leaves the file as it was, still of
+// format 1 and readable by the declarations it had.
+func TestMigrationIsOneTransaction(t *testing.T) {
+	path := copyFixture(t)
+	before, _ := os.ReadFile(path)
+	department := storage.Index{Name: "department", Unique: true, Keys: func(doc map[string]any) []string {
+		ext, _ := doc[enterprise].(map[string]any)
+		s, _ := ext["department"].(string)
+		return []string{s}
+	}}
+	strict := &storage.Collection{Name: "users", Indexes: append(slices.Clone(users.Indexes), department)}
+	_, err := Open(path, Options{Collections: []*storage.Collection{strict, groups}})
+	if err == nil || !strings.Contains(err.Error(), "cannot build the unique index users.department") {
+		t.Fatalf("open with a unique index over shared values: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a failed migration changed the file")
+	}
+	s := openTestStore(t, path, domain)
+	if v := formatOf(t, s); v != formatVersion {
+		t.Errorf("format %d after a later open", v)
+	}
+	expectClean(t, s, "after a failed migration and a good one")
+}
