@@ -49,7 +49,7 @@ func BenchmarkCreateUserParallel(b *testing.B) {
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r := named(storage.NewID(), storage.NewID())
+			r := storage.Record{ID: storage.NewID(), Doc: []byte(`{}`), Keys: [][]string{{storage.NewID()}, nil, nil, nil}}
 			err := s.Write(bg, defaultTenant, func(tx storage.Tx) error {
 				_, err := tx.Insert(users, r)
 				return err

@@ -211,7 +211,13 @@ func (t *tx) put(cl *coll, r storage.Record) error {
 // checked before any entry changes, so that a refused write leaves the indexes as they were even
 // when the transaction goes on and commits.
 func (t *tx) reindex(cl *coll, id string, old *header, oldDoc []byte, keys [][]string) error {
-	had, want := make([][]string, len(cl.indexes)), make([][]string, len(cl.indexes))
+	n := len(cl.indexes)
+	var buf [16][]string // collections declare few indexes: no allocation on the write path
+	lists := buf[:]
+	if 2*n > len(buf) {
+		lists = make([][]string, 2*n)
+	}
+	had, want := lists[:n:n], lists[n:2*n]
 	for i := range cl.indexes {
 		ix := &cl.indexes[i]
 		if i < len(keys) {
@@ -247,7 +253,7 @@ func (t *tx) reindex(cl *coll, id string, old *header, oldDoc []byte, keys [][]s
 		}
 		for _, k := range want[i] {
 			if !contains(had[i], k) {
-				if err := putKey(b, ix, k, id); err != nil {
+				if err := putChecked(b, ix, k, id); err != nil {
 					return err
 				}
 			}
@@ -256,8 +262,12 @@ func (t *tx) reindex(cl *coll, id string, old *header, oldDoc []byte, keys [][]s
 	return nil
 }
 
-// normalise folds keys as the index says and drops empty and repeated ones.
+// normalise folds keys as the index says and drops empty and repeated ones. Keys that need
+// none of that (the usual case: the domain derives them so) are returned as they are.
 func normalise(ix *index, keys []string) []string {
+	if isNormal(ix, keys) {
+		return keys
+	}
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
 		if ix.decl.Fold {
@@ -270,6 +280,15 @@ func normalise(ix *index, keys []string) []string {
 	return out
 }
 
+func isNormal(ix *index, keys []string) bool {
+	for i, k := range keys {
+		if k == "" || (ix.decl.Fold && storage.Fold(k) != k) || contains(keys[:i], k) {
+			return false
+		}
+	}
+	return true
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -279,12 +298,20 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Unique indexes map key -> id; others key 0 id -> empty, so that a prefix scan finds a key's ids.
+// putKey adds an index entry, failing with Conflict when a unique key belongs to another record.
 func putKey(b *bbolt.Bucket, ix *index, key, id string) error {
 	if ix.decl.Unique {
 		if owner := b.Get([]byte(key)); owner != nil && string(owner) != id {
 			return storage.Errorf(storage.Conflict, "%s is already taken", ix.decl.Name)
 		}
+	}
+	return putChecked(b, ix, key, id)
+}
+
+// putChecked adds an index entry whose key is known to be free for id. Unique indexes map
+// key -> id; others key 0 id -> empty, so that a prefix scan finds a key's ids.
+func putChecked(b *bbolt.Bucket, ix *index, key, id string) error {
+	if ix.decl.Unique {
 		return b.Put([]byte(key), []byte(id))
 	}
 	return b.Put(pair(key, id), nil)
