@@ -61,7 +61,8 @@ type Store struct {
 	path      string
 	layout    *layout
 	queue     *commitQueue
-	now       func() time.Time
+	clock     func() time.Time // the system clock; see now
+	last      atomic.Int64     // the latest reading of now, in Unix nanoseconds
 	commits   atomic.Uint64
 	writes    atomic.Uint64
 	readers   *readers
@@ -98,7 +99,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s = &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders()}
+	s = &Store{db: db, path: path, clock: time.Now, readers: newReaders()}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bbolt.Tx) error {
 			var err error
@@ -162,6 +163,24 @@ func (s *Store) Close() error {
 		s.queue.close()
 	}
 	return s.db.Close()
+}
+
+// now is a transaction's clock reading: the system clock in UTC, but always later than the
+// reading before. Each write transaction so has a time of its own, which is how a record
+// changed twice in one transaction gets one new version (its Modified is the transaction's
+// time), and the trail's times follow its sequence, which Trail's Since relies on, even when the
+// system clock is coarse or set back.
+func (s *Store) now() time.Time {
+	for {
+		last := s.last.Load()
+		n := s.clock().UnixNano()
+		if n <= last {
+			n = last + 1
+		}
+		if s.last.CompareAndSwap(last, n) {
+			return time.Unix(0, n).UTC()
+		}
+	}
 }
 
 // Path is the data file's path.
