@@ -173,7 +173,7 @@ func TestBackupAndRestoreStoppedServer(t *testing.T) {
 	if _, _, err := run(t, "backup", "--out", out+"3", "--data", data); err == nil || !strings.Contains(err.Error(), "--url") {
 		t.Fatalf("backup of a file in use: %v", err)
 	}
-	if _, _, err := run(t, "restore", "--from", out, "--force", "--data", data); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, _, err := run(t, "restore", "--from", out, "--force", "--data", data); err == nil || !strings.Contains(err.Error(), "locked by another process") {
 		t.Fatalf("restore over a file in use: %v", err)
 	}
 	l.stop()
@@ -393,10 +393,15 @@ func TestStatsCommand(t *testing.T) {
 	var st struct {
 		File      string        `json:"file"`
 		SizeBytes int64         `json:"sizeBytes"`
+		UsedBytes int64         `json:"usedBytes"`
 		Tenants   []tenantStats `json:"tenants"`
 	}
-	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Tenants) != 2 || st.SizeBytes <= 0 {
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Tenants) != 2 {
 		t.Fatalf("stats json: %v\n%s", err, out)
+	}
+	// The size is the file's, as ls -l shows it; the live data is a part of it.
+	if fi, err := os.Stat(data); err != nil || st.SizeBytes != fi.Size() || st.UsedBytes <= 0 || st.UsedBytes >= st.SizeBytes {
+		t.Fatalf("stats sizes: %d bytes, %d used; the file has %d", st.SizeBytes, st.UsedBytes, fi.Size())
 	}
 	if d := st.Tenants[1]; d.ID != "default" || d.Users != 3 || d.Groups != 2 || d.TrailEvents != 8 || d.ActiveTokens != 2 {
 		t.Fatalf("default: %+v", d)
