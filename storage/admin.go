@@ -100,8 +100,8 @@ func (s *Store) CreateToken(actor Actor, spec TokenSpec) (Token, string, error) 
 	secret := spec.Secret
 	if secret == "" {
 		secret = NewSecret()
-	} else if len(secret) < 32 {
-		return Token{}, "", Errorf(Invalid, "a token must be at least 32 characters long")
+	} else if err := checkSecret(secret); err != nil {
+		return Token{}, "", err
 	}
 	t := Token{ID: newID(), Tenant: spec.Tenant, Name: strings.TrimSpace(spec.Name), Scopes: slices.Clone(spec.Scopes),
 		Created: s.now(), Expires: spec.Expires}

@@ -29,7 +29,7 @@ func openAt(t *testing.T, path string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Bootstrap("", ""); err != nil {
+	if err := s.Bootstrap(EnvTokens{}, nil); err != nil {
 		s.Close()
 		t.Fatal(err)
 	}
@@ -90,10 +90,10 @@ func TestTokens(t *testing.T) {
 	s2 := openTemp(t)
 	first := "first-token-0123456789abcdefghijklmnopqrstuvwxyz"
 	second := "second-token-0123456789abcdefghijklmnopqrstuvwxyz"
-	if _, err := s2.Bootstrap(first, ""); err != nil {
+	if err := s2.Bootstrap(EnvTokens{SCIM: first}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Bootstrap(second, ""); err != nil {
+	if err := s2.Bootstrap(EnvTokens{SCIM: second}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s2.Authenticate(first); ErrorCode(err) != NotFound {

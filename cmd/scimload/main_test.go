@@ -32,7 +32,7 @@ func startServer(t *testing.T, wrap func(http.Handler) http.Handler) (base, data
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if _, err := store.Bootstrap(testToken, ""); err != nil {
+	if err := store.Bootstrap(storage.EnvTokens{SCIM: testToken}, nil); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := scimserver.New(store, scimserver.Options{})

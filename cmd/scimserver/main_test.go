@@ -193,7 +193,7 @@ func seedUser(t *testing.T, data string) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Bootstrap("", ""); err != nil {
+	if err := s.Bootstrap(storage.EnvTokens{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	id := storage.NewID()

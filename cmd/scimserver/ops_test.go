@@ -39,7 +39,7 @@ func startLive(t *testing.T, data string) *liveServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Bootstrap(opsSCIMToken, ""); err != nil {
+	if err := store.Bootstrap(storage.EnvTokens{SCIM: opsSCIMToken}, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, admin, err := store.CreateToken(testActor, storage.TokenSpec{Tenant: storage.DefaultTenant, Name: "ops", Scopes: []string{storage.ScopeAdmin}})

@@ -129,12 +129,12 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	secret, err := store.Bootstrap(os.Getenv("SCIMSERVER_TOKEN"), os.Getenv("SCIMSERVER_PLATFORM_TOKEN"))
-	if err != nil {
+	env := storage.EnvTokens{SCIM: os.Getenv("SCIMSERVER_TOKEN"), Platform: os.Getenv("SCIMSERVER_PLATFORM_TOKEN")}
+	if err := store.Bootstrap(env, func(secret string) error {
+		_, err := fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
+		return err
+	}); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
-	}
-	if secret != "" {
-		fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
 	}
 	srv, err := scimserver.New(store, scimserver.Options{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody,
 		MaxResults: c.maxResults, MaxHeaderBytes: c.maxHeaderBytes, Logger: log})
