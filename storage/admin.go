@@ -92,10 +92,8 @@ func (s *Store) CreateToken(actor Actor, spec TokenSpec) (Token, string, error) 
 	if len(spec.Scopes) == 0 {
 		spec.Scopes = []string{ScopeSCIM}
 	}
-	for _, sc := range spec.Scopes {
-		if !ValidScope(sc) {
-			return Token{}, "", Errorf(Invalid, "unknown scope %q (use scim, platform or admin)", sc)
-		}
+	if err := CheckScopes(spec.Scopes); err != nil {
+		return Token{}, "", err
 	}
 	secret := spec.Secret
 	if secret == "" {

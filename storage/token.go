@@ -24,8 +24,23 @@ const (
 	ScopeAdmin    = "admin"    // operators: /api/v1/admin
 )
 
-// ValidScope reports whether s names a scope.
-func ValidScope(s string) bool { return s == ScopeSCIM || s == ScopePlatform || s == ScopeAdmin }
+// validScope reports whether s names a scope.
+func validScope(s string) bool { return s == ScopeSCIM || s == ScopePlatform || s == ScopeAdmin }
+
+// CheckScopes refuses an unknown scope, and admin together with another: admin is a server-wide
+// operator credential (every tenant, every token, backups), which must never travel as an
+// identity provider's or the platform's token.
+func CheckScopes(scopes []string) error {
+	for _, sc := range scopes {
+		if !validScope(sc) {
+			return Errorf(Invalid, "unknown scope %q (use scim, platform or admin)", sc)
+		}
+	}
+	if slices.Contains(scopes, ScopeAdmin) && slices.ContainsFunc(scopes, func(sc string) bool { return sc != ScopeAdmin }) {
+		return Errorf(Invalid, "the admin scope is server-wide and goes alone, not with scim or platform")
+	}
+	return nil
+}
 
 // Token is a bearer credential of one tenant. Only the SHA-256 of its secret is stored: the secret
 // has 256 bits of entropy, so a slow hash would add nothing but latency to every request.

@@ -125,3 +125,19 @@ func TestAuthFailureReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminScopeGoesAlone: an admin token cannot also be an identity provider's or the
+// platform's token.
+func TestAdminScopeGoesAlone(t *testing.T) {
+	s := openTemp(t)
+	for _, scopes := range [][]string{{ScopeSCIM, ScopeAdmin}, {ScopeAdmin, ScopePlatform}, {"root"}} {
+		if _, _, err := s.CreateToken(testActor, TokenSpec{Tenant: DefaultTenant, Scopes: scopes}); ErrorCode(err) != Invalid {
+			t.Errorf("scopes %v: %v", scopes, err)
+		}
+	}
+	for _, scopes := range [][]string{{ScopeAdmin}, {ScopeSCIM, ScopePlatform}} {
+		if _, _, err := s.CreateToken(testActor, TokenSpec{Tenant: DefaultTenant, Scopes: scopes}); err != nil {
+			t.Errorf("scopes %v: %v", scopes, err)
+		}
+	}
+}

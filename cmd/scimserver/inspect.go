@@ -133,19 +133,9 @@ attribute path and value per line (table). The argument is the ` + k.singular + 
 				return err
 			}
 			return withReadOnlyStore(c, k.plural+" show", func(s *storage.Store) error {
-				var found map[string]any
-				for _, attr := range []string{"id", k.byName} {
-					rs, err := k.query(s, tenant, attr+" eq "+filterString(args[0]), 1)
-					if err != nil {
-						return queryError(err)
-					}
-					if len(rs) > 0 {
-						found = rs[0]
-						break
-					}
-				}
-				if found == nil {
-					return fmt.Errorf("no %s of tenant %s has the id or %s %q", k.singular, tenant, k.byName, args[0])
+				found, err := k.find(s, tenant, args[0])
+				if err != nil {
+					return err
 				}
 				if format == "json" {
 					return writeJSONOut(cmd.OutOrStdout(), found)
@@ -166,6 +156,21 @@ attribute path and value per line (table). The argument is the ` + k.singular + 
 	}
 	cmd.AddCommand(list, show)
 	return cmd
+}
+
+// find returns the resource of tenant whose id is ref or, when none has that id, whose byName
+// attribute is ref (compared as the server compares it).
+func (k resourceKind) find(s *storage.Store, tenant, ref string) (map[string]any, error) {
+	for _, attr := range []string{"id", k.byName} {
+		rs, err := k.query(s, tenant, attr+" eq "+filterString(ref), 1)
+		if err != nil {
+			return nil, queryError(err)
+		}
+		if len(rs) > 0 {
+			return rs[0], nil
+		}
+	}
+	return nil, fmt.Errorf("no %s of tenant %s has the id or %s %q", k.singular, tenant, k.byName, ref)
 }
 
 func titled(s string) string { return strings.ToUpper(s[:1]) + s[1:] }

@@ -222,12 +222,14 @@ func TestAnonymizeCommand(t *testing.T) {
 	if err := cmd.Execute(); err == nil || !strings.Contains(out.String(), "will erase: externalId, name, userName") {
 		t.Fatalf("unconfirmed anonymize: %v %q", err, out.String())
 	}
+	// By userName (as users show takes it): the prompt names the id to type.
 	cmd = newRoot()
 	out.Reset()
-	cmd.SetArgs([]string{"anonymize", "--user", id, "--data", data})
+	cmd.SetArgs([]string{"anonymize", "--user", "CLI.person@example.com", "--data", data})
 	cmd.SetIn(strings.NewReader(id + "\n"))
 	cmd.SetOut(&out)
-	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "anonymized at") {
+	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "Type the user's id ("+id+") to confirm") ||
+		!strings.Contains(out.String(), "user "+id+" anonymized at") {
 		t.Fatalf("confirmed anonymize: %v %q", err, out.String())
 	}
 	if out, _, err := run(t, "anonymize", "--user", id, "--yes", "--data", data); err != nil || !strings.Contains(out, "already anonymized") {

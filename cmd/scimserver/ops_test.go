@@ -228,7 +228,8 @@ func TestBackupFromRunningServer(t *testing.T) {
 	extra := l.post("/Users", map[string]any{"schemas": []string{userURN}, "userName": "while.running@example.com"})
 
 	out := filepath.Join(dir, "online.db")
-	stdout, stderr, err := run(t, "backup", "--url", l.srv.URL, "--token", l.admin, "--out", out)
+	// The SCIM base URL, the one an operator has at hand, names the server as well as its root.
+	stdout, stderr, err := run(t, "backup", "--url", l.srv.URL+"/scim/v2/", "--token", l.admin, "--out", out)
 	if err != nil {
 		t.Fatalf("backup --url: %v %s", err, stderr)
 	}
@@ -487,5 +488,26 @@ func TestServeMetricsAddr(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "serving /metrics without authentication") {
 		t.Errorf("the metrics listener is not logged: %s", stderr)
+	}
+}
+
+func TestBackupURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://scim.example.com":                          "https://scim.example.com/api/v1/admin/backup",
+		"https://scim.example.com/":                         "https://scim.example.com/api/v1/admin/backup",
+		"https://scim.example.com/scim/v2":                  "https://scim.example.com/api/v1/admin/backup",
+		"https://scim.example.com/SCIM/v2/":                 "https://scim.example.com/api/v1/admin/backup",
+		"http://10.0.0.1:8080/idp/scim/v2":                  "http://10.0.0.1:8080/idp/api/v1/admin/backup",
+		"https://scim.example.com/api/v1/admin/backup":      "https://scim.example.com/api/v1/admin/backup",
+		"https://proxy.example.com/scimserver":              "https://proxy.example.com/scimserver/api/v1/admin/backup",
+		"https://proxy.example.com/scimserver/scim/v2?x=1":  "",
+		"scim.example.com":                                  "",
+		"ftp://scim.example.com":                            "",
+		"https://proxy.example.com/scimserver/scim/v2#frag": "",
+	} {
+		got, err := backupURL(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("backupURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
 	}
 }
