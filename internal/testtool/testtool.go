@@ -1,0 +1,28 @@
+// Package testtool lets tests that drive an outside program (bash, curl, jq, systemd-analyze)
+// skip where it is missing, except in CI, which must run them all.
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// RequireEnv is the environment variable that turns a missing tool from a skip into a failure;
+// .ci/run sets it.
+const RequireEnv = "SCIMSERVER_TEST_REQUIRE_TOOLS"
+
+// Path returns the path of tool, or skips the test (fails it when RequireEnv is set) with a
+// message that names the tool and why the test needs it.
+func Path(t testing.TB, tool, purpose string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err == nil {
+		return p
+	}
+	if os.Getenv(RequireEnv) != "" {
+		t.Fatalf("%s is not on PATH (needed %s), and %s asks for every test to run", tool, purpose, RequireEnv)
+	}
+	t.Skipf("%s is not on PATH (needed %s): skipped; %s=1 makes this a failure", tool, purpose, RequireEnv)
+	return ""
+}
