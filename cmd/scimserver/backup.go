@@ -277,9 +277,9 @@ func (p *byteProgress) Write(b []byte) (int, error) {
 
 func (p *byteProgress) print() {
 	if p.total > 0 {
-		fmt.Fprintf(p.w, "\r%s of %s (%d%%)  ", mib(p.n), mib(p.total), p.n*100/p.total)
+		fmt.Fprintf(p.w, "\r%s of %s (%d%%)  ", humanBytes(p.n), humanBytes(p.total), p.n*100/p.total)
 	} else {
-		fmt.Fprintf(p.w, "\r%s  ", mib(p.n))
+		fmt.Fprintf(p.w, "\r%s  ", humanBytes(p.n))
 	}
 }
 
@@ -290,4 +290,15 @@ func (p *byteProgress) done() {
 	}
 }
 
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+// humanBytes writes n in the largest binary unit that keeps it at 1 or more: 44.0 KiB, 16.0 MiB.
+func humanBytes(n int64) string {
+	units := []string{"bytes", "KiB", "MiB", "GiB", "TiB"}
+	v, i := float64(n), 0
+	for ; v >= 1024 && i < len(units)-1; i++ {
+		v /= 1024
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}

@@ -322,7 +322,7 @@ func collectStats(s *storage.Store) ([]tenantStats, error) {
 }
 
 func printStats(w io.Writer, path string, size, used int64, st []tenantStats) error {
-	fmt.Fprintf(w, "data file  %s\nsize       %d bytes (%s) on disk, %s of it live data\ntenants    %d\n\n", path, size, mib(size), mib(used), len(st))
+	fmt.Fprintf(w, "data file  %s\nsize       %d bytes (%s) on disk, %s of it live data\ntenants    %d\n\n", path, size, humanBytes(size), humanBytes(used), len(st))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tNAME\tSTATE\tUSERS\tGROUPS\tTRAIL\tTOKENS")
 	var users, groups, trail int
