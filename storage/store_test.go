@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -361,21 +360,7 @@ var testActor = Actor{ID: "test", Name: "test"}
 func TestSizes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data.db")
 	s := openAt(t, path)
-	var ids []string
-	err := s.Write(DefaultTenant, func(tx *Tx) error {
-		for i := range 300 {
-			u, err := tx.CreateUser(User{ID: NewID(), Doc: []byte(`{"note":"` + strings.Repeat("x", 2000) + `"}`),
-				Keys: UserKeys{UserName: "user" + strconv.Itoa(i)}})
-			if err != nil {
-				return err
-			}
-			ids = append(ids, u.ID)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids := createUsers(t, s, 3000, NewID)
 	sizes := func(s *Store) (int64, int64) {
 		t.Helper()
 		file, used, err := s.Sizes()
@@ -392,8 +377,8 @@ func TestSizes(t *testing.T) {
 		return file, used
 	}
 	_, full := sizes(s)
-	if full < 300*2000 {
-		t.Fatalf("used %d bytes for 300 records of 2000", full)
+	if full < 3000*100 {
+		t.Fatalf("used %d bytes for 3000 users", full)
 	}
 	if err := s.Write(DefaultTenant, func(tx *Tx) error {
 		for _, id := range ids {

@@ -44,7 +44,7 @@ func TestBenchScript(t *testing.T) {
 	}
 
 	cmd = exec.Command("bash", script)
-	cmd.Env = append(os.Environ(), "OUT="+out, "PORT="+strings.Split(freeAddr(t), ":")[1], "USERS=300", "SMALL_USERS=200",
+	cmd.Env = append(os.Environ(), "OUT="+out, "PORT="+strings.Split(testtool.FreeAddr(t), ":")[1], "USERS=300", "SMALL_USERS=200",
 		"CREATE_USERS=100", "CREATE_CONCURRENCY=4", "OPS=100", "GROUP_COUNT=5", "GROUP_SIZE=20", "MIX_SECONDS=1",
 		"FSYNC_SECONDS=1", "BASELINE_SECONDS=1")
 	if msg, err := cmd.CombinedOutput(); err != nil {

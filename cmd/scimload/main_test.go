@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimserver/scimserver/internal/testtool"
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 )
@@ -377,20 +377,10 @@ func TestProgressLinePerPhase(t *testing.T) {
 		!strings.HasPrefix(lines[1], "scimload: get: 30 ops, 0 errors") || !strings.HasPrefix(lines[2], "scimload: lookup-username: 30 ops, 0 errors") {
 		t.Fatalf("exit %d, progress:\n%s", code, errOut.String())
 	}
-	addr := freeAddr(t)
+	addr := testtool.FreeAddr(t)
 	errOut.Reset()
 	rep, code := runJSON(t, "baseline", "--addr", addr, "--concurrency", "1", "--duration", "100ms")
 	if code != 0 || rep.URL != "http://"+addr {
 		t.Fatalf("baseline --addr %s: exit %d, url %q", addr, code, rep.URL)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimserver/scimserver/internal/testtool"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -192,7 +193,7 @@ type serveProcess struct {
 // answers /healthz.
 func startServe(t *testing.T, data string, args ...string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{addr: freeAddr(t), stderr: &syncBuffer{}}
+	p := &serveProcess{addr: testtool.FreeAddr(t), stderr: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newRoot()
 	cmd.SetArgs(append([]string{"--addr", p.addr, "--data", data}, args...))
@@ -373,7 +374,7 @@ func TestServeLogStream(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, _ := writeSelfSigned(t, dir)
 	t.Setenv("SCIMSERVER_TOKEN", opsSCIMToken)
-	addr := freeAddr(t)
+	addr := testtool.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
 	cmd := newRoot()

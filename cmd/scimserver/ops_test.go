@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/scimserver/scimserver/internal/testtool"
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 )
@@ -432,7 +433,7 @@ func TestOpsCommandsHaveHelp(t *testing.T) {
 // without a token, and on the main address only to an admin token.
 func TestServeMetricsAddr(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "d.db")
-	addr, maddr := freeAddr(t), freeAddr(t)
+	addr, maddr := testtool.FreeAddr(t), testtool.FreeAddr(t)
 	t.Setenv("SCIMSERVER_TOKEN", opsSCIMToken)
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}

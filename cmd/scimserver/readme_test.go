@@ -99,7 +99,7 @@ func TestREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testtool.FreeAddr(t)
 	var script strings.Builder
 	script.WriteString(readmePrelude)
 	ran := 0

@@ -1,8 +1,10 @@
-// Package testtool lets tests that drive an outside program (bash, curl, jq, systemd-analyze)
-// skip where it is missing, except in CI, which must run them all.
+// Package testtool helps the commands' tests: those that drive an outside program (bash, curl,
+// jq, systemd-analyze) skip where it is missing, except in CI, which must run them all; and
+// servers under test get a free loopback port.
 package testtool
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -25,4 +27,15 @@ func Path(t testing.TB, tool, purpose string) string {
 	}
 	t.Skipf("%s is not on PATH (needed %s): skipped; %s=1 makes this a failure", tool, purpose, RequireEnv)
 	return ""
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
