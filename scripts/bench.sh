@@ -11,7 +11,7 @@
 #   OPS=20000              requests of each get, lookup and patch phase
 #   GROUP_COUNT=10000 GROUP_SIZE=10   groups of the big file and members of each
 #   MIX_SECONDS=60         length of the mixed workload
-#   FSYNC_SECONDS=10 BASELINE_SECONDS=10   the two ceilings
+#   FSYNC_SECONDS=10 BASELINE_SECONDS=10   the two ceilings (every *_SECONDS takes fractions: 0.5)
 #   PORT=18090             where the measured server listens
 # A quick run that checks the script and the tools (a minute or so, figures meaningless):
 #   USERS=2000 SMALL_USERS=1000 CREATE_USERS=500 OPS=500 GROUP_COUNT=20 MIX_SECONDS=2 \

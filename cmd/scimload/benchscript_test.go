@@ -45,8 +45,8 @@ func TestBenchScript(t *testing.T) {
 
 	cmd = exec.Command("bash", script)
 	cmd.Env = append(os.Environ(), "OUT="+out, "PORT="+strings.Split(testtool.FreeAddr(t), ":")[1], "USERS=300", "SMALL_USERS=200",
-		"CREATE_USERS=100", "CREATE_CONCURRENCY=4", "OPS=100", "GROUP_COUNT=5", "GROUP_SIZE=20", "MIX_SECONDS=1",
-		"FSYNC_SECONDS=1", "BASELINE_SECONDS=1")
+		"CREATE_USERS=100", "CREATE_CONCURRENCY=4", "OPS=100", "GROUP_COUNT=5", "GROUP_SIZE=20", "MIX_SECONDS=0.5",
+		"FSYNC_SECONDS=0.2", "BASELINE_SECONDS=0.2")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bench.sh: %v\n%s", err, msg)
 	}
