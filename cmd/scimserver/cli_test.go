@@ -396,6 +396,12 @@ func TestServeLogStream(t *testing.T) {
 			t.Fatalf("no handshake error logged: %s", stderr)
 		}
 	}
+	// The health check speaks TLS when the server does.
+	t.Setenv("SCIMSERVER_ADDR", addr)
+	t.Setenv("SCIMSERVER_TLS_CERT", certFile)
+	if out, _, err := run(t, "healthz"); err != nil || out != "ok\n" {
+		t.Errorf("healthz over TLS: %v %q", err, out)
+	}
 	cancel()
 	<-done
 	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
