@@ -43,7 +43,7 @@ func newEnvAt(t *testing.T, path string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Bootstrap(testToken, testPlatformToken); err != nil {
+	if err := store.Bootstrap(storage.EnvTokens{SCIM: testToken, Platform: testPlatformToken}, nil); err != nil {
 		t.Fatal(err)
 	}
 	logs := &lockedWriter{w: &bytes.Buffer{}}
