@@ -305,6 +305,6 @@ type Instrumented interface {
 	// ObserveCommits has fn called after each commit with how many writes it carried and how
 	// long it took.
 	ObserveCommits(fn func(writes int, took time.Duration))
-	// Size is the storage's size in bytes.
-	Size() int64
+	// Sizes reports the storage's size in bytes, and how much of it holds live data.
+	Sizes() (total, used int64, err error)
 }

@@ -214,7 +214,7 @@ func openService(t testing.TB, path string) (*bolt.Store, *scimserver.Service) {
 		t.Fatal(err)
 	}
 	svc := scimserver.New(store, scimserver.Options{})
-	if _, err := svc.Bootstrap(bg, testToken, testPlatformToken); err != nil {
+	if err := svc.Bootstrap(bg, scimserver.EnvTokens{SCIM: testToken, Platform: testPlatformToken}, nil); err != nil {
 		store.Close()
 		t.Fatal(err)
 	}

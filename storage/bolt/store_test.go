@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -157,8 +158,63 @@ func TestLockedFileFailsClearly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := Open(path, Options{Timeout: 100 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+	want := "open " + path + ": the data file is locked by another process"
+	if _, err := Open(path, Options{Timeout: 100 * time.Millisecond}); err == nil || err.Error() != want {
 		t.Fatalf("second open: %v", err)
+	}
+	// compact says the same, not bbolt's bare "timeout".
+	if _, _, err := Compact(path); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("compact of a locked file: %v", err)
+	}
+}
+
+// TestSizes: the file's size is what the file system says; the part holding live data is less,
+// and shrinks when records are deleted (their pages become free). A read-only open sees the same.
+func TestSizes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	ids := createUsers(t, s, 3000, storage.NewID)
+	sizes := func(s *Store) (int64, int64) {
+		t.Helper()
+		file, used, err := s.Sizes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file != st.Size() || used <= 0 || used >= file {
+			t.Fatalf("sizes: file %d (stat says %d), used %d", file, st.Size(), used)
+		}
+		return file, used
+	}
+	_, full := sizes(s)
+	if full < 3000*100 {
+		t.Fatalf("used %d bytes for 3000 users", full)
+	}
+	if err := s.Write(bg, defaultTenant, func(tx storage.Tx) error {
+		for _, id := range ids {
+			if err := tx.Delete(users, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, emptied := sizes(s)
+	if emptied >= full/2 {
+		t.Fatalf("used %d bytes after deleting every record, %d before", emptied, full)
+	}
+	s.Close()
+	ro, err := Open(path, Options{Collections: domain, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, used := sizes(ro); used >= full/2 {
+		t.Fatalf("read-only: used %d bytes, %d before the deletes", used, full)
 	}
 }
 
