@@ -19,7 +19,7 @@ import (
 // Tenant and token changes are recorded in the affected tenant's audit trail.
 
 func (s *Server) adminRoutes(r chi.Router) {
-	r.Use(s.authenticate(scimserver.ScopeAdmin), s.readBody, plainJSON)
+	r.Use(securityHeaders, s.adminAuth, s.readBody, plainJSON)
 	r.Get("/tenants", s.adminListTenants)
 	r.Post("/tenants", s.adminCreateTenant)
 	r.Get("/tenants/{id}", s.adminGetTenant)
@@ -28,6 +28,11 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Get("/tenants/{id}/tokens", s.adminListTokens)
 	r.Post("/tenants/{id}/tokens", s.adminCreateToken)
 	r.Delete("/tenants/{id}/tokens/{tokenId}", s.adminRevokeToken)
+	r.Get("/tenants/{id}/activity", s.adminActivity)
+	r.Post("/tenants/{id}/users/.search", s.adminSearchUsers)
+	r.Get("/tenants/{id}/users/{userId}", s.adminUser)
+	r.Get("/tenants/{id}/users/{userId}/erasure", s.adminErasure)
+	r.Post("/tenants/{id}/users/{userId}/anonymize", s.adminAnonymize)
 	r.Get("/backup", s.adminBackup)
 }
 
@@ -140,6 +145,8 @@ type adminToken struct {
 	Expires *time.Time `json:"expires,omitempty"`
 	Revoked *time.Time `json:"revoked,omitempty"`
 	State   string     `json:"state"`
+	// LastUsed is when the token last authenticated since the server started.
+	LastUsed *time.Time `json:"lastUsed,omitempty"`
 	// Secret is set once, in the answer to the request that created the token.
 	Secret string `json:"secret,omitempty"`
 }
@@ -162,7 +169,9 @@ func (s *Server) adminListTokens(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	out := make([]adminToken, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, toAdminToken(t, now))
+		at := toAdminToken(t, now)
+		at.LastUsed = s.svc.TokenLastUsed(t.ID)
+		out = append(out, at)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
 }

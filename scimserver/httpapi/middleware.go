@@ -103,6 +103,7 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		}
 		took := time.Since(start)
 		s.metrics.observeRequest(route, r.Method, sw.status, took)
+		s.activity.observe(ri, r.Method, route, sw.status, took)
 		ev := s.log.Info()
 		if sw.status >= 500 {
 			ev = s.log.Error()
@@ -147,15 +148,21 @@ func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 					return
 				}
 			}
-			s.metrics.authFailures.WithLabelValues(scope).Inc()
-			if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-				writeError(w, r, errorf(http.StatusTooManyRequests, "", "too many failed authentications from this address; retry later"))
-				return
-			}
-			writeError(w, r, errorf(http.StatusUnauthorized, "", "a valid bearer token is required"))
+			s.refuse(w, r, scope, "a valid bearer token is required")
 		})
 	}
+}
+
+// refuse answers a failed authentication for scope: 401 with detail, or 429 once the client's
+// address has failed too often.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, scope, detail string) {
+	s.metrics.authFailures.WithLabelValues(scope).Inc()
+	if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		writeError(w, r, errorf(http.StatusTooManyRequests, "", "too many failed authentications from this address; retry later"))
+		return
+	}
+	writeError(w, r, errorf(http.StatusUnauthorized, "", detail))
 }
 
 func bearer(r *http.Request) (string, bool) {
