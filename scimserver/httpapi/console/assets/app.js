@@ -5,6 +5,11 @@ import { h, api, session, enc, time, announce, table, confirmDialog, ApiError } 
 const main = document.getElementById('main');
 let dispose = () => {};
 
+// show replaces the view's content; absent parts (null) are left out.
+function show(...nodes) {
+  main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
+}
+
 const routes = [
   [/^\/console\/$/, tenantsView],
   [/^\/console\/tenants\/([^/]+)\/tokens$/, tokensView],
@@ -20,12 +25,12 @@ async function render() {
   for (const [re, view] of routes) {
     const m = path.match(re);
     if (!m) continue;
-    main.replaceChildren(h('p', null, 'Loading…'));
+    show(h('p', null, 'Loading…'));
     try {
       await view(...m.slice(1).map(decodeURIComponent));
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return;
-      main.replaceChildren(h('h1', { tabindex: '-1' }, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, e.message));
+      show(h('h1', { tabindex: '-1' }, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, e.message));
     }
     const h1 = main.querySelector('h1');
     if (h1) {
@@ -35,7 +40,7 @@ async function render() {
     }
     return;
   }
-  main.replaceChildren(h('h1', null, 'No such page'), h('p', null, h('a', { href: '/console/' }, 'Back to the tenants')));
+  show(h('h1', null, 'No such page'), h('p', null, h('a', { href: '/console/' }, 'Back to the tenants')));
 }
 
 export function go(path) {
@@ -116,7 +121,7 @@ async function tenantsView() {
     }
   });
 
-  main.replaceChildren(h('h1', null, 'Tenants'), flashNode(),
+  show(h('h1', null, 'Tenants'), flashNode(),
     table('Tenants', ['ID', 'Name', 'Users', 'Groups', 'State', 'Created (UTC)', 'Actions'], rows, 'No tenants yet.'),
     form);
 }
@@ -209,7 +214,7 @@ async function tokensView(tenant, created) {
     }
   });
 
-  main.replaceChildren(...head, flashNode(), created ? secretPanel(created) : null,
+  show(...head, flashNode(), created ? secretPanel(created) : null,
     h('p', { class: 'hint' }, 'Last used is counted in the server’s memory since it started.'),
     table('Tokens', ['Name', 'ID', 'Scopes', 'Created (UTC)', 'Expires (UTC)', 'Last used (UTC)', 'State', 'Actions'], rows, 'This tenant has no tokens.'),
     form);
@@ -311,7 +316,7 @@ async function activityView(tenant) {
   live.addEventListener('change', schedule);
   dispose = () => { stopped = true; clearTimeout(timer); };
 
-  main.replaceChildren(...head,
+  show(...head,
     h('form', { class: 'filters', 'aria-label': 'Filter the activity', onsubmit: (ev) => ev.preventDefault() },
       field('Status', status), field('Token', token),
       h('label', { class: 'check' }, live, ' Live updates (every 2 s)')),
@@ -362,7 +367,7 @@ async function peopleView(tenant) {
     ev.preventDefault();
     search(by.value, value.value.trim());
   });
-  main.replaceChildren(...head, h('h2', { class: 'visually-hidden' }, 'Search'), form,
+  show(...head, h('h2', { class: 'visually-hidden' }, 'Search'), form,
     h('p', { class: 'hint' }, 'Lookups use the server’s indexes: userName and email ignore letter case, externalId does not.'),
     results);
   const prev = lastSearch.get(tenant);
@@ -418,7 +423,7 @@ async function userView(tenant, id, result) {
   const anonymize = h('button', { type: 'button', class: 'danger', id: 'anonymize', disabled: !!lc.anonymized,
     onclick: () => anonymizeUser(tenant, u) }, 'Anonymize…');
 
-  main.replaceChildren(...head,
+  show(...head,
     result ? anonymizedPanel(result) : null,
     h('div', { class: 'columns' },
       h('section', { 'aria-labelledby': 'h-lifecycle', class: 'panel' }, h('h2', { id: 'h-lifecycle' }, 'Lifecycle'),
