@@ -66,6 +66,10 @@ func (s *Server) consoleRoutes(r chi.Router) {
 // consolePage serves the console's document to a signed-in operator and sends anyone else to
 // the sign-in page.
 func (s *Server) consolePage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/console" {
+		http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
+		return
+	}
 	if _, ok := s.sessionOf(w, r); !ok {
 		http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 		return

@@ -136,7 +136,6 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.ready)
 	r.With(s.authenticate(scimserver.ScopeAdmin)).Get("/metrics", s.metrics.handler.ServeHTTP)
 	r.Route("/api/v1/admin", s.adminRoutes)
-	r.Get("/console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/console/", http.StatusMovedPermanently) })
 	r.Route("/console", s.consoleRoutes)
 	r.Route("/api/v1", s.platformRoutes)
 	r.Route("/scim/v2", func(r chi.Router) {
