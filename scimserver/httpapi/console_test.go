@@ -341,10 +341,10 @@ func TestConsoleCSRF(t *testing.T) {
 	e := newEnv(t)
 	s := e.signIn(e.adminToken())
 	bad := [][]string{
-		{"Cookie", s.cookie, "Content-Type", "application/json"},                                                              // no CSRF token
-		{"Cookie", s.cookie, "Content-Type", "application/json", csrfHeader, "wrong"},                                         // a wrong one
-		{"Cookie", s.cookie, "Content-Type", "application/json", csrfHeader, s.csrf, "Origin", "https://evil.example"},        // another origin
-		{"Cookie", s.cookie, "Content-Type", "application/json", csrfHeader, s.csrf, "Sec-Fetch-Site", "cross-site"},          // another site
+		{"Cookie", s.cookie, "Content-Type", "application/json"},                                                                 // no CSRF token
+		{"Cookie", s.cookie, "Content-Type", "application/json", csrfHeader, "wrong"},                                            // a wrong one
+		{"Cookie", s.cookie, "Content-Type", "application/json", csrfHeader, s.csrf, "Origin", "https://evil.example"},           // another origin
+		{"Cookie", s.cookie, "Content-Type", "application/json", csrfHeader, s.csrf, "Sec-Fetch-Site", "cross-site"},             // another site
 		{"Cookie", s.cookie, "Content-Type", "application/json", csrfHeader, e.signIn(e.adminToken()).csrf, "Origin", e.srv.URL}, // another session's
 	}
 	checked := 0
