@@ -659,6 +659,17 @@ func TestConsolePeople(t *testing.T) {
 	if u := search("userName", `other@example.com" or userName pr or userName eq "x`); len(u) != 0 {
 		t.Errorf("a value is a value, not filter syntax: %v", u)
 	}
+	// A search answers at most 50, and says there are more.
+	for i := range maxSearchResults {
+		e.createUser("shared"+strconv.Itoa(i)+"@example.com", map[string]any{"externalId": "shared"})
+	}
+	if got := e.as(s, "POST", "/api/v1/admin/tenants/default/users/.search", map[string]any{"attribute": "externalId", "value": "shared"}).must(t, http.StatusOK); len(got["users"].([]any)) != maxSearchResults || got["more"] != false {
+		t.Errorf("50 matches: %d, more %v", len(got["users"].([]any)), got["more"])
+	}
+	e.createUser("shared-last@example.com", map[string]any{"externalId": "shared"})
+	if got := e.as(s, "POST", "/api/v1/admin/tenants/default/users/.search", map[string]any{"attribute": "externalId", "value": "shared"}).must(t, http.StatusOK); len(got["users"].([]any)) != maxSearchResults || got["more"] != true {
+		t.Errorf("51 matches: %d, more %v", len(got["users"].([]any)), got["more"])
+	}
 	for _, body := range []map[string]any{{"attribute": "displayName", "value": "x"}, {"attribute": "userName"}, {"value": "x"}, {"attribute": 1, "value": "x"}} {
 		e.as(s, "POST", "/api/v1/admin/tenants/default/users/.search", body).must(t, http.StatusBadRequest)
 	}
