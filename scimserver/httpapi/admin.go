@@ -94,22 +94,28 @@ func stringField(m map[string]any, name string) (string, error) {
 	return str, nil
 }
 
+// stringFields reads optional string members of a request object, in the order named.
+func stringFields(raw []byte, names ...string) ([]string, error) {
+	m, err := decodeObject(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(names))
+	for i, name := range names {
+		if out[i], err = stringField(m, name); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func (s *Server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
-	m, err := decodeObject(body(r))
+	f, err := stringFields(body(r), "id", "name")
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	id, err := stringField(m, "id")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	name, err := stringField(m, "name")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	id, name := f[0], f[1]
 	if id == "" {
 		writeError(w, r, badRequest("invalidValue", `"id" is required`))
 		return

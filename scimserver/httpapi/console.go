@@ -117,17 +117,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusUnsupportedMediaType, "", "sign in with an application/json body"))
 		return
 	}
-	m, err := decodeObject(body(r))
+	f, err := stringFields(body(r), "token")
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	secret, err := stringField(m, "token")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	secret = strings.TrimSpace(secret)
+	secret := strings.TrimSpace(f[0])
 	tok, err := s.svc.Authenticate(r.Context(), secret)
 	if err != nil || !scimserver.HasScope(tok, scimserver.ScopeAdmin) {
 		s.refuse(w, r, scimserver.ScopeAdmin, "a valid admin-scope token is required")

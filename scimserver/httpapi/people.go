@@ -27,21 +27,12 @@ const maxSearchResults = 50
 // equals value (case-insensitively but for externalId). The value travels in the body, not
 // the URL, because it is personal data (as RFC 7644 §3.4.3 advises for SCIM's own search).
 func (s *Server) adminSearchUsers(w http.ResponseWriter, r *http.Request) {
-	m, err := decodeObject(body(r))
+	f, err := stringFields(body(r), "attribute", "value")
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	attr, err := stringField(m, "attribute")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	value, err := stringField(m, "value")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	attr, value := f[0], f[1]
 	path, ok := searchAttributes[attr]
 	if !ok || value == "" {
 		writeError(w, r, badRequest("invalidValue", `search needs "attribute" (userName, email or externalId) and a "value"`))
@@ -125,16 +116,12 @@ func (s *Server) adminErasure(w http.ResponseWriter, r *http.Request) {
 // {"confirm": "<the user's userName>"}: anonymization, refused unless the operator typed the
 // userName of the person it erases. It answers what was erased and the audit event.
 func (s *Server) adminAnonymize(w http.ResponseWriter, r *http.Request) {
-	m, err := decodeObject(body(r))
+	f, err := stringFields(body(r), "confirm")
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	confirm, err := stringField(m, "confirm")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	confirm := f[0]
 	e, err := s.erasureOf(r)
 	if err != nil {
 		writeError(w, r, err)
