@@ -84,7 +84,23 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+// shot takes a screenshot of the page, after checking what a keyboard or screen-reader user
+// needs of it: every control has a label or a name, every table header cell a scope, one h1.
 async function shot(name) {
+  const problems = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+      if (el.type === 'hidden' || el.closest('dialog:not([open])')) continue;
+      if (el.labels.length === 0 && !el.getAttribute('aria-label')) out.push(`unlabelled ${el.outerHTML}`);
+    }
+    for (const b of document.querySelectorAll('button, a')) {
+      if (!b.closest('dialog:not([open])') && !b.textContent.trim() && !b.getAttribute('aria-label')) out.push(`nameless ${b.outerHTML}`);
+    }
+    for (const th of document.querySelectorAll('th')) if (!th.getAttribute('scope')) out.push(`th without scope: ${th.textContent}`);
+    if (document.querySelectorAll('h1').length !== 1) out.push(`${document.querySelectorAll('h1').length} h1 elements`);
+    return out;
+  });
+  assert.deepEqual(problems, [], `accessibility of ${name}`);
   await page.screenshot({ path: join(shots, `${name}.png`) });
 }
 
@@ -126,8 +142,10 @@ test('the operator console, end to end', async (t) => {
     await page.locator('#error').filter({ hasText: 'not a valid admin-scope token' }).waitFor();
     assert.equal(new URL(page.url()).pathname, '/console/signin');
 
-    await page.fill('#token', adminSecret);
-    await page.click('button[type=submit]');
+    // By keyboard alone: the field has the focus, Enter submits.
+    await page.fill('#token', '');
+    await page.keyboard.type(adminSecret);
+    await page.keyboard.press('Enter');
     await page.waitForURL(`${base}/console/`);
     await page.locator('h1', { hasText: 'Tenants' }).waitFor();
     await page.locator('#who', { hasText: 'operator (tenant ops)' }).waitFor();
@@ -301,7 +319,8 @@ test('the operator console, end to end', async (t) => {
     assert.doesNotMatch(await row.innerText(), /not since start/, 'last use is recorded');
     await row.locator('button:has-text("Revoke")').click();
     await page.locator('dialog#confirm', { hasText: 'Revoke token okta?' }).waitFor();
-    await page.click('#confirm-cancel');
+    await page.keyboard.press('Escape'); // the keyboard cancels, too
+    await page.locator('dialog#confirm').waitFor({ state: 'hidden' });
     assert.match(await row.innerText(), /active/);
     assert.equal((await scim(okta, 'GET', '/Users')).status, 200);
 
