@@ -31,6 +31,12 @@ form.addEventListener('submit', async (ev) => {
   }
   if (res.ok) {
     input.value = '';
+    // A browser keeps the Secure session cookie only over HTTPS (or on localhost).
+    const check = await fetch('/console/session', { credentials: 'same-origin' }).catch(() => null);
+    if (!check || !check.ok) {
+      showError('Signed in, but this browser did not keep the session cookie: open the console over HTTPS.');
+      return;
+    }
     location.assign('/console/');
     return;
   }
