@@ -19,10 +19,8 @@ type Kind struct {
 	Endpoint   string // "/Users"
 	Collection *storage.Collection
 
-	core        schema.Schema
-	extensions  []schema.Schema
-	common      schema.Schema // id, externalId, meta
-	inputSchema schema.Schema // core plus externalId: what a request body's core part is validated against
+	core       schema.Schema
+	extensions []schema.Schema
 	// nameAttr is the attribute kept unique per tenant, case-insensitively; its index is named
 	// after it and gives the name order.
 	nameAttr string

@@ -29,6 +29,7 @@ type Service struct {
 	kinds  []*Kind
 	pages  pageCache
 	auth   authCache
+	uses   tokenUses
 }
 
 // New returns a service over store, which must have been opened with Collections().

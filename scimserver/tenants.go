@@ -474,6 +474,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 	hash := hashSecret(secret)
 	now := s.opts.Now()
 	if t, ok := s.auth.get(string(hash), now); ok {
+		s.uses.touch(t.ID, now)
 		return t, nil
 	}
 	gen := s.auth.generation()
@@ -501,6 +502,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 		return Token{}, err
 	}
 	s.auth.put(string(hash), t, gen)
+	s.uses.touch(t.ID, now)
 	return t, nil
 }
 

@@ -43,9 +43,16 @@ func newEnv(t *testing.T) *testEnv {
 
 func newEnvAt(t *testing.T, path string) *testEnv {
 	t.Helper()
+	return newEnvWith(t, path, Options{})
+}
+
+// newEnvWith is newEnvAt with server options (the logger is the test's).
+func newEnvWith(t *testing.T, path string, opts Options) *testEnv {
+	t.Helper()
 	store, svc := openService(t, path)
 	logs := &lockedWriter{w: &bytes.Buffer{}}
-	s, err := New(svc, Options{Logger: zerolog.New(logs).Level(zerolog.DebugLevel)})
+	opts.Logger = zerolog.New(logs).Level(zerolog.DebugLevel)
+	s, err := New(svc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

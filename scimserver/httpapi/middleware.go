@@ -106,6 +106,7 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		}
 		took := time.Since(start)
 		s.metrics.observeRequest(route, r.Method, sw.status, took)
+		s.activity.observe(ri, r.Method, route, sw.status, took)
 		ev := s.log.Info()
 		if sw.status >= 500 {
 			ev = s.log.Error()
@@ -155,13 +156,7 @@ func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 				return
 			}
 			ri.token, ri.authFailure = tok, reason
-			s.metrics.authFailures.WithLabelValues(scope).Inc()
-			if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-				writeError(w, r, errorf(http.StatusTooManyRequests, "", "too many failed authentications from this address; retry later"))
-				return
-			}
-			writeError(w, r, errorf(http.StatusUnauthorized, "", "a valid bearer token is required"))
+			s.refuse(w, r, scope, "a valid bearer token is required")
 		})
 	}
 }
@@ -184,6 +179,18 @@ func (s *Server) checkToken(r *http.Request, scope string) (scimserver.Token, st
 		return tok, "wrong scope: has " + strings.Join(tok.Scopes, " and ") + ", needs " + scope
 	}
 	return tok, ""
+}
+
+// refuse answers a failed authentication for scope: 401 with detail, or 429 once the client's
+// address has failed too often.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, scope, detail string) {
+	s.metrics.authFailures.WithLabelValues(scope).Inc()
+	if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		writeError(w, r, errorf(http.StatusTooManyRequests, "", "too many failed authentications from this address; retry later"))
+		return
+	}
+	writeError(w, r, errorf(http.StatusUnauthorized, "", detail))
 }
 
 func bearer(r *http.Request) (string, bool) {

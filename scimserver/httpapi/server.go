@@ -32,6 +32,8 @@ type Options struct {
 	MaxHeaderBytes int
 	// Logger receives one line per request; the zero value discards.
 	Logger zerolog.Logger
+	// ActivityPerTenant bounds the SCIM requests the console shows per tenant; 0 means 1000.
+	ActivityPerTenant int
 }
 
 // Server serves the service over HTTP.
@@ -45,6 +47,9 @@ type Server struct {
 	elimity scim.Server
 	limiter *failureLimiter
 	metrics *metrics
+	// activity and sessions serve the operator console.
+	activity *activityLog
+	sessions *sessions
 }
 
 // New builds a Server over svc.
@@ -63,7 +68,8 @@ func New(svc *scimserver.Service, opts Options) (*Server, error) {
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{svc: svc, opts: opts, log: opts.Logger, users: svc.Users(), groups: svc.Groups(),
-		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(svc)}
+		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(svc),
+		activity: newActivityLog(opts.ActivityPerTenant), sessions: newSessions()}
 	var err error
 	if s.elimity, err = s.discoveryServer(); err != nil {
 		return nil, err
@@ -149,6 +155,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.ready)
 	r.With(s.authenticate(scimserver.ScopeAdmin)).Get("/metrics", s.metrics.handler.ServeHTTP)
 	r.Route("/api/v1/admin", s.adminRoutes)
+	r.Route("/console", s.consoleRoutes)
 	r.Route("/api/v1", s.platformRoutes)
 	r.Route("/scim/v2", func(r chi.Router) {
 		r.Use(s.authenticate(scimserver.ScopeSCIM), s.readBody)
