@@ -24,7 +24,7 @@ func newService(t testing.TB) (*Service, *bolt.Store) {
 	}
 	t.Cleanup(func() { store.Close() })
 	s := New(store, Options{})
-	if _, err := s.Bootstrap(bg, "", ""); err != nil {
+	if err := s.Bootstrap(bg, EnvTokens{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return s, store

@@ -16,7 +16,7 @@ func audited(f storage.Facts) bool {
 	return f.Interactions > 0 || f.Campaigns > 0 || f.AnonymizedAt != nil
 }
 
-// auditReasons lists why a user is audited.
+// auditReasons lists why a user is audited: "interacted", "campaign", "anonymized".
 func auditReasons(f storage.Facts) []string {
 	var r []string
 	if f.Interactions > 0 {
@@ -24,6 +24,9 @@ func auditReasons(f storage.Facts) []string {
 	}
 	if f.Campaigns > 0 {
 		r = append(r, "campaign")
+	}
+	if f.AnonymizedAt != nil {
+		r = append(r, "anonymized")
 	}
 	return r
 }
@@ -110,7 +113,11 @@ func updateOp(op string, old, new map[string]any) string {
 func lifecycleOf(f storage.Facts) map[string]any {
 	m := map[string]any{"audited": audited(f), "anonymized": f.AnonymizedAt != nil}
 	if r := auditReasons(f); len(r) > 0 {
-		m["auditReasons"] = r
+		reasons := make([]any, len(r)) // as decoded JSON holds it: what filters compare against
+		for i, v := range r {
+			reasons[i] = v
+		}
+		m["auditReasons"] = reasons
 	}
 	if f.LastInteractionAt != nil {
 		m["lastInteractionAt"] = f.LastInteractionAt.Format(timeFormat)

@@ -37,6 +37,7 @@ type Service struct {
 	pages  pageCache
 	auth   authCache
 	hooks  hookSignal
+	uses   tokenUses
 }
 
 // New returns a service over store, which must have been opened with Collections().

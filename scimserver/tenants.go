@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -200,8 +202,36 @@ type TokenSpec struct {
 	Secret string
 }
 
-// minSecretLen is the shortest secret an operator may choose.
-const minSecretLen = 32
+// CheckScopes refuses an unknown scope, and admin together with another: admin is a server-wide
+// operator credential (every tenant, every token, backups), which must never travel as an
+// identity provider's or the platform's token.
+func CheckScopes(scopes []string) error {
+	for _, sc := range scopes {
+		if !slices.Contains(Scopes, sc) {
+			return invalid("invalidValue", "unknown scope (use scim, platform or admin)")
+		}
+	}
+	if slices.Contains(scopes, ScopeAdmin) && slices.ContainsFunc(scopes, func(sc string) bool { return sc != ScopeAdmin }) {
+		return invalid("invalidValue", "the admin scope is server-wide and goes alone, not with scim or platform")
+	}
+	return nil
+}
+
+// checkSecret refuses a secret a client could not present: too short to be safe, or holding
+// whitespace or control characters, which do not survive an Authorization header.
+func checkSecret(secret string) error {
+	if len(secret) < 32 {
+		return invalid("invalidValue", "a token must be at least 32 characters long")
+	}
+	if strings.IndexFunc(secret, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return invalid("invalidValue", "a token cannot contain whitespace or control characters")
+	}
+	return nil
+}
+
+// PresentedSecret is the secret a bearer credential carries: surrounding whitespace is not part
+// of it, whether it arrives in a request or in the environment (EnvTokens.Clean).
+func PresentedSecret(s string) string { return strings.TrimSpace(s) }
 
 // NewSecret returns a fresh bearer secret: 32 bytes from crypto/rand, base64url.
 func NewSecret() string {
@@ -228,16 +258,14 @@ func (s *Service) CreateToken(ctx context.Context, actor Actor, spec TokenSpec) 
 	if len(spec.Scopes) == 0 {
 		spec.Scopes = []string{ScopeSCIM}
 	}
-	for _, sc := range spec.Scopes {
-		if !slices.Contains(Scopes, sc) {
-			return Token{}, "", invalid("invalidValue", "unknown scope (use scim, platform or admin)")
-		}
+	if err := CheckScopes(spec.Scopes); err != nil {
+		return Token{}, "", err
 	}
 	secret := spec.Secret
 	if secret == "" {
 		secret = NewSecret()
-	} else if len(secret) < minSecretLen {
-		return Token{}, "", invalid("invalidValue", "a token must be at least 32 characters long")
+	} else if err := checkSecret(secret); err != nil {
+		return Token{}, "", err
 	}
 	t := Token{ID: newTokenID(), Tenant: spec.Tenant, Name: strings.TrimSpace(spec.Name), Scopes: slices.Clone(spec.Scopes),
 		Expires: spec.Expires, Hash: hex.EncodeToString(hashSecret(secret))}
@@ -286,16 +314,16 @@ func (s *Service) RevokeToken(ctx context.Context, actor Actor, tenant, id strin
 // an older live token of the same name (how a token set in the environment replaces the one it
 // set before).
 func (s *Service) EnsureToken(ctx context.Context, spec TokenSpec) (Token, error) {
-	if len(spec.Secret) < minSecretLen {
-		return Token{}, invalid("invalidValue", "a token must be at least 32 characters long")
+	if err := checkSecret(spec.Secret); err != nil {
+		return Token{}, err
 	}
 	hash := hashSecret(spec.Secret)
 	actor := Actor{ID: "environment", Name: spec.Name}
 	var out Token
 	err := s.writeAuth(ctx, func(a storage.AdminTx) error {
 		if t, err := a.TokenByHash(hash); err == nil {
-			if t.Tenant != spec.Tenant || t.Revoked != nil {
-				return Errorf(Conflict, "", "that token belongs to another tenant or was revoked")
+			if t.Tenant != spec.Tenant || t.Revoked != nil || t.Name != spec.Name {
+				return Errorf(Conflict, "", "that value is the secret of another token, or of a revoked one; choose a new one")
 			}
 			out = t
 			return nil
@@ -328,53 +356,125 @@ func (s *Service) EnsureToken(ctx context.Context, spec TokenSpec) (Token, error
 	return out, err
 }
 
+// EnvTokens are the default tenant's secrets that the environment sets: SCIMSERVER_TOKEN (scope
+// scim), SCIMSERVER_PLATFORM_TOKEN (platform) and SCIMSERVER_ADMIN_TOKEN (admin). Each becomes the
+// token named after its variable; a new value revokes the one set before.
+type EnvTokens struct {
+	SCIM, Platform, Admin string
+}
+
+// envToken is one of the EnvTokens.
+type envToken struct {
+	name, scope string
+	secret      *string
+}
+
+func (e *EnvTokens) list() []envToken {
+	return []envToken{{"SCIMSERVER_TOKEN", ScopeSCIM, &e.SCIM}, {"SCIMSERVER_PLATFORM_TOKEN", ScopePlatform, &e.Platform},
+		{"SCIMSERVER_ADMIN_TOKEN", ScopeAdmin, &e.Admin}}
+}
+
+// Clean removes surrounding whitespace from each secret, as from a presented one (a value read
+// from a file often ends in a newline), and refuses a value that could never authenticate and a
+// value two variables share: one token has one set of scopes. It returns the names of the
+// variables whose values it trimmed.
+func (e *EnvTokens) Clean() (trimmed []string, err error) {
+	seen := map[string]string{}
+	for _, v := range e.list() {
+		if *v.secret == "" {
+			continue
+		}
+		if s := PresentedSecret(*v.secret); s != *v.secret {
+			*v.secret = s
+			trimmed = append(trimmed, v.name)
+		}
+		if err := checkSecret(*v.secret); err != nil {
+			return trimmed, invalid("invalidValue", v.name+": "+err.Error())
+		}
+		if other, ok := seen[*v.secret]; ok {
+			return trimmed, invalid("invalidValue", other+" and "+v.name+" have the same value; give each its own")
+		}
+		seen[*v.secret] = v.name
+	}
+	return trimmed, nil
+}
+
 // bootstrapActor is who the trail names for what the first start creates.
 var bootstrapActor = Actor{ID: "bootstrap", Name: "first start"}
 
-// Bootstrap makes sure the default tenant exists and has a SCIM token. With scimSecret (from
-// the environment) that secret becomes the token; otherwise, when the tenant has no SCIM token
-// yet, a new one is generated and its secret returned, to be shown once. platformSecret, when
-// set, becomes the default tenant's platform token.
-func (s *Service) Bootstrap(ctx context.Context, scimSecret, platformSecret string) (string, error) {
+// Bootstrap makes sure the default tenant exists and holds the environment's tokens (after
+// env.Clean). When the environment sets no SCIM token and the tenant has none, one is generated:
+// its secret goes to show before the token is committed, so that a secret that could not be
+// shown never becomes a live token (the next start tries again). show may be nil.
+func (s *Service) Bootstrap(ctx context.Context, env EnvTokens, show func(secret string) error) error {
+	if _, err := env.Clean(); err != nil {
+		return err
+	}
 	if _, err := s.Tenant(ctx, DefaultTenant); ErrorCode(err) == NotFound {
 		if _, err := s.CreateTenant(ctx, bootstrapActor, DefaultTenant, "Default tenant"); err != nil && ErrorCode(err) != Conflict {
-			return "", err
+			return err
 		}
 	} else if err != nil {
-		return "", err
+		return err
 	}
-	if platformSecret != "" {
-		if _, err := s.EnsureToken(ctx, TokenSpec{Tenant: DefaultTenant, Name: "SCIMSERVER_PLATFORM_TOKEN",
-			Scopes: []string{ScopePlatform}, Secret: platformSecret}); err != nil {
-			return "", err
+	for _, v := range env.list() {
+		if *v.secret == "" {
+			continue
+		}
+		if _, err := s.EnsureToken(ctx, TokenSpec{Tenant: DefaultTenant, Name: v.name, Scopes: []string{v.scope}, Secret: *v.secret}); err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
 		}
 	}
-	if scimSecret != "" {
-		_, err := s.EnsureToken(ctx, TokenSpec{Tenant: DefaultTenant, Name: "SCIMSERVER_TOKEN",
-			Scopes: []string{ScopeSCIM}, Secret: scimSecret})
-		return "", err
+	if env.SCIM != "" {
+		return nil
 	}
 	toks, err := s.Tokens(ctx, DefaultTenant)
 	if err != nil {
-		return "", err
+		return err
 	}
 	for _, t := range toks {
 		if HasScope(t, ScopeSCIM) {
-			return "", nil
+			return nil
 		}
 	}
-	_, secret, err := s.CreateToken(ctx, bootstrapActor, TokenSpec{Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}})
-	return secret, err
+	secret := NewSecret()
+	if show != nil {
+		if err := show(secret); err != nil {
+			return err
+		}
+	}
+	_, _, err = s.CreateToken(ctx, bootstrapActor, TokenSpec{Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}, Secret: secret})
+	return err
 }
 
-// Authenticate returns the live token whose secret is presented. Every failure is the same
-// Unauthorized error: a caller must not learn whether a token or its tenant exists. Live tokens
-// are remembered until any token or tenant changes through this service, so a revocation takes
-// effect on the next request.
+// Reasons an AuthFailure gives.
+const (
+	AuthUnknown        = "unknown token"
+	AuthRevoked        = "revoked"
+	AuthExpired        = "expired"
+	AuthTenantDisabled = "tenant disabled"
+)
+
+// AuthFailure says why a presented secret was refused, and which token it matched, if any. It is
+// for the operator's log only: a client is told none of it. Its code is Unauthorized.
+type AuthFailure struct {
+	Reason string
+	Token  Token // the zero Token when the secret matched none
+}
+
+func (e *AuthFailure) Error() string { return e.Reason }
+func (e *AuthFailure) Unwrap() error { return errBadToken }
+
+var errBadToken = &Error{Code: Unauthorized, Message: "a valid bearer token is required"}
+
+// Authenticate returns the live token whose secret is presented, or an *AuthFailure. Live
+// tokens are remembered until any token or tenant changes through this service, so a revocation
+// takes effect on the next request.
 func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error) {
 	hash := hashSecret(secret)
 	now := s.opts.Now()
 	if t, ok := s.auth.get(string(hash), now); ok {
+		s.uses.touch(t.ID, now)
 		return t, nil
 	}
 	gen := s.auth.generation()
@@ -382,28 +482,29 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 	err := s.store.ReadAdmin(ctx, func(a storage.AdminTx) error {
 		var err error
 		if t, err = a.TokenByHash(hash); err != nil {
+			if storage.ErrorCode(err) == storage.NotFound {
+				return &AuthFailure{Reason: AuthUnknown}
+			}
 			return err
 		}
-		if TokenState(t, now) != "active" {
-			return errBadToken
+		switch TokenState(t, now) {
+		case "revoked":
+			return &AuthFailure{Reason: AuthRevoked, Token: t}
+		case "expired":
+			return &AuthFailure{Reason: AuthExpired, Token: t}
 		}
-		tenant, err := a.Tenant(t.Tenant)
-		if err != nil || tenant.Disabled {
-			return errBadToken
+		if tenant, err := a.Tenant(t.Tenant); err != nil || tenant.Disabled {
+			return &AuthFailure{Reason: AuthTenantDisabled, Token: t}
 		}
 		return nil
 	})
 	if err != nil {
-		if ErrorCode(err) == Unavailable {
-			return Token{}, err
-		}
-		return Token{}, errBadToken
+		return Token{}, err
 	}
 	s.auth.put(string(hash), t, gen)
+	s.uses.touch(t.ID, now)
 	return t, nil
 }
-
-var errBadToken = &Error{Code: Unauthorized, Message: "a valid bearer token is required"}
 
 // writeAuth runs a write that changes tokens or tenants, forgetting the remembered tokens
 // before (so no read begun earlier can fill the cache) and after (so nothing cached meanwhile

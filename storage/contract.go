@@ -25,7 +25,9 @@ type Store interface {
 	// Write runs fn in a read-write transaction over one tenant's data. The changes are durable
 	// when Write returns nil; nothing of them is kept when fn or the commit fails. fn may run
 	// more than once (an engine may rerun it after a conflict with a concurrent writer), so it
-	// must derive everything it does from the transaction.
+	// must derive everything it does from the transaction. Writes are serializable: no other
+	// write commits between what fn reads and its own commit, so a rule checked on data fn read
+	// still holds when its changes land.
 	Write(ctx context.Context, tenant string, fn func(Tx) error) error
 	// ReadAdmin and WriteAdmin run fn over tenants and tokens; through AdminTx.In, fn reaches
 	// any tenant's data in the same transaction (an operator's change and its audit event
@@ -65,7 +67,8 @@ type AdminTx interface {
 }
 
 // Tx is a transaction over one tenant's data. Reads see one consistent snapshot. In a write
-// transaction every method keeps records, indexes, counts, memberships and the trail in step.
+// transaction every method keeps records, indexes, counts, memberships and the trail in step,
+// and a method that returns an error has changed nothing (fn may go on after a Conflict).
 type Tx interface {
 	// Tenant is the tenant the transaction is over.
 	Tenant() string
@@ -314,6 +317,6 @@ type Instrumented interface {
 	// ObserveCommits has fn called after each commit with how many writes it carried and how
 	// long it took.
 	ObserveCommits(fn func(writes int, took time.Duration))
-	// Size is the storage's size in bytes.
-	Size() int64
+	// Sizes reports the storage's size in bytes, and how much of it holds live data.
+	Sizes() (total, used int64, err error)
 }

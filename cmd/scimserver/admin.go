@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -25,25 +26,28 @@ func openStore(c *config, readOnly bool) (*bolt.Store, error) {
 
 // withService opens the data file for an operator command that changes it. The running server
 // holds the file's lock, so these commands work on a stopped server.
-func withService(c *config, fn func(*scimserver.Service) error) error {
+func withService(c *config, fn func(context.Context, *scimserver.Service) error) error {
 	s, err := openStore(c, false)
 	if err != nil {
 		return fmt.Errorf("%w (operator commands need the server stopped, or another data file)", err)
 	}
 	defer s.Close()
-	return fn(scimserver.New(s, scimserver.Options{}))
+	return fn(context.Background(), scimserver.New(s, scimserver.Options{}))
 }
 
 func newTenantCmd(c *config) *cobra.Command {
-	cmd := &cobra.Command{Use: "tenant", Short: "Create and list tenants (one organisation's instance each)"}
+	cmd := &cobra.Command{Use: "tenant", Short: "Create, list, disable and enable tenants (one organisation's instance each)"}
 	var name string
 	create := &cobra.Command{
 		Use:   "create ID",
 		Short: "Create a tenant; ID is 1-64 characters of a-z, 0-9, '-' and '_'",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withService(c, func(s *scimserver.Service) error {
-				t, err := s.CreateTenant(context.Background(), cliActor, args[0], name)
+			if !scimserver.ValidTenantID(args[0]) {
+				return usageError{errors.New("a tenant id is 1 to 64 characters of a-z, 0-9, '-' and '_'")}
+			}
+			return withService(c, func(ctx context.Context, s *scimserver.Service) error {
+				t, err := s.CreateTenant(ctx, cliActor, args[0], name)
 				if err != nil {
 					return err
 				}
@@ -59,8 +63,8 @@ func newTenantCmd(c *config) *cobra.Command {
 		Short: "List tenants",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withService(c, func(s *scimserver.Service) error {
-				ts, err := s.Tenants(context.Background())
+			return withService(c, func(ctx context.Context, s *scimserver.Service) error {
+				ts, err := s.Tenants(ctx)
 				if err != nil {
 					return err
 				}
@@ -81,8 +85,34 @@ func newTenantCmd(c *config) *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(create, list)
+	cmd.AddCommand(create, list, newTenantStateCmd(c, true), newTenantStateCmd(c, false))
 	return cmd
+}
+
+// newTenantStateCmd is tenant disable (disabled true) or tenant enable.
+func newTenantStateCmd(c *config, disabled bool) *cobra.Command {
+	verb, short := "enable", "Enable a disabled tenant: its tokens work again"
+	if disabled {
+		verb, short = "disable", "Disable a tenant: its tokens are refused (401) until it is enabled again"
+	}
+	return &cobra.Command{
+		Use:   verb + " ID",
+		Short: short,
+		Long: short + `. The change is recorded in the tenant's audit
+trail (tenant-` + verb + `). The server must be stopped; while it runs, use
+POST /api/v1/admin/tenants/{id}/` + verb + ` with an admin token.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withService(c, func(ctx context.Context, s *scimserver.Service) error {
+				t, err := s.SetTenantDisabled(ctx, cliActor, args[0], disabled)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s is %sd\n", t.ID, verb)
+				return nil
+			})
+		},
+	}
 }
 
 func newTokenCmd(c *config) *cobra.Command {
@@ -95,12 +125,18 @@ func newTokenCmd(c *config) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec := scimserver.TokenSpec{Tenant: tenant, Name: name, Scopes: splitList(scopes)}
+			if err := scimserver.CheckScopes(spec.Scopes); err != nil {
+				return usageError{fmt.Errorf("--scope: %w", err)}
+			}
+			if ttl < 0 {
+				return usageError{errors.New("--expires-in must be a positive duration, or 0 for no expiry")}
+			}
 			if ttl > 0 {
 				exp := time.Now().Add(ttl).UTC()
 				spec.Expires = &exp
 			}
-			return withService(c, func(s *scimserver.Service) error {
-				t, secret, err := s.CreateToken(context.Background(), cliActor, spec)
+			return withService(c, func(ctx context.Context, s *scimserver.Service) error {
+				t, secret, err := s.CreateToken(ctx, cliActor, spec)
 				if err != nil {
 					return err
 				}
@@ -112,7 +148,7 @@ func newTokenCmd(c *config) *cobra.Command {
 	}
 	create.Flags().StringVar(&tenant, "tenant", scimserver.DefaultTenant, "tenant the token belongs to")
 	create.Flags().StringVar(&name, "name", "", "a label to recognise the token by")
-	create.Flags().StringVar(&scopes, "scope", scimserver.ScopeSCIM, "comma-separated scopes: scim (identity providers), platform (/api/v1), admin")
+	create.Flags().StringVar(&scopes, "scope", scimserver.ScopeSCIM, "comma-separated scopes: scim (identity providers), platform (/api/v1), or admin alone (operators, server-wide)")
 	create.Flags().DurationVar(&ttl, "expires-in", 0, "lifetime, e.g. 2160h; 0 means no expiry")
 	var listTenant string
 	var asJSON bool
@@ -121,8 +157,8 @@ func newTokenCmd(c *config) *cobra.Command {
 		Short: "List tokens (never their secrets)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withService(c, func(s *scimserver.Service) error {
-				ts, err := s.Tokens(context.Background(), listTenant)
+			return withService(c, func(ctx context.Context, s *scimserver.Service) error {
+				ts, err := s.Tokens(ctx, listTenant)
 				if err != nil {
 					return err
 				}
@@ -150,8 +186,8 @@ func newTokenCmd(c *config) *cobra.Command {
 		Short: "Revoke a token; it stops working on the next request",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withService(c, func(s *scimserver.Service) error {
-				t, err := s.RevokeToken(context.Background(), cliActor, revokeTenant, args[0])
+			return withService(c, func(ctx context.Context, s *scimserver.Service) error {
+				t, err := s.RevokeToken(ctx, cliActor, revokeTenant, args[0])
 				if err != nil {
 					return err
 				}

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimserver/scimserver/internal/testtool"
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage/bolt"
 )
@@ -78,16 +79,6 @@ func TestTenantAndTokenCommands(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // syncBuffer is a bytes.Buffer safe for the server goroutine to write while the test reads.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -106,75 +97,35 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startServe runs the real serve command on a free address with args, waits for /healthz, and
-// returns the address, its stderr, the stop and the command's result.
-func startServe(t *testing.T, args ...string) (string, *syncBuffer, context.CancelFunc, chan error) {
-	t.Helper()
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
-	cmd := newRoot()
-	cmd.SetArgs(append([]string{"--addr", addr}, args...))
-	cmd.SetErr(stderr)
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		res, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start: %s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return addr, stderr, cancel, done
-}
-
 // TestServeBootstrapsAndShutsDown starts the real serve command: it prints a token once,
 // answers with it, and stops cleanly when its context ends; a second start prints no token and
 // the first token still works.
 func TestServeBootstrapsAndShutsDown(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "sub", "d.db")
-	start := func() (string, *syncBuffer, context.CancelFunc, chan error) { return startServe(t, "--data", data) }
-	addr, stderr, stop, done := start()
+	p := startServe(t, data)
 	var token string
-	for _, line := range strings.Split(stderr.String(), "\n") {
+	for _, line := range strings.Split(p.stderr.String(), "\n") {
 		if s := strings.TrimSpace(line); strings.HasPrefix(s, "scim_") {
 			token = s
 		}
 	}
 	if token == "" {
-		t.Fatalf("no token printed: %s", stderr)
+		t.Fatalf("no token printed: %s", p.stderr)
 	}
-	get := func(addr string) int {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/scim/v2/Users", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
-	if code := get(addr); code != 200 {
+	if code := p.status(t, "/scim/v2/Users", token); code != 200 {
 		t.Fatalf("with the printed token: %d", code)
 	}
-	stop()
-	if err := <-done; err != nil {
+	if err := p.stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	if !strings.Contains(stderr.String(), `"stopped"`) {
-		t.Fatalf("no clean stop logged: %s", stderr)
+	if !strings.Contains(p.stderr.String(), `"stopped"`) {
+		t.Fatalf("no clean stop logged: %s", p.stderr)
 	}
-	addr, stderr, stop, done = start()
-	defer func() { stop(); <-done }()
-	if strings.Contains(stderr.String(), "scim_") {
+	p = startServe(t, data)
+	if strings.Contains(p.stderr.String(), "scim_") {
 		t.Fatal("a second start printed a token again")
 	}
-	if code := get(addr); code != 200 {
+	if code := p.status(t, "/scim/v2/Users", token); code != 200 {
 		t.Fatalf("token after restart: %d", code)
 	}
 }
@@ -202,7 +153,7 @@ func seedUser(t *testing.T, data string) string {
 	}
 	defer s.Close()
 	svc := scimserver.New(s, scimserver.Options{})
-	if _, err := svc.Bootstrap(context.Background(), "", ""); err != nil {
+	if err := svc.Bootstrap(context.Background(), scimserver.EnvTokens{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	id, err := svc.Create(context.Background(), scimserver.DefaultTenant, scimserver.Actor{ID: "seed"}, svc.Users(),
@@ -225,12 +176,14 @@ func TestAnonymizeCommand(t *testing.T) {
 	if err := cmd.Execute(); err == nil || !strings.Contains(out.String(), "will erase: externalId, name, userName") {
 		t.Fatalf("unconfirmed anonymize: %v %q", err, out.String())
 	}
+	// By userName (as users show takes it): the prompt names the id to type.
 	cmd = newRoot()
 	out.Reset()
-	cmd.SetArgs([]string{"anonymize", "--user", id, "--data", data})
+	cmd.SetArgs([]string{"anonymize", "--user", "CLI.person@example.com", "--data", data})
 	cmd.SetIn(strings.NewReader(id + "\n"))
 	cmd.SetOut(&out)
-	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "anonymized at") {
+	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "Type the user's id ("+id+") to confirm") ||
+		!strings.Contains(out.String(), "user "+id+" anonymized at") {
 		t.Fatalf("confirmed anonymize: %v %q", err, out.String())
 	}
 	if out, _, err := run(t, "anonymize", "--user", id, "--yes", "--data", data); err != nil || !strings.Contains(out, "already anonymized") {
@@ -315,7 +268,7 @@ func writeSelfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) 
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeSelfSigned(t, dir)
-	addr := freeAddr(t)
+	addr := testtool.FreeAddr(t)
 	t.Setenv("SCIMSERVER_TOKEN", "tls-token-0123456789abcdefghijklmnopqrstuvwxyz")
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newRoot()
@@ -386,9 +339,8 @@ func TestGCDefaults(t *testing.T) {
 func TestServeEndsFeedWaitersOnStop(t *testing.T) {
 	const platform = "serve-test-platform-token-0123456789abcdef"
 	t.Setenv("SCIMSERVER_PLATFORM_TOKEN", platform)
-	addr, stderr, stop, done := startServe(t, "--data", filepath.Join(t.TempDir(), "d.db"), "--feed-max-wait", "1h",
-		"--shutdown-timeout", "20s")
-	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/changes", nil)
+	p := startServe(t, filepath.Join(t.TempDir(), "d.db"), "--feed-max-wait", "1h", "--shutdown-timeout", "20s")
+	req, _ := http.NewRequest("GET", "http://"+p.addr+"/api/v1/changes", nil)
 	req.Header.Set("Authorization", "Bearer "+platform)
 	req.Header.Set("Accept", "text/event-stream")
 	stream, err := http.DefaultClient.Do(req)
@@ -398,7 +350,7 @@ func TestServeEndsFeedWaitersOnStop(t *testing.T) {
 	defer stream.Body.Close()
 	poll := make(chan string, 1)
 	go func() {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/changes?wait=1h", nil)
+		req, _ := http.NewRequest("GET", "http://"+p.addr+"/api/v1/changes?wait=1h", nil)
 		req.Header.Set("Authorization", "Bearer "+platform)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -410,8 +362,7 @@ func TestServeEndsFeedWaitersOnStop(t *testing.T) {
 		poll <- fmt.Sprint(res.StatusCode, " ", string(raw))
 	}()
 	time.Sleep(200 * time.Millisecond) // the poll is waiting
-	stop()
-	if err := <-done; err != nil {
+	if err := p.stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 	if got := <-poll; !strings.HasPrefix(got, `200 {"changes":[],"nextCursor":"`) {
@@ -420,7 +371,7 @@ func TestServeEndsFeedWaitersOnStop(t *testing.T) {
 	if _, err := io.ReadAll(stream.Body); err != nil {
 		t.Fatalf("the stream did not end cleanly: %v", err)
 	}
-	if log := stderr.String(); strings.Contains(log, "did not finish in time") || !strings.Contains(log, `"stopped"`) {
+	if log := p.stderr.String(); strings.Contains(log, "did not finish in time") || !strings.Contains(log, `"stopped"`) {
 		t.Fatalf("stop: %s", log)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // Tenant and token changes are recorded in the affected tenant's audit trail.
 
 func (s *Server) adminRoutes(r chi.Router) {
-	r.Use(s.authenticate(scimserver.ScopeAdmin), s.readBody, plainJSON)
+	r.Use(securityHeaders, s.adminAuth, s.readBody, plainJSON)
 	r.Get("/tenants", s.adminListTenants)
 	r.Post("/tenants", s.adminCreateTenant)
 	r.Get("/tenants/{id}", s.adminGetTenant)
@@ -29,6 +29,11 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Post("/tenants/{id}/tokens", s.adminCreateToken)
 	r.Delete("/tenants/{id}/tokens/{tokenId}", s.adminRevokeToken)
 	r.Route("/tenants/{id}/webhooks", s.webhookRoutes)
+	r.Get("/tenants/{id}/activity", s.adminActivity)
+	r.Post("/tenants/{id}/users/.search", s.adminSearchUsers)
+	r.Get("/tenants/{id}/users/{userId}", s.adminUser)
+	r.Get("/tenants/{id}/users/{userId}/erasure", s.adminErasure)
+	r.Post("/tenants/{id}/users/{userId}/anonymize", s.adminAnonymize)
 	r.Get("/backup", s.adminBackup)
 }
 
@@ -90,22 +95,28 @@ func stringField(m map[string]any, name string) (string, error) {
 	return str, nil
 }
 
+// stringFields reads optional string members of a request object, in the order named.
+func stringFields(raw []byte, names ...string) ([]string, error) {
+	m, err := decodeObject(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(names))
+	for i, name := range names {
+		if out[i], err = stringField(m, name); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func (s *Server) adminCreateTenant(w http.ResponseWriter, r *http.Request) {
-	m, err := decodeObject(body(r))
+	f, err := stringFields(body(r), "id", "name")
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	id, err := stringField(m, "id")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	name, err := stringField(m, "name")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	id, name := f[0], f[1]
 	if id == "" {
 		writeError(w, r, badRequest("invalidValue", `"id" is required`))
 		return
@@ -123,7 +134,7 @@ func (s *Server) adminSetDisabled(disabled bool) http.HandlerFunc {
 		id := pathParam(r, "id")
 		if disabled && id == tenantOf(r) {
 			// The admin token making the request would stop working with its tenant.
-			writeError(w, r, errorf(http.StatusConflict, "", "a tenant cannot be disabled with one of its own tokens; use an admin token of another tenant, or the tenant command"))
+			writeError(w, r, errorf(http.StatusConflict, "", "a tenant cannot be disabled with one of its own tokens; use an admin token of another tenant, or \"scimserver tenant disable\" with the server stopped"))
 			return
 		}
 		_, err := s.svc.SetTenantDisabled(r.Context(), actorOf(r), id, disabled)
@@ -141,6 +152,8 @@ type adminToken struct {
 	Expires *time.Time `json:"expires,omitempty"`
 	Revoked *time.Time `json:"revoked,omitempty"`
 	State   string     `json:"state"`
+	// LastUsed is when the token last authenticated since the server started.
+	LastUsed *time.Time `json:"lastUsed,omitempty"`
 	// Secret is set once, in the answer to the request that created the token.
 	Secret string `json:"secret,omitempty"`
 }
@@ -163,7 +176,9 @@ func (s *Server) adminListTokens(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	out := make([]adminToken, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, toAdminToken(t, now))
+		at := toAdminToken(t, now)
+		at.LastUsed = s.svc.TokenLastUsed(t.ID)
+		out = append(out, at)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
 }

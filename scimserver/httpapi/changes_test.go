@@ -348,7 +348,7 @@ func TestChangesResume(t *testing.T) {
 // wait ends; with nothing new it waits the whole wait, capped by the server, and answers the
 // same cursor.
 func TestChangesLongPoll(t *testing.T) {
-	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), scimserver.Options{}, Options{FeedMaxWait: 700 * time.Millisecond})
+	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), Options{FeedMaxWait: 700 * time.Millisecond})
 	after := e.feed(testPlatformToken, "").NextCursor
 
 	began := time.Now()
@@ -362,7 +362,7 @@ func TestChangesLongPoll(t *testing.T) {
 	}
 
 	// A poll waiting longer than the test will: only the commit can end it.
-	long := newEnvWith(t, filepath.Join(t.TempDir(), "long.db"), scimserver.Options{}, Options{FeedMaxWait: time.Hour})
+	long := newEnvWith(t, filepath.Join(t.TempDir(), "long.db"), Options{FeedMaxWait: time.Hour})
 	var lat []time.Duration
 	for i := range 5 {
 		after := long.feed(testPlatformToken, "").NextCursor
@@ -403,7 +403,7 @@ func (w *waiters) count(tenant string) int {
 // TestChangesWaitersCapAndDrain: waiting requests are capped per tenant (a read that does not
 // wait is still served), and Drain answers the waiting ones at once.
 func TestChangesWaitersCapAndDrain(t *testing.T) {
-	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), scimserver.Options{}, Options{FeedMaxWaiters: 2, FeedMaxWait: time.Hour})
+	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), Options{FeedMaxWaiters: 2, FeedMaxWait: time.Hour})
 	after := e.feed(testPlatformToken, "").NextCursor
 	answers := []<-chan feedPage{e.pollAsync(testPlatformToken, "after="+after+"&wait=1h"), e.pollAsync(testPlatformToken, "after="+after+"&wait=1h")}
 	waitFor(t, func() bool { return e.server.waiters.count(scimserver.DefaultTenant) == 2 })
@@ -534,7 +534,7 @@ func (s *sseStream) nextChange(t *testing.T) feedChange {
 // timeouts (as a long poll does); a client that reconnects with Last-Event-ID resumes after the last change it got;
 // revoking the token ends the stream.
 func TestChangesEventStream(t *testing.T) {
-	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), scimserver.Options{}, Options{FeedHeartbeat: 50 * time.Millisecond})
+	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), Options{FeedHeartbeat: 50 * time.Millisecond})
 	ts := httptest.NewUnstartedServer(e.server)
 	ts.Config.ReadTimeout, ts.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
 	ts.Start()
@@ -641,7 +641,7 @@ func TestChangesTenantIsolation(t *testing.T) {
 // the trail answers 410 too.
 func TestChangesRetention(t *testing.T) {
 	const retention = 2 * time.Second
-	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), scimserver.Options{FeedRetention: retention}, Options{})
+	e := newEnvService(t, filepath.Join(t.TempDir(), "data.db"), scimserver.Options{FeedRetention: retention}, Options{})
 	e.createUser("old1@example.com", nil)
 	e.createUser("old2@example.com", nil)
 	time.Sleep(retention + 500*time.Millisecond)

@@ -43,12 +43,17 @@ func newEnv(t *testing.T) *testEnv {
 
 func newEnvAt(t *testing.T, path string) *testEnv {
 	t.Helper()
-	return newEnvWith(t, path, scimserver.Options{}, Options{})
+	return newEnvWith(t, path, Options{})
 }
 
-// newEnvWith is newEnvAt with the service's and the server's options (the logger is the
-// test's).
-func newEnvWith(t *testing.T, path string, svcOpts scimserver.Options, opts Options) *testEnv {
+// newEnvWith is newEnvAt with server options (the logger is the test's).
+func newEnvWith(t *testing.T, path string, opts Options) *testEnv {
+	t.Helper()
+	return newEnvService(t, path, scimserver.Options{}, opts)
+}
+
+// newEnvService is newEnvWith with the service's options too.
+func newEnvService(t *testing.T, path string, svcOpts scimserver.Options, opts Options) *testEnv {
 	t.Helper()
 	store, svc := openServiceWith(t, path, svcOpts)
 	logs := &lockedWriter{w: &bytes.Buffer{}}
@@ -227,7 +232,7 @@ func openServiceWith(t testing.TB, path string, opts scimserver.Options) (*bolt.
 		t.Fatal(err)
 	}
 	svc := scimserver.New(store, opts)
-	if _, err := svc.Bootstrap(bg, testToken, testPlatformToken); err != nil {
+	if err := svc.Bootstrap(bg, scimserver.EnvTokens{SCIM: testToken, Platform: testPlatformToken}, nil); err != nil {
 		store.Close()
 		t.Fatal(err)
 	}

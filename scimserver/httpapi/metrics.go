@@ -103,6 +103,7 @@ func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 type storeCollector struct {
 	svc     *scimserver.Service
 	size    *prometheus.Desc
+	used    *prometheus.Desc
 	tenants *prometheus.Desc
 	users   *prometheus.Desc
 	groups  *prometheus.Desc
@@ -112,7 +113,9 @@ func newStoreCollector(svc *scimserver.Service) *storeCollector {
 	return &storeCollector{
 		svc: svc,
 		size: prometheus.NewDesc(metricsNamespace+"_store_size_bytes",
-			"Size of the data file in bytes (its pages in use and free).", nil, nil),
+			"Size of the data file on disk in bytes.", nil, nil),
+		used: prometheus.NewDesc(metricsNamespace+"_store_used_bytes",
+			"Bytes of the data file holding live data; the rest is free pages and room grown ahead of need.", nil, nil),
 		tenants: prometheus.NewDesc(metricsNamespace+"_tenants",
 			"Tenants, by state (enabled or disabled).", []string{"state"}, nil),
 		users: prometheus.NewDesc(metricsNamespace+"_users",
@@ -124,6 +127,7 @@ func newStoreCollector(svc *scimserver.Service) *storeCollector {
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.size
+	ch <- c.used
 	ch <- c.tenants
 	ch <- c.users
 	ch <- c.groups
@@ -131,7 +135,13 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	if in, ok := c.svc.Store().(storage.Instrumented); ok {
-		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(in.Size()))
+		size, used, err := in.Sizes()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.size, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(size))
+		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(used))
 	}
 	tenants, err := c.svc.Tenants(context.Background())
 	if err != nil {

@@ -25,6 +25,9 @@ type reqInfo struct {
 	token scimserver.Token
 	err   error
 	body  []byte
+	// authFailure says why the bearer token was refused (token is then the one it matched, if
+	// any, for the log line only: no handler runs after a refusal).
+	authFailure string
 }
 
 type ctxKey struct{}
@@ -106,14 +109,18 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		}
 		took := time.Since(start)
 		s.metrics.observeRequest(route, r.Method, sw.status, took)
+		s.activity.observe(ri, r.Method, route, sw.status, took)
 		ev := s.log.Info()
 		if sw.status >= 500 {
 			ev = s.log.Error()
 		}
 		ev = ev.Str("requestId", ri.id).Str("method", r.Method).Str("route", route).
-			Int("status", sw.status).Int("bytes", sw.bytes).Dur("duration", took)
+			Int("status", sw.status).Int("bytes", sw.bytes).Float64("duration_ms", float64(took.Microseconds())/1000)
 		if ri.token.Tenant != "" {
 			ev = ev.Str("tenant", ri.token.Tenant).Str("tokenId", ri.token.ID)
+		}
+		if ri.authFailure != "" {
+			ev = ev.Str("authFailure", ri.authFailure)
 		}
 		if ri.err != nil {
 			ev = ev.Str("error", ri.err.Error())
@@ -138,27 +145,55 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate admits requests with a live bearer token of scope. Every failure looks the same.
+// authenticate admits requests with a live bearer token of scope. Every refusal answers the
+// same 401, so that a client learns nothing about which tokens or tenants exist (nor, with
+// 403 insufficient_scope, that a token it holds is valid elsewhere); the log line says why.
 func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			secret, ok := bearer(r)
-			if ok {
-				if tok, err := s.svc.Authenticate(r.Context(), secret); err == nil && scimserver.HasScope(tok, scope) {
-					info(r).token = tok
-					next.ServeHTTP(w, r)
-					return
-				}
-			}
-			s.metrics.authFailures.WithLabelValues(scope).Inc()
-			if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-				writeError(w, r, errorf(http.StatusTooManyRequests, "", "too many failed authentications from this address; retry later"))
+			ri := info(r)
+			tok, reason := s.checkToken(r, scope)
+			if reason == "" {
+				ri.token = tok
+				next.ServeHTTP(w, r)
 				return
 			}
-			writeError(w, r, errorf(http.StatusUnauthorized, "", "a valid bearer token is required"))
+			ri.token, ri.authFailure = tok, reason
+			s.refuse(w, r, scope, "a valid bearer token is required")
 		})
 	}
+}
+
+// checkToken finds the live token of scope the request presents, or says why there is none
+// (and which token the secret matched, if any).
+func (s *Server) checkToken(r *http.Request, scope string) (scimserver.Token, string) {
+	secret, ok := bearer(r)
+	if !ok {
+		return scimserver.Token{}, "no bearer token"
+	}
+	tok, err := s.svc.Authenticate(r.Context(), secret)
+	var af *scimserver.AuthFailure
+	switch {
+	case errors.As(err, &af):
+		return af.Token, af.Reason
+	case err != nil:
+		return scimserver.Token{}, "the data store could not be read"
+	case !scimserver.HasScope(tok, scope):
+		return tok, "wrong scope: has " + strings.Join(tok.Scopes, " and ") + ", needs " + scope
+	}
+	return tok, ""
+}
+
+// refuse answers a failed authentication for scope: 401 with detail, or 429 once the client's
+// address has failed too often.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, scope, detail string) {
+	s.metrics.authFailures.WithLabelValues(scope).Inc()
+	if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		writeError(w, r, errorf(http.StatusTooManyRequests, "", "too many failed authentications from this address; retry later"))
+		return
+	}
+	writeError(w, r, errorf(http.StatusUnauthorized, "", detail))
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -167,7 +202,7 @@ func bearer(r *http.Request) (string, bool) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	tok = strings.TrimSpace(tok)
+	tok = scimserver.PresentedSecret(tok)
 	return tok, tok != ""
 }
 

@@ -6,7 +6,9 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,6 +40,8 @@ type Options struct {
 	FeedMaxWaiters int
 	// FeedHeartbeat is how often an idle event stream sends a heartbeat; 0 means 15s.
 	FeedHeartbeat time.Duration
+	// ActivityPerTenant bounds the SCIM requests the console shows per tenant; 0 means 1000.
+	ActivityPerTenant int
 }
 
 // Server serves the service over HTTP.
@@ -54,6 +58,9 @@ type Server struct {
 	waiters *waiters
 	drained context.Context // cancelled by Drain
 	drain   context.CancelFunc
+	// activity and sessions serve the operator console.
+	activity *activityLog
+	sessions *sessions
 }
 
 // New builds a Server over svc.
@@ -76,10 +83,14 @@ func New(svc *scimserver.Service, opts Options) (*Server, error) {
 	if opts.FeedHeartbeat <= 0 {
 		opts.FeedHeartbeat = defaultHeartbeat
 	}
+	if err := CheckBaseURL(opts.BaseURL); err != nil {
+		return nil, err
+	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{svc: svc, opts: opts, log: opts.Logger, users: svc.Users(), groups: svc.Groups(),
 		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(svc),
-		waiters: &waiters{max: opts.FeedMaxWaiters, n: map[string]int{}}}
+		waiters:  &waiters{max: opts.FeedMaxWaiters, n: map[string]int{}},
+		activity: newActivityLog(opts.ActivityPerTenant), sessions: newSessions()}
 	s.drained, s.drain = context.WithCancel(context.Background())
 	var err error
 	if s.elimity, err = s.discoveryServer(); err != nil {
@@ -99,6 +110,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.URL.Path, r.URL.RawPath = canonicalPath(r.URL.Path), canonicalPath(r.URL.RawPath)
 	s.router.ServeHTTP(w, r)
+}
+
+// CheckBaseURL accepts "" (locations follow each request's Host) or an absolute http or https
+// URL without query or fragment: anything else would put relative or broken URLs into
+// meta.location and $ref.
+func CheckBaseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("the base URL must be an absolute http or https URL such as https://scim.example.com/scim/v2, without query or fragment")
+	}
+	return nil
 }
 
 func headerBytes(r *http.Request) int {
@@ -152,6 +177,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.ready)
 	r.With(s.authenticate(scimserver.ScopeAdmin)).Get("/metrics", s.metrics.handler.ServeHTTP)
 	r.Route("/api/v1/admin", s.adminRoutes)
+	r.Route("/console", s.consoleRoutes)
 	r.Route("/api/v1", s.platformRoutes)
 	r.Route("/scim/v2", func(r chi.Router) {
 		r.Use(s.authenticate(scimserver.ScopeSCIM), s.readBody)

@@ -46,7 +46,7 @@ func newEnv(t *testing.T, allowPrivate bool) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	svc := scimserver.New(store, scimserver.Options{WebhookPrivateTargets: allowPrivate})
-	if _, err := svc.Bootstrap(context.Background(), scimToken, platformToken); err != nil {
+	if err := svc.Bootstrap(context.Background(), scimserver.EnvTokens{SCIM: scimToken, Platform: platformToken}, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, admin, err := svc.CreateToken(context.Background(), scimserver.Actor{ID: "test", Name: "test"},

@@ -68,7 +68,7 @@ func VerifySnapshot(path string, collections []*storage.Collection) (problems []
 		return nil, err
 	}
 	defer s.Close()
-	if need := s.Size(); need > st.Size() {
+	if need := s.pagesEnd(); need > st.Size() {
 		return nil, fmt.Errorf("%s is truncated: it holds %d bytes, its pages need %d", path, st.Size(), need)
 	}
 	return s.Check()
@@ -100,7 +100,7 @@ func Restore(from, to string, overwrite bool, collections []*storage.Collection)
 		old, err := bbolt.Open(to, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
-			return 0, storage.Errorf(storage.Unavailable, "%s is in use by another process (stop the server first)", to)
+			return 0, &storage.Error{Code: storage.Unavailable, Message: errLocked(to).Error() + " (restore needs the server stopped)"}
 		case err == nil:
 			defer old.Close()
 		}

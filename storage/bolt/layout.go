@@ -89,14 +89,23 @@ func readLayout(tx *bbolt.Tx, decls []*storage.Collection) (*layout, error) {
 	if version > formatVersion {
 		return nil, tooNew(version)
 	}
-	l := legacyLayout()
 	if version >= 2 {
-		var err error
-		if l, err = loadLayout(tx); err != nil {
+		l, err := loadLayout(tx)
+		if err != nil {
 			return nil, err
 		}
+		return l, l.bind(decls, false)
 	}
-	return l, l.bind(decls, false)
+	l := legacyLayout()
+	if err := l.bind(decls, false); err != nil {
+		return nil, err
+	}
+	for name, old := range legacyDeletes {
+		if c := l.colls[name]; c != nil {
+			c.deletes, c.order.deletes = old, old
+		}
+	}
+	return l, nil
 }
 
 func tooNew(version uint64) error {
@@ -219,7 +228,7 @@ func (l *layout) bind(decls []*storage.Collection, writable bool) error {
 			// buckets at the next open for writing.
 			continue
 		}
-		c := &coll{decl: d, records: []byte(d.Name), deletes: d.Name + ".deletes"}
+		c := &coll{decl: d, records: []byte(d.Name), deletes: deletesCounter(d.Name)}
 		c.order = order{name: d.Name, records: c.records, blocks: []byte("order." + d.Name), count: d.Name, deletes: c.deletes}
 		for _, ix := range d.Indexes {
 			var il *indexLayout
@@ -292,7 +301,8 @@ func (l *layout) prepareTenant(tb *bbolt.Bucket) error {
 	return nil
 }
 
-// backfill indexes every record of c under ix, deriving the keys from its document. A unique
+// backfill indexes every record of c under ix, deriving the keys from its document and folding
+// them as writes do. A unique
 // index that two records would share fails the open, naming neither value.
 func backfill(tb *bbolt.Bucket, c *coll, ix *index, b *bbolt.Bucket) error {
 	return tb.Bucket(c.records).ForEach(func(k, v []byte) error {
@@ -304,7 +314,7 @@ func backfill(tb *bbolt.Bucket, c *coll, ix *index, b *bbolt.Bucket) error {
 		if err != nil {
 			return err
 		}
-		for _, key := range keys {
+		for _, key := range normalise(ix, keys) {
 			if err := putKey(b, ix, key, string(k)); err != nil {
 				if storage.ErrorCode(err) == storage.Conflict {
 					return fmt.Errorf("cannot build the unique index %s.%s: two records share a value", c.decl.Name, ix.decl.Name)
@@ -331,6 +341,12 @@ func legacyLayout() *layout {
 	}}
 }
 
+// deletesCounter names the counter of a collection's deleted records.
+func deletesCounter(collection string) string { return collection + ".deletes" }
+
+// legacyDeletes names format 1's counters of deleted records, by collection.
+var legacyDeletes = map[string]string{"users": "userDeletes", "groups": "groupDeletes"}
+
 // migrate1to2 renames format 1's counters of deleted records. Its records keep their format-1
 // headers until they are next written: their index keys are derived from their documents.
 func migrate1to2(tx *bbolt.Tx) error {
@@ -339,7 +355,8 @@ func migrate1to2(tx *bbolt.Tx) error {
 		if counts == nil {
 			return nil
 		}
-		for old, now := range map[string]string{"userDeletes": "users.deletes", "groupDeletes": "groups.deletes"} {
+		for name, old := range legacyDeletes {
+			now := deletesCounter(name)
 			if v := counts.Get([]byte(old)); v != nil {
 				if err := counts.Put([]byte(now), clone(v)); err != nil {
 					return err

@@ -146,8 +146,12 @@ func (o order) removeFromBlock(tb *bbolt.Bucket, id []byte) error {
 // ids) to reach the record at 0-based position pos.
 func (o order) find(tb *bbolt.Bucket, pos int) (after string, skip int) {
 	records := tb.Bucket(o.records)
+	blocks := tb.Bucket(o.blocks)
+	if blocks == nil {
+		return "", pos // a file without blocks, opened read-only: step over every id
+	}
 	sum := 0
-	c := tb.Bucket(o.blocks).Cursor()
+	c := blocks.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		n := blockCount(v)
 		if pos < sum+n {

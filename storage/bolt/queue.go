@@ -17,11 +17,12 @@ import (
 // A function may run more than once (when another function in its batch fails, the batch is
 // rolled back and rerun without it), so it must derive everything from the transaction.
 type commitQueue struct {
-	db    *bbolt.DB
-	calls chan *call
-	done  chan struct{}
-	once  sync.Once
-	stats func(batch int, took time.Duration)
+	db      *bbolt.DB
+	calls   chan *call
+	done    chan struct{} // closed by close: take no more writes
+	stopped chan struct{} // closed when the writer goroutine has ended
+	once    sync.Once
+	stats   func(batch int, took time.Duration)
 }
 
 type call struct {
@@ -32,40 +33,60 @@ type call struct {
 const maxBatch = 256
 
 func newCommitQueue(db *bbolt.DB, stats func(int, time.Duration)) *commitQueue {
-	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stats: stats}
+	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stopped: make(chan struct{}), stats: stats}
 	go q.run()
 	return q
 }
 
+var errClosed = &storage.Error{Code: storage.Unavailable, Message: "the store is closed"}
+
 func (q *commitQueue) write(fn func(*bbolt.Tx) error) error {
 	c := &call{fn: fn, err: make(chan error, 1)}
 	select {
+	case <-q.done:
+		return errClosed
+	default:
+	}
+	// The channel has room for a call even after close: the writer goroutine may never take
+	// it, so wait for its answer or for the goroutine's end, not for the answer alone.
+	select {
 	case q.calls <- c:
 	case <-q.done:
-		return storage.Errorf(storage.Unavailable, "the store is closed")
+		return errClosed
 	}
-	return <-c.err
+	select {
+	case err := <-c.err:
+		return err
+	case <-q.stopped:
+		select {
+		case err := <-c.err: // answered before the goroutine ended
+			return err
+		default:
+			return errClosed
+		}
+	}
 }
 
+// close fails queued writes and waits for the commit in progress, so that the file can be
+// closed under no writer.
 func (q *commitQueue) close() {
 	q.once.Do(func() { close(q.done) })
+	<-q.stopped
 }
 
 func (q *commitQueue) run() {
+	defer close(q.stopped)
 	for {
 		var first *call
 		select {
+		case <-q.done:
+			return
+		default:
+		}
+		select {
 		case first = <-q.calls:
 		case <-q.done:
-			// Fail whatever is still queued rather than leave callers waiting.
-			for {
-				select {
-				case c := <-q.calls:
-					c.err <- storage.Errorf(storage.Unavailable, "the store is closed")
-				default:
-					return
-				}
-			}
+			return
 		}
 		batch := []*call{first}
 	drain:

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,7 +62,8 @@ type Store struct {
 	path      string
 	layout    *layout
 	queue     *commitQueue
-	now       func() time.Time
+	clock     func() time.Time // the system clock; see now
+	last      atomic.Int64     // the latest reading of now, in Unix nanoseconds
 	commits   atomic.Uint64
 	writes    atomic.Uint64
 	readers   *readers
@@ -73,7 +75,7 @@ type Store struct {
 var _ storage.Store = (*Store)(nil)
 
 // ErrLocked is the failure to open a data file another process holds.
-var ErrLocked = errors.New("the data file is locked by another process (a running server?)")
+var ErrLocked = errors.New("the data file is locked by another process")
 
 // Open opens (creating when needed) the data file at path. A file written by an older version
 // is migrated to the current format in one write transaction; a file of a newer format than
@@ -87,19 +89,17 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+	db, err := openBolt(path, &bbolt.Options{
 		Timeout:         opts.Timeout,
 		ReadOnly:        opts.ReadOnly,
+		PreLoadFreelist: opts.ReadOnly, // for Sizes; a writer loads it anyway
 		FreelistType:    bbolt.FreelistMapType,
 		InitialMmapSize: initialMapSize(path, opts.ReadOnly),
 	})
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	s = &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders(), watchers: newWatchers()}
+	s = &Store{db: db, path: path, clock: time.Now, readers: newReaders(), watchers: newWatchers()}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bbolt.Tx) error {
 			var err error
@@ -142,6 +142,28 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 	return s, nil
 }
 
+// openBolt opens a bbolt file, saying in one way, with the path once, why it could not: another
+// process holds its lock, or the operating system refused (permissions, a missing directory).
+func openBolt(path string, opts *bbolt.Options) (*bbolt.DB, error) {
+	db, err := bbolt.Open(path, 0o600, opts)
+	var pathErr *fs.PathError
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, errLocked(path)
+	case errors.As(err, &pathErr) && pathErr.Path == path:
+		return nil, err // already "open PATH: reason"
+	default:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+}
+
+// errLocked is how every command says that a server (or another command) holds the data file.
+func errLocked(path string) error {
+	return fmt.Errorf("open %s: %w", path, ErrLocked)
+}
+
 // initialMapSize maps twice the file (at least 1 GiB) from the start. bbolt maps the file anew
 // when it outgrows the mapping, and to do that it waits for every open read transaction to end
 // while holding up every write: a backup or a long listing would then stall all writes. Address
@@ -166,6 +188,24 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// now is a transaction's clock reading: the system clock in UTC, but always later than the
+// reading before. Each write transaction so has a time of its own, which is how a record
+// changed twice in one transaction gets one new version (its Modified is the transaction's
+// time), and the trail's times follow its sequence, which Trail's Since relies on, even when the
+// system clock is coarse or set back.
+func (s *Store) now() time.Time {
+	for {
+		last := s.last.Load()
+		n := s.clock().UnixNano()
+		if n <= last {
+			n = last + 1
+		}
+		if s.last.CompareAndSwap(last, n) {
+			return time.Unix(0, n).UTC()
+		}
+	}
+}
+
 // Path is the data file's path.
 func (s *Store) Path() string { return s.path }
 
@@ -185,11 +225,27 @@ func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
 // CommitStats reports how many transactions were committed and how many writes they carried.
 func (s *Store) CommitStats() (commits, writes uint64) { return s.commits.Load(), s.writes.Load() }
 
-// Size is the size of the data in the file in bytes (its pages, in use and free).
-func (s *Store) Size() int64 {
+// pagesEnd is where the file's last page ends: the size the file must have at least.
+func (s *Store) pagesEnd() int64 {
 	var n int64
 	_ = s.view(func(tx *bbolt.Tx) error { n = tx.Size(); return nil })
 	return n
+}
+
+// Sizes reports the data file's size on disk and how many of its bytes hold live data. The rest
+// is free pages, which later writes reuse and compact gives back, and room bbolt grew the file
+// by ahead of need.
+func (s *Store) Sizes() (file, used int64, err error) {
+	st, err := os.Stat(s.path)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		free := s.db.Stats().FreePageN + s.db.Stats().PendingPageN
+		used = tx.Size() - int64(free)*int64(s.db.Info().PageSize)
+		return nil
+	})
+	return st.Size(), used, err
 }
 
 // Ping checks that the store is open and can commit a write.

@@ -85,6 +85,7 @@ func (t *tx) Trail(q storage.TrailQuery) ([]storage.Event, uint64, error) {
 		q.Limit = 100
 	}
 	var out []storage.Event
+	full := false // a page's worth taken, and a match beyond it: there is a next page
 	trail := t.b.Bucket(bktTrail)
 	take := func(k, v []byte) (bool, error) {
 		ev, err := t.decodeEvent(k, v)
@@ -97,8 +98,12 @@ func (t *tx) Trail(q storage.TrailQuery) ([]storage.Event, uint64, error) {
 		if !q.Since.IsZero() && ev.Time.Before(q.Since) {
 			return false, nil // older still: stop
 		}
+		if len(out) == q.Limit {
+			full = true
+			return false, nil
+		}
 		out = append(out, ev)
-		return len(out) < q.Limit, nil
+		return true, nil
 	}
 	var prefix []byte
 	c := trail.Cursor()
@@ -117,7 +122,6 @@ func (t *tx) Trail(q storage.TrailQuery) ([]storage.Event, uint64, error) {
 	} else {
 		k, v = c.Prev()
 	}
-	var last uint64
 	for ; k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, v = c.Prev() {
 		seq := binary.BigEndian.Uint64(k[len(prefix):])
 		if q.Before > 0 && seq >= q.Before {
@@ -131,15 +135,14 @@ func (t *tx) Trail(q storage.TrailQuery) ([]storage.Event, uint64, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		last = seq
 		if !more {
 			break
 		}
 	}
-	if len(out) < q.Limit {
+	if !full {
 		return out, 0, nil
 	}
-	return out, last, nil
+	return out, out[len(out)-1].Seq, nil
 }
 
 func (t *tx) Events(after uint64, fn func(storage.Event) (bool, error)) error {

@@ -209,38 +209,53 @@ func (t *tx) put(cl *coll, r storage.Record) error {
 }
 
 // reindex moves id's index entries from the stored record's keys (old; nil for a new record)
-// to keys, failing with Conflict when a unique key belongs to another record.
+// to keys, failing with Conflict when a unique key belongs to another record. Every key is
+// checked before any entry changes, so that a refused write leaves the indexes as they were even
+// when the transaction goes on and commits.
 func (t *tx) reindex(cl *coll, id string, old *header, oldDoc []byte, keys [][]string) error {
+	n := len(cl.indexes)
+	var buf [16][]string // collections declare few indexes: no allocation on the write path
+	lists := buf[:]
+	if 2*n > len(buf) {
+		lists = make([][]string, 2*n)
+	}
+	had, want := lists[:n:n], lists[n:2*n]
 	for i := range cl.indexes {
 		ix := &cl.indexes[i]
-		var want []string
 		if i < len(keys) {
-			want = normalise(ix, keys[i])
+			want[i] = normalise(ix, keys[i])
 		}
-		for _, k := range want {
+		for _, k := range want[i] {
 			if len(k) > storage.MaxKeyLen {
 				return storage.Errorf(storage.Invalid, "an indexed value (%s) is longer than %d bytes", ix.decl.Name, storage.MaxKeyLen)
 			}
+			if ix.decl.Unique {
+				if owner := t.b.Bucket(ix.bucket).Get([]byte(k)); owner != nil && string(owner) != id {
+					return storage.Errorf(storage.Conflict, "%s is already taken", ix.decl.Name)
+				}
+			}
 		}
-		var had []string
 		if old != nil {
 			ks, err := keysOf(*old, oldDoc, ix)
 			if err != nil {
 				return err
 			}
-			had = normalise(ix, ks)
+			had[i] = normalise(ix, ks)
 		}
+	}
+	for i := range cl.indexes {
+		ix := &cl.indexes[i]
 		b := t.b.Bucket(ix.bucket)
-		for _, k := range had {
-			if !contains(want, k) {
+		for _, k := range had[i] {
+			if !contains(want[i], k) {
 				if err := delKey(b, ix, k, id); err != nil {
 					return err
 				}
 			}
 		}
-		for _, k := range want {
-			if !contains(had, k) {
-				if err := putKey(b, ix, k, id); err != nil {
+		for _, k := range want[i] {
+			if !contains(had[i], k) {
+				if err := putChecked(b, ix, k, id); err != nil {
 					return err
 				}
 			}
@@ -249,8 +264,12 @@ func (t *tx) reindex(cl *coll, id string, old *header, oldDoc []byte, keys [][]s
 	return nil
 }
 
-// normalise folds keys as the index says and drops empty and repeated ones.
+// normalise folds keys as the index says and drops empty and repeated ones. Keys that need
+// none of that (the usual case: the domain derives them so) are returned as they are.
 func normalise(ix *index, keys []string) []string {
+	if isNormal(ix, keys) {
+		return keys
+	}
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
 		if ix.decl.Fold {
@@ -263,6 +282,15 @@ func normalise(ix *index, keys []string) []string {
 	return out
 }
 
+func isNormal(ix *index, keys []string) bool {
+	for i, k := range keys {
+		if k == "" || (ix.decl.Fold && storage.Fold(k) != k) || contains(keys[:i], k) {
+			return false
+		}
+	}
+	return true
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -272,12 +300,20 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Unique indexes map key -> id; others key 0 id -> empty, so that a prefix scan finds a key's ids.
+// putKey adds an index entry, failing with Conflict when a unique key belongs to another record.
 func putKey(b *bbolt.Bucket, ix *index, key, id string) error {
 	if ix.decl.Unique {
 		if owner := b.Get([]byte(key)); owner != nil && string(owner) != id {
 			return storage.Errorf(storage.Conflict, "%s is already taken", ix.decl.Name)
 		}
+	}
+	return putChecked(b, ix, key, id)
+}
+
+// putChecked adds an index entry whose key is known to be free for id. Unique indexes map
+// key -> id; others key 0 id -> empty, so that a prefix scan finds a key's ids.
+func putChecked(b *bbolt.Bucket, ix *index, key, id string) error {
+	if ix.decl.Unique {
 		return b.Put([]byte(key), []byte(id))
 	}
 	return b.Put(pair(key, id), nil)
@@ -333,7 +369,11 @@ func (t *tx) Lookup(c *storage.Collection, index, key string) ([]string, error) 
 	}
 	var ids []string
 	err = scanPrefix(b, prefixOf(key), func(rest []byte) error {
-		ids = append(ids, string(rest))
+		// A key that holds a 0 byte shares the prefix of the key before that byte: what
+		// follows is not an id.
+		if bytes.IndexByte(rest, 0) < 0 {
+			ids = append(ids, string(rest))
+		}
 		return nil
 	})
 	return ids, err

@@ -1,0 +1,30 @@
+package bolt
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestReadOnlyFileFailsClearly: a data file the process may not write (made immutable with
+// chattr, which binds root too) gives a clear error at open, not a crash or a damaged file.
+func TestReadOnlyFileFailsClearly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	openAt(t, path).Close()
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		t.Skipf("cannot make the file immutable here: %v %s", err, out)
+	}
+	defer exec.Command("chattr", "-i", path).Run()
+	_, err := Open(path, Options{Collections: domain})
+	if err == nil || strings.Count(err.Error(), path) != 1 || !strings.Contains(err.Error(), "not permitted") {
+		t.Fatalf("opening a read-only data file: %v (want the path once, and the reason)", err)
+	}
+	// Read-only use still works, and the file is intact.
+	ro, err := Open(path, Options{Collections: domain, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	expectClean(t, ro, "of a read-only file")
+}

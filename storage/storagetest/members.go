@@ -1,0 +1,168 @@
+package storagetest
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+var memberTests = []test{
+	{"both directions", testMembers},
+	{"ids that are prefixes of others", testMemberPrefixes},
+}
+
+// members returns group's members in the order Members gives them.
+func (e *env) members(group string) []storage.Member {
+	e.t.Helper()
+	var out []storage.Member
+	e.read(func(tx storage.Tx) error {
+		out = nil
+		return tx.Members(group, func(m storage.Member) error {
+			out = append(out, m)
+			return nil
+		})
+	})
+	return out
+}
+
+func (e *env) memberOf(member string) []string {
+	e.t.Helper()
+	var out []string
+	e.read(func(tx storage.Tx) error {
+		var err error
+		out, err = tx.MemberOf(member)
+		return err
+	})
+	return out
+}
+
+func testMembers(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	u1, u2, u3, g1, g2 := "u-1", "u-2", "u-3", "g-1", "g-2"
+	e.write(func(tx storage.Tx) error {
+		for _, add := range []struct {
+			group string
+			m     storage.Member
+		}{
+			{g1, storage.Member{Value: u3, Type: "User", Display: "Three"}},
+			{g1, storage.Member{Value: u1, Type: "User", Display: "One"}},
+			{g2, storage.Member{Value: u1, Type: "User"}},
+			{g1, storage.Member{Value: g2, Type: "Group", Display: "Two"}},
+			{g1, storage.Member{Value: u2, Type: "User", Display: "Two"}},
+		} {
+			if err := tx.AddMember(add.group, add.m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	want := []storage.Member{
+		{Value: g2, Type: "Group", Display: "Two"},
+		{Value: u1, Type: "User", Display: "One"},
+		{Value: u2, Type: "User", Display: "Two"},
+		{Value: u3, Type: "User", Display: "Three"},
+	}
+	if got := e.members(g1); !slices.Equal(got, want) {
+		t.Errorf("Members(g1): %+v, want %+v", got, want)
+	}
+	if got := e.memberOf(u1); !slices.Equal(got, []string{g1, g2}) {
+		t.Errorf("MemberOf(u1): %v", got)
+	}
+	if got := e.memberOf(g2); !slices.Equal(got, []string{g1}) {
+		t.Errorf("MemberOf(g2): %v", got)
+	}
+	e.read(func(tx storage.Tx) error {
+		m, ok, err := tx.Member(g1, u3)
+		if err != nil || !ok || m != (storage.Member{Value: u3, Type: "User", Display: "Three"}) {
+			t.Errorf("Member(g1, u3): %+v %v %v", m, ok, err)
+		}
+		if _, ok, err := tx.Member(g2, u3); ok || err != nil {
+			t.Errorf("Member(g2, u3) of a non-member: %v %v", ok, err)
+		}
+		if _, ok, err := tx.Member("g-9", u1); ok || err != nil {
+			t.Errorf("Member of an unknown group: %v %v", ok, err)
+		}
+		return nil
+	})
+	// Adding again updates the display and type; the group keeps one membership.
+	e.write(func(tx storage.Tx) error {
+		return tx.AddMember(g1, storage.Member{Value: u3, Type: "User", Display: "Third"})
+	})
+	want[3].Display = "Third"
+	if got := e.members(g1); !slices.Equal(got, want) {
+		t.Errorf("after updating a membership: %+v", got)
+	}
+	var removed, again bool
+	e.write(func(tx storage.Tx) error {
+		var err error
+		if removed, err = tx.RemoveMember(g1, u1); err != nil {
+			return err
+		}
+		again, err = tx.RemoveMember(g1, u1)
+		return err
+	})
+	if !removed || again {
+		t.Errorf("RemoveMember reported %v, then %v; want true, then false", removed, again)
+	}
+	if got := e.memberOf(u1); !slices.Equal(got, []string{g2}) {
+		t.Errorf("MemberOf(u1) after removal: %v", got)
+	}
+	if got := e.members(g1); len(got) != 3 || got[1].Value != u2 {
+		t.Errorf("Members(g1) after removal: %+v", got)
+	}
+	e.write(func(tx storage.Tx) error {
+		for _, m := range []string{g2, u2, u3} {
+			if _, err := tx.RemoveMember(g1, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if got := e.members(g1); len(got) != 0 {
+		t.Errorf("an emptied group has %+v", got)
+	}
+	if got := e.memberOf(u3); len(got) != 0 {
+		t.Errorf("MemberOf(u3) after its only group removed it: %v", got)
+	}
+	if got := e.memberOf("nobody"); len(got) != 0 {
+		t.Errorf("MemberOf of an unknown id: %v", got)
+	}
+	err := e.s.Read(ctx, tenantA, func(tx storage.Tx) error {
+		return tx.Members(g2, func(storage.Member) error { return errSentinel })
+	})
+	if err != errSentinel {
+		t.Errorf("Members returned %v, not the error of fn", err)
+	}
+}
+
+// testMemberPrefixes: a group's members and a member's groups are exactly theirs when ids are
+// prefixes of one another.
+func testMemberPrefixes(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	e.write(func(tx storage.Tx) error {
+		for _, p := range [][2]string{{"g", "u"}, {"g1", "u1"}, {"g10", "u10"}, {"g1", "u"}, {"g10", "u1"}} {
+			if err := tx.AddMember(p[0], storage.Member{Value: p[1], Type: "User"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	values := func(ms []storage.Member) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Value)
+		}
+		return out
+	}
+	for group, want := range map[string][]string{"g": {"u"}, "g1": {"u", "u1"}, "g10": {"u1", "u10"}, "g2": nil} {
+		if got := values(e.members(group)); !slices.Equal(got, want) {
+			t.Errorf("Members(%s): %v, want %v", group, got, want)
+		}
+	}
+	for member, want := range map[string][]string{"u": {"g", "g1"}, "u1": {"g1", "g10"}, "u10": {"g10"}, "u2": nil} {
+		if got := e.memberOf(member); !slices.Equal(got, want) {
+			t.Errorf("MemberOf(%s): %v, want %v", member, got, want)
+		}
+	}
+}

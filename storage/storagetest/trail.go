@@ -1,0 +1,432 @@
+package storagetest
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+var trailTests = []test{
+	{"append sets seq, time and tenant", testAppend},
+	{"newest first in pages", testTrailPages},
+	{"since and until", testTrailTimes},
+	{"events oldest first, resumed", testEvents},
+	{"seq follows commit order", testTrailCommitOrder},
+	{"a tailing reader misses nothing", testTrailTail},
+}
+
+// events returns tenantA's events after a sequence number, oldest first.
+func (e *env) events(after uint64) []storage.Event {
+	e.t.Helper()
+	var out []storage.Event
+	e.read(func(tx storage.Tx) error {
+		out = nil
+		return tx.Events(after, func(ev storage.Event) (bool, error) {
+			out = append(out, ev)
+			return true, nil
+		})
+	})
+	return out
+}
+
+// trail runs a trail query over tenantA.
+func (e *env) trail(q storage.TrailQuery) ([]storage.Event, uint64) {
+	e.t.Helper()
+	var out []storage.Event
+	var next uint64
+	e.read(func(tx storage.Tx) error {
+		var err error
+		out, next, err = tx.Trail(q)
+		return err
+	})
+	return out, next
+}
+
+func ops(evs []storage.Event) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Operation
+	}
+	return out
+}
+
+func opNames(format string, from, to, step int) []string {
+	var out []string
+	for i := from; i != to+step; i += step {
+		out = append(out, fmt.Sprintf(format, i))
+	}
+	return out
+}
+
+func sameEvent(a, b storage.Event) bool {
+	return a.Seq == b.Seq && a.Time.Equal(b.Time) && a.Tenant == b.Tenant && a.ActorID == b.ActorID &&
+		a.ActorName == b.ActorName && a.Operation == b.Operation && a.ResourceType == b.ResourceType &&
+		a.ResourceID == b.ResourceID && slices.Equal(a.Attributes, b.Attributes) && a.Related == b.Related &&
+		a.Outcome == b.Outcome
+}
+
+func testAppend(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	in := []storage.Event{
+		{Seq: 999, Time: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), Tenant: tenantB, ActorID: "actor-1", ActorName: "okta",
+			Operation: "create", ResourceType: "User", ResourceID: "r1", Attributes: []string{"emails", "userName"}, Related: "c1", Outcome: "success"},
+		{Operation: "delete", ResourceType: "Group", ResourceID: "r2", Outcome: "failure"},
+	}
+	var now time.Time
+	e.write(func(tx storage.Tx) error {
+		now = tx.Now()
+		for _, ev := range in {
+			if err := tx.Append(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	got := e.events(0)
+	if len(got) != 2 {
+		t.Fatalf("Events after two appends: %+v", got)
+	}
+	if got[0].Seq == 0 || got[1].Seq <= got[0].Seq {
+		t.Errorf("seqs %d, %d: want increasing from 1 up", got[0].Seq, got[1].Seq)
+	}
+	for i, ev := range got {
+		want := in[i]
+		want.Seq, want.Time, want.Tenant = ev.Seq, now, tenantA
+		if !sameEvent(ev, want) {
+			t.Errorf("event %d: %+v, want %+v", i, ev, want)
+		}
+	}
+	newest, next := e.trail(storage.TrailQuery{})
+	if len(newest) != 2 || !sameEvent(newest[0], got[1]) || !sameEvent(newest[1], got[0]) || next != 0 {
+		t.Errorf("Trail: %+v (next %d), want the same events newest first", newest, next)
+	}
+	e.write(func(tx storage.Tx) error { return tx.Append(storage.Event{Operation: "later", Outcome: "success"}) })
+	if all := e.events(0); len(all) != 3 || all[2].Seq <= got[1].Seq || all[2].Time.Before(now) {
+		t.Errorf("a later event: %+v", all)
+	}
+	e.read(func(tx storage.Tx) error {
+		if n, err := tx.TrailLength(); n != 3 || err != nil {
+			t.Errorf("TrailLength %d %v, want 3", n, err)
+		}
+		return nil
+	})
+	if other := e.s.Read(ctx, tenantB, func(tx storage.Tx) error {
+		if n, err := tx.TrailLength(); n != 0 || err != nil {
+			return fmt.Errorf("an event landed in the tenant it named: %d %v", n, err)
+		}
+		return nil
+	}); other != nil {
+		t.Error(other)
+	}
+}
+
+// appendOps appends one event per name in one transaction; resource(i) names the resource of the
+// i-th.
+func (e *env) appendOps(names []string, resource func(i int) string) {
+	e.t.Helper()
+	e.write(func(tx storage.Tx) error {
+		for i, name := range names {
+			if err := tx.Append(storage.Event{Operation: name, ResourceID: resource(i), Outcome: "success"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// pages reads the trail q selects page by page, and returns the operations and the page sizes.
+func (e *env) pages(q storage.TrailQuery) ([]string, []int) {
+	e.t.Helper()
+	var seen []string
+	var sizes []int
+	for range 100 {
+		evs, next := e.trail(q)
+		seen = append(seen, ops(evs)...)
+		sizes = append(sizes, len(evs))
+		for i := 1; i < len(evs); i++ {
+			if evs[i].Seq >= evs[i-1].Seq {
+				e.t.Errorf("a page is not newest first: %d then %d", evs[i-1].Seq, evs[i].Seq)
+			}
+		}
+		if next == 0 {
+			return seen, sizes
+		}
+		if len(evs) > 0 && next > evs[len(evs)-1].Seq {
+			e.t.Errorf("cursor %d would repeat events (last seq %d)", next, evs[len(evs)-1].Seq)
+		}
+		q.Before = next
+	}
+	e.t.Fatal("the trail never ends")
+	return nil, nil
+}
+
+func testTrailPages(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	resource := func(i int) string {
+		if i%5 == 0 {
+			return "b"
+		}
+		return "a"
+	}
+	names := opNames("op%d", 0, 24, 1)
+	e.appendOps(names[:12], resource)
+	e.appendOps(names[12:], func(i int) string { return resource(i + 12) })
+	e.appendOps([]string{"other"}, func(int) string { return "ab" })
+	seen, sizes := e.pages(storage.TrailQuery{Limit: 10})
+	if want := append([]string{"other"}, opNames("op%d", 24, 0, -1)...); !slices.Equal(seen, want) || !slices.Equal(sizes, []int{10, 10, 6}) {
+		t.Errorf("pages of 10: %v in %v, want %v", seen, sizes, want)
+	}
+	seen, sizes = e.pages(storage.TrailQuery{ResourceID: "b", Limit: 3})
+	if want := []string{"op20", "op15", "op10", "op5", "op0"}; !slices.Equal(seen, want) || !slices.Equal(sizes, []int{3, 2}) {
+		t.Errorf("resource b in pages of 3: %v in %v, want %v", seen, sizes, want)
+	}
+	// Exactly full pages: the last one says there is no next.
+	seen, sizes = e.pages(storage.TrailQuery{ResourceID: "a", Limit: 10})
+	if len(seen) != 20 || seen[0] != "op24" || seen[19] != "op1" || !slices.Equal(sizes, []int{10, 10}) {
+		t.Errorf("resource a in pages of 10: %v in %v, want 20 events in two pages", seen, sizes)
+	}
+	seen, sizes = e.pages(storage.TrailQuery{Limit: 26})
+	if len(seen) != 26 || !slices.Equal(sizes, []int{26}) {
+		t.Errorf("the whole trail in one page of its size: %d events in %v", len(seen), sizes)
+	}
+	seen, _ = e.pages(storage.TrailQuery{ResourceID: "ab"})
+	if !slices.Equal(seen, []string{"other"}) {
+		t.Errorf("resource ab: %v", seen)
+	}
+	seen, _ = e.pages(storage.TrailQuery{ResourceID: "c"})
+	if len(seen) != 0 {
+		t.Errorf("a resource without events: %v", seen)
+	}
+	// A cursor in the middle of the trail, and one below every event.
+	mid := e.events(0)[10]
+	if evs, _ := e.trail(storage.TrailQuery{Before: mid.Seq, Limit: 2}); !slices.Equal(ops(evs), []string{"op9", "op8"}) {
+		t.Errorf("before op10: %v", ops(evs))
+	}
+	if evs, next := e.trail(storage.TrailQuery{Before: e.events(0)[0].Seq}); len(evs) != 0 || next != 0 {
+		t.Errorf("before the first event: %v, next %d", ops(evs), next)
+	}
+	// Limit 0 means 100.
+	e.appendOps(opNames("more%d", 0, 129, 1), func(int) string { return "" })
+	evs, next := e.trail(storage.TrailQuery{})
+	if len(evs) != 100 || next == 0 || evs[0].Operation != "more129" {
+		t.Errorf("a query without a limit: %d events (first %s), next %d; want 100 and a cursor", len(evs), evs[0].Operation, next)
+	}
+	if seen, sizes := e.pages(storage.TrailQuery{}); len(seen) != 156 || !slices.Equal(sizes, []int{100, 56}) {
+		t.Errorf("pages of 100: %d events in %v", len(seen), sizes)
+	}
+}
+
+func testTrailTimes(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	for i := range 6 {
+		e.appendOps([]string{fmt.Sprintf("e%d", i)}, func(int) string { return []string{"x", "y"}[i%2] })
+		time.Sleep(3 * time.Millisecond) // each event at its own time
+	}
+	all := e.events(0)
+	for i := 1; i < len(all); i++ {
+		if !all[i].Time.After(all[i-1].Time) {
+			t.Fatalf("events 3ms apart have times %v and %v", all[i-1].Time, all[i].Time)
+		}
+	}
+	between := func(i int) time.Time { return all[i].Time.Add(all[i+1].Time.Sub(all[i].Time) / 2) }
+	for _, c := range []struct {
+		name string
+		q    storage.TrailQuery
+		want []string
+	}{
+		{"since", storage.TrailQuery{Since: between(1)}, []string{"e5", "e4", "e3", "e2"}},
+		{"until", storage.TrailQuery{Until: between(3)}, []string{"e3", "e2", "e1", "e0"}},
+		{"since and until", storage.TrailQuery{Since: between(1), Until: between(4)}, []string{"e4", "e3", "e2"}},
+		{"in pages of 1", storage.TrailQuery{Since: between(1), Until: between(4), Limit: 1}, []string{"e4", "e3", "e2"}},
+		{"of a resource", storage.TrailQuery{ResourceID: "x", Since: between(0), Until: between(4)}, []string{"e4", "e2"}},
+		{"of a resource in pages of 1", storage.TrailQuery{ResourceID: "y", Since: between(0), Limit: 1}, []string{"e5", "e3", "e1"}},
+		{"after the last", storage.TrailQuery{Since: all[5].Time.Add(time.Hour)}, nil},
+		{"before the first", storage.TrailQuery{Until: all[0].Time.Add(-time.Hour)}, nil},
+	} {
+		if got, _ := e.pages(c.q); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func testEvents(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	for i := range 3 {
+		e.appendOps(opNames("op%d", 10*i, 10*i+9, 1), func(int) string { return "r" })
+	}
+	all := e.events(0)
+	if got := ops(all); !slices.Equal(got, opNames("op%d", 0, 29, 1)) {
+		t.Fatalf("Events(0): %v", got)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq <= all[i-1].Seq {
+			t.Fatalf("Events(0) is not oldest first at %d: %d then %d", i, all[i-1].Seq, all[i].Seq)
+		}
+	}
+	// Resumed from the last seq seen, chunk by chunk: every event once.
+	var resumed []storage.Event
+	after := uint64(0)
+	for range 10 {
+		var chunk []storage.Event
+		e.read(func(tx storage.Tx) error {
+			chunk = nil
+			return tx.Events(after, func(ev storage.Event) (bool, error) {
+				chunk = append(chunk, ev)
+				return len(chunk) < 7, nil
+			})
+		})
+		if len(chunk) == 0 {
+			break
+		}
+		resumed = append(resumed, chunk...)
+		after = chunk[len(chunk)-1].Seq
+	}
+	if !slices.EqualFunc(resumed, all, sameEvent) {
+		t.Errorf("resumed in chunks of 7: %v", ops(resumed))
+	}
+	if got := ops(e.events(all[9].Seq)); !slices.Equal(got, opNames("op%d", 10, 29, 1)) {
+		t.Errorf("Events after op9: %v", got)
+	}
+	if got := e.events(all[29].Seq); len(got) != 0 {
+		t.Errorf("Events after the last: %v", ops(got))
+	}
+	err := e.s.Read(ctx, tenantA, func(tx storage.Tx) error {
+		return tx.Events(0, func(storage.Event) (bool, error) { return true, errSentinel })
+	})
+	if err != errSentinel {
+		t.Errorf("Events returned %v, not the error of fn", err)
+	}
+	e.read(func(tx storage.Tx) error {
+		if n, err := tx.TrailLength(); n != 30 || err != nil {
+			t.Errorf("TrailLength %d %v, want 30", n, err)
+		}
+		return nil
+	})
+}
+
+// testTrailCommitOrder: concurrent writers each read the newest event and append one naming it:
+// in seq order, every event names the one before it, so seq order is commit order.
+func testTrailCommitOrder(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	const writers, each = 8, 15
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				err := e.s.Write(ctx, tenantA, func(tx storage.Tx) error {
+					newest, _, err := tx.Trail(storage.TrailQuery{Limit: 1})
+					if err != nil {
+						return err
+					}
+					prev := uint64(0)
+					if len(newest) == 1 {
+						prev = newest[0].Seq
+					}
+					return tx.Append(storage.Event{Operation: "step", ActorID: strconv.Itoa(w),
+						Attributes: []string{strconv.Itoa(j)}, Related: strconv.FormatUint(prev, 10), Outcome: "success"})
+				})
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		t.Fatal(err)
+	}
+	all := e.events(0)
+	if len(all) != writers*each {
+		t.Fatalf("%d events, want %d", len(all), writers*each)
+	}
+	next := map[string]int{}
+	prev := uint64(0)
+	for _, ev := range all {
+		if ev.Seq <= prev || ev.Related != strconv.FormatUint(prev, 10) {
+			t.Fatalf("event %d follows %d but its transaction saw %s as the newest", ev.Seq, prev, ev.Related)
+		}
+		if ev.Attributes[0] != strconv.Itoa(next[ev.ActorID]) {
+			t.Fatalf("writer %s's events out of order: %s where %d was due", ev.ActorID, ev.Attributes[0], next[ev.ActorID])
+		}
+		next[ev.ActorID]++
+		prev = ev.Seq
+	}
+}
+
+// testTrailTail: a reader that polls Events from the last seq it saw, while writers append,
+// ends up with every event once, in order.
+func testTrailTail(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	const writers, each = 4, 25
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				err := e.s.Write(ctx, tenantA, func(tx storage.Tx) error {
+					for range 2 {
+						if err := tx.Append(storage.Event{Operation: "tick", Outcome: "success"}); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var seen []uint64
+	after := uint64(0)
+	poll := func() error {
+		return e.s.Read(ctx, tenantA, func(tx storage.Tx) error {
+			return tx.Events(after, func(ev storage.Event) (bool, error) {
+				if ev.Seq <= after {
+					return false, fmt.Errorf("the events after %d included %d", after, ev.Seq)
+				}
+				seen = append(seen, ev.Seq)
+				after = ev.Seq
+				return true, nil
+			})
+		})
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		if err := poll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := failed.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(); err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for _, ev := range e.events(0) {
+		want = append(want, ev.Seq)
+	}
+	if len(want) != 2*writers*each || !slices.Equal(seen, want) {
+		t.Errorf("the tailing reader saw %d events, the trail holds %d (want %d)", len(seen), len(want), 2*writers*each)
+	}
+}
