@@ -19,6 +19,8 @@ var trailTests = []test{
 	{"events oldest first, resumed", testEvents},
 	{"seq follows commit order", testTrailCommitOrder},
 	{"a tailing reader misses nothing", testTrailTail},
+	{"a commit wakes the tenant's watchers", testWatch},
+	{"closing the store wakes every watcher", testWatchClose},
 }
 
 // events returns tenantA's events after a sequence number, oldest first.
@@ -68,14 +70,15 @@ func sameEvent(a, b storage.Event) bool {
 	return a.Seq == b.Seq && a.Time.Equal(b.Time) && a.Tenant == b.Tenant && a.ActorID == b.ActorID &&
 		a.ActorName == b.ActorName && a.Operation == b.Operation && a.ResourceType == b.ResourceType &&
 		a.ResourceID == b.ResourceID && slices.Equal(a.Attributes, b.Attributes) && a.Related == b.Related &&
-		a.Outcome == b.Outcome
+		a.RelatedType == b.RelatedType && a.Version == b.Version && a.Outcome == b.Outcome
 }
 
 func testAppend(t *testing.T, open Opener) {
 	e := newEnv(t, open)
 	in := []storage.Event{
 		{Seq: 999, Time: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), Tenant: tenantB, ActorID: "actor-1", ActorName: "okta",
-			Operation: "create", ResourceType: "User", ResourceID: "r1", Attributes: []string{"emails", "userName"}, Related: "c1", Outcome: "success"},
+			Operation: "create", ResourceType: "User", ResourceID: "r1", Attributes: []string{"emails", "userName"}, Related: "c1",
+			RelatedType: "Campaign", Version: 7, Outcome: "success"},
 		{Operation: "delete", ResourceType: "Group", ResourceID: "r2", Outcome: "failure"},
 	}
 	var now time.Time
@@ -428,5 +431,68 @@ func testTrailTail(t *testing.T, open Opener) {
 	}
 	if len(want) != 2*writers*each || !slices.Equal(seen, want) {
 		t.Errorf("the tailing reader saw %d events, the trail holds %d (want %d)", len(seen), len(want), 2*writers*each)
+	}
+}
+
+// watchClosed reports whether a watch has ended.
+func watchClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// testWatch: a watch ends with the first commit that appends to its tenant's trail, and with
+// nothing else: not another tenant's commit, not a write that was rolled back. (An engine may
+// also end a watch spuriously; this one checks only what must not happen before the commit
+// and what must after it.)
+func testWatch(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	w := e.s.Watch(tenantA)
+	if err := e.s.Write(ctx, tenantB, func(tx storage.Tx) error {
+		return tx.Append(storage.Event{Operation: "other", Outcome: "success"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	refused := fmt.Errorf("refused")
+	if err := e.s.Write(ctx, tenantA, func(tx storage.Tx) error {
+		if err := tx.Append(storage.Event{Operation: "rolled-back", Outcome: "success"}); err != nil {
+			return err
+		}
+		return refused
+	}); err != refused {
+		t.Fatalf("a refused write: %v", err)
+	}
+	if watchClosed(w) {
+		t.Fatal("another tenant's commit or a rolled-back write woke the watcher")
+	}
+	e.write(func(tx storage.Tx) error { return tx.Append(storage.Event{Operation: "create", Outcome: "success"}) })
+	select {
+	case <-w:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the commit did not wake the watcher")
+	}
+	// What the woken watcher reads holds the commit.
+	if evs := e.events(0); len(evs) != 1 || evs[0].Operation != "create" {
+		t.Fatalf("after the wake: %+v", evs)
+	}
+}
+
+// testWatchClose: closing the store wakes every watcher, and a watch begun after ends at once.
+func testWatchClose(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	w := e.s.Watch(tenantA)
+	if err := e.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closing the store left a watcher waiting")
+	}
+	if !watchClosed(e.s.Watch(tenantA)) {
+		t.Fatal("a watch on a closed store waits")
 	}
 }
