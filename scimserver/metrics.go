@@ -73,7 +73,8 @@ func (m *metrics) observeRequest(route, method string, status int, took time.Dur
 	m.duration.WithLabelValues(route, method, class).Observe(took.Seconds())
 }
 
-// metricMethod keeps the method label bounded: a client may send any token as a method.
+// metricMethod keeps the method bounded in metrics and logs: a client may send any token as a
+// method, including one that carries personal data.
 func metricMethod(method string) string {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:

@@ -107,7 +107,7 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		if sw.status >= 500 {
 			ev = s.log.Error()
 		}
-		ev = ev.Str("requestId", ri.id).Str("method", r.Method).Str("route", route).
+		ev = ev.Str("requestId", ri.id).Str("method", metricMethod(r.Method)).Str("route", route).
 			Int("status", sw.status).Int("bytes", sw.bytes).Dur("duration", took)
 		if ri.token.Tenant != "" {
 			ev = ev.Str("tenant", ri.token.Tenant).Str("tokenId", ri.token.ID)

@@ -150,7 +150,7 @@ func (s *Server) userAudit(w http.ResponseWriter, r *http.Request) {
 		if !tx.UserExists(id) {
 			// A deleted user's history stays readable; an id never seen is unknown.
 			if evs, _, err := tx.Trail(storage.TrailQuery{ResourceID: id, Limit: 1}); err != nil || len(evs) == 0 {
-				return storage.Errorf(storage.NotFound, "user %q not found", id)
+				return storage.Errorf(storage.NotFound, "user not found")
 			}
 		}
 		f, err := tx.Facts(id)

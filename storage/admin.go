@@ -46,7 +46,7 @@ func (s *Store) CreateTenant(actor Actor, id, name string) (Tenant, error) {
 	}
 	err := s.updateAuth(func(tx *bolt.Tx) error {
 		if tx.Bucket(bktTenants).Get([]byte(id)) != nil {
-			return Errorf(Conflict, "tenant %q already exists", id)
+			return Errorf(Conflict, "the tenant already exists")
 		}
 		if err := createTenant(tx, t); err != nil {
 			return err
@@ -94,7 +94,7 @@ func (s *Store) CreateToken(actor Actor, spec TokenSpec) (Token, string, error) 
 	}
 	for _, sc := range spec.Scopes {
 		if !ValidScope(sc) {
-			return Token{}, "", Errorf(Invalid, "unknown scope %q (use scim, platform or admin)", sc)
+			return Token{}, "", Errorf(Invalid, "unknown scope (use scim, platform or admin)")
 		}
 	}
 	secret := spec.Secret
@@ -135,13 +135,13 @@ func (s *Store) RevokeToken(actor Actor, tenant, id string) (Token, error) {
 		t = Token{}
 		hash := tx.Bucket(bktTokenIDs).Get([]byte(id))
 		if hash == nil {
-			return Errorf(NotFound, "token %q does not exist", id)
+			return errTokenNotFound
 		}
 		if err := json.Unmarshal(tx.Bucket(bktTokens).Get(hash), &t); err != nil {
 			return err
 		}
 		if tenant != "" && t.Tenant != tenant {
-			return Errorf(NotFound, "token %q does not exist", id)
+			return errTokenNotFound
 		}
 		if t.Revoked != nil {
 			return nil

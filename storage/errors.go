@@ -40,3 +40,12 @@ func ErrorCode(err error) Code {
 	}
 	return ""
 }
+
+// Not-found errors name the kind of record, never the id asked for: a client that addresses a
+// user by email address or name would otherwise see it echoed into answers and logs.
+var (
+	errUserNotFound   = &Error{Code: NotFound, Message: "user not found"}
+	errGroupNotFound  = &Error{Code: NotFound, Message: "group not found"}
+	errTenantNotFound = &Error{Code: NotFound, Message: "tenant not found"}
+	errTokenNotFound  = &Error{Code: NotFound, Message: "token not found"}
+)

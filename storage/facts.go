@@ -54,7 +54,7 @@ func (t *Tx) putFacts(uid string, f Facts) error {
 // exist in this transaction, so a fact can never be recorded against a deleted user.
 func (t *Tx) RecordInteraction(uid string, at time.Time) error {
 	if !t.UserExists(uid) {
-		return Errorf(NotFound, "user %q not found", uid)
+		return errUserNotFound
 	}
 	f, err := t.Facts(uid)
 	if err != nil {
@@ -74,7 +74,7 @@ func (t *Tx) RecordInteraction(uid string, at time.Time) error {
 // AssignCampaign makes user uid a participant of campaign cid; it reports whether that is new.
 func (t *Tx) AssignCampaign(cid, uid string) (bool, error) {
 	if !t.UserExists(uid) {
-		return false, Errorf(NotFound, "user %q not found", uid)
+		return false, errUserNotFound
 	}
 	if err := checkKey("a campaign id", cid); err != nil {
 		return false, err
@@ -106,7 +106,7 @@ func (t *Tx) AssignCampaign(cid, uid string) (bool, error) {
 // reports whether the user was a participant.
 func (t *Tx) UnassignCampaign(cid, uid string) (bool, error) {
 	if !t.UserExists(uid) {
-		return false, Errorf(NotFound, "user %q not found", uid)
+		return false, errUserNotFound
 	}
 	k := pair(cid, uid)
 	if t.b.Bucket(bktParticipants).Get(k) == nil {

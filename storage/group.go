@@ -38,7 +38,7 @@ type Member struct {
 func (t *Tx) Group(id string) (Group, error) {
 	raw := t.b.Bucket(bktGroups).Get([]byte(id))
 	if raw == nil {
-		return Group{}, Errorf(NotFound, "group %q not found", id)
+		return Group{}, errGroupNotFound
 	}
 	return decodeGroup(id, raw)
 }
@@ -248,15 +248,15 @@ func (t *Tx) AddMember(gid string, m Member) error {
 		if f, err := t.Facts(m.Value); err != nil {
 			return err
 		} else if f.AnonymizedAt != nil {
-			return Errorf(Anonymized, "user %q was anonymized and cannot join a group", m.Value)
+			return Errorf(Anonymized, "an anonymized user cannot join a group")
 		}
 	case t.GroupExists(m.Value):
 		m.Type = "Group"
 	default:
-		return Errorf(Invalid, "member %q is not a user or group of this tenant", m.Value)
+		return Errorf(Invalid, "a member is not a user or group of this tenant")
 	}
 	if !t.GroupExists(gid) {
-		return Errorf(NotFound, "group %q not found", gid)
+		return errGroupNotFound
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {

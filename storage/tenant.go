@@ -87,7 +87,7 @@ func getTenant(tx *bolt.Tx, id string) (Tenant, error) {
 	var t Tenant
 	raw := tx.Bucket(bktTenants).Get([]byte(id))
 	if raw == nil {
-		return t, Errorf(NotFound, "tenant %q does not exist", id)
+		return t, errTenantNotFound
 	}
 	return t, json.Unmarshal(raw, &t)
 }
@@ -96,7 +96,7 @@ func getTenant(tx *bolt.Tx, id string) (Tenant, error) {
 func tenantBucket(tx *bolt.Tx, tenant string) (*bolt.Bucket, error) {
 	b := tx.Bucket(bktData).Bucket([]byte(tenant))
 	if b == nil {
-		return nil, Errorf(NotFound, "tenant %q does not exist", tenant)
+		return nil, errTenantNotFound
 	}
 	return b, nil
 }

@@ -55,7 +55,7 @@ func (k UserKeys) check() error {
 func (t *Tx) User(id string) (User, error) {
 	raw := t.b.Bucket(bktUsers).Get([]byte(id))
 	if raw == nil {
-		return User{}, Errorf(NotFound, "user %q not found", id)
+		return User{}, errUserNotFound
 	}
 	return decodeUser(id, raw)
 }
@@ -176,7 +176,7 @@ func (t *Tx) DeleteUser(id string) error {
 	if f, err := t.Facts(id); err != nil {
 		return err
 	} else if f.Audited() {
-		return Errorf(Conflict, "user %q is part of the audit record and cannot be deleted", id)
+		return Errorf(Conflict, "the user is part of the audit record and cannot be deleted")
 	}
 	if err := t.indexUser(id, old.Keys, UserKeys{}); err != nil {
 		return err
