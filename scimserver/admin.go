@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/go-chi/chi/v5"
 	filter "github.com/scim2/filter-parser/v2"
@@ -92,7 +93,8 @@ func (s *Server) answerTenant(w http.ResponseWriter, r *http.Request, t storage.
 	writeJSON(w, http.StatusOK, at)
 }
 
-// stringField reads an optional string member of a request object.
+// stringField reads an optional string member of a request object. Control characters are
+// refused: ids and names are shown in listings and terminals, where they would mislead.
 func stringField(m map[string]any, name string) (string, error) {
 	v, ok := m[name]
 	if !ok || v == nil {
@@ -101,6 +103,9 @@ func stringField(m map[string]any, name string) (string, error) {
 	str, ok := v.(string)
 	if !ok {
 		return "", badRequest("invalidValue", `"`+name+`" must be a string`)
+	}
+	if strings.ContainsFunc(str, unicode.IsControl) {
+		return "", badRequest("invalidValue", `"`+name+`" cannot contain control characters`)
 	}
 	return str, nil
 }

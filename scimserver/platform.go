@@ -59,9 +59,15 @@ func (s *Server) postInteraction(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id, actor := resourceID(r), actorOf(r)
+	_, given := m["at"]
 	err = s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 		if err := s.checkNotAnonymized(tx, id); err != nil {
 			return err
+		}
+		if given {
+			if err := checkInteractionTime(tx, at); err != nil {
+				return err
+			}
 		}
 		if err := tx.RecordInteraction(id, at); err != nil {
 			return err
@@ -74,6 +80,26 @@ func (s *Server) postInteraction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxClockSkew is how far in the future a reported interaction may lie: the platform's clock
+// and the server's differ a little.
+const maxClockSkew = 5 * time.Minute
+
+// checkInteractionTime refuses interaction times that cannot be true: the platform reports
+// interactions as they happen, and a wrong time would stay in the audit record for ever.
+func checkInteractionTime(tx *storage.Tx, at time.Time) error {
+	if at.After(tx.Now().Add(maxClockSkew)) {
+		return badRequest("invalidValue", `"at" is more than 5 minutes in the future; report interactions when they happen`)
+	}
+	t, err := tx.TenantRecord()
+	if err != nil {
+		return err
+	}
+	if at.Before(t.Created) {
+		return badRequest("invalidValue", `"at" is before the tenant was created`)
+	}
+	return nil
 }
 
 // checkNotAnonymized refuses changes to an anonymized user: nothing may re-attach to it.

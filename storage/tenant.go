@@ -83,6 +83,9 @@ func (s *Store) Tenant(id string) (Tenant, error) {
 	return t, err
 }
 
+// TenantRecord returns the tenant the transaction is over.
+func (t *Tx) TenantRecord() (Tenant, error) { return getTenant(t.tx, t.tenant) }
+
 func getTenant(tx *bolt.Tx, id string) (Tenant, error) {
 	var t Tenant
 	raw := tx.Bucket(bktTenants).Get([]byte(id))
