@@ -367,7 +367,7 @@ func (s *Server) query(rt *resourceType, tenant, filterText string, limit int) (
 			})
 		}
 		var ids []string
-		if err := s.matches(tx, rt, expr, false, offlineBase, func(rec record, _ map[string]any) {
+		if err := s.matches(tx, rt, expr, rt.plan(expr), false, offlineBase, nil, func(rec record, _ map[string]any) {
 			ids = append(ids, rec.id)
 		}); err != nil {
 			return err

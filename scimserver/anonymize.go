@@ -1,6 +1,7 @@
 package scimserver
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -16,34 +17,44 @@ import (
 
 const opAnonymize = "anonymize"
 
+// Erasure is what an anonymization did.
+type Erasure struct {
+	// Changed: the user was anonymized now (false: it already was).
+	Changed bool
+	// Scrubbed: the data file's free pages, which may still hold the erased values, have been
+	// overwritten. False while that is pending: the server finishes it by itself as soon as the
+	// reads that began before the erasure have ended.
+	Scrubbed bool
+}
+
 // Anonymize irreversibly erases a user's personal data, the same way for every trigger (the SCIM
 // action, the lifecycle attribute, the platform API and the operator command): one transaction
 // deactivates the user, replaces every personal attribute with random characters (or removes
-// it), drops the externalId and password, removes the user from every group and records one
-// audit event; then the file's free pages are overwritten so no old value stays on disk. It
-// reports whether the user was anonymized now (false: it already was).
-func Anonymize(store *storage.Store, tenant string, actor storage.Actor, id string) (bool, error) {
+// it), drops the externalId and password, removes the user from every group, records one audit
+// event and records that the file's free pages must be overwritten; then it waits, for as long
+// as ctx allows, for that overwrite. Once the transaction has committed, the erasure stands:
+// no error after it is returned.
+func Anonymize(ctx context.Context, store *storage.Store, tenant string, actor storage.Actor, id string) (Erasure, error) {
 	users := userType()
-	var changed bool
+	var e Erasure
 	err := store.Write(tenant, func(tx *storage.Tx) error {
 		var err error
-		changed, err = anonymizeTx(tx, users, actor, id)
+		e.Changed, err = anonymizeTx(tx, users, actor, id)
 		return err
 	})
 	if err != nil {
-		return false, err
+		return e, err
 	}
-	return changed, finishErasure(store, changed)
+	e.Scrubbed = finishErasure(ctx, store)
+	return e, nil
 }
 
-// finishErasure overwrites the free pages after an anonymization, and also after a repeat of
-// one while a scrub is still owed (an earlier attempt timed out behind a long read).
-func finishErasure(store *storage.Store, anonymized bool) error {
-	if !anonymized && !store.ScrubOwed() {
-		return nil
-	}
-	_, err := store.Scrub()
-	return err
+// finishErasure waits, for as long as ctx allows, until the free pages have been overwritten
+// for every erasure committed so far; it reports whether they have. Called after every commit
+// that anonymized (or repeated an anonymization), it never fails the request: what is pending
+// is finished in the background, and the user's scrubbedAt says when.
+func finishErasure(ctx context.Context, store *storage.Store) bool {
+	return store.AwaitScrub(ctx) == nil
 }
 
 func anonymizeTx(tx *storage.Tx, rt *resourceType, actor storage.Actor, id string) (bool, error) {
@@ -82,7 +93,7 @@ func anonymizeTx(tx *storage.Tx, rt *resourceType, actor storage.Actor, id strin
 	if err := tx.MarkAnonymized(id); err != nil {
 		return false, err
 	}
-	if err := tx.OweScrub(); err != nil {
+	if err := tx.OweScrub(id); err != nil {
 		return false, err
 	}
 	return true, tx.Record(actor, opAnonymize, "User", id, erased)
@@ -209,7 +220,9 @@ func randomString(n int) string {
 // it already was (the action is idempotent).
 func (s *Server) anonymizeAction(w http.ResponseWriter, r *http.Request) {
 	id := resourceID(r)
-	if _, err := Anonymize(s.store, tenantOf(r), actorOf(r), id); err != nil {
+	ctx, cancel := s.scrubWait(r)
+	defer cancel()
+	if _, err := Anonymize(ctx, s.store, tenantOf(r), actorOf(r), id); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -219,12 +232,27 @@ func (s *Server) anonymizeAction(w http.ResponseWriter, r *http.Request) {
 // anonymizePlatform serves POST /api/v1/users/{id}/anonymize.
 func (s *Server) anonymizePlatform(w http.ResponseWriter, r *http.Request) {
 	id := resourceID(r)
-	changed, err := Anonymize(s.store, tenantOf(r), actorOf(r), id)
+	ctx, cancel := s.scrubWait(r)
+	defer cancel()
+	e, err := Anonymize(ctx, s.store, tenantOf(r), actorOf(r), id)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"userId": id, "anonymized": true, "changed": changed})
+	writeJSON(w, http.StatusOK, map[string]any{"userId": id, "anonymized": true, "changed": e.Changed, "scrubbed": e.Scrubbed})
+}
+
+// awaitErasure waits, within the scrub wait, for the overwrite of the free pages after a write
+// that anonymized: the resource it answers with then shows scrubbedAt, or that it is pending.
+func (s *Server) awaitErasure(r *http.Request) {
+	ctx, cancel := s.scrubWait(r)
+	defer cancel()
+	finishErasure(ctx, s.store)
+}
+
+// scrubWait bounds how long an answer to an erasure waits for the free pages to be overwritten.
+func (s *Server) scrubWait(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.opts.ScrubWait)
 }
 
 // anonymizeRequest reads the lifecycle extension's anonymized attribute from a client document:

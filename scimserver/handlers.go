@@ -168,7 +168,7 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 			return nil
 		})
 		if err == nil && anonymize {
-			err = finishErasure(s.store, true)
+			s.awaitErasure(r)
 		}
 		return id, err
 	}
@@ -280,7 +280,7 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 			return tx.Record(actor, updateOp("replace", oldDoc, stripped), rt.name, id, names)
 		})
 		if err == nil && anonymized {
-			err = finishErasure(s.store, true)
+			s.awaitErasure(r)
 		}
 		return err
 	}

@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -25,6 +27,7 @@ type testEnv struct {
 	token  string
 	logs   *lockedWriter
 	server *Server
+	sent   atomic.Int64 // requests answered through doAs
 }
 
 const (
@@ -39,6 +42,13 @@ func newEnv(t *testing.T) *testEnv {
 
 func newEnvAt(t *testing.T, path string) *testEnv {
 	t.Helper()
+	return newEnvWith(t, path, Options{}, nil)
+}
+
+// newEnvWith is newEnvAt with server options (the logger is the test's own) and, when serve is
+// not nil, a chance to configure the HTTP server before it starts.
+func newEnvWith(t *testing.T, path string, opts Options, serve func(*http.Server)) *testEnv {
+	t.Helper()
 	store, err := storage.Open(path, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -47,11 +57,17 @@ func newEnvAt(t *testing.T, path string) *testEnv {
 		t.Fatal(err)
 	}
 	logs := &lockedWriter{w: &bytes.Buffer{}}
-	s, err := New(store, Options{Logger: zerolog.New(logs).Level(zerolog.DebugLevel)})
+	opts.Logger = zerolog.New(logs).Level(zerolog.DebugLevel)
+	s, err := New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, store: store, srv: httptest.NewServer(s), token: testToken, logs: logs, server: s}
+	hs := httptest.NewUnstartedServer(s)
+	if serve != nil {
+		serve(hs.Config)
+	}
+	hs.Start()
+	e := &testEnv{t: t, store: store, srv: hs, token: testToken, logs: logs, server: s}
 	t.Cleanup(e.close)
 	return e
 }
@@ -113,6 +129,7 @@ func (e *testEnv) doAs(token, method, path string, body any, headers ...string) 
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	e.sent.Add(1)
 	out := resp{status: res.StatusCode, header: res.Header, raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.body); err != nil {
@@ -188,11 +205,18 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-// logText is everything the server logged so far.
+// logText is everything the server logged so far. The server logs a request once the answer
+// is out (so that the line can say whether it was delivered), a moment after the client has
+// it: this waits for a line per request sent through doAs.
 func (e *testEnv) logText() string {
-	e.logs.mu.Lock()
-	defer e.logs.mu.Unlock()
-	return e.logs.w.(*bytes.Buffer).String()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		e.logs.mu.Lock()
+		text := e.logs.w.(*bytes.Buffer).String()
+		e.logs.mu.Unlock()
+		if int64(strings.Count(text, `"message":"request"`)) >= e.sent.Load() || time.Now().After(deadline) {
+			return text
+		}
+	}
 }
 
 // api calls the platform API with the platform token.

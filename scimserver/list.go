@@ -204,9 +204,10 @@ type hit struct {
 // runQuery answers a query across the given resource types in one read transaction.
 func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (page, error) {
 	type prepared struct {
-		rt   *resourceType
-		expr filter.Expression
-		sort *attrRef
+		rt      *resourceType
+		expr    filter.Expression
+		sort    *attrRef
+		lookups *lookupPlan // nil: no index answers the filter
 	}
 	var preps []prepared
 	for _, rt := range types {
@@ -219,7 +220,7 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 				}
 				return page{}, err
 			}
-			p.expr = e
+			p.expr, p.lookups = e, rt.plan(e)
 		}
 		if q.sortBy != "" {
 			urn, name, sub := rt.splitPath(q.sortBy)
@@ -237,21 +238,41 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 	if len(preps) == 0 {
 		return page{}, invalidFilter("the filter fits neither Users nor Groups")
 	}
+	// The common case, a plain page through one type, reads only that page; sorted by the
+	// unique name alone, the name index is that order already. Anything else reads every
+	// candidate an index gives, or every record, and is bounded.
+	plain := len(preps) == 1 && preps[0].expr == nil && q.sortBy == ""
+	byName := len(preps) == 1 && preps[0].expr == nil && preps[0].sort != nil && preps[0].rt.sortsByName(*preps[0].sort)
+	var work *budget
+	if !plain && !byName {
+		for _, p := range preps {
+			if p.lookups == nil {
+				release, err := s.scans.acquire(r.Context(), s.opts.ScanTimeout)
+				if err != nil {
+					s.metrics.scansRefused.WithLabelValues(refusal(err)).Inc()
+					return page{}, err
+				}
+				defer release()
+				s.metrics.scansRunning.Inc()
+				defer s.metrics.scansRunning.Dec()
+				break
+			}
+		}
+		work = newBudget(r.Context(), s.opts.ScanTimeout)
+	}
 	base := s.baseURL(r)
 	var pg page
 	err := s.store.Read(tenantOf(r), func(tx *storage.Tx) error {
 		pg = page{}
-		// The common case, a plain page through one type, reads only that page.
-		if len(preps) == 1 && preps[0].expr == nil && q.sortBy == "" {
+		if plain {
 			return s.plainPage(tx, preps[0].rt, q, base, &pg)
 		}
-		// Sorted by the unique name alone: the name index is that order already.
-		if len(preps) == 1 && preps[0].expr == nil && preps[0].sort != nil && preps[0].rt.sortsByName(*preps[0].sort) {
+		if byName {
 			return s.namePage(tx, preps[0].rt, q, base, &pg)
 		}
 		var hits []hit
 		for _, p := range preps {
-			err := s.matches(tx, p.rt, p.expr, p.sort != nil, base, func(rec record, m map[string]any) {
+			err := s.matches(tx, p.rt, p.expr, p.lookups, p.sort != nil, base, work, func(rec record, m map[string]any) {
 				h := hit{rt: p.rt, id: rec.id}
 				if p.sort != nil {
 					h.key = sortKey(*p.sort, m)
@@ -281,7 +302,21 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 		}
 		return nil
 	})
+	if err == errTooMany || err == errClientGone {
+		s.metrics.scansRefused.WithLabelValues(refusal(err)).Inc()
+	}
 	return pg, err
+}
+
+// refusal names why a query was stopped, for the metrics.
+func refusal(err error) string {
+	switch err {
+	case errTooMany:
+		return "budget"
+	case errScansBusy:
+		return "busy"
+	}
+	return "gone"
 }
 
 // namePage serves an unfiltered page sorted by the resource type's unique name from its index,
@@ -351,12 +386,17 @@ func (s *Server) plainPage(tx *storage.Tx, rt *resourceType, q listQuery, base s
 }
 
 // matches calls fn for every record of rt that passes expr, in id order. Lookups identity
-// providers make on every sync are answered from an index; anything else scans.
+// providers make on every sync are answered from an index (lookups); anything else scans.
 // The rendered resource is passed along when the filter or the sort (withMap) needed it.
-func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expression, withMap bool, base string, fn func(record, map[string]any)) error {
+// Every record read is spent from work.
+func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expression, lookups *lookupPlan, withMap bool,
+	base string, work *budget, fn func(record, map[string]any)) error {
 	ev := evaluator{rt: rt}
 	proj := filterProjection(rt, expr)
 	check := func(rec record) error {
+		if err := work.spend(); err != nil {
+			return err
+		}
 		if expr == nil && !withMap {
 			fn(rec, nil)
 			return nil
@@ -373,9 +413,11 @@ func (s *Server) matches(tx *storage.Tx, rt *resourceType, expr filter.Expressio
 		}
 		return nil
 	}
-	if ids, ok, err := rt.candidates(tx, expr); err != nil {
-		return err
-	} else if ok {
+	if lookups != nil {
+		ids, err := lookups.ids(tx, rt)
+		if err != nil {
+			return err
+		}
 		if _, single := expr.(*filter.AttributeExpression); single && !withMap {
 			// A lone indexed comparison: the index holds exactly the matches (its folding
 			// follows the attribute's caseExact), so there is nothing left to evaluate.

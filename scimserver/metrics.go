@@ -24,6 +24,8 @@ type metrics struct {
 	authFailures *prometheus.CounterVec
 	commitTime   prometheus.Histogram
 	commitWrites prometheus.Histogram
+	scansRunning prometheus.Gauge
+	scansRefused *prometheus.CounterVec
 	handler      http.Handler
 }
 
@@ -50,11 +52,19 @@ func newMetrics(store *storage.Store) *metrics {
 		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: "store",
 			Name: "commit_writes", Help: "Writes carried by one commit (group commit shares one fsync among concurrent writers).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
+		scansRunning: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Subsystem: "query",
+			Name: "scans_running", Help: "Listings running that no index serves (scans and sorts), at most --max-scans."}),
+		scansRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: "query",
+			Name: "scans_stopped_total", Help: "Listings that no index serves, stopped: reason budget (past --scan-timeout: 400 tooMany), busy (no scan slot freed in time: 429) or gone (the client went away)."},
+			[]string{"reason"}),
+	}
+	for _, reason := range []string{"budget", "busy", "gone"} {
+		m.scansRefused.WithLabelValues(reason)
 	}
 	for _, scope := range []string{storage.ScopeSCIM, storage.ScopePlatform, storage.ScopeAdmin} {
 		m.authFailures.WithLabelValues(scope) // show zero before the first failure
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites,
+	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites, m.scansRunning, m.scansRefused,
 		newStoreCollector(store),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -97,11 +107,13 @@ func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 // the number of users and groups. These are kept as counters in the store, so a scrape costs
 // one small read transaction per tenant whatever the data's size.
 type storeCollector struct {
-	store   *storage.Store
-	size    *prometheus.Desc
-	tenants *prometheus.Desc
-	users   *prometheus.Desc
-	groups  *prometheus.Desc
+	store    *storage.Store
+	size     *prometheus.Desc
+	tenants  *prometheus.Desc
+	users    *prometheus.Desc
+	groups   *prometheus.Desc
+	scrubs   *prometheus.Desc
+	scrubAge *prometheus.Desc
 }
 
 func newStoreCollector(store *storage.Store) *storeCollector {
@@ -115,6 +127,10 @@ func newStoreCollector(store *storage.Store) *storeCollector {
 			"Users stored, per tenant.", []string{"tenant"}, nil),
 		groups: prometheus.NewDesc(metricsNamespace+"_groups",
 			"Groups stored, per tenant.", []string{"tenant"}, nil),
+		scrubs: prometheus.NewDesc(metricsNamespace+"_scrub_pending",
+			"Anonymizations whose erased values may still sit in free pages of the data file: the overwrite waits for reads older than them to end.", nil, nil),
+		scrubAge: prometheus.NewDesc(metricsNamespace+"_scrub_pending_age_seconds",
+			"How long the oldest pending overwrite of free pages has waited (0 when none is pending).", nil, nil),
 	}
 }
 
@@ -123,10 +139,22 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.tenants
 	ch <- c.users
 	ch <- c.groups
+	ch <- c.scrubs
+	ch <- c.scrubAge
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.store.Size()))
+	if n, oldest, err := c.store.PendingScrubs(); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.scrubs, err)
+	} else {
+		age := 0.0
+		if n > 0 {
+			age = time.Since(oldest).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(c.scrubs, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(c.scrubAge, prometheus.GaugeValue, age)
+	}
 	tenants, err := c.store.Tenants()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.tenants, err)

@@ -21,7 +21,7 @@ func (s *Server) patch(rt *resourceType) http.HandlerFunc {
 			anonymized, err = s.patchResource(r, rt, id, ops)
 		}
 		if err == nil && anonymized {
-			err = finishErasure(s.store, true)
+			s.awaitErasure(r)
 		}
 		if err != nil {
 			writeError(w, r, err)

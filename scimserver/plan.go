@@ -9,74 +9,101 @@ import (
 	"github.com/scimserver/scimserver/storage"
 )
 
-// candidates returns the ids an index says may match expr, or ok=false when no index applies
-// and the caller must scan. Every candidate is still checked against the whole filter.
+// lookupPlan is how indexes answer a filter: one lookup, or the union of several. Planning
+// needs no transaction, so a query knows before it reads whether it will scan.
+type lookupPlan struct {
+	index, value string // a storage index (storage.ByUserName, …), byID or byMember
+	union        []lookupPlan
+}
+
+// Lookups that are not storage indexes: the id itself, and a group's members' reverse index.
+const (
+	byID     = "id"
+	byMember = "member"
+)
+
+// plan returns the lookups an index can answer expr with, or nil when no index applies and
+// the caller must scan. Every candidate they find is still checked against the whole filter.
 //
 // Indexed: id eq; Users userName eq, externalId eq, emails.value eq (also emails eq and
 // emails[value eq …]); Groups displayName eq, externalId eq, members[value eq …]. An and uses
 // one indexed side; an or needs both sides indexed.
-func (rt *resourceType) candidates(tx *storage.Tx, expr filter.Expression) ([]string, bool, error) {
-	if expr == nil {
-		return nil, false, nil
-	}
+func (rt *resourceType) plan(expr filter.Expression) *lookupPlan {
 	switch e := expr.(type) {
 	case *filter.LogicalExpression:
-		l, lok, err := rt.candidates(tx, e.Left)
-		if err != nil {
-			return nil, false, err
-		}
+		l := rt.plan(e.Left)
 		if e.Operator == filter.AND {
-			if lok {
-				return l, true, nil
+			if l != nil {
+				return l
 			}
-			return rt.candidates(tx, e.Right)
+			return rt.plan(e.Right)
 		}
-		if !lok {
-			return nil, false, nil
+		r := rt.plan(e.Right)
+		if l == nil || r == nil {
+			return nil
 		}
-		r, rok, err := rt.candidates(tx, e.Right)
-		if err != nil || !rok {
-			return nil, false, err
-		}
-		ids := append(l, r...)
-		slices.Sort(ids)
-		return slices.Compact(ids), true, nil
+		return &lookupPlan{union: []lookupPlan{*l, *r}}
 	case *filter.ValuePath:
 		if rt.name == "Group" {
 			if id, ok := memberValueEq(e); ok {
-				ids, err := tx.GroupsOf(id)
-				return ids, true, err
+				return &lookupPlan{index: byMember, value: id}
 			}
-			return nil, false, nil
+			return nil
 		}
 		if rt.name == "User" && strings.EqualFold(e.AttributePath.AttributeName, "emails") {
 			if v, ok := eqValue(e.ValueFilter, "value"); ok {
-				return lookup(tx, rt, storage.ByEmail, v)
+				return &lookupPlan{index: storage.ByEmail, value: v}
 			}
 		}
 	case *filter.AttributeExpression:
 		if e.Operator != filter.EQ || e.AttributePath.URIPrefix != nil && !strings.EqualFold(e.AttributePath.URI(), rt.core.ID) {
-			return nil, false, nil
+			return nil
 		}
 		v, ok := e.CompareValue.(string)
 		if !ok {
-			return nil, false, nil
+			return nil
 		}
 		name, sub := strings.ToLower(e.AttributePath.AttributeName), strings.ToLower(e.AttributePath.SubAttributeName())
 		switch {
 		case name == "id" && sub == "":
-			return []string{v}, true, nil
+			return &lookupPlan{index: byID, value: v}
 		case name == "externalid" && sub == "":
-			return lookup(tx, rt, storage.ByExternalID, v)
+			return &lookupPlan{index: storage.ByExternalID, value: v}
 		case rt.name == "User" && name == "username" && sub == "":
-			return lookup(tx, rt, storage.ByUserName, v)
+			return &lookupPlan{index: storage.ByUserName, value: v}
 		case rt.name == "User" && name == "emails" && (sub == "" || sub == "value"):
-			return lookup(tx, rt, storage.ByEmail, v)
+			return &lookupPlan{index: storage.ByEmail, value: v}
 		case rt.name == "Group" && name == "displayname" && sub == "":
-			return lookup(tx, rt, storage.ByDisplayName, v)
+			return &lookupPlan{index: storage.ByDisplayName, value: v}
 		}
 	}
-	return nil, false, nil
+	return nil
+}
+
+// ids runs the plan: the ids of rt's records that may match, sorted, each once.
+func (p lookupPlan) ids(tx *storage.Tx, rt *resourceType) ([]string, error) {
+	var ids []string
+	var err error
+	switch {
+	case p.union != nil:
+		for _, q := range p.union {
+			more, err := q.ids(tx, rt)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, more...)
+		}
+	case p.index == byID:
+		ids = []string{p.value}
+	case p.index == byMember:
+		ids, err = tx.GroupsOf(p.value)
+	case rt.name == "User":
+		ids, err = tx.LookupUsers(p.index, p.value)
+	default:
+		ids, err = tx.LookupGroups(p.index, p.value)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), err
 }
 
 // eqValue finds `attr eq "v"` in an and-chain of a value filter.
@@ -97,16 +124,4 @@ func eqValue(expr filter.Expression, attr string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func lookup(tx *storage.Tx, rt *resourceType, index, value string) ([]string, bool, error) {
-	var ids []string
-	var err error
-	if rt.name == "User" {
-		ids, err = tx.LookupUsers(index, value)
-	} else {
-		ids, err = tx.LookupGroups(index, value)
-	}
-	slices.Sort(ids)
-	return ids, true, err
 }

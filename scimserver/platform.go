@@ -193,7 +193,7 @@ func (s *Server) userAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		out = map[string]any{"userId": id, "exists": tx.UserExists(id), "audited": f.Audited(), "auditReasons": nonNil(f.Reasons()),
 			"interactions": f.Interactions, "firstInteractionAt": f.FirstInteractionAt, "lastInteractionAt": f.LastInteractionAt,
-			"campaignCount": f.Campaigns, "currentCampaigns": nonNil(current), "anonymizedAt": f.AnonymizedAt,
+			"campaignCount": f.Campaigns, "currentCampaigns": nonNil(current), "anonymizedAt": f.AnonymizedAt, "scrubbedAt": f.ScrubbedAt,
 			"trail": nonNil(evs), "nextCursor": cursor(next)}
 		return nil
 	})

@@ -6,6 +6,7 @@ package scimserver
 
 import (
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -30,6 +31,14 @@ type Options struct {
 	MaxHeaderBytes int
 	// Logger receives one line per request; the zero value discards.
 	Logger zerolog.Logger
+	// ScanTimeout bounds a listing that no index serves (a scan or a sort), and its wait for a
+	// scan slot: past it the answer is 400 tooMany (429 when no slot freed); 0 means 5 seconds.
+	ScanTimeout time.Duration
+	// MaxScans is how many such listings may run at once; 0 means half the CPUs (at least one).
+	MaxScans int
+	// ScrubWait bounds how long the answer to an anonymization waits for the data file's free
+	// pages to be overwritten before it answers that this is pending; 0 means 2 seconds.
+	ScrubWait time.Duration
 }
 
 // Server serves the SCIM API over a store.
@@ -44,6 +53,7 @@ type Server struct {
 	pages   pageCache
 	limiter *failureLimiter
 	metrics *metrics
+	scans   scanSlots
 }
 
 // New builds a Server over store.
@@ -57,9 +67,18 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = 64 << 10
 	}
+	if opts.ScrubWait <= 0 {
+		opts.ScrubWait = 2 * time.Second
+	}
+	if opts.ScanTimeout <= 0 {
+		opts.ScanTimeout = 5 * time.Second
+	}
+	if opts.MaxScans <= 0 {
+		opts.MaxScans = max(1, runtime.GOMAXPROCS(0)/2)
+	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{store: store, opts: opts, log: opts.Logger, users: userType(), groups: groupType(),
-		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(store)}
+		limiter: newFailureLimiter(20, 3*time.Second), metrics: newMetrics(store), scans: make(scanSlots, opts.MaxScans)}
 	store.ObserveCommits(s.metrics.observeCommit)
 	var err error
 	if s.elimity, err = s.discoveryServer(); err != nil {

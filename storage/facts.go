@@ -14,6 +14,9 @@ type Facts struct {
 	// Campaigns counts the distinct campaigns the user was ever assigned to.
 	Campaigns    int        `json:"c,omitempty"`
 	AnonymizedAt *time.Time `json:"a,omitempty"`
+	// ScrubbedAt is when the free pages of the data file were overwritten after the user was
+	// anonymized: from then on no erased value is in the file. Nil while that is pending.
+	ScrubbedAt *time.Time `json:"s,omitempty"`
 }
 
 // Audited reports whether the user is part of the audit record. An anonymized user is: its

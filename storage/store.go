@@ -67,6 +67,7 @@ type Store struct {
 	commits   atomic.Uint64
 	writes    atomic.Uint64
 	readers   *readers
+	scrub     *scrubber // nil when read-only
 	auth      authCache
 	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
 	observeMu sync.Mutex                                             // serialises ObserveCommits
@@ -115,6 +116,9 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 					return err
 				}
 			}
+			if _, err := tx.Bucket(bktMeta).CreateBucketIfNotExists(bktScrubPending); err != nil {
+				return err
+			}
 			// A file written by an older version may lack newer per-tenant buckets.
 			return tx.Bucket(bktTenants).ForEach(func(id, _ []byte) error {
 				t, err := getTenant(tx, string(id))
@@ -128,14 +132,19 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			return nil, fmt.Errorf("initialise %s: %w", path, err)
 		}
 		defer func() {
-			// A scrub owed from before a crash runs now, while no request can hold pages.
-			if s.queue != nil && s.ScrubOwed() {
-				if _, err := s.Scrub(); err != nil {
-					s.queue.close()
-					db.Close()
-					s, openErr = nil, fmt.Errorf("overwrite free pages of %s: %w", path, err)
-				}
+			// A scrub owed from before a crash runs now, while no request can hold pages; then
+			// the worker takes over.
+			if s == nil {
+				return
 			}
+			if err := s.scrubOnce(nil); err != nil {
+				s.queue.close()
+				db.Close()
+				s, openErr = nil, fmt.Errorf("overwrite free pages of %s: %w", path, err)
+				return
+			}
+			s.scrub = newScrubber()
+			go s.scrubLoop()
 		}()
 		s.queue = newCommitQueue(db, func(n int, took time.Duration) {
 			s.commits.Add(1)
@@ -165,8 +174,13 @@ func initialMapSize(path string, readOnly bool) int {
 	return size
 }
 
-// Close waits for nothing new: queued writes fail, then the file is closed.
+// Close waits for nothing new: a scrub in progress stops (the erasures it was for stay
+// pending, and are scrubbed at the next Open), queued writes fail, then the file is closed.
 func (s *Store) Close() error {
+	if s.scrub != nil {
+		s.scrub.closeOnce.Do(func() { close(s.scrub.stop) })
+		<-s.scrub.done
+	}
 	if s.queue != nil {
 		s.queue.close()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -41,15 +42,18 @@ stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while it runs)
 				if !yes && !confirm(cmd.InOrStdin(), out, user) {
 					return fmt.Errorf("not confirmed; nothing was changed")
 				}
-				changed, err := scimserver.Anonymize(s, tenant, storage.Actor{ID: "cli", Name: "scimserver anonymize"}, user)
+				e, err := scimserver.Anonymize(context.Background(), s, tenant, storage.Actor{ID: "cli", Name: "scimserver anonymize"}, user)
 				if err != nil {
 					return err
 				}
-				if !changed {
+				if !e.Changed {
 					fmt.Fprintln(out, "the user was already anonymized; nothing changed")
 					return nil
 				}
 				fmt.Fprintf(out, "user %s anonymized at %s\n", user, time.Now().UTC().Format(time.RFC3339))
+				if !e.Scrubbed {
+					fmt.Fprintln(out, "the data file's free pages could not be overwritten yet; that runs when the file is next opened")
+				}
 				return nil
 			})
 		},

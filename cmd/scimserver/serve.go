@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"syscall"
@@ -38,6 +39,8 @@ type config struct {
 	shutdownTimeout   time.Duration
 	tlsCert, tlsKey   string
 	metricsAddr       string
+	scanTimeout       time.Duration
+	maxScans          int
 }
 
 func defaultConfig() *config { return &config{} }
@@ -71,6 +74,10 @@ func (c *config) bindServe(cmd *cobra.Command) {
 	f.DurationVar(&c.idleTimeout, "idle-timeout", envDuration("SCIMSERVER_IDLE_TIMEOUT", 120*time.Second), "how long an idle keep-alive connection stays open [SCIMSERVER_IDLE_TIMEOUT]")
 	f.IntVar(&c.maxHeaderBytes, "max-header-bytes", int(envInt("SCIMSERVER_MAX_HEADER_BYTES", 64<<10)), "largest request header block accepted [SCIMSERVER_MAX_HEADER_BYTES]")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("SCIMSERVER_SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests may finish after SIGINT/SIGTERM [SCIMSERVER_SHUTDOWN_TIMEOUT]")
+	f.DurationVar(&c.scanTimeout, "scan-timeout", envDuration("SCIMSERVER_SCAN_TIMEOUT", 5*time.Second),
+		"longest a listing that no index serves (a scan or sort) may read, and wait for a scan slot; then 400 tooMany (429 for no slot) [SCIMSERVER_SCAN_TIMEOUT]")
+	f.IntVar(&c.maxScans, "max-scans", int(envInt("SCIMSERVER_MAX_SCANS", int64(max(1, runtime.GOMAXPROCS(0)/2)))),
+		"listings that no index serves that may run at once [SCIMSERVER_MAX_SCANS]")
 	f.StringVar(&c.tlsCert, "tls-cert", env("SCIMSERVER_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with --tls-key) [SCIMSERVER_TLS_CERT]")
 	f.StringVar(&c.tlsKey, "tls-key", env("SCIMSERVER_TLS_KEY", ""), "PEM private key file for --tls-cert [SCIMSERVER_TLS_KEY]")
 	f.StringVar(&c.metricsAddr, "metrics-addr", env("SCIMSERVER_METRICS_ADDR", ""),
@@ -137,7 +144,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
 	}
 	srv, err := scimserver.New(store, scimserver.Options{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody,
-		MaxResults: c.maxResults, MaxHeaderBytes: c.maxHeaderBytes, Logger: log})
+		MaxResults: c.maxResults, MaxHeaderBytes: c.maxHeaderBytes, Logger: log, ScanTimeout: c.scanTimeout, MaxScans: c.maxScans})
 	if err != nil {
 		return err
 	}
