@@ -4,6 +4,7 @@
 # users, durable creates at concurrency 32, groups, paging, the mixed workload's memory,
 # restart time and data file size. Results go to $OUT (default ./bench-out).
 # USERS=1000000 by default; USERS=100000 for a quicker run.
+# `bash scripts/bench.sh stall` measures the write stall one anonymization causes (see there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/bench-out}
@@ -17,7 +18,7 @@ URL=http://127.0.0.1:$PORT/scim/v2
 PID=
 
 start() { # start DATAFILE: a server on $PORT over that file
-  SCIMSERVER_TOKEN=$TOKEN "$OUT/bin/scimserver" --addr 127.0.0.1:$PORT --data "$1" --log-level error >>"$OUT/server.log" 2>&1 &
+  SCIMSERVER_TOKEN=$TOKEN "${SERVER_BIN:-$OUT/bin/scimserver}" --addr 127.0.0.1:$PORT --data "$1" --log-level error >>"$OUT/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.01; done
   echo "server did not start" >&2; exit 1
@@ -46,6 +47,29 @@ restart_and_pages() { # restart on the big file: time to ready, then cold and re
 if [ "${1:-}" = pages ]; then # after a full run: restart and cold pages only
   restart_and_pages
   cat "$OUT/restart.json" "$OUT/pages.txt"
+  exit 0
+fi
+
+if [ "${1:-}" = stall ]; then
+  # The longest time one anonymization stops every writer: a file of STALL_USERS users (default
+  # 300,000, created at c=32 the first time, then kept in $STALL_DATA), then REPEAT rounds
+  # (default 3) of: restart (COLD=1: with the page cache dropped first, as root), learn the
+  # first 2,000 users, PATCH them at c=8 for DURATION (default 40s) with one anonymization
+  # half-way. SERVER_BIN runs another build of the server on the same procedure.
+  STALL_DATA=${STALL_DATA:-$OUT/dstall}
+  if [ ! -f "$STALL_DATA/data.db" ]; then
+    rm -rf "$STALL_DATA"; start "$STALL_DATA/data.db"
+    load --users "${STALL_USERS:-300000}" --create-concurrency 32 --concurrency 8 --phases create --json > "$OUT/stall-create.json"
+    stop
+  fi
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    if [ -n "${COLD:-}" ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
+    start "$STALL_DATA/data.db"
+    load --concurrency 8 --phases discover,stall --discover-max 2000 --duration "${DURATION:-40s}" --json > "$OUT/stall-$i.json" || true
+    stop
+    jq -r --arg i "$i" '.phases[] | select(.name == "stall") | "round \($i): anonymization \(.anonymizeMs*10|round/10) ms, longest write stall while it ran \(.stallMs*10|round/10) ms, elsewhere \(.baselineStallMs*10|round/10) ms, \(.errors) errors"' "$OUT/stall-$i.json"
+  done
+  ls -l "$STALL_DATA/data.db"
   exit 0
 fi
 

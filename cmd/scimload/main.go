@@ -48,6 +48,7 @@ type config struct {
 	url, token                                 string
 	concurrency, users, groups, groupSize, ops int
 	createConcurrency                          int // 0: as concurrency
+	discoverMax                                int // 0: all
 	duration                                   time.Duration
 	phases                                     []string
 	pid                                        int
@@ -183,7 +184,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&cfg.groups, "groups", 10, "groups the groups phase makes")
 	fs.IntVar(&cfg.groupSize, "group-size", 1000, "members each group gets (at most --users)")
 	fs.IntVar(&cfg.ops, "ops", 5000, "requests of each get, lookup and patch phase")
-	fs.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the mix phase")
+	fs.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the mix and stall phases")
+	fs.IntVar(&cfg.discoverMax, "discover-max", 0, "users the discover phase learns at most, from the first pages (0: all), so that a run can leave most of the data file unread")
 	phases := fs.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames(), ","))
 	fs.IntVar(&cfg.pid, "pid", 0, "server process id, to report its memory (Linux /proc)")
 	fs.StringVar(&cfg.dataFile, "data-file", "", "server data file, to report its size")
@@ -216,9 +218,10 @@ func phaseNames() []string {
 	return names
 }
 
-// allPhases are the phases of --phases all: every one but discover, which replaces create.
+// allPhases are the phases of --phases all: every one but discover, which replaces create, and
+// stall, which anonymizes a user.
 func allPhases() []string {
-	return slices.DeleteFunc(phaseNames(), func(p string) bool { return p == "discover" })
+	return slices.DeleteFunc(phaseNames(), func(p string) bool { return p == "discover" || p == "stall" })
 }
 
 func (cfg config) validate() error {
@@ -341,6 +344,10 @@ func printText(w io.Writer, rep *Report) {
 		if p.Name == "page" && p.FirstPageMs > 0 {
 			fmt.Fprintf(w, "page: first page %.2f ms, last page %.2f ms (last/first %.2f)\n",
 				p.FirstPageMs, p.LastPageMs, p.LastPageMs/p.FirstPageMs)
+		}
+		if p.Name == "stall" && p.AnonymizeMs > 0 {
+			fmt.Fprintf(w, "stall: anonymization %.1f ms (scrubbedAt in the answer: %t); longest time without a completed write: %.1f ms while it ran, %.1f ms in the rest of the run\n",
+				p.AnonymizeMs, p.Scrubbed, p.StallMs, p.BaselineStallMs)
 		}
 		for _, s := range p.ErrorSamples {
 			fmt.Fprintf(w, "error in %s: %s\n", p.Name, s)

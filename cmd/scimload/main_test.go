@@ -219,6 +219,48 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// TestStall runs the stall phase twice over users learned from the first page: each run
+// anonymizes one user half-way through its PATCH load and reports the gaps between writes; the
+// second run leaves the first one's anonymized user alone.
+func TestStall(t *testing.T) {
+	base, _ := startServer(t, nil)
+	args := []string{"--url", base, "--token", testToken, "--users", "250", "--concurrency", "4"}
+	if _, code := runJSON(t, append(args, "--phases", "create")...); code != 0 {
+		t.Fatalf("create: exit %d", code)
+	}
+	for run := 0; run < 2; run++ {
+		rep, code := runJSON(t, append(args, "--phases", "discover,stall", "--discover-max", "100", "--duration", "600ms")...)
+		if code != 0 || rep.Errors != 0 || rep.Users != 100 {
+			t.Fatalf("run %d: exit %d, %d users, %+v", run, code, rep.Users, rep.Phases)
+		}
+		p := phaseByName(t, rep, "stall")
+		if k := kindOps(p); k["anonymize"] != 1 || k["patch"] == 0 {
+			t.Errorf("run %d: %v", run, k)
+		}
+		if p.AnonymizeMs <= 0 || p.StallMs <= 0 || p.BaselineStallMs <= 0 || !p.Scrubbed {
+			t.Errorf("run %d: %+v", run, p)
+		}
+	}
+	rep, _ := runJSON(t, append(args, "--phases", "discover", "--discover-max", "100")...)
+	if rep.Users != 100 {
+		t.Fatalf("discover: %d users", rep.Users)
+	}
+}
+
+// TestLongestGaps: a gap counts as during the window when it overlaps it; the time before the
+// first write is no gap.
+func TestLongestGaps(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	during, outside := longestGaps([]time.Time{at(45), at(10), at(40), at(15)}, at(52), at(20), at(30))
+	if during != 25 || outside != 7 {
+		t.Errorf("during %v, outside %v; want 25 and 7", during, outside)
+	}
+	if during, outside := longestGaps(nil, at(52), at(20), at(30)); during != 0 || outside != 0 {
+		t.Errorf("no writes: %v %v", during, outside)
+	}
+}
+
 // TestModes runs baseline (GET and POST) and fsync briefly.
 func TestModes(t *testing.T) {
 	for _, c := range []struct {
