@@ -36,10 +36,11 @@ type Erasure struct {
 // no error after it is returned.
 func Anonymize(ctx context.Context, store *storage.Store, tenant string, actor storage.Actor, id string) (Erasure, error) {
 	users := userType()
+	pre := prefetchErasure(store, tenant, users, id)
 	var e Erasure
 	err := store.Write(tenant, func(tx *storage.Tx) error {
 		var err error
-		e.Changed, err = anonymizeTx(tx, users, actor, id)
+		e.Changed, err = anonymizeTx(tx, users, actor, id, pre)
 		return err
 	})
 	if err != nil {
@@ -57,7 +58,84 @@ func finishErasure(ctx context.Context, store *storage.Store) bool {
 	return store.AwaitScrub(ctx) == nil
 }
 
-func anonymizeTx(tx *storage.Tx, rt *resourceType, actor storage.Actor, id string) (bool, error) {
+// erasure is an anonymization worked out from one version of a user: the document and keys
+// that replace it (random values already drawn) and the names of the attributes erased.
+type erasure struct {
+	version uint64
+	doc     []byte
+	keys    storage.UserKeys
+	erased  []string
+}
+
+// prepareErasure works out the anonymization of user u as tx sees it.
+func prepareErasure(tx *storage.Tx, rt *resourceType, u storage.User) (*erasure, error) {
+	doc, err := decodeDoc(u.Doc)
+	if err != nil {
+		return nil, err
+	}
+	e := &erasure{version: u.Version, erased: scrubDoc(rt, doc)}
+	for {
+		doc["userName"] = "anonymized-" + randomString(24)
+		ids, err := tx.LookupUsers(storage.ByUserName, doc["userName"].(string))
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+	}
+	doc["active"] = false
+	if e.doc, err = json.Marshal(doc); err != nil {
+		return nil, err
+	}
+	e.keys = userKeys(doc)
+	return e, nil
+}
+
+// fits reports whether e was worked out from the version of u that tx sees, and its userName
+// is still free.
+func (e *erasure) fits(tx *storage.Tx, u storage.User) bool {
+	if e == nil || e.version != u.Version {
+		return false
+	}
+	ids, err := tx.LookupUsers(storage.ByUserName, e.keys.UserName)
+	return err == nil && len(ids) == 0
+}
+
+// prefetchErasure works out the anonymization of user id in a read transaction, before the
+// write, and reads on the way every page the write will touch: the user, its index entries old
+// and new, its memberships, facts and trail. The write then runs on the single writer, which
+// every tenant shares, without waiting for the disk when the file is not in the page cache.
+// Best effort: nil when anything is amiss, and the write works it out itself.
+func prefetchErasure(store *storage.Store, tenant string, rt *resourceType, id string) *erasure {
+	var e *erasure
+	_ = store.Read(tenant, func(tx *storage.Tx) error {
+		u, err := tx.User(id)
+		if err != nil {
+			return err
+		}
+		if e, err = prepareErasure(tx, rt, u); err != nil {
+			return err
+		}
+		for _, k := range []storage.UserKeys{u.Keys, e.keys} {
+			_, _ = tx.LookupUsers(storage.ByUserName, k.UserName)
+			_, _ = tx.LookupUsers(storage.ByExternalID, k.ExternalID)
+			for _, m := range k.Emails {
+				_, _ = tx.LookupUsers(storage.ByEmail, m)
+			}
+		}
+		_, _ = tx.GroupsOf(id)
+		_, _ = tx.Facts(id)
+		_, _, _ = tx.Trail(storage.TrailQuery{ResourceID: id, Limit: 1})
+		return nil
+	})
+	return e
+}
+
+// anonymizeTx anonymizes user id in tx, from pre when it was worked out from the version tx
+// sees (and its userName is still free), otherwise afresh. It reports false when the user was
+// anonymized already.
+func anonymizeTx(tx *storage.Tx, rt *resourceType, actor storage.Actor, id string, pre *erasure) (bool, error) {
 	u, err := tx.User(id)
 	if err != nil {
 		return false, err
@@ -65,25 +143,13 @@ func anonymizeTx(tx *storage.Tx, rt *resourceType, actor storage.Actor, id strin
 	if f, err := tx.Facts(id); err != nil || f.AnonymizedAt != nil {
 		return false, err
 	}
-	doc, err := decodeDoc(u.Doc)
-	if err != nil {
-		return false, err
-	}
-	erased := scrubDoc(rt, doc)
-	for {
-		doc["userName"] = "anonymized-" + randomString(24)
-		if ids, err := tx.LookupUsers(storage.ByUserName, doc["userName"].(string)); err != nil || len(ids) == 0 {
-			if err != nil {
-				return false, err
-			}
-			break
+	e := pre
+	if !e.fits(tx, u) {
+		if e, err = prepareErasure(tx, rt, u); err != nil {
+			return false, err
 		}
 	}
-	doc["active"] = false
-	if u.Doc, err = json.Marshal(doc); err != nil {
-		return false, err
-	}
-	u.Keys, u.Password = userKeys(doc), nil
+	u.Doc, u.Keys, u.Password = e.doc, e.keys, nil
 	if _, err := tx.UpdateUser(u); err != nil {
 		return false, err
 	}
@@ -96,7 +162,7 @@ func anonymizeTx(tx *storage.Tx, rt *resourceType, actor storage.Actor, id strin
 	if err := tx.OweScrub(id); err != nil {
 		return false, err
 	}
-	return true, tx.Record(actor, opAnonymize, "User", id, erased)
+	return true, tx.Record(actor, opAnonymize, "User", id, e.erased)
 }
 
 // scrubDoc applies schemas' personal-data handling to a user document in place and returns the

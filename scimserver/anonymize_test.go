@@ -235,7 +235,7 @@ func TestOwedScrubRunsAtStart(t *testing.T) {
 	e := newEnvAt(t, path)
 	id, vals := personalUser(e, "55")
 	err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
-		_, err := anonymizeTx(tx, e.server.users, storage.Actor{ID: "test"}, id)
+		_, err := anonymizeTx(tx, e.server.users, storage.Actor{ID: "test"}, id, nil)
 		return err
 	})
 	if err != nil {
@@ -266,5 +266,51 @@ func TestOwedScrubRunsAtStart(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPrefetchedErasureOnlyWhenCurrent: the anonymization worked out ahead of the write (so the
+// single writer finds every page it needs in memory) is applied only to the version it was
+// worked out from, and only while its new userName is free; otherwise the write works it out
+// afresh, keeping what changed meanwhile.
+func TestPrefetchedErasureOnlyWhenCurrent(t *testing.T) {
+	e := newEnv(t)
+	anonymize := func(id string, pre *erasure) {
+		t.Helper()
+		if err := e.store.Write(storage.DefaultTenant, func(tx *storage.Tx) error {
+			_, err := anonymizeTx(tx, e.server.users, testActor, id, pre)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The user changed after the read ahead: a kept attribute keeps its new value.
+	a, _ := personalUser(e, "12")
+	pre := prefetchErasure(e.store, storage.DefaultTenant, e.server.users, a)
+	if pre == nil {
+		t.Fatal("nothing worked out ahead")
+	}
+	e.do("PATCH", "/scim/v2/Users/"+a, patchOp(op("replace", enterpriseURN+":department", "Moved"))).must(t, 200)
+	anonymize(a, pre)
+	if r := e.do("GET", "/scim/v2/Users/"+a, nil).must(t, 200); get(r, enterpriseURN, "department") != "Moved" || str(r["userName"]) == str(pre.keys.UserName) {
+		t.Fatalf("a stale read-ahead was applied: %v", r)
+	}
+	// Its userName was taken meanwhile: another one is drawn.
+	b, _ := personalUser(e, "13")
+	pre = prefetchErasure(e.store, storage.DefaultTenant, e.server.users, b)
+	e.createUser(pre.keys.UserName, nil)
+	anonymize(b, pre)
+	if r := e.do("GET", "/scim/v2/Users/"+b, nil).must(t, 200); r["userName"] == pre.keys.UserName || !strings.HasPrefix(str(r["userName"]), "anonymized-") {
+		t.Fatalf("userName after a clash: %v", r["userName"])
+	}
+	// Current: applied as worked out.
+	c, _ := personalUser(e, "14")
+	pre = prefetchErasure(e.store, storage.DefaultTenant, e.server.users, c)
+	anonymize(c, pre)
+	if r := e.do("GET", "/scim/v2/Users/"+c, nil).must(t, 200); r["userName"] != pre.keys.UserName {
+		t.Fatalf("userName %v, want the one worked out ahead, %s", r["userName"], pre.keys.UserName)
+	}
+	if problems, err := e.store.Check(); err != nil || len(problems) > 0 {
+		t.Fatalf("check: %v %v", problems, err)
 	}
 }

@@ -162,7 +162,7 @@ func (s *Server) createResource(r *http.Request, rt *resourceType) (string, erro
 				return err
 			}
 			if anonymize {
-				_, err := anonymizeTx(tx, rt, actor, id)
+				_, err := anonymizeTx(tx, rt, actor, id, nil) // a user of this transaction: nothing to read ahead
 				return err
 			}
 			return nil
@@ -250,6 +250,10 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 		if raw, err = json.Marshal(stripped); err != nil {
 			return err
 		}
+		var pre *erasure
+		if want, _ := anonymizeRequest(doc); want {
+			pre = prefetchErasure(s.store, tenantOf(r), rt, id)
+		}
 		anonymized := false
 		err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 			_, oldDoc, err := current(tx, r, rt, id)
@@ -258,7 +262,7 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 			}
 			if anonymized, err = guardAnonymized(tx, id, doc); err != nil || anonymized {
 				if err == nil {
-					_, err = anonymizeTx(tx, rt, actor, id)
+					_, err = anonymizeTx(tx, rt, actor, id, pre)
 				}
 				return err
 			}

@@ -1,6 +1,7 @@
 package scimserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -45,6 +46,10 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 	for _, pw := range patch.Passwords(ops) {
 		hashes[pw] = hashPassword(pw)
 	}
+	var pre *erasure
+	if rt.name == "User" && bytes.Contains(body(r), []byte("anonymized")) { // may be the trigger: read ahead
+		pre = prefetchErasure(s.store, tenantOf(r), rt, id)
+	}
 	anonymized := false
 	err := s.store.Write(tenantOf(r), func(tx *storage.Tx) error {
 		anonymized = false
@@ -66,7 +71,7 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 				return err
 			}
 			if trigger {
-				anonymized, err = anonymizeTx(tx, rt, actor, id)
+				anonymized, err = anonymizeTx(tx, rt, actor, id, pre)
 				return err
 			}
 			stripLifecycle(newDoc)

@@ -252,12 +252,12 @@ func TestStall(t *testing.T) {
 func TestLongestGaps(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	during, outside := longestGaps([]time.Time{at(45), at(10), at(40), at(15)}, at(52), at(20), at(30))
-	if during != 25 || outside != 7 {
-		t.Errorf("during %v, outside %v; want 25 and 7", during, outside)
+	during, outside, over := longestGaps([]time.Time{at(45), at(10), at(40), at(15), at(110)}, at(112), at(20), at(30))
+	if during != 25 || outside != 65 || over != 1 {
+		t.Errorf("during %v, outside %v, %d over 50 ms; want 25, 65 and 1", during, outside, over)
 	}
-	if during, outside := longestGaps(nil, at(52), at(20), at(30)); during != 0 || outside != 0 {
-		t.Errorf("no writes: %v %v", during, outside)
+	if during, outside, over := longestGaps(nil, at(52), at(20), at(30)); during != 0 || outside != 0 || over != 0 {
+		t.Errorf("no writes: %v %v %d", during, outside, over)
 	}
 }
 

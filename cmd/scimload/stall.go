@@ -64,7 +64,7 @@ func (l *load) stall(ctx context.Context) PhaseResult {
 		return res
 	}
 	res.AnonymizeMs, res.Scrubbed = ms(aEnd.Sub(aStart)), scrubbed
-	res.StallMs, res.BaselineStallMs = longestGaps(slices.Concat(done...), time.Now(), aStart, aEnd)
+	res.StallMs, res.BaselineStallMs, res.BaselineStallsOver50 = longestGaps(slices.Concat(done...), time.Now(), aStart, aEnd)
 	return res
 }
 
@@ -89,11 +89,11 @@ func (l *load) anonymize(ctx context.Context, w *worker, u int) bool {
 }
 
 // longestGaps returns, from the first completed write (done) to end, the longest time without
-// one that overlaps [from, to], and the longest one that does not. The time before the first
-// write (connections being opened) is no stall.
-func longestGaps(done []time.Time, end, from, to time.Time) (during, outside float64) {
+// one that overlaps [from, to], the longest one that does not, and how many of those exceed
+// 50 ms. The time before the first write (connections being opened) is no stall.
+func longestGaps(done []time.Time, end, from, to time.Time) (during, outside float64, over50 int) {
 	if len(done) == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	slices.SortFunc(done, func(a, b time.Time) int { return a.Compare(b) })
 	prev := done[0]
@@ -103,8 +103,11 @@ func longestGaps(done []time.Time, end, from, to time.Time) (during, outside flo
 			during = max(during, gap)
 		} else {
 			outside = max(outside, gap)
+			if gap > 50 {
+				over50++
+			}
 		}
 		prev = t
 	}
-	return during, outside
+	return during, outside, over50
 }

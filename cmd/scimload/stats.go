@@ -84,11 +84,13 @@ type PhaseResult struct {
 	LastPageMs  float64 `json:"lastPageMs,omitempty"`
 	// Set by the stall phase: how long the anonymization took, whether its answer said the
 	// free pages were overwritten, and the longest time no PATCH completed while it ran
-	// (StallMs) and during the rest of the run (BaselineStallMs).
-	AnonymizeMs     float64 `json:"anonymizeMs,omitempty"`
-	Scrubbed        bool    `json:"scrubbed,omitempty"`
-	StallMs         float64 `json:"stallMs,omitempty"`
-	BaselineStallMs float64 `json:"baselineStallMs,omitempty"`
+	// (StallMs) and during the rest of the run (BaselineStallMs: the machine's own hiccups,
+	// BaselineStallsOver50 of them longer than 50 ms).
+	AnonymizeMs          float64 `json:"anonymizeMs,omitempty"`
+	Scrubbed             bool    `json:"scrubbed,omitempty"`
+	StallMs              float64 `json:"stallMs,omitempty"`
+	BaselineStallMs      float64 `json:"baselineStallMs,omitempty"`
+	BaselineStallsOver50 int     `json:"baselineStallsOver50,omitempty"`
 	// Kinds breaks a phase down by kind of operation; a kind's Seconds is the time from its
 	// first correct answer's request to its last one's answer.
 	Kinds        []PhaseResult `json:"kinds,omitempty"`
