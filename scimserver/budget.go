@@ -47,6 +47,21 @@ func (s scanSlots) acquire(ctx context.Context, wait time.Duration) (release fun
 	}
 }
 
+// admitScan takes a scan slot for a query that reads records no index selects; release gives
+// it back.
+func (s *Server) admitScan(r *http.Request) (release func(), err error) {
+	free, err := s.scans.acquire(r.Context(), s.opts.ScanTimeout)
+	if err != nil {
+		s.metrics.scanStopped(err)
+		return nil, err
+	}
+	s.metrics.scansRunning.Inc()
+	return func() {
+		s.metrics.scansRunning.Dec()
+		free()
+	}, nil
+}
+
 // budget bounds one scan: spend is called for every record read, and fails once the time
 // allowed has passed or the client has gone.
 type budget struct {

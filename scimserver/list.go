@@ -245,18 +245,12 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 	byName := len(preps) == 1 && preps[0].expr == nil && preps[0].sort != nil && preps[0].rt.sortsByName(*preps[0].sort)
 	var work *budget
 	if !plain && !byName {
-		for _, p := range preps {
-			if p.lookups == nil {
-				release, err := s.scans.acquire(r.Context(), s.opts.ScanTimeout)
-				if err != nil {
-					s.metrics.scansRefused.WithLabelValues(refusal(err)).Inc()
-					return page{}, err
-				}
-				defer release()
-				s.metrics.scansRunning.Inc()
-				defer s.metrics.scansRunning.Dec()
-				break
+		if slices.ContainsFunc(preps, func(p prepared) bool { return p.lookups == nil }) {
+			release, err := s.admitScan(r)
+			if err != nil {
+				return page{}, err
 			}
+			defer release()
 		}
 		work = newBudget(r.Context(), s.opts.ScanTimeout)
 	}
@@ -303,20 +297,9 @@ func (s *Server) runQuery(r *http.Request, types []*resourceType, q listQuery) (
 		return nil
 	})
 	if err == errTooMany || err == errClientGone {
-		s.metrics.scansRefused.WithLabelValues(refusal(err)).Inc()
+		s.metrics.scanStopped(err)
 	}
 	return pg, err
-}
-
-// refusal names why a query was stopped, for the metrics.
-func refusal(err error) string {
-	switch err {
-	case errTooMany:
-		return "budget"
-	case errScansBusy:
-		return "busy"
-	}
-	return "gone"
 }
 
 // namePage serves an unfiltered page sorted by the resource type's unique name from its index,

@@ -25,7 +25,7 @@ type metrics struct {
 	commitTime   prometheus.Histogram
 	commitWrites prometheus.Histogram
 	scansRunning prometheus.Gauge
-	scansRefused *prometheus.CounterVec
+	scansStopped *prometheus.CounterVec
 	handler      http.Handler
 }
 
@@ -54,17 +54,17 @@ func newMetrics(store *storage.Store) *metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
 		scansRunning: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Subsystem: "query",
 			Name: "scans_running", Help: "Listings running that no index serves (scans and sorts), at most --max-scans."}),
-		scansRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: "query",
+		scansStopped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: "query",
 			Name: "scans_stopped_total", Help: "Listings that no index serves, stopped: reason budget (past --scan-timeout: 400 tooMany), busy (no scan slot freed in time: 429) or gone (the client went away)."},
 			[]string{"reason"}),
 	}
 	for _, reason := range []string{"budget", "busy", "gone"} {
-		m.scansRefused.WithLabelValues(reason)
+		m.scansStopped.WithLabelValues(reason)
 	}
 	for _, scope := range []string{storage.ScopeSCIM, storage.ScopePlatform, storage.ScopeAdmin} {
 		m.authFailures.WithLabelValues(scope) // show zero before the first failure
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites, m.scansRunning, m.scansRefused,
+	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites, m.scansRunning, m.scansStopped,
 		newStoreCollector(store),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,6 +91,19 @@ func metricMethod(method string) string {
 		return method
 	}
 	return "OTHER"
+}
+
+// scanStopped counts a listing stopped by errTooMany (budget), errScansBusy (busy) or
+// errClientGone (gone).
+func (m *metrics) scanStopped(err error) {
+	reason := "gone"
+	switch err {
+	case errTooMany:
+		reason = "budget"
+	case errScansBusy:
+		reason = "busy"
+	}
+	m.scansStopped.WithLabelValues(reason).Inc()
 }
 
 func (m *metrics) observeCommit(writes int, took time.Duration) {

@@ -53,9 +53,10 @@ fi
 if [ "${1:-}" = stall ]; then
   # The longest time one anonymization stops every writer: a file of STALL_USERS users (default
   # 300,000, created at c=32 the first time, then kept in $STALL_DATA), then REPEAT rounds
-  # (default 3) of: restart (COLD=1: with the page cache dropped first, as root), learn the
-  # first 2,000 users, PATCH them at c=8 for DURATION (default 40s) with one anonymization
-  # half-way. SERVER_BIN runs another build of the server on the same procedure.
+  # (default 3) of: restart with the whole file in the page cache (COLD=1: with the page cache
+  # dropped instead, as root), learn the first 2,000 users, PATCH them at c=8 for DURATION
+  # (default 40s) with one anonymization half-way. SERVER_BIN runs another build of the server
+  # on the same procedure.
   STALL_DATA=${STALL_DATA:-$OUT/dstall}
   if [ ! -f "$STALL_DATA/data.db" ]; then
     rm -rf "$STALL_DATA"; start "$STALL_DATA/data.db"
@@ -63,7 +64,7 @@ if [ "${1:-}" = stall ]; then
     stop
   fi
   for i in $(seq 1 "${REPEAT:-3}"); do
-    if [ -n "${COLD:-}" ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
+    if [ -n "${COLD:-}" ]; then sync; echo 3 > /proc/sys/vm/drop_caches; else cat "$STALL_DATA/data.db" > /dev/null; fi
     start "$STALL_DATA/data.db"
     load --concurrency 8 --phases discover,stall --discover-max 2000 --duration "${DURATION:-40s}" --json > "$OUT/stall-$i.json" || true
     stop
