@@ -68,7 +68,7 @@ if [ "${1:-}" = stall ]; then
     start "$STALL_DATA/data.db"
     load --concurrency 8 --phases discover,stall --discover-max 2000 --duration "${DURATION:-40s}" --json > "$OUT/stall-$i.json" || true
     stop
-    jq -r --arg i "$i" '.phases[] | select(.name == "stall") | "round \($i): anonymization \(.anonymizeMs*10|round/10) ms, longest write stall while it ran \(.stallMs*10|round/10) ms, elsewhere \(.baselineStallMs*10|round/10) ms (\(.baselineStallsOver50 // 0) gaps over 50 ms), \(.errors) errors"' "$OUT/stall-$i.json"
+    jq -r --arg i "$i" '.phases[] | select(.name == "stall") | "round \($i): anonymization \(.anonymizeMs*10|round/10) ms, longest write stall while it ran \(.stallMs*10|round/10) ms, elsewhere \(.baselineStallMs*10|round/10) ms (\(.baselineStallsOver50 // 0) gaps over 50 ms; windows as long elsewhere: median \(.windowStallP50Ms*10|round/10), p90 \(.windowStallP90Ms*10|round/10) ms), \(.errors) errors"' "$OUT/stall-$i.json"
   done
   ls -l "$STALL_DATA/data.db"
   exit 0

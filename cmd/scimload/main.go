@@ -346,8 +346,8 @@ func printText(w io.Writer, rep *Report) {
 				p.FirstPageMs, p.LastPageMs, p.LastPageMs/p.FirstPageMs)
 		}
 		if p.Name == "stall" && p.AnonymizeMs > 0 {
-			fmt.Fprintf(w, "stall: anonymization %.1f ms (scrubbedAt in the answer: %t); longest time without a completed write: %.1f ms while it ran, %.1f ms in the rest of the run (%d over 50 ms)\n",
-				p.AnonymizeMs, p.Scrubbed, p.StallMs, p.BaselineStallMs, p.BaselineStallsOver50)
+			fmt.Fprintf(w, "stall: anonymization %.1f ms (scrubbedAt in the answer: %t); longest time without a completed write: %.1f ms while it ran, %.1f ms in the rest of the run (%d over 50 ms); in windows as long elsewhere: median %.1f ms, p90 %.1f ms\n",
+				p.AnonymizeMs, p.Scrubbed, p.StallMs, p.BaselineStallMs, p.BaselineStallsOver50, p.WindowStallP50Ms, p.WindowStallP90Ms)
 		}
 		for _, s := range p.ErrorSamples {
 			fmt.Fprintf(w, "error in %s: %s\n", p.Name, s)

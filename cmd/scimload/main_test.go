@@ -252,12 +252,28 @@ func TestStall(t *testing.T) {
 func TestLongestGaps(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	during, outside, over := longestGaps([]time.Time{at(45), at(10), at(40), at(15), at(110)}, at(112), at(20), at(30))
+	during, outside, over := longestGaps([]time.Time{at(10), at(15), at(40), at(45), at(110)}, at(112), at(20), at(30))
 	if during != 25 || outside != 65 || over != 1 {
 		t.Errorf("during %v, outside %v, %d over 50 ms; want 25, 65 and 1", during, outside, over)
 	}
 	if during, outside, over := longestGaps(nil, at(52), at(20), at(30)); during != 0 || outside != 0 || over != 0 {
 		t.Errorf("no writes: %v %v %d", during, outside, over)
+	}
+}
+
+// TestWindowStalls: windows as long as the anonymization, away from it, see the run's gaps.
+func TestWindowStalls(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	var done []time.Time
+	for ms := 0; ms <= 10000; ms += 10 { // a write every 10 ms, and a one-second hole at 8 s
+		if ms <= 8000 || ms >= 9000 {
+			done = append(done, at(ms))
+		}
+	}
+	p50, p90 := windowStalls(done, at(10000), at(2000), at(2050))
+	if p50 != 10 || p90 != 1000 {
+		t.Errorf("p50 %v, p90 %v; want 10 and 1000", p50, p90)
 	}
 }
 

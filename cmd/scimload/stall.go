@@ -63,9 +63,33 @@ func (l *load) stall(ctx context.Context) PhaseResult {
 	if aStart.IsZero() {
 		return res
 	}
+	end, all := time.Now(), slices.Concat(done...)
+	slices.SortFunc(all, func(a, b time.Time) int { return a.Compare(b) })
 	res.AnonymizeMs, res.Scrubbed = ms(aEnd.Sub(aStart)), scrubbed
-	res.StallMs, res.BaselineStallMs, res.BaselineStallsOver50 = longestGaps(slices.Concat(done...), time.Now(), aStart, aEnd)
+	res.StallMs, res.BaselineStallMs, res.BaselineStallsOver50 = longestGaps(all, end, aStart, aEnd)
+	res.WindowStallP50Ms, res.WindowStallP90Ms = windowStalls(all, end, aStart, aEnd)
 	return res
+}
+
+// windowStalls places windows as long as [from, to] every 100 ms through the rest of the run
+// (more than a second away from it) and returns the median and the 90th percentile of the
+// longest gap overlapping each: what the machine's own hiccups give a window that long, to
+// read the stall during [from, to] against. done is sorted.
+func windowStalls(done []time.Time, end, from, to time.Time) (p50, p90 float64) {
+	if len(done) == 0 {
+		return 0, 0
+	}
+	length := to.Sub(from)
+	var stalls []time.Duration
+	for s := done[0]; !s.Add(length).After(end); s = s.Add(100 * time.Millisecond) {
+		if s.Add(length).After(from.Add(-time.Second)) && s.Before(to.Add(time.Second)) {
+			continue
+		}
+		during, _, _ := longestGaps(done, end, s, s.Add(length))
+		stalls = append(stalls, time.Duration(during*float64(time.Millisecond)))
+	}
+	slices.Sort(stalls)
+	return ms(percentile(stalls, 50)), ms(percentile(stalls, 90))
 }
 
 // anonymize anonymizes user u with the SCIM action and checks the answer; it reports whether
@@ -88,14 +112,13 @@ func (l *load) anonymize(ctx context.Context, w *worker, u int) bool {
 	return scrubbed
 }
 
-// longestGaps returns, from the first completed write (done) to end, the longest time without
-// one that overlaps [from, to], the longest one that does not, and how many of those exceed
-// 50 ms. The time before the first write (connections being opened) is no stall.
+// longestGaps returns, from the first completed write (done, sorted) to end, the longest time
+// without one that overlaps [from, to], the longest one that does not, and how many of those
+// exceed 50 ms. The time before the first write (connections being opened) is no stall.
 func longestGaps(done []time.Time, end, from, to time.Time) (during, outside float64, over50 int) {
 	if len(done) == 0 {
 		return 0, 0, 0
 	}
-	slices.SortFunc(done, func(a, b time.Time) int { return a.Compare(b) })
 	prev := done[0]
 	for _, t := range append(done[1:], end) {
 		gap := ms(t.Sub(prev))

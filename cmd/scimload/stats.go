@@ -91,6 +91,10 @@ type PhaseResult struct {
 	StallMs              float64 `json:"stallMs,omitempty"`
 	BaselineStallMs      float64 `json:"baselineStallMs,omitempty"`
 	BaselineStallsOver50 int     `json:"baselineStallsOver50,omitempty"`
+	// WindowStallP50Ms and WindowStallP90Ms: the longest gap in windows as long as the
+	// anonymization placed through the rest of the run, median and 90th percentile.
+	WindowStallP50Ms float64 `json:"windowStallP50Ms,omitempty"`
+	WindowStallP90Ms float64 `json:"windowStallP90Ms,omitempty"`
 	// Kinds breaks a phase down by kind of operation; a kind's Seconds is the time from its
 	// first correct answer's request to its last one's answer.
 	Kinds        []PhaseResult `json:"kinds,omitempty"`
