@@ -15,7 +15,7 @@ func Lifecycle() schema.Schema {
 	return schema.Schema{
 		ID:          LifecycleURN,
 		Name:        optional.NewString("User lifecycle"),
-		Description: optional.NewString("Whether the user is part of the audit record (and so is deactivated rather than deleted), and whether the user was anonymized."),
+		Description: optional.NewString("Whether the user is part of the audit record (and so is deactivated rather than deleted), and whether the user was anonymized. The server states every attribute but anonymized, and the extension is always present: it cannot be removed."),
 		Attributes: schema.Attributes{
 			schema.SimpleCoreAttribute(schema.SimpleBooleanParams(schema.BooleanParams{
 				Name: "audited", Mutability: readOnly,
@@ -36,7 +36,7 @@ func Lifecycle() schema.Schema {
 			})),
 			schema.SimpleCoreAttribute(schema.SimpleBooleanParams(schema.BooleanParams{
 				Name:        "anonymized",
-				Description: optional.NewString("Setting this to true irreversibly anonymizes the user: personal data is replaced with random characters, the user is deactivated and removed from every group. It can never become false again."),
+				Description: optional.NewString("Whether the user was anonymized. Written only to true (by POST, PUT or PATCH), which irreversibly anonymizes the user: personal data is replaced with random values, the user is deactivated and removed from every group. Once true it cannot become false or be removed (400 mutability); while false, setting it to false or removing it changes nothing."),
 			})),
 			schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{
 				Name: "anonymizedAt", Mutability: readOnly,

@@ -75,7 +75,7 @@ func prepareErasure(tx *storage.Tx, rt *resourceType, u storage.User) (*erasure,
 	}
 	e := &erasure{version: u.Version, erased: scrubDoc(rt, doc)}
 	for {
-		doc["userName"] = "anonymized-" + randomString(24)
+		doc["userName"] = "anonymized-" + randomString(alphabet, 24)
 		ids, err := tx.LookupUsers(storage.ByUserName, doc["userName"].(string))
 		if err != nil {
 			return nil, err
@@ -179,17 +179,13 @@ func scrubDoc(rt *resourceType, doc map[string]any) []string {
 			}
 		}
 	}
-	if _, ok := doc["externalId"]; ok {
-		delete(doc, "externalId")
-		erased = append(erased, "externalId")
-	}
 	slices.Sort(erased)
 	return erased
 }
 
 func scrubAttrs(urn string, attrs schema.Attributes, m map[string]any, prefix string, erased *[]string) {
 	for k, v := range m {
-		if urn == schemas.UserURN && (k == "externalId" || strings.HasPrefix(k, "urn:")) {
+		if urn == schemas.UserURN && strings.HasPrefix(k, "urn:") {
 			continue
 		}
 		name := k
@@ -206,8 +202,8 @@ func scrubAttrs(urn string, attrs schema.Attributes, m map[string]any, prefix st
 			continue
 		case schemas.Remove:
 			delete(m, k)
-		case schemas.Randomize:
-			if r := randomize(urn, a, v); r == nil {
+		default:
+			if r := randomize(urn, a, h, v); r == nil {
 				delete(m, k)
 			} else {
 				m[k] = r
@@ -217,12 +213,13 @@ func scrubAttrs(urn string, attrs schema.Attributes, m map[string]any, prefix st
 	}
 }
 
-// randomize replaces the string values of an attribute with random characters, keeping the
-// sub-attributes classified as not personal (an email's type, a primary flag).
-func randomize(urn string, a schema.CoreAttribute, v any) any {
+// randomize replaces the string values of an attribute handled h with random values of the
+// form h asks for, keeping the sub-attributes classified as not personal (an email's type, a
+// primary flag) and dropping those to remove.
+func randomize(urn string, a schema.CoreAttribute, h schemas.Handling, v any) any {
 	switch x := v.(type) {
 	case string:
-		return randomFor(a.Name(), a.AttributeType())
+		return randomFor(h, a.AttributeType())
 	case map[string]any:
 		out := map[string]any{}
 		for k, sv := range x {
@@ -230,12 +227,12 @@ func randomize(urn string, a schema.CoreAttribute, v any) any {
 			if !ok {
 				continue
 			}
-			switch h, _ := schemas.UserHandling(urn, a.Name()+"."+sub.Name()); h {
+			switch sh, _ := schemas.UserHandling(urn, a.Name()+"."+sub.Name()); sh {
 			case schemas.Keep:
 				out[sub.Name()] = sv
-			case schemas.Randomize:
+			case schemas.Randomize, schemas.RandomEmail, schemas.RandomPhone:
 				if _, isString := sv.(string); isString {
-					out[sub.Name()] = randomFor(a.Name(), sub.AttributeType())
+					out[sub.Name()] = randomFor(sh, sub.AttributeType())
 				}
 			}
 		}
@@ -246,7 +243,7 @@ func randomize(urn string, a schema.CoreAttribute, v any) any {
 	case []any:
 		var out []any
 		for _, el := range x {
-			if r := randomize(urn, a, el); r != nil {
+			if r := randomize(urn, a, h, el); r != nil {
 				out = append(out, r)
 			}
 		}
@@ -258,26 +255,35 @@ func randomize(urn string, a schema.CoreAttribute, v any) any {
 	return nil
 }
 
-func randomFor(attr, typ string) string {
+// randomFor draws a value of the form h asks for: an address in .invalid (RFC 2606), a number
+// under +999 (reserved in ITU-T E.164, assigned to no country), random bytes for binary, random
+// characters otherwise.
+func randomFor(h schemas.Handling, typ string) string {
 	switch {
+	case h == schemas.RandomEmail:
+		return randomString(alphabet, 20) + "@anonymized.invalid"
+	case h == schemas.RandomPhone:
+		return "+999" + randomString(digits, 12)
 	case typ == "binary":
 		b := make([]byte, 24)
 		_, _ = rand.Read(b)
 		return base64.StdEncoding.EncodeToString(b)
-	case attr == "emails":
-		return randomString(20) + "@anonymized.invalid"
 	}
-	return randomString(20)
+	return randomString(alphabet, 20)
 }
 
-const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+const (
+	alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	digits   = "0123456789"
+)
 
-// randomString draws n characters from crypto/rand: never derived from the original value.
-func randomString(n int) string {
+// randomString draws n characters of chars from crypto/rand: never derived from the original
+// value.
+func randomString(chars string, n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
+		b[i] = chars[int(b[i])%len(chars)]
 	}
 	return string(b)
 }
@@ -332,24 +338,26 @@ func anonymizeRequest(doc map[string]any) (value, set bool) {
 	return v, ok
 }
 
-// guardAnonymized decides what a write to a user may do, given whether the user is anonymized
-// and what the write says about "anonymized". It returns trigger=true when the write is the
-// anonymization itself.
-func guardAnonymized(tx *storage.Tx, id string, doc map[string]any) (trigger bool, err error) {
+func isAnonymized(tx *storage.Tx, id string) (bool, error) {
 	f, err := tx.Facts(id)
-	if err != nil {
-		return false, err
-	}
-	want, set := anonymizeRequest(doc)
+	return f.AnonymizedAt != nil, err
+}
+
+// guardAnonymized is the rule for every write to a user (PUT, PATCH): anonymized may only become
+// true. Given whether the user is anonymized (was), what the write says about anonymized (stated,
+// want) and whether it changes anything else, it refuses what anonymization forbids and returns
+// trigger=true when the write is the anonymization itself. A write that changes nothing is a
+// harmless repeat, also of an anonymized user.
+func guardAnonymized(was, stated, want, changes bool) (trigger bool, err error) {
 	switch {
-	case f.AnonymizedAt == nil:
-		return set && want, nil
-	case set && !want:
-		return false, badRequest("mutability", "anonymized cannot be set back to false: anonymization is irreversible")
-	case set && want:
-		return true, nil // a repeat of the action: nothing changes
+	case !was:
+		return stated && want, nil
+	case stated && !want:
+		return false, badRequest("mutability", "anonymized cannot become false or be removed: anonymization is irreversible")
+	case changes:
+		return false, errorf(http.StatusConflict, "mutability", "the user was anonymized and can no longer change")
 	}
-	return false, errorf(http.StatusConflict, "mutability", "the user was anonymized and can no longer change")
+	return false, nil
 }
 
 // PersonalAttributes names the attributes of a stored user document that anonymization would

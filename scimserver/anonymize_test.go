@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +314,87 @@ func TestPrefetchedErasureOnlyWhenCurrent(t *testing.T) {
 	}
 	if problems, err := e.store.Check(); err != nil || len(problems) > 0 {
 		t.Fatalf("check: %v %v", problems, err)
+	}
+}
+
+// plausible checks what /Schemas cannot say about a user's values (RFC 7643 §4.1.2): emails are
+// addresses, phone numbers are numbers, a country is an ISO 3166-1 alpha-2 code.
+func plausible(user map[string]any) []string {
+	var problems []string
+	for _, e := range asList(user["emails"]) {
+		if _, err := mail.ParseAddress(str(get(e, "value"))); err != nil {
+			problems = append(problems, fmt.Sprintf("email %q is not an address", get(e, "value")))
+		}
+	}
+	for _, p := range asList(user["phoneNumbers"]) {
+		if !phoneRE.MatchString(str(get(p, "value"))) {
+			problems = append(problems, fmt.Sprintf("phone number %q is not a number", get(p, "value")))
+		}
+	}
+	for _, a := range asList(user["addresses"]) {
+		if c, ok := get(a, "country").(string); ok && !countryRE.MatchString(c) {
+			problems = append(problems, fmt.Sprintf("country %q is not an ISO 3166-1 alpha-2 code", c))
+		}
+	}
+	return problems
+}
+
+var (
+	phoneRE   = regexp.MustCompile(`^(tel:)?\+?[0-9][0-9 ()./-]{5,30}$`)
+	countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// TestAnonymizedUserIsValid: anonymization writes only values that fit their attributes: a user
+// with every attribute set is valid against the served /Schemas before and after, and its
+// emails, phone numbers and country stay plausible.
+func TestAnonymizedUserIsValid(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnvAt(t, filepath.Join(dir, "data.db"))
+	users := served(e, "User")
+	id, personal := fullUser(e, "41")
+	before := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200)
+	if p := append(users.check(before), plausible(before)...); len(p) > 0 {
+		t.Fatalf("the fresh user is not valid, so the check proves nothing:\n  %s", strings.Join(p, "\n  "))
+	}
+	after := e.do("POST", "/scim/v2/Users/"+id+"/.anonymize", nil).must(t, 200)
+	if p := append(users.check(after), plausible(after)...); len(p) > 0 {
+		t.Errorf("the anonymized user is not valid:\n  %s", strings.Join(p, "\n  "))
+	}
+	if get(after, lifecycleURN, "anonymized") != true || after["profileUrl"] != nil || after["photos"] != nil {
+		t.Errorf("anonymized user: %v", after)
+	}
+	residue(t, dir, e.logText(), personal)
+}
+
+// TestListingWithAnonymizedUser: a page that holds an anonymized user, from a listing and from
+// a root search, is valid as a whole.
+func TestListingWithAnonymizedUser(t *testing.T) {
+	e := newEnv(t)
+	users, groups := served(e, "User"), served(e, "Group")
+	id, _ := fullUser(e, "42")
+	fullUser(e, "43")
+	fullGroup(e, "44")
+	e.api("POST", "/api/v1/users/"+id+"/anonymize", nil).must(t, 200)
+	pages := []map[string]any{
+		e.do("GET", "/scim/v2/Users?count=100", nil).must(t, 200),
+		e.do("GET", filterURL("Users", lifecycleURN+":anonymized eq true"), nil).must(t, 200),
+		e.do("POST", "/scim/v2/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}}).must(t, 200),
+	}
+	for i, page := range pages {
+		found := false
+		for _, res := range asList(page["Resources"]) {
+			r := res.(map[string]any)
+			st := users
+			if get(r, "meta", "resourceType") == "Group" {
+				st = groups
+			}
+			found = found || r["id"] == id
+			if p := append(st.check(r), plausible(r)...); len(p) > 0 {
+				t.Errorf("page %d, %v %v:\n  %s", i, get(r, "meta", "resourceType"), r["id"], strings.Join(p, "\n  "))
+			}
+		}
+		if !found {
+			t.Errorf("page %d does not hold the anonymized user", i)
+		}
 	}
 }

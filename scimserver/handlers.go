@@ -260,13 +260,18 @@ func (s *Server) replaceResource(r *http.Request, rt *resourceType, id string, m
 			if err != nil {
 				return err
 			}
-			if anonymized, err = guardAnonymized(tx, id, doc); err != nil || anonymized {
+			was, err := isAnonymized(tx, id)
+			if err != nil {
+				return err
+			}
+			names := attrNames(oldDoc, stripped, hash != nil)
+			want, stated := anonymizeRequest(doc)
+			if anonymized, err = guardAnonymized(was, stated, want, len(names) > 0); err != nil || anonymized {
 				if err == nil {
 					_, err = anonymizeTx(tx, rt, actor, id, pre)
 				}
 				return err
 			}
-			names := attrNames(oldDoc, stripped, hash != nil)
 			if len(names) == 0 {
 				return nil
 			}

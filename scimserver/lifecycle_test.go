@@ -1,6 +1,7 @@
 package scimserver
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -118,7 +119,8 @@ func TestDeleteAuditedUserDeactivates(t *testing.T) {
 	if r := e.do("PUT", "/scim/v2/Users/"+id, full).must(t, 200); r["active"] != true {
 		t.Fatalf("reactivate by PUT: %v", r)
 	}
-	// Lifecycle attributes are filterable and the server's to state: client writes are ignored.
+	// Lifecycle attributes are filterable and the server's to state: in a body they are ignored,
+	// through a PATCH path refused.
 	if r := e.do("GET", filterURL("Users", lifecycleURN+`:audited eq true`), nil).must(t, 200); r["totalResults"] != float64(1) || get(r, "Resources", 0, "id") != id {
 		t.Fatalf("filter on audited: %v", r)
 	}
@@ -127,8 +129,10 @@ func TestDeleteAuditedUserDeactivates(t *testing.T) {
 	if get(r, lifecycleURN, "audited") != false || get(r, lifecycleURN, "campaignCount") != nil {
 		t.Fatalf("client wrote lifecycle attributes: %v", r[lifecycleURN])
 	}
-	r = e.do("PATCH", "/scim/v2/Users/"+other, patchOp(op("replace", lifecycleURN+":audited", true))).must(t, 200)
-	if get(r, lifecycleURN, "audited") != false {
+	if r := e.do("PATCH", "/scim/v2/Users/"+other, patchOp(op("replace", lifecycleURN+":audited", true))); r.status != 400 || r.body["scimType"] != "mutability" {
+		t.Fatalf("PATCH of audited: %d %s", r.status, r.raw)
+	}
+	if r := e.do("GET", "/scim/v2/Users/"+other, nil).must(t, 200); get(r, lifecycleURN, "audited") != false {
 		t.Fatalf("PATCH wrote audited: %v", r[lifecycleURN])
 	}
 	// Not audited: a real delete; the userName is free again.
@@ -240,5 +244,62 @@ func TestAuditTrailExport(t *testing.T) {
 		if strings.Contains(text, p) {
 			t.Errorf("the trail holds personal value %q", p)
 		}
+	}
+}
+
+// TestLifecycleWrites: of the lifecycle extension only anonymized is writable, and only towards
+// true. Clearing it (remove, false, null) is refused with 400 mutability once the user is
+// anonymized, and changes nothing before; the extension itself cannot be removed. /Schemas says
+// so.
+func TestLifecycleWrites(t *testing.T) {
+	e := newEnv(t)
+	plain := e.createUser("plain@example.com", nil)
+	gone := e.createUser("gone@example.com", nil)
+	e.do("POST", "/scim/v2/Users/"+gone+"/.anonymize", nil).must(t, 200)
+	anonymized := lifecycleURN + ":anonymized"
+	null := json.RawMessage("null")
+	cases := []struct {
+		name, user string
+		op         map[string]any
+		status     int
+		scimType   string
+	}{
+		{"remove anonymized of an anonymized user", gone, op("remove", anonymized, nil), 400, "mutability"},
+		{"set anonymized of an anonymized user to false", gone, op("replace", anonymized, false), 400, "mutability"},
+		{"clear anonymized of an anonymized user", gone, op("replace", anonymized, null), 400, "mutability"},
+		{"clear anonymized of an anonymized user by value key", gone, op("replace", "", map[string]any{anonymized: null}), 400, "mutability"},
+		{"set anonymized false through the extension", gone, op("replace", lifecycleURN, map[string]any{"anonymized": false}), 400, "mutability"},
+		{"remove the extension of an anonymized user", gone, op("remove", lifecycleURN, nil), 400, "mutability"},
+		{"repeat the anonymization", gone, op("replace", anonymized, true), 200, ""},
+		{"remove anonymized of a user who is not anonymized", plain, op("remove", anonymized, nil), 200, ""},
+		{"set anonymized false of a user who is not anonymized", plain, op("replace", anonymized, "False"), 200, ""},
+		{"remove the extension of a user who is not anonymized", plain, op("remove", lifecycleURN, nil), 400, "mutability"},
+	}
+	for _, tc := range cases {
+		before := e.do("GET", "/scim/v2/Users/"+tc.user, nil).must(t, 200)
+		r := e.do("PATCH", "/scim/v2/Users/"+tc.user, patchOp(tc.op))
+		if r.status != tc.status || (tc.scimType != "" && r.body["scimType"] != tc.scimType) {
+			t.Errorf("%s: %d %s", tc.name, r.status, r.raw)
+			continue
+		}
+		after := e.do("GET", "/scim/v2/Users/"+tc.user, nil).must(t, 200)
+		if fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Errorf("%s changed the user: %v", tc.name, after)
+		}
+		if want := tc.user == gone; get(after, lifecycleURN, "anonymized") != want {
+			t.Errorf("%s: anonymized reads %v", tc.name, get(after, lifecycleURN, "anonymized"))
+		}
+	}
+	// /Schemas tells a generic client which lifecycle attributes it may write.
+	lc := served(e, "User").attrs[lifecycleURN]
+	for _, name := range []string{"audited", "auditReasons", "lastInteractionAt", "campaignCount", "anonymizedAt"} {
+		if d, ok := findDef(lc, name); !ok || d.Mutability != "readOnly" {
+			t.Errorf("lifecycle %s: %+v", name, d)
+		}
+	}
+	d, _ := findDef(lc, "anonymized")
+	if d.Mutability != "readWrite" || d.Type != "boolean" || !strings.Contains(d.Description, "only to true") ||
+		!strings.Contains(d.Description, "mutability") {
+		t.Errorf("lifecycle anonymized: %+v", d)
 	}
 }

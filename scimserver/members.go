@@ -3,11 +3,12 @@ package scimserver
 import (
 	"strings"
 
+	"github.com/scimserver/scimserver/scimserver/patch"
 	"github.com/scimserver/scimserver/storage"
 )
 
 // membersFromBody takes the members list out of a Group POST or PUT body (membership is stored
-// apart from the group document) and checks each entry's shape.
+// apart from the group document) and reads it as a PATCH value is read.
 func membersFromBody(rt *resourceType, m map[string]any) ([]storage.Member, error) {
 	if rt.name != "Group" {
 		return nil, nil
@@ -22,56 +23,36 @@ func membersFromBody(rt *resourceType, m map[string]any) ([]storage.Member, erro
 	if raw == nil {
 		return nil, nil
 	}
-	list, ok := raw.([]any)
-	if !ok {
+	if _, ok := raw.([]any); !ok {
 		return nil, badRequest("invalidValue", "members must be a list")
+	}
+	parsed, err := patch.ParseMembers(raw)
+	if err == nil {
+		err = checkMembers(parsed)
+	}
+	if err != nil {
+		return nil, err
 	}
 	var out []storage.Member
 	seen := map[string]bool{}
-	for _, el := range list {
-		obj, ok := el.(map[string]any)
-		if !ok {
-			return nil, badRequest("invalidValue", "each member must be an object with a value")
-		}
-		mem, err := memberFrom(obj)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[mem.Value] {
-			seen[mem.Value] = true
-			out = append(out, mem)
+	for _, p := range parsed {
+		if !seen[p.Value] {
+			seen[p.Value] = true
+			out = append(out, storage.Member{Value: p.Value, Display: p.Display})
 		}
 	}
 	return out, nil
 }
 
-func memberFrom(obj map[string]any) (storage.Member, error) {
-	var mem storage.Member
-	for k, v := range obj {
-		s, isString := v.(string)
-		if v != nil && !isString {
-			return mem, badRequest("invalidValue", "member attributes (value, display, type, $ref) must be strings")
-		}
-		switch strings.ToLower(k) {
-		case "value":
-			mem.Value = s
-		case "display":
-			mem.Display = s
-		case "type":
-			switch strings.ToLower(s) {
-			case "", "user", "group":
-			default:
-				return mem, badRequest("invalidValue", `member type must be "User" or "Group"`)
-			}
+// checkMembers refuses member values the store should not keep (see checkValues), for POST, PUT
+// and PATCH alike.
+func checkMembers(members []patch.Member) error {
+	for _, m := range members {
+		if err := checkValues(m.Display); err != nil {
+			return err
 		}
 	}
-	if mem.Value == "" {
-		return mem, badRequest("invalidValue", "each member needs a value: the id of a user or group")
-	}
-	if err := checkValues(mem.Display); err != nil {
-		return mem, err
-	}
-	return mem, nil
+	return nil
 }
 
 // replaceMembers makes a group's membership exactly want, touching only the difference, and

@@ -3,9 +3,11 @@ package scimserver
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 
+	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/scimserver/patch"
 	"github.com/scimserver/scimserver/storage"
 )
@@ -57,7 +59,17 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 		if err != nil {
 			return err
 		}
-		newDoc, _, mc, err := patch.Apply(doc, ops, rt.patchSchema())
+		// A user's PATCH applies to what the client reads: the stored document plus the
+		// lifecycle's anonymized, so that removing or clearing it means what it says.
+		was, input := false, doc
+		if rt.name == "User" {
+			if was, err = isAnonymized(tx, id); err != nil {
+				return err
+			}
+			input = maps.Clone(doc)
+			input[schemas.LifecycleURN] = map[string]any{"anonymized": was}
+		}
+		newDoc, _, mc, err := patch.Apply(input, ops, rt.patchSchema())
 		if err != nil {
 			return err
 		}
@@ -65,8 +77,16 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 		if err := checkValues(newDoc); err != nil {
 			return err
 		}
+		if err := checkMembers(mc.Add); err != nil {
+			return err
+		}
+		want, _ := anonymizeRequest(newDoc)
+		stripLifecycle(newDoc)
+		password, _ := newDoc["password"].(string)
+		delete(newDoc, "password")
+		names := attrNames(doc, newDoc, password != "")
 		if rt.name == "User" {
-			trigger, err := guardAnonymized(tx, id, newDoc)
+			trigger, err := guardAnonymized(was, true, want, len(names) > 0)
 			if err != nil {
 				return err
 			}
@@ -74,11 +94,7 @@ func (s *Server) patchResource(r *http.Request, rt *resourceType, id string, ops
 				anonymized, err = anonymizeTx(tx, rt, actor, id, pre)
 				return err
 			}
-			stripLifecycle(newDoc)
 		}
-		password, _ := newDoc["password"].(string)
-		delete(newDoc, "password")
-		names := attrNames(doc, newDoc, password != "")
 		if rt.name == "Group" {
 			changed, err := s.applyMembers(tx, rt, id, mc)
 			if err != nil {

@@ -15,18 +15,14 @@ import (
 
 // resourceType describes one SCIM resource type: its endpoint and schemas.
 type resourceType struct {
-	name       string // "User"
-	endpoint   string // "/Users"
-	core       schema.Schema
+	name       string        // "User"
+	endpoint   string        // "/Users"
+	core       schema.Schema // with the common attributes id, externalId and meta
 	extensions []schema.Schema
-	common     schema.Schema // id, externalId, meta
-	input      schema.Schema // core plus externalId: what a request body's core part is validated against
 }
 
 func newResourceType(name, endpoint string, core schema.Schema, extensions ...schema.Schema) *resourceType {
-	input := core
-	input.Attributes = append(append(schema.Attributes{}, core.Attributes...), externalIDAttr())
-	return &resourceType{name: name, endpoint: endpoint, core: core, extensions: extensions, common: commonSchema(), input: input}
+	return &resourceType{name: name, endpoint: endpoint, core: core, extensions: extensions}
 }
 
 func userType() *resourceType {
@@ -34,16 +30,6 @@ func userType() *resourceType {
 }
 
 func groupType() *resourceType { return newResourceType("Group", "/Groups", schemas.Group()) }
-
-func commonSchema() schema.Schema {
-	var attrs []schema.CoreAttribute
-	for _, a := range schema.CommonAttributes() {
-		if a.Name() != "schemas" {
-			attrs = append(attrs, a)
-		}
-	}
-	return schema.Schema{Attributes: attrs}
-}
 
 // patchSchema is the view of the schemas the PATCH engine works with.
 func (rt *resourceType) patchSchema() patch.Schema {
@@ -66,8 +52,6 @@ func (rt *resourceType) resolve(urn, name, sub string) (attrRef, bool) {
 	switch {
 	case urn == "" || strings.EqualFold(urn, rt.core.ID):
 		if a, ok := rt.core.Attributes.ContainsAttribute(name); ok {
-			ref, found = attrRef{attr: a}, true
-		} else if a, ok := rt.common.Attributes.ContainsAttribute(name); ok && urn == "" {
 			ref, found = attrRef{attr: a}, true
 		}
 	default:
@@ -137,7 +121,7 @@ func (rt *resourceType) docFromBody(m map[string]any) (map[string]any, string, e
 		return nil, "", err
 	}
 	normaliseBody(rt, m)
-	doc, serr := rt.input.Validate(m)
+	doc, serr := rt.core.Validate(m)
 	if serr != nil {
 		return nil, "", badRequest("invalidValue", bodyDetail)
 	}
@@ -185,11 +169,6 @@ func checkShape(rt *resourceType, m map[string]any) error {
 		seen[l] = true
 	}
 	return nil
-}
-
-func externalIDAttr() schema.CoreAttribute {
-	return schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
-		CaseExact: true, Name: "externalId", Mutability: schema.AttributeMutabilityReadWrite()}))
 }
 
 func lookupFold(m map[string]any, key string) (any, bool) {

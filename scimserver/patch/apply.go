@@ -286,7 +286,7 @@ func changedAttributes(before, after map[string]any, s Schema) []string {
 			}
 		}
 	}
-	diff(before, after, s.coreAttributes(), "")
+	diff(before, after, s.Core.Attributes, "")
 	for _, ext := range s.Extensions {
 		diff(asMap(before[ext.ID]), asMap(after[ext.ID]), ext.Attributes, ext.ID+":")
 	}

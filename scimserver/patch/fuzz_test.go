@@ -41,6 +41,9 @@ var realBodies = []string{
 	body(`{"op":"replace","value":{"displayName":"","emails[type eq \"work\"].value":""}}`),
 	body(`{"op":"add","path":"emails[type eq \"home\"].value","value":"h@example.com"}`, `{"op":"replace","path":"emails[type eq \"home\"].primary","value":"True"}`),
 	body(`{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}`),
+	body(`{"op":"add","path":"members","value":[{"displayName":"new User","value":"u1"}]}`),
+	body(`{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","value":{"schemas":["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"department":"X"}}`),
+	body(`{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:lifecycle:2.0:User:anonymized"}`),
 }
 
 var realPaths = []string{
@@ -52,7 +55,9 @@ var realPaths = []string{
 	"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
 	"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
 	"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
-	"urn:ietf:params:scim:schemas:core:2.0:User:userName", "id", "meta.lastModified",
+	"urn:ietf:params:scim:schemas:core:2.0:User:userName", "id", "meta.lastModified", "schemas", "groups",
+	"urn:ietf:params:scim:schemas:extension:lifecycle:2.0:User",
+	"urn:ietf:params:scim:schemas:extension:lifecycle:2.0:User:anonymized",
 }
 
 const sampleUser = `{"userName":"test.user@okta.local","externalId":"00u1","active":true,

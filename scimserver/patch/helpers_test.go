@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/elimity-com/scim/schema"
+
+	"github.com/scimserver/scimserver/schemas"
 )
 
 const (
@@ -17,11 +19,11 @@ const (
 )
 
 func userSchema() Schema {
-	return Schema{Core: schema.CoreUserSchema(), Extensions: []schema.Schema{schema.ExtensionEnterpriseUser()}}
+	return Schema{Core: schemas.User(), Extensions: []schema.Schema{schemas.EnterpriseUser(), schemas.Lifecycle()}}
 }
 
 func groupSchema() Schema {
-	return Schema{Core: schema.CoreGroupSchema()}
+	return Schema{Core: schemas.Group()}
 }
 
 // testSchema is the User schema plus an extension exercising types and mutabilities that the

@@ -132,8 +132,18 @@ func memberIDs(e filter.Expression) ([]string, bool) {
 	return nil, false
 }
 
-// parseMembers validates the members in a PATCH value: one member object or an array of them;
-// null or [] is no member.
+// ParseMembers reads a group's members from a POST or PUT body or a PATCH value: one member
+// object or an array of them; null or [] is no member. Keys other than value, display, type and
+// $ref are ignored, as elsewhere in a body (Microsoft's test collection sends displayName).
+// Errors are *Error.
+func ParseMembers(v any) ([]Member, error) {
+	members, err := parseMembers(v)
+	if err != nil {
+		return nil, err
+	}
+	return members, nil
+}
+
 func parseMembers(v any) ([]Member, *Error) {
 	if isClear(v) {
 		return nil, nil
@@ -162,6 +172,19 @@ func parseMember(v any) (Member, *Error) {
 	seen := map[string]bool{}
 	for k, raw := range obj {
 		key := strings.ToLower(k)
+		var field *string
+		switch key {
+		case "value":
+			field = &m.Value
+		case "display":
+			field = &m.Display
+		case "$ref": // Entra sends "$ref": null
+			field = &m.Ref
+		case "type":
+			field = &m.Type
+		default:
+			continue
+		}
 		if seen[key] {
 			return Member{}, errorf(invalidSyntax, "a member gives %s twice (the keys differ only in case)", safeName(key))
 		}
@@ -170,25 +193,15 @@ func parseMember(v any) (Member, *Error) {
 		if !isString && raw != nil {
 			return Member{}, errorf(invalidValue, "member attribute %s must be a string", safeName(k))
 		}
-		switch key {
-		case "value":
-			m.Value = s
-		case "display":
-			m.Display = s
-		case "$ref": // Entra sends "$ref": null
-			m.Ref = s
-		case "type":
-			switch {
-			case strings.EqualFold(s, "User"):
-				m.Type = "User"
-			case strings.EqualFold(s, "Group"):
-				m.Type = "Group"
-			case s != "":
-				return Member{}, errorf(invalidValue, "member type must be User or Group")
-			}
-		default:
-			return Member{}, errorf(invalidValue, "members have no sub-attribute %s", safeName(k))
-		}
+		*field = s
+	}
+	switch {
+	case strings.EqualFold(m.Type, "User"):
+		m.Type = "User"
+	case strings.EqualFold(m.Type, "Group"):
+		m.Type = "Group"
+	case m.Type != "":
+		return Member{}, errorf(invalidValue, "member type must be User or Group")
 	}
 	if m.Value == "" {
 		return Member{}, errorf(invalidValue, "each member needs a non-empty string value")

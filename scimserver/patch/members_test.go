@@ -28,6 +28,11 @@ func TestMembers(t *testing.T) {
 			changed: []string{"members"},
 		},
 		{
+			name: "microsoft's test collection: a member key the schema lacks is ignored",
+			body: body(`{"op":"add","path":"members","value":[{"displayName":"new User","value":"u1","operation":7}]}`),
+			want: MemberChange{Add: []Member{{Value: "u1"}}},
+		},
+		{
 			name: "okta full push replaces the list",
 			body: body(`{"op":"replace","path":"members","value":[{"value":"u1","display":"a"},{"value":"u2","display":"b"}]}`),
 			want: MemberChange{ReplaceAll: true, Add: []Member{{Value: "u1", Display: "a"}, {Value: "u2", Display: "b"}}},

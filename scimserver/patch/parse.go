@@ -151,17 +151,26 @@ func (p *parser) expand(i int, op, prefix string, raw json.RawMessage) *Error {
 	return nil
 }
 
+// pathOp adds the operation on path. fromValue marks a key of a value object rather than an
+// operation's path: such a key is read as a POST or PUT body's attribute is, so one that names
+// no attribute, or a read-only one (clients echo id, meta and groups back), is ignored. A path
+// that does either is refused (RFC 7644 §3.5.2).
 func (p *parser) pathOp(i int, op, path string, raw json.RawMessage, hasValue, fromValue bool) *Error {
-	t, ignore, err := p.s.resolve(path)
-	if err != nil {
+	t, known, err := p.s.resolve(path)
+	switch {
+	case err != nil && fromValue && !known:
+		return nil
+	case err != nil:
 		return err.in(where(i, op, "", fromValue))
-	}
-	if ignore {
+	case t.readOnly() && fromValue:
 		return nil
 	}
 	o := Operation{Index: i, Op: op, Path: path, t: t, where: where(i, op, t.desc, fromValue)}
 	if t.attr == nil { // a bare extension URN
 		if op == opRemove {
+			if err := p.s.checkRemovable(t.urn); err != nil {
+				return err.in(o.where)
+			}
 			p.ops = append(p.ops, o)
 			return nil
 		}

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/elimity-com/scim/schema"
@@ -9,42 +10,19 @@ import (
 
 // Schema describes the resource a PATCH is validated against and applied to.
 type Schema struct {
-	Core       schema.Schema   // e.g. schema.CoreUserSchema() or schema.CoreGroupSchema()
+	Core       schema.Schema   // e.g. schemas.User() or schemas.Group(), with the common attributes
 	Extensions []schema.Schema // e.g. schema.ExtensionEnterpriseUser()
 }
 
-// externalIDAttr is the common attribute "externalId" (RFC 7643 §3.1), which elimity's core
-// schemas leave out but every resource carries in its document.
-var externalIDAttr = schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
-	CaseExact: true,
-	Name:      "externalId",
-}))
-
-// isEchoedReadOnly reports whether name is a server-managed attribute that clients echo back in
-// PATCH values (Okta's rename sends "id"); operations on these are dropped, not rejected.
-func isEchoedReadOnly(name string) bool {
-	for _, n := range []string{"id", "meta", "schemas", "groups"} {
-		if strings.EqualFold(name, n) {
-			return true
-		}
-	}
-	return false
-}
-
-// coreAttributes returns the core schema's attributes plus externalId.
-func (s Schema) coreAttributes() schema.Attributes {
-	attrs := append(schema.Attributes{}, s.Core.Attributes...)
-	if _, ok := attrs.ContainsAttribute(externalIDAttr.Name()); !ok {
-		attrs = append(attrs, externalIDAttr)
-	}
-	return attrs
-}
+// schemasAttr is the common attribute "schemas" (RFC 7643 §3), which names a resource's schemas
+// rather than being listed in one. The server states it, so to a PATCH it is read-only.
+var schemasAttr = schema.SchemasAttributes().WithMutability(schema.AttributeMutabilityReadOnly())
 
 // container returns the attributes a path's URN prefix selects and the document key holding
 // them: "" for the core schema (whose attributes sit at the top level), the URN for extensions.
 func (s Schema) container(uri string) (urn string, attrs schema.Attributes, ok bool) {
 	if uri == "" || strings.EqualFold(uri, s.Core.ID) {
-		return "", s.coreAttributes(), true
+		return "", append(slices.Clone(s.Core.Attributes), schemasAttr), true
 	}
 	for _, ext := range s.Extensions {
 		if strings.EqualFold(uri, ext.ID) {
@@ -80,30 +58,28 @@ func (t target) def() schema.CoreAttribute {
 // maxPathLen bounds a PATCH path, as the server bounds a query filter.
 const maxPathLen = 1024
 
-// resolve parses path and resolves it against s. ignore is true for read-only attributes
-// (id, meta, schemas, groups, and any the schema marks readOnly), whose operations are dropped.
-func (s Schema) resolve(path string) (t target, ignore bool, err *Error) {
+// resolve parses path and resolves it against s. known is false, with err, when the path names
+// no attribute of the resource's schemas (an unknown URN, attribute or sub-attribute): a key of
+// a value object that does so is ignored, as POST and PUT ignore unknown attributes.
+func (s Schema) resolve(path string) (t target, known bool, err *Error) {
 	for _, ext := range s.Extensions {
 		if strings.EqualFold(path, ext.ID) {
-			return target{urn: ext.ID, desc: ext.ID}, false, nil
+			return target{urn: ext.ID, desc: ext.ID}, true, nil
 		}
 	}
 	if len(path) > maxPathLen {
 		// The path parser's cost grows with the length; no real path comes near this.
-		return target{}, false, errorf(invalidPath, "the path is longer than %d bytes", maxPathLen)
+		return target{}, true, errorf(invalidPath, "the path is longer than %d bytes", maxPathLen)
 	}
 	p, perr := filter.ParsePathNumber([]byte(path))
 	if perr != nil {
-		return target{}, false, errorf(invalidPath, "the path is not a valid SCIM attribute path")
+		return target{}, true, errorf(invalidPath, "the path is not a valid SCIM attribute path")
 	}
 	t.desc = describePath(p)
 	ap := p.AttributePath
 	urn, attrs, ok := s.container(ap.URI())
 	if !ok {
 		return target{}, false, errorf(invalidPath, "%s: the URN prefix names no schema of this resource", t.desc)
-	}
-	if urn == "" && isEchoedReadOnly(ap.AttributeName) {
-		return target{}, true, nil
 	}
 	attr, ok := attrs.ContainsAttribute(ap.AttributeName)
 	if !ok {
@@ -114,13 +90,13 @@ func (s Schema) resolve(path string) (t target, ignore bool, err *Error) {
 	subName := ap.SubAttributeName()
 	if p.ValueExpression != nil {
 		if subName != "" {
-			return target{}, false, errorf(invalidPath, "%s: a filter cannot follow a sub-attribute", t.desc)
+			return target{}, true, errorf(invalidPath, "%s: a filter cannot follow a sub-attribute", t.desc)
 		}
 		if !attr.MultiValued() {
-			return target{}, false, errorf(invalidPath, "%s: a filter needs a multi-valued attribute", t.desc)
+			return target{}, true, errorf(invalidPath, "%s: a filter needs a multi-valued attribute", t.desc)
 		}
 		if t.filter, err = checkFilter(p.ValueExpression, attr); err != nil {
-			return target{}, false, err.in(t.desc)
+			return target{}, true, err.in(t.desc)
 		}
 		subName = p.SubAttributeName()
 	}
@@ -131,26 +107,37 @@ func (s Schema) resolve(path string) (t target, ignore bool, err *Error) {
 		}
 		t.sub = &sub
 	}
-	// Read-only attributes are the server's to state (RFC 7643 §7): a client's write to one,
-	// like the read-only values clients echo back, is ignored rather than refused.
-	if attr.Mutability() == "readOnly" || (t.sub != nil && t.sub.Mutability() == "readOnly") {
-		return target{}, true, nil
-	}
-	return t, false, nil
+	return t, true, nil
 }
 
-// checkMutability rejects ops that the schema forbids on the target (RFC 7643 §7). Adding to an
-// immutable attribute is allowed here; Apply refuses it when a different value is already set.
+// readOnly reports whether the target is an attribute or sub-attribute the server states (id,
+// meta, schemas, groups, and any the schema marks readOnly).
+func (t target) readOnly() bool {
+	return t.attr != nil && (t.attr.Mutability() == "readOnly" || (t.sub != nil && t.sub.Mutability() == "readOnly"))
+}
+
+// checkMutability rejects ops that the schema forbids on the target (RFC 7643 §7): any op on a
+// read-only attribute, replace and remove on an immutable one. Adding to an immutable attribute
+// is allowed here; Apply refuses it when a different value is already set.
 func checkMutability(op string, t target) *Error {
+	if t.readOnly() {
+		return errorf(mutability, "%s is read-only: the server sets it", t.desc)
+	}
 	for _, a := range []*schema.CoreAttribute{t.attr, t.sub} {
-		if a == nil {
-			continue
+		if a != nil && a.Mutability() == "immutable" && op != opAdd {
+			return errorf(mutability, "%s is immutable and cannot be replaced or removed", a.Name())
 		}
-		switch a.Mutability() {
-		case "immutable":
-			if op != opAdd {
-				return errorf(mutability, "%s is immutable and cannot be replaced or removed", a.Name())
-			}
+	}
+	return nil
+}
+
+// checkRemovable refuses to remove the whole extension urn when it holds read-only attributes:
+// the server states those, so the extension stays whatever the client asks.
+func (s Schema) checkRemovable(urn string) *Error {
+	_, attrs, _ := s.container(urn)
+	for _, a := range attrs {
+		if a.Mutability() == "readOnly" {
+			return errorf(mutability, "the extension holds read-only attributes, such as %s, and cannot be removed", a.Name())
 		}
 	}
 	return nil

@@ -107,14 +107,16 @@ func normalizeComplex(attr schema.CoreAttribute, v any) (any, *Error) {
 		return nil, errorf(invalidValue, "the value of %s must be an object", attr.Name())
 	}
 	out := make(map[string]any, len(obj))
+	seen := make(map[string]bool, len(obj))
 	for k, sv := range obj {
 		sub, ok := attr.SubAttributes().ContainsAttribute(k)
 		if !ok {
-			return nil, errorf(invalidValue, "%s has no sub-attribute %s", attr.Name(), safeName(k))
+			continue // as in a POST or PUT body, a sub-attribute no schema defines is ignored
 		}
-		if _, dup := out[sub.Name()]; dup {
+		if seen[sub.Name()] {
 			return nil, errorf(invalidSyntax, "%s.%s is given twice (the keys differ only in case)", attr.Name(), sub.Name())
 		}
+		seen[sub.Name()] = true
 		if sub.Mutability() == "readOnly" {
 			continue // clients echo read-only values back, e.g. manager.displayName
 		}
