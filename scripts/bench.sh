@@ -68,9 +68,32 @@ if [ "${1:-}" = stall ]; then
     start "$STALL_DATA/data.db"
     load --concurrency 8 --phases discover,stall --discover-max 2000 --duration "${DURATION:-40s}" --json > "$OUT/stall-$i.json" || true
     stop
-    jq -r --arg i "$i" '.phases[] | select(.name == "stall") | "round \($i): anonymization \(.anonymizeMs*10|round/10) ms, longest write stall while it ran \(.stallMs*10|round/10) ms, elsewhere \(.baselineStallMs*10|round/10) ms (\(.baselineStallsOver50 // 0) gaps over 50 ms; windows as long elsewhere: median \(.windowStallP50Ms*10|round/10), p90 \(.windowStallP90Ms*10|round/10) ms), \(.errors) errors"' "$OUT/stall-$i.json"
+    jq -r --arg i "$i" '.phases[] | select(.name == "stall") | "round \($i): anonymization \(.anonymizeMs*10|round/10) ms, longest write stall while it ran \(.stallMs*10|round/10) ms, elsewhere \(.baselineStallMs*10|round/10) ms (\(.baselineStallsOver50 // 0) gaps over 50 ms; windows as long elsewhere: median \((.windowStallP50Ms // 0)*10|round/10), p90 \((.windowStallP90Ms // 0)*10|round/10) ms), \(.errors) errors"' "$OUT/stall-$i.json"
   done
   ls -l "$STALL_DATA/data.db"
+  exit 0
+fi
+
+if [ "${1:-}" = abandon ]; then
+  # After a stall run, on its file: 40 listings sorted by an attribute no index serves, each
+  # abandoned by its client after 0.3 s, then 20 GETs by id one after another (REPEAT rounds).
+  STALL_DATA=${STALL_DATA:-$OUT/dstall}
+  [ -f "$STALL_DATA/data.db" ] || { echo "run bash scripts/bench.sh stall first" >&2; exit 1; }
+  H="Authorization: Bearer $TOKEN"
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    start "$STALL_DATA/data.db"
+    id=$(curl -s -H "$H" "$URL/Users?count=1&startIndex=150000" | jq -r '.Resources[0].id')
+    curl -s -o /dev/null -H "$H" "$URL/Users/$id"
+    abandoned=()
+    for _ in $(seq 40); do
+      curl -s -o /dev/null --max-time 0.3 -H "$H" "$URL/Users?sortBy=name.givenName&count=1" & abandoned+=($!)
+    done
+    sleep 0.5
+    for _ in $(seq 20); do curl -s -o /dev/null -w '%{time_total}\n' -H "$H" "$URL/Users/$id"; done | sort -n |
+      awk -v i="$i" '{a[NR]=$1} END {printf "round %s: GET by id behind 40 abandoned sorted listings: median %.3f s, max %.3f s\n", i, a[int((NR+1)/2)], a[NR]}'
+    wait "${abandoned[@]}" || true
+    kill -9 "$PID"; wait "$PID" || true # a server that still runs the abandoned listings would not stop
+  done
   exit 0
 fi
 
