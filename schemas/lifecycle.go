@@ -23,7 +23,7 @@ func Lifecycle() schema.Schema {
 			})),
 			schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
 				Name: "auditReasons", Mutability: readOnly, MultiValued: true, CaseExact: true,
-				CanonicalValues: []string{"interacted", "campaign"},
+				CanonicalValues: []string{"interacted", "campaign", "anonymized"},
 				Description:     optional.NewString("Why the user is audited."),
 			})),
 			schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{

@@ -143,7 +143,7 @@ func (s *Server) adminSetDisabled(disabled bool) http.HandlerFunc {
 		id := pathParam(r, "id")
 		if disabled && id == tenantOf(r) {
 			// The admin token making the request would stop working with its tenant.
-			writeError(w, r, errorf(http.StatusConflict, "", "a tenant cannot be disabled with one of its own tokens; use an admin token of another tenant, or the tenant command"))
+			writeError(w, r, errorf(http.StatusConflict, "", "a tenant cannot be disabled with one of its own tokens; use an admin token of another tenant, or \"scimserver tenant disable\" with the server stopped"))
 			return
 		}
 		t, err := s.store.SetTenantDisabled(actorOf(r), id, disabled)

@@ -32,7 +32,7 @@ func newBench(b *testing.B, n int) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	if _, err := store.Bootstrap(testToken, ""); err != nil {
+	if err := store.Bootstrap(storage.EnvTokens{SCIM: testToken}, nil); err != nil {
 		b.Fatal(err)
 	}
 	srv, err := New(store, Options{Logger: zerolog.Nop()})

@@ -64,7 +64,7 @@ func FuzzRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { store.Close() })
-	if _, err := store.Bootstrap(testToken, ""); err != nil {
+	if err := store.Bootstrap(storage.EnvTokens{SCIM: testToken}, nil); err != nil {
 		f.Fatal(err)
 	}
 	srv, err := New(store, Options{Logger: zerolog.Nop()})

@@ -53,7 +53,7 @@ func newEnvWith(t *testing.T, path string, opts Options, serve func(*http.Server
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Bootstrap(testToken, testPlatformToken); err != nil {
+	if err := store.Bootstrap(storage.EnvTokens{SCIM: testToken, Platform: testPlatformToken}, nil); err != nil {
 		t.Fatal(err)
 	}
 	logs := &lockedWriter{w: &bytes.Buffer{}}

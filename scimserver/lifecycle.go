@@ -61,7 +61,11 @@ func updateOp(op string, old, new map[string]any) string {
 func lifecycleOf(f storage.Facts) map[string]any {
 	m := map[string]any{"audited": f.Audited(), "anonymized": f.AnonymizedAt != nil}
 	if r := f.Reasons(); len(r) > 0 {
-		m["auditReasons"] = r
+		reasons := make([]any, len(r)) // as decoded JSON holds it: what filters compare against
+		for i, v := range r {
+			reasons[i] = v
+		}
+		m["auditReasons"] = reasons
 	}
 	if f.LastInteractionAt != nil {
 		m["lastInteractionAt"] = f.LastInteractionAt.Format(timeFormat)

@@ -303,3 +303,22 @@ func TestLifecycleWrites(t *testing.T) {
 		t.Errorf("lifecycle anonymized: %+v", d)
 	}
 }
+
+// TestAnonymizedUserSaysWhyAudited: a user anonymized without ever interacting or joining a
+// campaign is audited because of the anonymization, and says so.
+func TestAnonymizedUserSaysWhyAudited(t *testing.T) {
+	e := newEnv(t)
+	id := e.createUser("erased@example.com", nil)
+	e.do("POST", "/scim/v2/Users/"+id+"/.anonymize", nil).must(t, 200)
+	u := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200)
+	if get(u, lifecycleURN, "audited") != true || fmt.Sprint(get(u, lifecycleURN, "auditReasons")) != "[anonymized]" {
+		t.Fatalf("lifecycle of an anonymized user: %v", u[lifecycleURN])
+	}
+	r := e.do("GET", filterURL("Users", lifecycleURN+`:auditReasons eq "anonymized"`), nil).must(t, 200)
+	if r["totalResults"] != float64(1) {
+		t.Fatalf("filter by the anonymized reason: %v", r)
+	}
+	if a := e.api("GET", "/api/v1/users/"+id+"/audit", nil).must(t, 200); fmt.Sprint(a["auditReasons"]) != "[anonymized]" {
+		t.Fatalf("platform audit: %v", a)
+	}
+}

@@ -122,6 +122,7 @@ func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 type storeCollector struct {
 	store    *storage.Store
 	size     *prometheus.Desc
+	used     *prometheus.Desc
 	tenants  *prometheus.Desc
 	users    *prometheus.Desc
 	groups   *prometheus.Desc
@@ -133,7 +134,9 @@ func newStoreCollector(store *storage.Store) *storeCollector {
 	return &storeCollector{
 		store: store,
 		size: prometheus.NewDesc(metricsNamespace+"_store_size_bytes",
-			"Size of the data file in bytes (its pages in use and free).", nil, nil),
+			"Size of the data file on disk in bytes.", nil, nil),
+		used: prometheus.NewDesc(metricsNamespace+"_store_used_bytes",
+			"Bytes of the data file holding live data; the rest is free pages and room grown ahead of need.", nil, nil),
 		tenants: prometheus.NewDesc(metricsNamespace+"_tenants",
 			"Tenants, by state (enabled or disabled).", []string{"state"}, nil),
 		users: prometheus.NewDesc(metricsNamespace+"_users",
@@ -149,6 +152,7 @@ func newStoreCollector(store *storage.Store) *storeCollector {
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.size
+	ch <- c.used
 	ch <- c.tenants
 	ch <- c.users
 	ch <- c.groups
@@ -157,7 +161,13 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.store.Size()))
+	size, used, err := c.store.Sizes()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.size, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(size))
+	ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(used))
 	if n, oldest, err := c.store.PendingScrubs(); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.scrubs, err)
 	} else {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -135,6 +136,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	want("scimserver_users", 0, `tenant="acme"`)
 	want("scimserver_tenants", 2, `state="enabled"`)
 	want("scimserver_store_size_bytes", 1)
+	// The size is the file's, as ls -l shows it; the live data is a part of it.
+	size, _ := sample(body, "scimserver_store_size_bytes")
+	used, _ := sample(body, "scimserver_store_used_bytes")
+	if fi, err := os.Stat(e.store.Path()); err != nil || size != float64(fi.Size()) || used <= 0 || used >= size {
+		t.Errorf("store size %v, used %v; the file has %d bytes (%v)", size, used, fi.Size(), err)
+	}
 	want("scimserver_store_commit_duration_seconds_count", 4)
 	want("scimserver_store_commit_duration_seconds_sum", 1e-9)
 	want("scimserver_store_commit_writes_count", 4)

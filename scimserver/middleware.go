@@ -26,6 +26,9 @@ type reqInfo struct {
 	token storage.Token
 	err   error
 	body  []byte
+	// authFailure says why the bearer token was refused (token is then the one it matched, if
+	// any, for the log line only: no handler runs after a refusal).
+	authFailure string
 }
 
 type ctxKey struct{}
@@ -145,12 +148,15 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 			ev = s.log.Warn()
 		}
 		ev = ev.Str("requestId", ri.id).Str("method", metricMethod(r.Method)).Str("route", route).
-			Int("status", status).Int("bytes", sw.bytes).Dur("duration", took)
+			Int("status", status).Int("bytes", sw.bytes).Float64("duration_ms", float64(took.Microseconds())/1000)
 		if status != sw.status {
 			ev = ev.Int("intendedStatus", sw.status).Str("delivery", sw.undelivered)
 		}
 		if ri.token.Tenant != "" {
 			ev = ev.Str("tenant", ri.token.Tenant).Str("tokenId", ri.token.ID)
+		}
+		if ri.authFailure != "" {
+			ev = ev.Str("authFailure", ri.authFailure)
 		}
 		if ri.err != nil {
 			ev = ev.Str("error", ri.err.Error())
@@ -175,18 +181,20 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate admits requests with a live bearer token of scope. Every failure looks the same.
+// authenticate admits requests with a live bearer token of scope. Every refusal answers the
+// same 401, so that a client learns nothing about which tokens or tenants exist (nor, with
+// 403 insufficient_scope, that a token it holds is valid elsewhere); the log line says why.
 func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			secret, ok := bearer(r)
-			if ok {
-				if tok, err := s.store.Authenticate(secret); err == nil && tok.HasScope(scope) {
-					info(r).token = tok
-					next.ServeHTTP(w, r)
-					return
-				}
+			ri := info(r)
+			tok, reason := s.checkToken(r, scope)
+			if reason == "" {
+				ri.token = tok
+				next.ServeHTTP(w, r)
+				return
 			}
+			ri.token, ri.authFailure = tok, reason
 			s.metrics.authFailures.WithLabelValues(scope).Inc()
 			if wait := s.limiter.fail(clientAddr(r)); wait > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
@@ -198,13 +206,33 @@ func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 	}
 }
 
+// checkToken finds the live token of scope the request presents, or says why there is none
+// (and which token the secret matched, if any).
+func (s *Server) checkToken(r *http.Request, scope string) (storage.Token, string) {
+	secret, ok := bearer(r)
+	if !ok {
+		return storage.Token{}, "no bearer token"
+	}
+	tok, err := s.store.Authenticate(secret)
+	var af *storage.AuthFailure
+	switch {
+	case errors.As(err, &af):
+		return af.Token, af.Reason
+	case err != nil:
+		return storage.Token{}, "the data file could not be read"
+	case !tok.HasScope(scope):
+		return tok, "wrong scope: has " + strings.Join(tok.Scopes, " and ") + ", needs " + scope
+	}
+	return tok, ""
+}
+
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	tok = strings.TrimSpace(tok)
+	tok = storage.PresentedSecret(tok)
 	return tok, tok != ""
 }
 

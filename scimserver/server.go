@@ -5,7 +5,9 @@
 package scimserver
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"time"
@@ -67,6 +69,9 @@ func New(store *storage.Store, opts Options) (*Server, error) {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = 64 << 10
 	}
+	if err := CheckBaseURL(opts.BaseURL); err != nil {
+		return nil, err
+	}
 	if opts.ScrubWait <= 0 {
 		opts.ScrubWait = 2 * time.Second
 	}
@@ -98,6 +103,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.URL.Path, r.URL.RawPath = canonicalPath(r.URL.Path), canonicalPath(r.URL.RawPath)
 	s.router.ServeHTTP(w, r)
+}
+
+// CheckBaseURL accepts "" (locations follow each request's Host) or an absolute http or https
+// URL without query or fragment: anything else would put relative or broken URLs into
+// meta.location and $ref.
+func CheckBaseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("the base URL must be an absolute http or https URL such as https://scim.example.com/scim/v2, without query or fragment")
+	}
+	return nil
 }
 
 func headerBytes(r *http.Request) int {

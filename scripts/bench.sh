@@ -1,14 +1,46 @@
 #!/usr/bin/env bash
 # Measures the performance targets of BENCHMARKS.md on this machine, in one run:
-# the disk's commit ceiling, the bare HTTP baselines (GET, and POST for creates), reads and lookups at 10,000 and 1,000,000
-# users, durable creates at concurrency 32, groups, paging, the mixed workload's memory,
-# restart time and data file size. Results go to $OUT (default ./bench-out).
-# USERS=1000000 by default; USERS=100000 for a quicker run.
-# `bash scripts/bench.sh stall` measures the write stall one anonymization causes (see there).
+# the disk's commit ceiling, the bare HTTP baselines (GET, and POST for creates), reads and lookups
+# at 10,000 and 1,000,000 users, durable creates at concurrency 32, groups, paging, the mixed
+# workload's memory, restart time and data file size. Results go to $OUT (default ./bench-out).
+#
+# Every phase is sized by an environment variable (defaults are BENCHMARKS.md's):
+#   USERS=1000000          users of the big file (reads, lookups, patches, groups, paging, mix)
+#   SMALL_USERS=10000      users of the small file (reads and lookups)
+#   CREATE_USERS=50000     users of the durable-create phase, at CREATE_CONCURRENCY=32
+#   OPS=20000              requests of each get, lookup and patch phase
+#   GROUP_COUNT=10000 GROUP_SIZE=10   groups of the big file and members of each
+#   MIX_SECONDS=60         length of the mixed workload
+#   FSYNC_SECONDS=10 BASELINE_SECONDS=10   the two ceilings (every *_SECONDS takes fractions: 0.5)
+#   PORT=18090             where the measured server listens
+# A quick run that checks the script and the tools (a minute or so, figures meaningless):
+#   USERS=2000 SMALL_USERS=1000 CREATE_USERS=500 OPS=500 GROUP_COUNT=20 MIX_SECONDS=2 \
+#   FSYNC_SECONDS=1 BASELINE_SECONDS=1 bash scripts/bench.sh
+# "bash scripts/bench.sh reads" and "... pages" repeat parts of a finished run (see below);
+# "... stall" measures the write stall one anonymization causes, and "... abandon" GETs behind
+# abandoned listings (see there).
+# Needs go, curl, jq and bc on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+missing=()
+for tool in go curl jq bc; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "scripts/bench.sh needs ${missing[*]} on PATH (Debian/Ubuntu: apt-get install curl jq bc)" >&2
+  exit 1
+fi
 OUT=${OUT:-$PWD/bench-out}
 USERS=${USERS:-1000000}
+SMALL_USERS=${SMALL_USERS:-10000}
+CREATE_USERS=${CREATE_USERS:-50000}
+CREATE_CONCURRENCY=${CREATE_CONCURRENCY:-32}
+OPS=${OPS:-20000}
+GROUP_COUNT=${GROUP_COUNT:-10000}
+GROUP_SIZE=${GROUP_SIZE:-10}
+MIX_SECONDS=${MIX_SECONDS:-60}
+FSYNC_SECONDS=${FSYNC_SECONDS:-10}
+BASELINE_SECONDS=${BASELINE_SECONDS:-10}
 PORT=${PORT:-18090}
 TOKEN=bench-token-0123456789abcdefghijklmnopqrstuvwxyz
 mkdir -p "$OUT/bin"
@@ -35,7 +67,7 @@ restart_and_pages() { # restart on the big file: time to ready, then cold and re
   {
     echo "first page (cold):   $(page 1)"
     echo "first page (warm):   $(page 1)"
-    deep=$(( USERS - 9999 ))
+    deep=$(( USERS > 10000 ? USERS - 9999 : 1 ))
     echo "page $deep (cold): $(page $deep)"
     echo "page $deep (again): $(page $deep)"
     echo "page $(( USERS / 2 + 1 )) (cold): $(page $(( USERS / 2 + 1 )))"
@@ -82,7 +114,7 @@ if [ "${1:-}" = abandon ]; then
   H="Authorization: Bearer $TOKEN"
   for i in $(seq 1 "${REPEAT:-3}"); do
     start "$STALL_DATA/data.db"
-    id=$(curl -s -H "$H" "$URL/Users?count=1&startIndex=150000" | jq -r '.Resources[0].id')
+    id=$(curl -s -H "$H" "$URL/Users?count=1&startIndex=$(( ${STALL_USERS:-300000} / 2 ))" | jq -r '.Resources[0].id')
     curl -s -o /dev/null -H "$H" "$URL/Users/$id"
     abandoned=()
     for _ in $(seq 40); do
@@ -104,10 +136,10 @@ if [ "${1:-}" = reads ]; then
   # phase (a walk through every page), so the files are not built again.
   [ -f "$OUT/dbig/data.db" ] && [ -f "$OUT/d10k/data.db" ] || { echo "run bash scripts/bench.sh first" >&2; exit 1; }
   for i in $(seq 1 "${REPEAT:-5}"); do
-    "$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration 5s --json > "$OUT/reads-$i-baseline.json"
+    "$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration "${BASELINE_SECONDS}s" --json > "$OUT/reads-$i-baseline.json"
     for f in d10k dbig; do
       start "$OUT/$f/data.db"
-      load --concurrency 8 --ops 20000 --phases discover,get,lookup-username,lookup-externalid --json > "$OUT/reads-$i-$f.json"
+      load --concurrency 8 --ops "$OPS" --phases discover,get,lookup-username,lookup-externalid --json > "$OUT/reads-$i-$f.json"
       stop
     done
     jq -rs --arg i "$i" '"round \($i): baseline \(.[0].phases[0].opsPerSec|floor) req/s; " + ([.[1:][] | [.users, (.phases[1:][] | "\(.name) \(.opsPerSec|floor)")] | map(tostring) | join(" ")] | join("; "))' \
@@ -117,26 +149,26 @@ if [ "${1:-}" = reads ]; then
 fi
 
 echo "== commit ceiling of the data file's file system (write + fdatasync, one writer)"
-"$OUT/bin/scimload" fsync --dir "$OUT" --duration 10s --json > "$OUT/fsync.json"
+"$OUT/bin/scimload" fsync --dir "$OUT" --duration "${FSYNC_SECONDS}s" --json > "$OUT/fsync.json"
 echo "== bare net/http baseline: fixed 1 KiB response, concurrency 8"
-"$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration 10s --json > "$OUT/baseline.json"
+"$OUT/bin/scimload" baseline --size 1024 --concurrency 8 --duration "${BASELINE_SECONDS}s" --json > "$OUT/baseline.json"
 echo "== bare net/http baseline for creates: the create phase's bodies read, a fixed 1.2 KiB 201, concurrency 32"
-"$OUT/bin/scimload" baseline --post --size 1200 --concurrency 32 --duration 10s --json > "$OUT/baseline-post.json"
+"$OUT/bin/scimload" baseline --post --size 1200 --concurrency 32 --duration "${BASELINE_SECONDS}s" --json > "$OUT/baseline-post.json"
 
-echo "== 10,000 users: GET by id and lookups at concurrency 8"
+echo "== $SMALL_USERS users: GET by id and lookups at concurrency 8"
 rm -rf "$OUT/d10k"; start "$OUT/d10k/data.db"
-load --users 10000 --concurrency 8 --ops 20000 --phases create,get,lookup-username,lookup-externalid --data-file "$OUT/d10k/data.db" --json > "$OUT/users10k.json"
+load --users "$SMALL_USERS" --concurrency 8 --ops "$OPS" --phases create,get,lookup-username,lookup-externalid --data-file "$OUT/d10k/data.db" --json > "$OUT/users10k.json"
 stop
 
-echo "== durable creates at concurrency 32"
+echo "== $CREATE_USERS durable creates at concurrency $CREATE_CONCURRENCY"
 rm -rf "$OUT/dcreate"; start "$OUT/dcreate/data.db"
-load --users 50000 --concurrency 32 --phases create --data-file "$OUT/dcreate/data.db" --json > "$OUT/create32.json"
+load --users "$CREATE_USERS" --concurrency "$CREATE_CONCURRENCY" --phases create --data-file "$OUT/dcreate/data.db" --json > "$OUT/create32.json"
 stop
 
-echo "== $USERS users and 10,000 groups: reads, lookups, patches, groups, paging, mixed workload"
+echo "== $USERS users and $GROUP_COUNT groups: reads, lookups, patches, groups, paging, mixed workload"
 rm -rf "$OUT/dbig"; start "$OUT/dbig/data.db"
-load --users "$USERS" --create-concurrency 32 --concurrency 8 --ops 20000 --groups 10000 --group-size 10 \
-  --duration 60s --data-file "$OUT/dbig/data.db" --json > "$OUT/users-big.json"
+load --users "$USERS" --create-concurrency "$CREATE_CONCURRENCY" --concurrency 8 --ops "$OPS" --groups "$GROUP_COUNT" \
+  --group-size "$GROUP_SIZE" --duration "${MIX_SECONDS}s" --data-file "$OUT/dbig/data.db" --json > "$OUT/users-big.json"
 stop
 
 echo "== restart on the big file: time to ready, then cold pages"

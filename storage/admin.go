@@ -92,16 +92,14 @@ func (s *Store) CreateToken(actor Actor, spec TokenSpec) (Token, string, error) 
 	if len(spec.Scopes) == 0 {
 		spec.Scopes = []string{ScopeSCIM}
 	}
-	for _, sc := range spec.Scopes {
-		if !ValidScope(sc) {
-			return Token{}, "", Errorf(Invalid, "unknown scope (use scim, platform or admin)")
-		}
+	if err := CheckScopes(spec.Scopes); err != nil {
+		return Token{}, "", err
 	}
 	secret := spec.Secret
 	if secret == "" {
 		secret = NewSecret()
-	} else if len(secret) < 32 {
-		return Token{}, "", Errorf(Invalid, "a token must be at least 32 characters long")
+	} else if err := checkSecret(secret); err != nil {
+		return Token{}, "", err
 	}
 	t := Token{ID: newID(), Tenant: spec.Tenant, Name: strings.TrimSpace(spec.Name), Scopes: slices.Clone(spec.Scopes),
 		Created: s.now(), Expires: spec.Expires}

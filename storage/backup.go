@@ -63,7 +63,7 @@ func VerifySnapshot(path string) (problems []string, err error) {
 		return nil, err
 	}
 	defer s.Close()
-	if need := s.Size(); need > st.Size() {
+	if need := s.pagesEnd(); need > st.Size() {
 		return nil, fmt.Errorf("%s is truncated: it holds %d bytes, its pages need %d", path, st.Size(), need)
 	}
 	return s.Check()
@@ -95,7 +95,7 @@ func Restore(from, to string, overwrite bool) (int64, error) {
 		old, err := bolt.Open(to, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
-			return 0, Errorf(Unavailable, "%s is in use by another process (stop the server first)", to)
+			return 0, &Error{Code: Unavailable, Message: errLocked(to).Error() + " (restore needs the server stopped)"}
 		case err == nil:
 			defer old.Close()
 		}

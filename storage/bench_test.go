@@ -23,7 +23,7 @@ func benchStore(b *testing.B, users int) (*Store, []string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	if _, err := s.Bootstrap("", ""); err != nil {
+	if err := s.Bootstrap(EnvTokens{}, nil); err != nil {
 		b.Fatal(err)
 	}
 	ids := make([]string, 0, users)

@@ -12,9 +12,9 @@ import (
 // trace of overwritten values) and replaces it atomically. The file must not be open elsewhere.
 // It returns the sizes before and after.
 func Compact(path string) (before, after int64, err error) {
-	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	src, err := openBolt(path, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		return 0, 0, fmt.Errorf("open %s: %w (compact needs the server stopped)", path, err)
+		return 0, 0, fmt.Errorf("%w (compact needs the server stopped)", err)
 	}
 	defer src.Close()
 	tmp := path + ".compact"

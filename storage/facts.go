@@ -23,7 +23,7 @@ type Facts struct {
 // history is exactly what anonymization keeps.
 func (f Facts) Audited() bool { return f.Interactions > 0 || f.Campaigns > 0 || f.AnonymizedAt != nil }
 
-// Reasons lists why the user is audited: "interacted", "campaign".
+// Reasons lists why the user is audited: "interacted", "campaign", "anonymized".
 func (f Facts) Reasons() []string {
 	var r []string
 	if f.Interactions > 0 {
@@ -31,6 +31,9 @@ func (f Facts) Reasons() []string {
 	}
 	if f.Campaigns > 0 {
 		r = append(r, "campaign")
+	}
+	if f.AnonymizedAt != nil {
+		r = append(r, "anonymized")
 	}
 	return r
 }

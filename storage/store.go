@@ -7,6 +7,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -96,17 +97,15 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	db, err := openBolt(path, &bolt.Options{
 		Timeout:         opts.Timeout,
 		ReadOnly:        opts.ReadOnly,
+		PreLoadFreelist: opts.ReadOnly, // for Sizes; a writer loads it anyway
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: initialMapSize(path, opts.ReadOnly),
 	})
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: the data file is locked by another process", path)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	s = &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }, readers: newReaders()}
 	if !opts.ReadOnly {
@@ -159,6 +158,28 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 	return s, nil
 }
 
+// openBolt opens a bbolt file, saying in one way, with the path once, why it could not: another
+// process holds its lock, or the operating system refused (permissions, a missing directory).
+func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, opts)
+	var pathErr *fs.PathError
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, errLocked(path)
+	case errors.As(err, &pathErr) && pathErr.Path == path:
+		return nil, err // already "open PATH: reason"
+	default:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+}
+
+// errLocked is how every command says that a server (or another command) holds the data file.
+func errLocked(path string) error {
+	return fmt.Errorf("open %s: the data file is locked by another process", path)
+}
+
 // initialMapSize maps twice the file (at least 1 GiB) from the start. bbolt maps the file anew
 // when it outgrows the mapping, and to do that it waits for every open read transaction to end
 // while holding up every write: a backup or a long listing would then stall all writes. Address
@@ -193,11 +214,27 @@ func (s *Store) Path() string { return s.path }
 // CommitStats reports how many transactions were committed and how many writes they carried.
 func (s *Store) CommitStats() (commits, writes uint64) { return s.commits.Load(), s.writes.Load() }
 
-// Size is the data file's size in bytes.
-func (s *Store) Size() int64 {
+// pagesEnd is where the file's last page ends: the size the file must have at least.
+func (s *Store) pagesEnd() int64 {
 	var n int64
 	_ = s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
 	return n
+}
+
+// Sizes reports the data file's size on disk and how many of its bytes hold live data. The rest
+// is free pages, which later writes reuse and compact gives back, and room bbolt grew the file
+// by ahead of need.
+func (s *Store) Sizes() (file, used int64, err error) {
+	st, err := os.Stat(s.path)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		free := s.db.Stats().FreePageN + s.db.Stats().PendingPageN
+		used = tx.Size() - int64(free)*int64(s.db.Info().PageSize)
+		return nil
+	})
+	return st.Size(), used, err
 }
 
 // Ping checks that the store is open and can commit a write.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,7 +28,7 @@ func openAt(t *testing.T, path string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Bootstrap("", ""); err != nil {
+	if err := s.Bootstrap(EnvTokens{}, nil); err != nil {
 		s.Close()
 		t.Fatal(err)
 	}
@@ -88,10 +89,10 @@ func TestTokens(t *testing.T) {
 	s2 := openTemp(t)
 	first := "first-token-0123456789abcdefghijklmnopqrstuvwxyz"
 	second := "second-token-0123456789abcdefghijklmnopqrstuvwxyz"
-	if _, err := s2.Bootstrap(first, ""); err != nil {
+	if err := s2.Bootstrap(EnvTokens{SCIM: first}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Bootstrap(second, ""); err != nil {
+	if err := s2.Bootstrap(EnvTokens{SCIM: second}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s2.Authenticate(first); ErrorCode(err) != NotFound {
@@ -251,8 +252,13 @@ func TestLockedFileFailsClearly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := Open(path, Options{Timeout: 100 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+	want := "open " + path + ": the data file is locked by another process"
+	if _, err := Open(path, Options{Timeout: 100 * time.Millisecond}); err == nil || err.Error() != want {
 		t.Fatalf("second open: %v", err)
+	}
+	// compact says the same, not bbolt's bare "timeout".
+	if _, _, err := Compact(path); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("compact of a locked file: %v", err)
 	}
 }
 
@@ -348,3 +354,53 @@ func TestTrailPagingAndResourceIndex(t *testing.T) {
 
 // testActor is who the trail names for changes the tests make directly.
 var testActor = Actor{ID: "test", Name: "test"}
+
+// TestSizes: the file's size is what the file system says; the part holding live data is less,
+// and shrinks when records are deleted (their pages become free). A read-only open sees the same.
+func TestSizes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	ids := createUsers(t, s, 3000, NewID)
+	sizes := func(s *Store) (int64, int64) {
+		t.Helper()
+		file, used, err := s.Sizes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file != st.Size() || used <= 0 || used >= file {
+			t.Fatalf("sizes: file %d (stat says %d), used %d", file, st.Size(), used)
+		}
+		return file, used
+	}
+	_, full := sizes(s)
+	if full < 3000*100 {
+		t.Fatalf("used %d bytes for 3000 users", full)
+	}
+	if err := s.Write(DefaultTenant, func(tx *Tx) error {
+		for _, id := range ids {
+			if err := tx.DeleteUser(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, emptied := sizes(s)
+	if emptied >= full/2 {
+		t.Fatalf("used %d bytes after deleting every record, %d before", emptied, full)
+	}
+	s.Close()
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, used := sizes(ro); used >= full/2 {
+		t.Fatalf("read-only: used %d bytes, %d before the deletes", used, full)
+	}
+}

@@ -7,9 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -21,8 +24,23 @@ const (
 	ScopeAdmin    = "admin"    // operators: /api/v1/admin
 )
 
-// ValidScope reports whether s names a scope.
-func ValidScope(s string) bool { return s == ScopeSCIM || s == ScopePlatform || s == ScopeAdmin }
+// validScope reports whether s names a scope.
+func validScope(s string) bool { return s == ScopeSCIM || s == ScopePlatform || s == ScopeAdmin }
+
+// CheckScopes refuses an unknown scope, and admin together with another: admin is a server-wide
+// operator credential (every tenant, every token, backups), which must never travel as an
+// identity provider's or the platform's token.
+func CheckScopes(scopes []string) error {
+	for _, sc := range scopes {
+		if !validScope(sc) {
+			return Errorf(Invalid, "unknown scope (use scim, platform or admin)")
+		}
+	}
+	if slices.Contains(scopes, ScopeAdmin) && slices.ContainsFunc(scopes, func(sc string) bool { return sc != ScopeAdmin }) {
+		return Errorf(Invalid, "the admin scope is server-wide and goes alone, not with scim or platform")
+	}
+	return nil
+}
 
 // Token is a bearer credential of one tenant. Only the SHA-256 of its secret is stored: the secret
 // has 256 bits of entropy, so a slow hash would add nothing but latency to every request.
@@ -83,8 +101,8 @@ func putToken(tx *bolt.Tx, t Token, hash []byte) error {
 // EnsureToken makes secret a live token of tenant named name with scopes, revoking an older
 // token of that name (how SCIMSERVER_TOKEN replaces the token it set before).
 func (s *Store) EnsureToken(spec TokenSpec) (Token, error) {
-	if len(spec.Secret) < 32 {
-		return Token{}, Errorf(Invalid, "a token must be at least 32 characters long")
+	if err := checkSecret(spec.Secret); err != nil {
+		return Token{}, err
 	}
 	hash := hashSecret(spec.Secret)
 	var out Token
@@ -93,8 +111,8 @@ func (s *Store) EnsureToken(spec TokenSpec) (Token, error) {
 			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
 			}
-			if out.Tenant != spec.Tenant || out.Revoked != nil {
-				return Errorf(Conflict, "that token belongs to another tenant or was revoked")
+			if out.Tenant != spec.Tenant || out.Revoked != nil || out.Name != spec.Name {
+				return Errorf(Conflict, "that value is the secret of another token, or of a revoked one; choose a new one")
 			}
 			return nil
 		}
@@ -139,10 +157,35 @@ func (s *Store) EnsureToken(spec TokenSpec) (Token, error) {
 	return out, err
 }
 
-// Authenticate returns the live token whose secret is presented. Every failure is the same
-// NotFound error: a caller must not learn whether a token or its tenant exists. Live tokens are
-// remembered in memory until any token or tenant changes (every such change goes through this
-// process, which holds the file's lock), so a revocation still takes effect on the next request.
+// Reasons an AuthFailure gives.
+const (
+	AuthUnknown        = "unknown token"
+	AuthRevoked        = "revoked"
+	AuthExpired        = "expired"
+	AuthTenantDisabled = "tenant disabled"
+)
+
+// AuthFailure says why a presented secret was refused, and which token it matched, if any. It is
+// for the operator's log only: a client is told none of it. It is a NotFound *Error to callers
+// that only ask for the code.
+type AuthFailure struct {
+	Reason string
+	Token  Token // the zero Token when the secret matched none
+}
+
+func (e *AuthFailure) Error() string { return e.Reason }
+func (e *AuthFailure) Unwrap() error { return errBadToken }
+
+var errBadToken = &Error{Code: NotFound, Message: "invalid token"}
+
+// PresentedSecret is the secret a bearer credential carries: surrounding whitespace is not part
+// of it, whether it arrives in a request or in the environment (EnvTokens.Clean).
+func PresentedSecret(s string) string { return strings.TrimSpace(s) }
+
+// Authenticate returns the live token whose secret is presented, or an *AuthFailure. Live
+// tokens are remembered in memory until any token or tenant changes (every such change goes
+// through this process, which holds the file's lock), so a revocation still takes effect on the
+// next request.
 func (s *Store) Authenticate(secret string) (Token, error) {
 	hash := hashSecret(secret)
 	if t, ok := s.auth.get(string(hash), s.now()); ok {
@@ -153,21 +196,24 @@ func (s *Store) Authenticate(secret string) (Token, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bktTokens).Get(hash)
 		if raw == nil {
-			return errBadToken
+			return &AuthFailure{Reason: AuthUnknown}
 		}
 		if err := json.Unmarshal(raw, &t); err != nil {
 			return err
 		}
 		stored, err := hex.DecodeString(t.Hash)
 		if err != nil || subtle.ConstantTimeCompare(stored, hash) != 1 {
-			return errBadToken
+			return &AuthFailure{Reason: AuthUnknown}
 		}
-		if t.Revoked != nil || (t.Expires != nil && !s.now().Before(*t.Expires)) {
-			return errBadToken
+		switch {
+		case t.Revoked != nil:
+			return &AuthFailure{Reason: AuthRevoked, Token: t}
+		case t.Expires != nil && !s.now().Before(*t.Expires):
+			return &AuthFailure{Reason: AuthExpired, Token: t}
 		}
 		tenant, err := getTenant(tx, t.Tenant)
 		if err != nil || tenant.Disabled {
-			return errBadToken
+			return &AuthFailure{Reason: AuthTenantDisabled, Token: t}
 		}
 		return nil
 	})
@@ -232,8 +278,6 @@ func (s *Store) updateAuth(fn func(*bolt.Tx) error) error {
 	return s.update(fn)
 }
 
-var errBadToken = &Error{Code: NotFound, Message: "invalid token"}
-
 // Tokens lists the tokens of tenant ("" for all tenants), without secrets.
 func (s *Store) Tokens(tenant string) ([]Token, error) {
 	var out []Token
@@ -256,37 +300,102 @@ func (s *Store) Tokens(tenant string) ([]Token, error) {
 // bootstrapActor is who the trail names for what the first start creates.
 var bootstrapActor = Actor{ID: "bootstrap", Name: "first start"}
 
-// Bootstrap makes sure the default tenant exists and has a SCIM token. With envSecret (from
-// SCIMSERVER_TOKEN) that secret becomes the token; otherwise, when the tenant has no token yet, a
-// new one is generated and its secret returned so that it can be shown once.
-func (s *Store) Bootstrap(envSecret, platformSecret string) (string, error) {
+// EnvTokens are the default tenant's secrets that the environment sets: SCIMSERVER_TOKEN (scope
+// scim), SCIMSERVER_PLATFORM_TOKEN (platform) and SCIMSERVER_ADMIN_TOKEN (admin). Each becomes the
+// token named after its variable; a new value revokes the one set before.
+type EnvTokens struct {
+	SCIM, Platform, Admin string
+}
+
+// envToken is one of the EnvTokens.
+type envToken struct {
+	name, scope string
+	secret      *string
+}
+
+func (e *EnvTokens) list() []envToken {
+	return []envToken{{"SCIMSERVER_TOKEN", ScopeSCIM, &e.SCIM}, {"SCIMSERVER_PLATFORM_TOKEN", ScopePlatform, &e.Platform},
+		{"SCIMSERVER_ADMIN_TOKEN", ScopeAdmin, &e.Admin}}
+}
+
+// Clean removes surrounding whitespace from each secret, as from a presented one (a value read
+// from a file often ends in a newline), and refuses a value that could never authenticate and a
+// value two variables share: one token has one set of scopes. It returns the names of the
+// variables whose values it trimmed.
+func (e *EnvTokens) Clean() (trimmed []string, err error) {
+	seen := map[string]string{}
+	for _, v := range e.list() {
+		if *v.secret == "" {
+			continue
+		}
+		if s := PresentedSecret(*v.secret); s != *v.secret {
+			*v.secret = s
+			trimmed = append(trimmed, v.name)
+		}
+		if err := checkSecret(*v.secret); err != nil {
+			return trimmed, Errorf(Invalid, "%s: %s", v.name, err)
+		}
+		if other, ok := seen[*v.secret]; ok {
+			return trimmed, Errorf(Invalid, "%s and %s have the same value; give each its own", other, v.name)
+		}
+		seen[*v.secret] = v.name
+	}
+	return trimmed, nil
+}
+
+// checkSecret refuses a secret a client could not present: too short to be safe, or holding
+// whitespace or control characters, which do not survive an Authorization header.
+func checkSecret(secret string) error {
+	if len(secret) < 32 {
+		return Errorf(Invalid, "a token must be at least 32 characters long")
+	}
+	if strings.IndexFunc(secret, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return Errorf(Invalid, "a token cannot contain whitespace or control characters")
+	}
+	return nil
+}
+
+// Bootstrap makes sure the default tenant exists and holds the environment's tokens (after
+// env.Clean). When the environment sets no SCIM token and the tenant has none, one is generated:
+// its secret goes to show before the token is committed, so that a secret that could not be
+// shown never becomes a live token (the next start tries again). show may be nil.
+func (s *Store) Bootstrap(env EnvTokens, show func(secret string) error) error {
+	if _, err := env.Clean(); err != nil {
+		return err
+	}
 	if _, err := s.Tenant(DefaultTenant); ErrorCode(err) == NotFound {
 		if _, err := s.CreateTenant(bootstrapActor, DefaultTenant, "Default tenant"); err != nil && ErrorCode(err) != Conflict {
-			return "", err
+			return err
 		}
 	} else if err != nil {
-		return "", err
+		return err
 	}
-	if platformSecret != "" {
-		if _, err := s.EnsureToken(TokenSpec{Tenant: DefaultTenant, Name: "SCIMSERVER_PLATFORM_TOKEN",
-			Scopes: []string{ScopePlatform}, Secret: platformSecret}); err != nil {
-			return "", err
+	for _, v := range env.list() {
+		if *v.secret == "" {
+			continue
+		}
+		if _, err := s.EnsureToken(TokenSpec{Tenant: DefaultTenant, Name: v.name, Scopes: []string{v.scope}, Secret: *v.secret}); err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
 		}
 	}
-	if envSecret != "" {
-		_, err := s.EnsureToken(TokenSpec{Tenant: DefaultTenant, Name: "SCIMSERVER_TOKEN",
-			Scopes: []string{ScopeSCIM}, Secret: envSecret})
-		return "", err
+	if env.SCIM != "" {
+		return nil
 	}
 	toks, err := s.Tokens(DefaultTenant)
 	if err != nil {
-		return "", err
+		return err
 	}
 	for _, t := range toks {
 		if t.HasScope(ScopeSCIM) {
-			return "", nil
+			return nil
 		}
 	}
-	_, secret, err := s.CreateToken(bootstrapActor, TokenSpec{Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}})
-	return secret, err
+	secret := NewSecret()
+	if show != nil {
+		if err := show(secret); err != nil {
+			return err
+		}
+	}
+	_, _, err = s.CreateToken(bootstrapActor, TokenSpec{Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}, Secret: secret})
+	return err
 }

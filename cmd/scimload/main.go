@@ -1,14 +1,15 @@
 // Command scimload measures a running SCIM server under load and checks every answer it gets.
 //
-//	scimload [flags]                                   load phases against --url
-//	scimload baseline [--size B] [--concurrency C] [--duration D]
+//	scimload [--url URL --token T --users N --phases P ...]   load phases against --url
+//	scimload baseline [--addr A] [--size B] [--concurrency C] [--duration D] [--post]
 //	scimload fsync [--dir DIR] [--duration D]
 //
 // A load run creates --users users (or, with the discover phase, learns those the server holds),
 // then reads, looks up, patches, groups and pages through them (see --phases); a wrong answer
-// counts as an error, never as a fast response. baseline
-// measures a bare net/http server with the same client, fsync the disk's single-writer commit
-// rate: the two ceilings the server's numbers are read against.
+// counts as an error, never as a fast response. baseline measures a bare net/http server with
+// the same client, fsync the disk's single-writer commit rate: the two ceilings the server's
+// numbers are read against. Each phase prints a line on stderr as it ends; the report follows
+// on stdout (--json for one JSON document).
 //
 // Exit codes: 0 no errors, 1 errors (or the run was interrupted), 2 command-line mistake.
 package main
@@ -18,7 +19,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -82,65 +84,25 @@ type Report struct {
 // usageError is a command-line mistake (exit code 2).
 type usageError struct{ error }
 
-// errReported is a mistake the flag package has already printed, with the usage.
-var errReported = errors.New("bad flags")
-
-// run is the whole command: main only adds the process around it.
+// run is the whole command: main only adds the process around it. Its flags are the main
+// command's kind (GNU style, --concurrency 8), and so are its exit codes.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	mode := "load"
-	if len(args) > 0 && (args[0] == "baseline" || args[0] == "fsync") {
-		mode, args = args[0], args[1:]
-	}
-	fs := flag.NewFlagSet("scimload "+mode, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: scimload %s[flags]  (modes: scimload, scimload baseline, scimload fsync)\n",
-			strings.TrimPrefix(mode+" ", "load "))
-		fs.PrintDefaults()
-	}
-	asJSON := fs.Bool("json", false, "print the report as one JSON document")
 	var rep *Report
-	var err error
-	switch mode {
-	case "baseline":
-		concurrency := fs.Int("concurrency", 8, "concurrent requests")
-		size := fs.Int("size", 1024, "response body size in bytes (a GET /Users/{id} answer is about 1 KiB)")
-		duration := fs.Duration("duration", 10*time.Second, "how long to measure")
-		post := fs.Bool("post", false, "POST the create phase's user bodies (read to the end, answered 201) instead of GET")
-		if err = parse(fs, args); err == nil {
-			if *size < 0 || *concurrency < 1 || *duration <= 0 {
-				err = usageError{errors.New("--size must be >= 0, --concurrency >= 1, --duration > 0")}
-			} else {
-				rep, err = runBaseline(ctx, *size, *concurrency, *duration, *post)
-			}
-		}
-	case "fsync":
-		dir := fs.String("dir", ".", "directory of the test file: the data file's, to measure its disk")
-		duration := fs.Duration("duration", 5*time.Second, "how long to measure")
-		if err = parse(fs, args); err == nil {
-			rep, err = runFsync(ctx, *dir, *duration)
-		}
-	default:
-		var cfg config
-		if cfg, err = loadConfig(fs, args); err == nil {
-			if err = cfg.validate(); err == nil {
-				rep = runLoad(ctx, cfg)
-				addServerStats(rep, cfg, stderr)
-			}
-		}
-	}
+	root := newRoot(&rep, stderr)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
 	var ue usageError
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
 	case errors.As(err, &ue):
-		if ue.error != errReported {
-			fmt.Fprintln(stderr, "scimload:", err)
-		}
+		fmt.Fprintln(stderr, "scimload:", err)
 		return 2
 	case err != nil:
 		fmt.Fprintln(stderr, "scimload:", err)
 		return 1
+	case rep == nil: // --help
+		return 0
 	}
 	for _, p := range rep.Phases {
 		rep.Errors += p.Errors
@@ -148,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if ctx.Err() != nil && rep.Stopped == "" {
 		rep.Stopped = "interrupted"
 	}
-	if *asJSON {
+	if asJSON, _ := root.PersistentFlags().GetBool("json"); asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
@@ -161,53 +123,147 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{errReported}
+// newRoot builds the command tree; a run's report lands in *rep. Each phase prints one line on
+// progress as it ends, so that a long run shows where it is wherever its output goes.
+func newRoot(rep **Report, progress io.Writer) *cobra.Command {
+	var cfg config
+	var phases string
+	root := &cobra.Command{
+		Use:   "scimload",
+		Short: "Drive a running SCIM server with an identity provider's workload and check every answer",
+		Long: `scimload creates --users users (or, with the discover phase, learns those the server holds),
+then reads, looks up, patches, groups and pages through them (see --phases); a wrong answer
+counts as an error, never as a fast response. "scimload baseline" measures a bare net/http server
+with the same client and "scimload fsync" the disk's single-writer commit rate: the two ceilings
+the server's numbers are read against.
+
+Exit codes: 0 no errors, 1 errors (or the run was interrupted), 2 command-line mistake.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return unknownCommand(cmd, args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cfg.setPhases(phases); err != nil {
+				return err
+			}
+			if err := cfg.validate(); err != nil {
+				return err
+			}
+			*rep = runLoad(cmd.Context(), cfg, progress)
+			addServerStats(*rep, cfg, progress)
+			return nil
+		},
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().Bool("json", false, "print the report as one JSON document")
+	f := root.Flags()
+	f.StringVar(&cfg.url, "url", "http://127.0.0.1:8080/scim/v2", "SCIM base URL")
+	f.StringVar(&cfg.token, "token", os.Getenv("SCIMLOAD_TOKEN"), "bearer token [SCIMLOAD_TOKEN]")
+	f.IntVar(&cfg.concurrency, "concurrency", 8, "concurrent requests")
+	f.IntVar(&cfg.createConcurrency, "create-concurrency", 0, "concurrent requests of the create phase (default: --concurrency)")
+	f.IntVar(&cfg.users, "users", 10000, "users the create phase makes")
+	f.IntVar(&cfg.groups, "groups", 10, "groups the groups phase makes")
+	f.IntVar(&cfg.groupSize, "group-size", 1000, "members each group gets (at most --users)")
+	f.IntVar(&cfg.ops, "ops", 5000, "requests of each get, lookup and patch phase")
+	f.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the mix and stall phases")
+	f.IntVar(&cfg.discoverMax, "discover-max", 0, "users the discover phase learns at most, from the first pages (0: all), so that a run can leave most of the data file unread")
+	f.StringVar(&phases, "phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames(), ","))
+	f.IntVar(&cfg.pid, "pid", 0, "server process id, to report its memory (Linux /proc)")
+	f.StringVar(&cfg.dataFile, "data-file", "", "server data file, to report its size")
+	f.Uint64Var(&cfg.seed, "seed", 0, "random seed for the choice of users and operations; 0 picks one")
+
+	var concurrency, size int
+	var duration time.Duration
+	var post bool
+	var addr string
+	baseline := &cobra.Command{
+		Use:   "baseline",
+		Short: "Measure a bare net/http server with the load's own client: the HTTP ceiling",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if size < 0 || concurrency < 1 || duration <= 0 {
+				return usageError{errors.New("--size must be >= 0, --concurrency >= 1, --duration > 0")}
+			}
+			var err error
+			*rep, err = runBaseline(cmd.Context(), addr, size, concurrency, duration, post)
+			if err == nil {
+				printProgress(progress, (*rep).Phases[0])
+			}
+			return err
+		},
+	}
+	bf := baseline.Flags()
+	bf.StringVar(&addr, "addr", "127.0.0.1:0", "address the bare server listens on (port 0: any free port)")
+	bf.IntVar(&concurrency, "concurrency", 8, "concurrent requests")
+	bf.IntVar(&size, "size", 1024, "response body size in bytes (a GET /Users/{id} answer is about 1 KiB)")
+	bf.DurationVar(&duration, "duration", 10*time.Second, "how long to measure")
+	bf.BoolVar(&post, "post", false, "POST the create phase's user bodies (read to the end, answered 201) instead of GET")
+
+	var dir string
+	var fsyncDuration time.Duration
+	fsync := &cobra.Command{
+		Use:   "fsync",
+		Short: "Measure the disk's commit rate for one writer (write + fdatasync): the durability ceiling",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			*rep, err = runFsync(cmd.Context(), dir, fsyncDuration)
+			if err == nil {
+				printProgress(progress, (*rep).Phases[0])
+			}
+			return err
+		},
+	}
+	fsync.Flags().StringVar(&dir, "dir", ".", "directory of the test file: the data file's, to measure its disk")
+	fsync.Flags().DurationVar(&fsyncDuration, "duration", 5*time.Second, "how long to measure")
+
+	root.AddCommand(baseline, fsync)
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SuggestionsMinimumDistance = 2
+	return root
+}
+
+// noArgs refuses arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", args[0])}
 	}
 	return nil
 }
 
-func loadConfig(fs *flag.FlagSet, args []string) (config, error) {
-	var cfg config
-	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080/scim/v2", "SCIM base URL")
-	fs.StringVar(&cfg.token, "token", os.Getenv("SCIMLOAD_TOKEN"), "bearer token [SCIMLOAD_TOKEN]")
-	fs.IntVar(&cfg.concurrency, "concurrency", 8, "concurrent requests")
-	fs.IntVar(&cfg.createConcurrency, "create-concurrency", 0, "concurrent requests of the create phase (default: --concurrency)")
-	fs.IntVar(&cfg.users, "users", 10000, "users the create phase makes")
-	fs.IntVar(&cfg.groups, "groups", 10, "groups the groups phase makes")
-	fs.IntVar(&cfg.groupSize, "group-size", 1000, "members each group gets (at most --users)")
-	fs.IntVar(&cfg.ops, "ops", 5000, "requests of each get, lookup and patch phase")
-	fs.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the mix and stall phases")
-	fs.IntVar(&cfg.discoverMax, "discover-max", 0, "users the discover phase learns at most, from the first pages (0: all), so that a run can leave most of the data file unread")
-	phases := fs.String("phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames(), ","))
-	fs.IntVar(&cfg.pid, "pid", 0, "server process id, to report its memory (Linux /proc)")
-	fs.StringVar(&cfg.dataFile, "data-file", "", "server data file, to report its size")
-	fs.Uint64Var(&cfg.seed, "seed", 0, "random seed for the choice of users and operations; 0 picks one")
-	if err := parse(fs, args); err != nil {
-		return cfg, err
+// unknownCommand is the usage error for an argument of the load command, which takes none: most
+// likely a mistyped mode.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
 	}
-	if *phases == "all" {
+	return usageError{errors.New(msg)}
+}
+
+// printProgress writes the one line a phase leaves when it ends.
+func printProgress(w io.Writer, p PhaseResult) {
+	fmt.Fprintf(w, "scimload: %s: %d ops, %d errors in %.1fs (%.1f ops/s)\n", p.Name, p.Ops, p.Errors, p.Seconds, p.OpsPerSec)
+}
+
+// setPhases reads --phases.
+func (cfg *config) setPhases(list string) error {
+	if list == "all" {
 		cfg.phases = allPhases()
-	} else {
-		for _, p := range strings.Split(*phases, ",") {
-			p = strings.TrimSpace(p)
-			if !slices.Contains(phaseNames(), p) {
-				return cfg, usageError{fmt.Errorf("unknown phase %q (phases: %s)", p, strings.Join(phaseNames(), ","))}
-			}
-			cfg.phases = append(cfg.phases, p)
+		return nil
+	}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(phaseNames(), p) {
+			return usageError{fmt.Errorf("unknown phase %q (phases: %s)", p, strings.Join(phaseNames(), ","))}
 		}
+		cfg.phases = append(cfg.phases, p)
 	}
-	if cfg.seed == 0 {
-		cfg.seed = uint64(time.Now().UnixNano())
-	}
-	return cfg, nil
+	return nil
 }
 
 func phaseNames() []string {
@@ -242,8 +298,11 @@ func (cfg config) validate() error {
 	return nil
 }
 
-// runLoad runs the selected phases in their fixed order.
-func runLoad(ctx context.Context, cfg config) *Report {
+// runLoad runs the selected phases in their fixed order, with a line on progress as each ends.
+func runLoad(ctx context.Context, cfg config, progress io.Writer) *Report {
+	if cfg.seed == 0 {
+		cfg.seed = uint64(time.Now().UnixNano())
+	}
 	l := &load{cfg: cfg, c: newClient(cfg.url, cfg.token, max(cfg.concurrency, cfg.createConcurrency)), runID: newRunID()}
 	rep := &Report{Mode: "load", URL: cfg.url, RunID: l.runID, Seed: cfg.seed, Concurrency: cfg.concurrency}
 	for _, p := range loadPhases {
@@ -254,6 +313,7 @@ func runLoad(ctx context.Context, cfg config) *Report {
 			break
 		}
 		rep.Phases = append(rep.Phases, p.run(l, ctx))
+		printProgress(progress, rep.Phases[len(rep.Phases)-1])
 		if len(l.users) == 0 {
 			rep.Stopped = "no user was created or found; later phases skipped"
 			break

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimserver/scimserver/internal/testtool"
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 )
@@ -32,7 +33,7 @@ func startServer(t *testing.T, wrap func(http.Handler) http.Handler) (base, data
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if _, err := store.Bootstrap(testToken, ""); err != nil {
+	if err := store.Bootstrap(storage.EnvTokens{SCIM: testToken}, nil); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := scimserver.New(store, scimserver.Options{})
@@ -308,6 +309,10 @@ func TestUsageErrors(t *testing.T) {
 		{"--users", "10"},
 		{"--token", "x", "extra"},
 		{"baseline", "--concurrency", "0"},
+		{"baseline", "--port", "9999"},
+		{"baselin"},
+		{"--token", "x", "-concurrency", "8"}, // Go's flag syntax: the main command's does not take it either
+		{"fsync", "--dir"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(t.Context(), args, &out, &errOut); code != 2 || errOut.Len() == 0 {
@@ -401,5 +406,39 @@ func TestSample(t *testing.T) {
 		if len(got) != c.k {
 			t.Fatalf("sample(%d, %d) has %d values", c.n, c.k, len(got))
 		}
+	}
+}
+
+// TestCommandLineLikeTheMainCommand: the flag syntax, the suggestions and the exit codes are
+// those of the scimserver command.
+func TestCommandLineLikeTheMainCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"baselin"}, &out, &errOut); code != 2 ||
+		errOut.String() != "scimload: unknown command \"baselin\" for \"scimload\"; did you mean \"baseline\"?\n" {
+		t.Errorf("a mistyped mode: exit %d, %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(t.Context(), []string{"baseline", "--help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "--addr") {
+		t.Errorf("baseline --help: exit %d\n%s", code, out.String())
+	}
+}
+
+// TestProgressLinePerPhase: each phase leaves one line on stderr as it ends, whatever stdout is,
+// and baseline listens where --addr says.
+func TestProgressLinePerPhase(t *testing.T) {
+	base, _ := startServer(t, nil)
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), []string{"--url", base, "--token", testToken, "--users", "40", "--ops", "30", "--concurrency", "2",
+		"--phases", "create,get,lookup-username"}, &out, &errOut)
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "scimload: create: 40 ops, 0 errors in ") ||
+		!strings.HasPrefix(lines[1], "scimload: get: 30 ops, 0 errors") || !strings.HasPrefix(lines[2], "scimload: lookup-username: 30 ops, 0 errors") {
+		t.Fatalf("exit %d, progress:\n%s", code, errOut.String())
+	}
+	addr := testtool.FreeAddr(t)
+	errOut.Reset()
+	rep, code := runJSON(t, "baseline", "--addr", addr, "--concurrency", "1", "--duration", "100ms")
+	if code != 0 || rep.URL != "http://"+addr {
+		t.Fatalf("baseline --addr %s: exit %d, url %q", addr, code, rep.URL)
 	}
 }

@@ -12,18 +12,18 @@ import (
 	"time"
 )
 
-// runBaseline serves a fixed body of size bytes from a bare net/http server and measures it with
+// runBaseline serves a fixed body of size bytes from a bare net/http server on addr and measures it with
 // the same client and workers as a load run: the ceiling of the HTTP stack on this machine, to
 // set GET /Users/{id} against. With post, the client sends the create phase's user bodies, which
 // the handler reads to the end before it answers 201: the ceiling to set POST /Users against.
-func runBaseline(ctx context.Context, size, concurrency int, duration time.Duration, post bool) (*Report, error) {
+func runBaseline(ctx context.Context, addr string, size, concurrency int, duration time.Duration, post bool) (*Report, error) {
 	body := make([]byte, size)
 	for i := range body {
 		body[i] = 'x'
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--addr: %w", err)
 	}
 	status := http.StatusOK
 	if post {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -28,13 +29,16 @@ func withStore(c *config, fn func(*storage.Store) error) error {
 }
 
 func newTenantCmd(c *config) *cobra.Command {
-	cmd := &cobra.Command{Use: "tenant", Short: "Create and list tenants (one organisation's instance each)"}
+	cmd := &cobra.Command{Use: "tenant", Short: "Create, list, disable and enable tenants (one organisation's instance each)"}
 	var name string
 	create := &cobra.Command{
 		Use:   "create ID",
 		Short: "Create a tenant; ID is 1-64 characters of a-z, 0-9, '-' and '_'",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !storage.ValidTenantID(args[0]) {
+				return usageError{errors.New("a tenant id is 1 to 64 characters of a-z, 0-9, '-' and '_'")}
+			}
 			return withStore(c, func(s *storage.Store) error {
 				t, err := s.CreateTenant(cliActor, args[0], name)
 				if err != nil {
@@ -70,8 +74,34 @@ func newTenantCmd(c *config) *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(create, list)
+	cmd.AddCommand(create, list, newTenantStateCmd(c, true), newTenantStateCmd(c, false))
 	return cmd
+}
+
+// newTenantStateCmd is tenant disable (disabled true) or tenant enable.
+func newTenantStateCmd(c *config, disabled bool) *cobra.Command {
+	verb, short := "enable", "Enable a disabled tenant: its tokens work again"
+	if disabled {
+		verb, short = "disable", "Disable a tenant: its tokens are refused (401) until it is enabled again"
+	}
+	return &cobra.Command{
+		Use:   verb + " ID",
+		Short: short,
+		Long: short + `. The change is recorded in the tenant's audit
+trail (tenant-` + verb + `). The server must be stopped; while it runs, use
+POST /api/v1/admin/tenants/{id}/` + verb + ` with an admin token.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(c, func(s *storage.Store) error {
+				t, err := s.SetTenantDisabled(cliActor, args[0], disabled)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s is %sd\n", t.ID, verb)
+				return nil
+			})
+		},
+	}
 }
 
 func newTokenCmd(c *config) *cobra.Command {
@@ -84,6 +114,12 @@ func newTokenCmd(c *config) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec := storage.TokenSpec{Tenant: tenant, Name: name, Scopes: splitList(scopes)}
+			if err := storage.CheckScopes(spec.Scopes); err != nil {
+				return usageError{fmt.Errorf("--scope: %w", err)}
+			}
+			if ttl < 0 {
+				return usageError{errors.New("--expires-in must be a positive duration, or 0 for no expiry")}
+			}
 			if ttl > 0 {
 				exp := time.Now().Add(ttl).UTC()
 				spec.Expires = &exp
@@ -101,7 +137,7 @@ func newTokenCmd(c *config) *cobra.Command {
 	}
 	create.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant the token belongs to")
 	create.Flags().StringVar(&name, "name", "", "a label to recognise the token by")
-	create.Flags().StringVar(&scopes, "scope", storage.ScopeSCIM, "comma-separated scopes: scim (identity providers), platform (/api/v1), admin")
+	create.Flags().StringVar(&scopes, "scope", storage.ScopeSCIM, "comma-separated scopes: scim (identity providers), platform (/api/v1), or admin alone (operators, server-wide)")
 	create.Flags().DurationVar(&ttl, "expires-in", 0, "lifetime, e.g. 2160h; 0 means no expiry")
 	var listTenant string
 	var asJSON bool

@@ -18,31 +18,37 @@ func newAnonymizeCmd(c *config) *cobra.Command {
 	var tenant, user string
 	var yes bool
 	cmd := &cobra.Command{
-		Use:   "anonymize --tenant T --user ID",
+		Use:   "anonymize --tenant T --user ID|USERNAME",
 		Short: "Irreversibly erase a user's personal data, keeping the audit history",
 		Long: `anonymize runs the same anonymization as POST /scim/v2/Users/{id}/.anonymize: in one
 transaction the user is deactivated, every personal attribute is replaced with random characters
 (or removed), the externalId, password, photos and manager are removed, and the user leaves
 every group; then the data file's free pages are overwritten. It cannot be undone.
 
-It shows what will be erased and asks for confirmation unless --yes is given. The server must be
-stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while it runs).`,
+--user takes the user's id or, when no user has that id, its userName. The command shows what
+will be erased and asks you to type the user's id to confirm, unless --yes is given. The server
+must be stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while it runs).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if user == "" {
 				return usageError{fmt.Errorf("--user is required")}
 			}
 			return withStore(c, func(s *storage.Store) error {
-				summary, err := describeUser(s, tenant, user)
+				found, err := userKind.find(s, tenant, user)
+				if err != nil {
+					return err
+				}
+				id, _ := found["id"].(string)
+				summary, err := describeUser(s, tenant, id)
 				if err != nil {
 					return err
 				}
 				out := cmd.OutOrStdout()
 				fmt.Fprint(out, summary)
-				if !yes && !confirm(cmd.InOrStdin(), out, user) {
+				if !yes && !confirm(cmd.InOrStdin(), out, id) {
 					return fmt.Errorf("not confirmed; nothing was changed")
 				}
-				e, err := scimserver.Anonymize(context.Background(), s, tenant, storage.Actor{ID: "cli", Name: "scimserver anonymize"}, user)
+				e, err := scimserver.Anonymize(context.Background(), s, tenant, storage.Actor{ID: "cli", Name: "scimserver anonymize"}, id)
 				if err != nil {
 					return err
 				}
@@ -50,7 +56,7 @@ stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while it runs)
 					fmt.Fprintln(out, "the user was already anonymized; nothing changed")
 					return nil
 				}
-				fmt.Fprintf(out, "user %s anonymized at %s\n", user, time.Now().UTC().Format(time.RFC3339))
+				fmt.Fprintf(out, "user %s anonymized at %s\n", id, time.Now().UTC().Format(time.RFC3339))
 				if !e.Scrubbed {
 					fmt.Fprintln(out, "the data file's free pages could not be overwritten yet; that runs when the file is next opened")
 				}
@@ -59,7 +65,7 @@ stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while it runs)
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", storage.DefaultTenant, "tenant of the user")
-	cmd.Flags().StringVar(&user, "user", "", "id of the user to anonymize")
+	cmd.Flags().StringVar(&user, "user", "", "id or userName of the user to anonymize")
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	return cmd
 }
@@ -94,7 +100,7 @@ func describeUser(s *storage.Store, tenant, id string) (string, error) {
 }
 
 func confirm(in io.Reader, out io.Writer, id string) bool {
-	fmt.Fprintf(out, "This cannot be undone. Type the user id to confirm: ")
+	fmt.Fprintf(out, "This cannot be undone. Type the user's id (%s) to confirm: ", id)
 	line, _ := bufio.NewReader(in).ReadString('\n')
 	return strings.TrimSpace(line) == id
 }

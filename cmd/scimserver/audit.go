@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -65,8 +64,7 @@ read-only: stop the server, or point --data at a backup.`,
 // progress returns a function that reports a running count on a terminal, and nothing
 // otherwise (a redirected stderr should not fill with carriage returns).
 func progress(w io.Writer) func(n int, done bool) {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminal(w) {
 		return func(int, bool) {}
 	}
 	return func(n int, done bool) {

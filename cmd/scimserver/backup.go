@@ -10,12 +10,12 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -51,6 +51,10 @@ than your retention policy allows, and delete it to complete an erasure.`,
 			if url != "" && token == "" {
 				return usageError{errors.New("--url needs an admin-scope token: --token or SCIMSERVER_ADMIN_TOKEN")}
 			}
+			endpoint, err := backupURL(url)
+			if err != nil {
+				return usageError{err}
+			}
 			if _, err := os.Stat(out); err == nil && !force {
 				return fmt.Errorf("%s exists (use --force to replace it)", out)
 			}
@@ -70,7 +74,7 @@ than your retention policy allows, and delete it to complete an erasure.`,
 			bar := newByteProgress(cmd.ErrOrStderr())
 			var n int64
 			if url != "" {
-				n, err = backupFromServer(cmd.Context(), url, token, f, sum, bar)
+				n, err = backupFromServer(cmd.Context(), endpoint, token, f, sum, bar)
 			} else {
 				n, err = backupFromFile(c.data, f, sum, bar)
 			}
@@ -113,7 +117,7 @@ than your retention policy allows, and delete it to complete an erasure.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "file to write the snapshot to (required)")
-	f.StringVar(&url, "url", "", "root URL of a running server, e.g. https://scim.example.com (default: read --data of a stopped server)")
+	f.StringVar(&url, "url", "", "a running server's root URL, e.g. https://scim.example.com, or its SCIM base URL (default: read --data of a stopped server)")
 	f.StringVar(&token, "token", env("SCIMSERVER_ADMIN_TOKEN", ""), "admin-scope bearer token for --url [SCIMSERVER_ADMIN_TOKEN]")
 	f.BoolVar(&force, "force", false, "replace --out if it exists")
 	f.BoolVar(&verify, "verify", true, "open the snapshot and check it (pages and indexes) before keeping it")
@@ -133,19 +137,38 @@ func backupFromFile(data string, w io.Writer, sum hash.Hash, bar *byteProgress) 
 	})
 }
 
-// backupFromServer downloads a snapshot from a running server's admin API, and checks that it
-// arrived whole: as many bytes as announced, with the announced SHA-256.
-func backupFromServer(ctx context.Context, base, token string, w io.Writer, sum hash.Hash, bar *byteProgress) (int64, error) {
-	u := strings.TrimRight(base, "/")
-	if !strings.HasSuffix(u, "/api/v1/admin/backup") {
-		u += "/api/v1/admin/backup"
+// backupURL is the backup endpoint of the server at base, which may be the server's root URL,
+// its SCIM base URL (the one an operator knows from the identity provider) or the endpoint
+// itself; "" stays "".
+func backupURL(base string) (string, error) {
+	if base == "" {
+		return "", nil
 	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("--url must be the server's root URL, e.g. https://scim.example.com, or its SCIM base URL")
+	}
+	const endpoint, scimBase = "/api/v1/admin/backup", "/scim/v2"
+	p := strings.TrimRight(u.Path, "/")
+	if !strings.HasSuffix(p, endpoint) {
+		if strings.HasSuffix(strings.ToLower(p), scimBase) {
+			p = p[:len(p)-len(scimBase)]
+		}
+		p += endpoint
+	}
+	u.Path, u.RawPath = p, ""
+	return u.String(), nil
+}
+
+// backupFromServer downloads a snapshot from a running server's admin API at u, and checks that
+// it arrived whole: as many bytes as announced, with the announced SHA-256.
+func backupFromServer(ctx context.Context, u, token string, w io.Writer, sum hash.Hash, bar *byteProgress) (int64, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, usageError{fmt.Errorf("--url: %w", err)}
+		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
@@ -240,8 +263,7 @@ type byteProgress struct {
 }
 
 func newByteProgress(w io.Writer) *byteProgress {
-	f, ok := w.(*os.File)
-	return &byteProgress{w: w, on: ok && term.IsTerminal(int(f.Fd())), total: -1}
+	return &byteProgress{w: w, on: isTerminal(w), total: -1}
 }
 
 func (p *byteProgress) Write(b []byte) (int, error) {
@@ -255,9 +277,9 @@ func (p *byteProgress) Write(b []byte) (int, error) {
 
 func (p *byteProgress) print() {
 	if p.total > 0 {
-		fmt.Fprintf(p.w, "\r%s of %s (%d%%)  ", mib(p.n), mib(p.total), p.n*100/p.total)
+		fmt.Fprintf(p.w, "\r%s of %s (%d%%)  ", humanBytes(p.n), humanBytes(p.total), p.n*100/p.total)
 	} else {
-		fmt.Fprintf(p.w, "\r%s  ", mib(p.n))
+		fmt.Fprintf(p.w, "\r%s  ", humanBytes(p.n))
 	}
 }
 
@@ -268,4 +290,15 @@ func (p *byteProgress) done() {
 	}
 }
 
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+// humanBytes writes n in the largest binary unit that keeps it at 1 or more: 44.0 KiB, 16.0 MiB.
+func humanBytes(n int64) string {
+	units := []string{"bytes", "KiB", "MiB", "GiB", "TiB"}
+	v, i := float64(n), 0
+	for ; v >= 1024 && i < len(units)-1; i++ {
+		v /= 1024
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}

@@ -40,6 +40,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scimserver/scimserver/internal/testtool"
 )
 
 const (
@@ -962,7 +964,7 @@ type crashHarness struct {
 func (h *crashHarness) start(cycle int) *crashServer {
 	t := h.t
 	for attempt := 1; ; attempt++ {
-		s := &crashServer{addr: freeAddr(t), exited: make(chan struct{}),
+		s := &crashServer{addr: testtool.FreeAddr(t), exited: make(chan struct{}),
 			logPath: filepath.Join(h.dir, fmt.Sprintf("cycle-%03d-%d.log", cycle, attempt))}
 		f, err := os.Create(s.logPath)
 		if err != nil {

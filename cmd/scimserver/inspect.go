@@ -133,19 +133,9 @@ attribute path and value per line (table). The argument is the ` + k.singular + 
 				return err
 			}
 			return withReadOnlyStore(c, k.plural+" show", func(s *storage.Store) error {
-				var found map[string]any
-				for _, attr := range []string{"id", k.byName} {
-					rs, err := k.query(s, tenant, attr+" eq "+filterString(args[0]), 1)
-					if err != nil {
-						return queryError(err)
-					}
-					if len(rs) > 0 {
-						found = rs[0]
-						break
-					}
-				}
-				if found == nil {
-					return fmt.Errorf("no %s of tenant %s has the id or %s %q", k.singular, tenant, k.byName, args[0])
+				found, err := k.find(s, tenant, args[0])
+				if err != nil {
+					return err
 				}
 				if format == "json" {
 					return writeJSONOut(cmd.OutOrStdout(), found)
@@ -166,6 +156,21 @@ attribute path and value per line (table). The argument is the ` + k.singular + 
 	}
 	cmd.AddCommand(list, show)
 	return cmd
+}
+
+// find returns the resource of tenant whose id is ref or, when none has that id, whose byName
+// attribute is ref (compared as the server compares it).
+func (k resourceKind) find(s *storage.Store, tenant, ref string) (map[string]any, error) {
+	for _, attr := range []string{"id", k.byName} {
+		rs, err := k.query(s, tenant, attr+" eq "+filterString(ref), 1)
+		if err != nil {
+			return nil, queryError(err)
+		}
+		if len(rs) > 0 {
+			return rs[0], nil
+		}
+	}
+	return nil, fmt.Errorf("no %s of tenant %s has the id or %s %q", k.singular, tenant, k.byName, ref)
 }
 
 func titled(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
@@ -257,7 +262,9 @@ func newStatsCmd(c *config) *cobra.Command {
 		Use:   "stats",
 		Short: "Show tenants, users and groups per tenant, audit trail lengths and the data file's size",
 		Long: `stats reads a stopped server's data file (or a backup, with --data) read-only and prints,
-per tenant, its state, users, groups, audit trail events and live tokens, and the file's size.
+per tenant, its state, users, groups, audit trail events and live tokens, and the file's size:
+on disk (what ls -l shows) and the part holding live data (the rest is free pages, which later
+writes reuse and compact gives back, and room the file was grown by ahead of need).
 A running server exposes the same figures on /metrics.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -269,11 +276,14 @@ A running server exposes the same figures on /metrics.`,
 				if err != nil {
 					return err
 				}
-				size := s.Size()
-				if format == "json" {
-					return writeJSONOut(cmd.OutOrStdout(), map[string]any{"file": c.data, "sizeBytes": size, "tenants": st})
+				size, used, err := s.Sizes()
+				if err != nil {
+					return err
 				}
-				return printStats(cmd.OutOrStdout(), c.data, size, st)
+				if format == "json" {
+					return writeJSONOut(cmd.OutOrStdout(), map[string]any{"file": c.data, "sizeBytes": size, "usedBytes": used, "tenants": st})
+				}
+				return printStats(cmd.OutOrStdout(), c.data, size, used, st)
 			})
 		},
 	}
@@ -311,8 +321,8 @@ func collectStats(s *storage.Store) ([]tenantStats, error) {
 	return out, nil
 }
 
-func printStats(w io.Writer, path string, size int64, st []tenantStats) error {
-	fmt.Fprintf(w, "data file  %s\nsize       %d bytes (%s)\ntenants    %d\n\n", path, size, mib(size), len(st))
+func printStats(w io.Writer, path string, size, used int64, st []tenantStats) error {
+	fmt.Fprintf(w, "data file  %s\nsize       %d bytes (%s) on disk, %s of it live data\ntenants    %d\n\n", path, size, humanBytes(size), humanBytes(used), len(st))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tNAME\tSTATE\tUSERS\tGROUPS\tTRAIL\tTOKENS")
 	var users, groups, trail int

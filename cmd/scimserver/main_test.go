@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimserver/scimserver/internal/testtool"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -75,16 +76,6 @@ func TestTenantAndTokenCommands(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // syncBuffer is a bytes.Buffer safe for the server goroutine to write while the test reads.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -108,65 +99,30 @@ func (s *syncBuffer) String() string {
 // the first token still works.
 func TestServeBootstrapsAndShutsDown(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "sub", "d.db")
-	start := func() (string, *syncBuffer, context.CancelFunc, chan error) {
-		addr := freeAddr(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		stderr := &syncBuffer{}
-		cmd := newRoot()
-		cmd.SetArgs([]string{"--addr", addr, "--data", data})
-		cmd.SetErr(stderr)
-		done := make(chan error, 1)
-		go func() { done <- cmd.ExecuteContext(ctx) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			res, err := http.Get("http://" + addr + "/healthz")
-			if err == nil {
-				res.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("server did not start: %s", stderr)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return addr, stderr, cancel, done
-	}
-	addr, stderr, stop, done := start()
+	p := startServe(t, data)
 	var token string
-	for _, line := range strings.Split(stderr.String(), "\n") {
+	for _, line := range strings.Split(p.stderr.String(), "\n") {
 		if s := strings.TrimSpace(line); strings.HasPrefix(s, "scim_") {
 			token = s
 		}
 	}
 	if token == "" {
-		t.Fatalf("no token printed: %s", stderr)
+		t.Fatalf("no token printed: %s", p.stderr)
 	}
-	get := func(addr string) int {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/scim/v2/Users", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
-	if code := get(addr); code != 200 {
+	if code := p.status(t, "/scim/v2/Users", token); code != 200 {
 		t.Fatalf("with the printed token: %d", code)
 	}
-	stop()
-	if err := <-done; err != nil {
+	if err := p.stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	if !strings.Contains(stderr.String(), `"stopped"`) {
-		t.Fatalf("no clean stop logged: %s", stderr)
+	if !strings.Contains(p.stderr.String(), `"stopped"`) {
+		t.Fatalf("no clean stop logged: %s", p.stderr)
 	}
-	addr, stderr, stop, done = start()
-	defer func() { stop(); <-done }()
-	if strings.Contains(stderr.String(), "scim_") {
+	p = startServe(t, data)
+	if strings.Contains(p.stderr.String(), "scim_") {
 		t.Fatal("a second start printed a token again")
 	}
-	if code := get(addr); code != 200 {
+	if code := p.status(t, "/scim/v2/Users", token); code != 200 {
 		t.Fatalf("token after restart: %d", code)
 	}
 }
@@ -193,7 +149,7 @@ func seedUser(t *testing.T, data string) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Bootstrap("", ""); err != nil {
+	if err := s.Bootstrap(storage.EnvTokens{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	id := storage.NewID()
@@ -222,12 +178,14 @@ func TestAnonymizeCommand(t *testing.T) {
 	if err := cmd.Execute(); err == nil || !strings.Contains(out.String(), "will erase: externalId, name, userName") {
 		t.Fatalf("unconfirmed anonymize: %v %q", err, out.String())
 	}
+	// By userName (as users show takes it): the prompt names the id to type.
 	cmd = newRoot()
 	out.Reset()
-	cmd.SetArgs([]string{"anonymize", "--user", id, "--data", data})
+	cmd.SetArgs([]string{"anonymize", "--user", "CLI.person@example.com", "--data", data})
 	cmd.SetIn(strings.NewReader(id + "\n"))
 	cmd.SetOut(&out)
-	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "anonymized at") {
+	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "Type the user's id ("+id+") to confirm") ||
+		!strings.Contains(out.String(), "user "+id+" anonymized at") {
 		t.Fatalf("confirmed anonymize: %v %q", err, out.String())
 	}
 	if out, _, err := run(t, "anonymize", "--user", id, "--yes", "--data", data); err != nil || !strings.Contains(out, "already anonymized") {
@@ -311,7 +269,7 @@ func writeSelfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) 
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeSelfSigned(t, dir)
-	addr := freeAddr(t)
+	addr := testtool.FreeAddr(t)
 	t.Setenv("SCIMSERVER_TOKEN", "tls-token-0123456789abcdefghijklmnopqrstuvwxyz")
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newRoot()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/scimserver/scimserver/internal/testtool"
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 )
@@ -39,7 +40,7 @@ func startLive(t *testing.T, data string) *liveServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Bootstrap(opsSCIMToken, ""); err != nil {
+	if err := store.Bootstrap(storage.EnvTokens{SCIM: opsSCIMToken}, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, admin, err := store.CreateToken(testActor, storage.TokenSpec{Tenant: storage.DefaultTenant, Name: "ops", Scopes: []string{storage.ScopeAdmin}})
@@ -173,7 +174,7 @@ func TestBackupAndRestoreStoppedServer(t *testing.T) {
 	if _, _, err := run(t, "backup", "--out", out+"3", "--data", data); err == nil || !strings.Contains(err.Error(), "--url") {
 		t.Fatalf("backup of a file in use: %v", err)
 	}
-	if _, _, err := run(t, "restore", "--from", out, "--force", "--data", data); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, _, err := run(t, "restore", "--from", out, "--force", "--data", data); err == nil || !strings.Contains(err.Error(), "locked by another process") {
 		t.Fatalf("restore over a file in use: %v", err)
 	}
 	l.stop()
@@ -228,7 +229,8 @@ func TestBackupFromRunningServer(t *testing.T) {
 	extra := l.post("/Users", map[string]any{"schemas": []string{userURN}, "userName": "while.running@example.com"})
 
 	out := filepath.Join(dir, "online.db")
-	stdout, stderr, err := run(t, "backup", "--url", l.srv.URL, "--token", l.admin, "--out", out)
+	// The SCIM base URL, the one an operator has at hand, names the server as well as its root.
+	stdout, stderr, err := run(t, "backup", "--url", l.srv.URL+"/scim/v2/", "--token", l.admin, "--out", out)
 	if err != nil {
 		t.Fatalf("backup --url: %v %s", err, stderr)
 	}
@@ -393,10 +395,15 @@ func TestStatsCommand(t *testing.T) {
 	var st struct {
 		File      string        `json:"file"`
 		SizeBytes int64         `json:"sizeBytes"`
+		UsedBytes int64         `json:"usedBytes"`
 		Tenants   []tenantStats `json:"tenants"`
 	}
-	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Tenants) != 2 || st.SizeBytes <= 0 {
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Tenants) != 2 {
 		t.Fatalf("stats json: %v\n%s", err, out)
+	}
+	// The size is the file's, as ls -l shows it; the live data is a part of it.
+	if fi, err := os.Stat(data); err != nil || st.SizeBytes != fi.Size() || st.UsedBytes <= 0 || st.UsedBytes >= st.SizeBytes {
+		t.Fatalf("stats sizes: %d bytes, %d used; the file has %d", st.SizeBytes, st.UsedBytes, fi.Size())
 	}
 	if d := st.Tenants[1]; d.ID != "default" || d.Users != 3 || d.Groups != 2 || d.TrailEvents != 8 || d.ActiveTokens != 2 {
 		t.Fatalf("default: %+v", d)
@@ -426,7 +433,7 @@ func TestOpsCommandsHaveHelp(t *testing.T) {
 // without a token, and on the main address only to an admin token.
 func TestServeMetricsAddr(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "d.db")
-	addr, maddr := freeAddr(t), freeAddr(t)
+	addr, maddr := testtool.FreeAddr(t), testtool.FreeAddr(t)
 	t.Setenv("SCIMSERVER_TOKEN", opsSCIMToken)
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
@@ -482,5 +489,35 @@ func TestServeMetricsAddr(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "serving /metrics without authentication") {
 		t.Errorf("the metrics listener is not logged: %s", stderr)
+	}
+}
+
+func TestBackupURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://scim.example.com":                          "https://scim.example.com/api/v1/admin/backup",
+		"https://scim.example.com/":                         "https://scim.example.com/api/v1/admin/backup",
+		"https://scim.example.com/scim/v2":                  "https://scim.example.com/api/v1/admin/backup",
+		"https://scim.example.com/SCIM/v2/":                 "https://scim.example.com/api/v1/admin/backup",
+		"http://10.0.0.1:8080/idp/scim/v2":                  "http://10.0.0.1:8080/idp/api/v1/admin/backup",
+		"https://scim.example.com/api/v1/admin/backup":      "https://scim.example.com/api/v1/admin/backup",
+		"https://proxy.example.com/scimserver":              "https://proxy.example.com/scimserver/api/v1/admin/backup",
+		"https://proxy.example.com/scimserver/scim/v2?x=1":  "",
+		"scim.example.com":                                  "",
+		"ftp://scim.example.com":                            "",
+		"https://proxy.example.com/scimserver/scim/v2#frag": "",
+	} {
+		got, err := backupURL(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("backupURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 bytes", 1023: "1023 bytes", 1024: "1.0 KiB", 45056: "44.0 KiB",
+		16805888: "16.0 MiB", 3 << 30: "3.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

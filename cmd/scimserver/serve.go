@@ -6,18 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
@@ -41,6 +45,8 @@ type config struct {
 	metricsAddr       string
 	scanTimeout       time.Duration
 	maxScans          int
+	// bootstrapTokenFile receives the first start's generated token, instead of stderr.
+	bootstrapTokenFile string
 }
 
 func defaultConfig() *config { return &config{} }
@@ -82,6 +88,8 @@ func (c *config) bindServe(cmd *cobra.Command) {
 	f.StringVar(&c.tlsKey, "tls-key", env("SCIMSERVER_TLS_KEY", ""), "PEM private key file for --tls-cert [SCIMSERVER_TLS_KEY]")
 	f.StringVar(&c.metricsAddr, "metrics-addr", env("SCIMSERVER_METRICS_ADDR", ""),
 		"also serve /metrics, without a token, on this address (keep it private, e.g. 127.0.0.1:9090); on --addr /metrics needs an admin token [SCIMSERVER_METRICS_ADDR]")
+	f.StringVar(&c.bootstrapTokenFile, "bootstrap-token-file", env("SCIMSERVER_BOOTSTRAP_TOKEN_FILE", ""),
+		"write the first start's generated SCIM token to this file (mode 0600) instead of printing it on stderr, which services and containers ship as logs [SCIMSERVER_BOOTSTRAP_TOKEN_FILE]")
 }
 
 func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
@@ -92,11 +100,31 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	switch format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		// Colours only for a terminal: escape codes would litter a file or a log pipeline.
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !isTerminal(w)}
 	default:
 		return zerolog.Logger{}, usageError{fmt.Errorf("--log-format must be json or console")}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// isTerminal reports whether w is a terminal (and not a file, a pipe or a buffer).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// httpErrorLog routes net/http's own messages (TLS handshake failures, broken connections) into
+// the JSON log, instead of plain text in the middle of it.
+func httpErrorLog(log zerolog.Logger) *stdlog.Logger {
+	return stdlog.New(httpLogWriter{log}, "", 0)
+}
+
+type httpLogWriter struct{ log zerolog.Logger }
+
+func (w httpLogWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Str("source", "net/http").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // GC defaults for the server, each unless its environment variable (GOGC, GOMEMLIMIT) is set.
@@ -121,7 +149,9 @@ func tuneGC() {
 }
 
 // serve runs the server until SIGINT or SIGTERM, then lets in-flight requests finish and closes
-// the data file cleanly.
+// the data file cleanly. Everything that can stop a start — the command line, the environment's
+// tokens, the TLS files, the listen addresses — is checked before the data file is opened, so that
+// a start that cannot serve creates nothing and shows no secret.
 func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	log, err := newLogger(c.logLevel, c.logFormat, stderr)
 	if err != nil {
@@ -130,18 +160,35 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
 	}
+	if err := scimserver.CheckBaseURL(c.baseURL); err != nil {
+		return usageError{fmt.Errorf("--base-url: %w", err)}
+	}
+	env := storage.EnvTokens{SCIM: os.Getenv("SCIMSERVER_TOKEN"), Platform: os.Getenv("SCIMSERVER_PLATFORM_TOKEN"),
+		Admin: os.Getenv("SCIMSERVER_ADMIN_TOKEN")}
+	trimmed, err := env.Clean()
+	if err != nil {
+		return usageError{err}
+	}
+	for _, name := range trimmed {
+		log.Warn().Str("variable", name).Msg("ignored whitespace around the token (a trailing newline?); clients send it without")
+	}
+	ln, mln, err := c.listen()
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if mln != nil {
+		defer mln.Close()
+	}
+
 	tuneGC()
 	store, err := storage.Open(c.data, storage.Options{})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	secret, err := store.Bootstrap(os.Getenv("SCIMSERVER_TOKEN"), os.Getenv("SCIMSERVER_PLATFORM_TOKEN"))
-	if err != nil {
+	if err := store.Bootstrap(env, c.firstTokenTo(stderr, log)); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
-	}
-	if secret != "" {
-		fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
 	}
 	srv, err := scimserver.New(store, scimserver.Options{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody,
 		MaxResults: c.maxResults, MaxHeaderBytes: c.maxHeaderBytes, Logger: log, ScanTimeout: c.scanTimeout, MaxScans: c.maxScans})
@@ -155,40 +202,23 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 		WriteTimeout:      c.writeTimeout,
 		IdleTimeout:       c.idleTimeout,
 		MaxHeaderBytes:    2 * c.maxHeaderBytes, // above the SCIM layer's own limit, so that one answers as SCIM
-		ErrorLog:          nil,
-	}
-	if c.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
-		if err != nil {
-			return fmt.Errorf("load TLS certificate: %w", err)
-		}
-		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	}
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
+		ErrorLog:          httpErrorLog(log),
 	}
 	scheme := "http"
-	if hs.TLSConfig != nil {
-		ln = tls.NewListener(ln, hs.TLSConfig)
+	if c.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info().Str("addr", ln.Addr().String()).Str("data", c.data).
+	log.Info().Str("version", currentBuild().Version).Str("addr", ln.Addr().String()).Str("data", c.data).
 		Str("scim", scheme+"://"+ln.Addr().String()+"/scim/v2").Msg("listening")
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 2)
-	if c.metricsAddr != "" {
-		mln, err := net.Listen("tcp", c.metricsAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
+	if mln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", srv.MetricsHandler())
 		ms := &http.Server{Handler: mux, ReadHeaderTimeout: c.readHeaderTimeout, ReadTimeout: c.readTimeout,
-			WriteTimeout: c.writeTimeout, IdleTimeout: c.idleTimeout, MaxHeaderBytes: c.maxHeaderBytes}
+			WriteTimeout: c.writeTimeout, IdleTimeout: c.idleTimeout, MaxHeaderBytes: c.maxHeaderBytes, ErrorLog: httpErrorLog(log)}
 		go func() {
 			if err := ms.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("metrics listener: %w", err)
@@ -214,4 +244,77 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// listen loads the TLS certificate and opens the listeners: the main one (with TLS when
+// configured) and, with --metrics-addr, the metrics one (nil otherwise).
+func (c *config) listen() (ln, mln net.Listener, err error) {
+	var tlsConfig *tls.Config
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load TLS certificate (--tls-cert, --tls-key): %w", err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	if ln, err = net.Listen("tcp", c.addr); err != nil {
+		return nil, nil, fmt.Errorf("--addr: %w", err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	if c.metricsAddr != "" {
+		if mln, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+		}
+	}
+	return ln, mln, nil
+}
+
+// firstTokenTo says where the secret of a first start's generated SCIM token goes: into
+// --bootstrap-token-file (mode 0600) when it is set, so that it never enters the log stream;
+// otherwise a banner on stderr, for a start at a terminal.
+func (c *config) firstTokenTo(stderr io.Writer, log zerolog.Logger) func(secret string) error {
+	if c.bootstrapTokenFile != "" {
+		return func(secret string) error {
+			if err := writeSecretFile(c.bootstrapTokenFile, secret); err != nil {
+				return fmt.Errorf("--bootstrap-token-file: %w", err)
+			}
+			log.Info().Str("file", c.bootstrapTokenFile).Msg("wrote the default tenant's first SCIM token to the bootstrap token file")
+			return nil
+		}
+	}
+	return func(secret string) error {
+		if !isTerminal(stderr) {
+			log.Warn().Msg("printing the first SCIM token on stderr, which is not a terminal and may be shipped as logs: " +
+				"prefer --bootstrap-token-file or SCIMSERVER_TOKEN")
+		}
+		_, err := fmt.Fprintf(stderr, "\nCreated the default tenant's first SCIM bearer token. It is shown only this once:\n\n    %s\n\n", secret)
+		return err
+	}
+}
+
+// writeSecretFile writes secret to path, readable by its owner only, replacing the file whole:
+// a temporary file beside it, synced, renamed over it.
+func writeSecretFile(path, secret string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".scimserver-token-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after the rename, a no-op
+	_, err = f.WriteString(secret + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return err
+	}
+	return storage.SyncDir(path)
 }

@@ -1,0 +1,143 @@
+package storage
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEnvTokens: the environment's three secrets become the default tenant's tokens with their
+// own scopes; surrounding whitespace is trimmed as it is from a presented token; a shared value,
+// or one no client could present, is refused before anything changes.
+func TestEnvTokens(t *testing.T) {
+	const (
+		scim     = "env-scim-token-0123456789abcdefghijklmnopqrstu"
+		platform = "env-platform-token-0123456789abcdefghijklmnop"
+		admin    = "env-admin-token-0123456789abcdefghijklmnopqrs"
+	)
+	s := openTemp(t)
+	if err := s.Bootstrap(EnvTokens{SCIM: scim + "\n", Platform: " " + platform, Admin: admin + "\r\n"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for secret, scope := range map[string]string{scim: ScopeSCIM, platform: ScopePlatform, admin: ScopeAdmin} {
+		tok, err := s.Authenticate(PresentedSecret(secret + "\n"))
+		if err != nil || !slices.Equal(tok.Scopes, []string{scope}) {
+			t.Errorf("%s token: %v %v", scope, tok, err)
+		}
+	}
+	env := EnvTokens{SCIM: scim + "\n", Admin: "\t" + admin}
+	if trimmed, err := env.Clean(); err != nil || !slices.Equal(trimmed, []string{"SCIMSERVER_TOKEN", "SCIMSERVER_ADMIN_TOKEN"}) || env.SCIM != scim || env.Admin != admin {
+		t.Errorf("clean: %v %v %q", trimmed, err, env)
+	}
+
+	before, _ := s.Tokens(DefaultTenant)
+	for _, c := range []struct {
+		env  EnvTokens
+		want string
+	}{
+		{EnvTokens{SCIM: scim, Platform: scim}, "SCIMSERVER_TOKEN and SCIMSERVER_PLATFORM_TOKEN have the same value"},
+		{EnvTokens{SCIM: scim, Admin: scim + "\n"}, "SCIMSERVER_TOKEN and SCIMSERVER_ADMIN_TOKEN have the same value"},
+		{EnvTokens{Platform: "short"}, "SCIMSERVER_PLATFORM_TOKEN: a token must be at least 32 characters long"},
+		{EnvTokens{SCIM: "   \n"}, "SCIMSERVER_TOKEN: a token must be at least 32 characters long"},
+		{EnvTokens{Admin: "env-admin token-0123456789abcdefghijklmnopqrs"}, "SCIMSERVER_ADMIN_TOKEN: a token cannot contain whitespace"},
+		{EnvTokens{SCIM: "env-scim\x00token-0123456789abcdefghijklmnopqrs"}, "SCIMSERVER_TOKEN: a token cannot contain whitespace or control characters"},
+		// The value of another token (here the platform one) cannot become the SCIM token.
+		{EnvTokens{SCIM: platform}, "SCIMSERVER_TOKEN: that value is the secret of another token"},
+	} {
+		err := s.Bootstrap(c.env, nil)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.env, err, c.want)
+		}
+		if strings.Contains(err.Error(), scim) || strings.Contains(err.Error(), platform) {
+			t.Errorf("the error quotes a secret: %v", err)
+		}
+	}
+	if after, _ := s.Tokens(DefaultTenant); len(after) != len(before) {
+		t.Errorf("refused values changed the tokens: %d, then %d", len(before), len(after))
+	}
+}
+
+// TestBootstrapShowsBeforeCommitting: the first token's secret is handed over before the token
+// exists; when that fails, no token is made and the next start tries again.
+func TestBootstrapShowsBeforeCommitting(t *testing.T) {
+	s := openTemp(t) // bootstrapped without show: a token exists
+	if err := s.Bootstrap(EnvTokens{}, func(string) error { t.Fatal("a second bootstrap showed a secret"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(t.TempDir()+"/d.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	failed := errors.New("the file cannot be written")
+	if err := s2.Bootstrap(EnvTokens{}, func(string) error { return failed }); !errors.Is(err, failed) {
+		t.Fatalf("bootstrap with a failing show: %v", err)
+	}
+	if toks, _ := s2.Tokens(DefaultTenant); len(toks) != 0 {
+		t.Fatalf("a token was made although its secret was never shown: %v", toks)
+	}
+	var shown string
+	if err := s2.Bootstrap(EnvTokens{}, func(secret string) error { shown = secret; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := s2.Authenticate(shown); err != nil || !tok.HasScope(ScopeSCIM) {
+		t.Fatalf("the shown secret: %v %v", tok, err)
+	}
+}
+
+// TestAuthFailureReasons: a refused secret says why, and which token it matched, for the log.
+func TestAuthFailureReasons(t *testing.T) {
+	s := openTemp(t)
+	if _, err := s.CreateTenant(testActor, "acme", ""); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(tenant string, expires *time.Time) (Token, string) {
+		tok, secret, err := s.CreateToken(testActor, TokenSpec{Tenant: tenant, Expires: expires})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, secret
+	}
+	revoked, revokedSecret := mk(DefaultTenant, nil)
+	if _, err := s.RevokeToken(testActor, "", revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Second)
+	expired, expiredSecret := mk(DefaultTenant, &past)
+	disabled, disabledSecret := mk("acme", nil)
+	if _, err := s.SetTenantDisabled(testActor, "acme", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		secret, reason, tokenID string
+	}{
+		{"scim_no-such-token-0123456789abcdefghijklmnopqr", AuthUnknown, ""},
+		{revokedSecret, AuthRevoked, revoked.ID},
+		{expiredSecret, AuthExpired, expired.ID},
+		{disabledSecret, AuthTenantDisabled, disabled.ID},
+	} {
+		_, err := s.Authenticate(c.secret)
+		var af *AuthFailure
+		if !errors.As(err, &af) || af.Reason != c.reason || af.Token.ID != c.tokenID || ErrorCode(err) != NotFound {
+			t.Errorf("%s: %v (%+v), want %q of token %q", c.reason, err, af, c.reason, c.tokenID)
+		}
+	}
+}
+
+// TestAdminScopeGoesAlone: an admin token cannot also be an identity provider's or the
+// platform's token.
+func TestAdminScopeGoesAlone(t *testing.T) {
+	s := openTemp(t)
+	for _, scopes := range [][]string{{ScopeSCIM, ScopeAdmin}, {ScopeAdmin, ScopePlatform}, {"root"}} {
+		if _, _, err := s.CreateToken(testActor, TokenSpec{Tenant: DefaultTenant, Scopes: scopes}); ErrorCode(err) != Invalid {
+			t.Errorf("scopes %v: %v", scopes, err)
+		}
+	}
+	for _, scopes := range [][]string{{ScopeAdmin}, {ScopeSCIM, ScopePlatform}} {
+		if _, _, err := s.CreateToken(testActor, TokenSpec{Tenant: DefaultTenant, Scopes: scopes}); err != nil {
+			t.Errorf("scopes %v: %v", scopes, err)
+		}
+	}
+}
