@@ -42,6 +42,10 @@ func Lifecycle() schema.Schema {
 				Name: "anonymizedAt", Mutability: readOnly,
 				Description: optional.NewString("When the user was anonymized."),
 			})),
+			schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{
+				Name: "scrubbedAt", Mutability: readOnly,
+				Description: optional.NewString("When the data file's free pages, which could still hold the erased values, were overwritten after the anonymization. Absent while that is pending: the server completes it by itself as soon as the reads that began before the anonymization have ended."),
+			})),
 		},
 	}
 }

@@ -55,7 +55,7 @@ var userHandling = map[string]map[string]Handling{
 	},
 	LifecycleURN: {
 		"audited": Keep, "auditReasons": Keep, "lastInteractionAt": Keep, "campaignCount": Keep,
-		"anonymized": Keep, "anonymizedAt": Keep,
+		"anonymized": Keep, "anonymizedAt": Keep, "scrubbedAt": Keep,
 	},
 }
 

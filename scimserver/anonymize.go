@@ -15,37 +15,153 @@ import (
 	"github.com/scimserver/scimserver/storage"
 )
 
+// Anonymized is what an anonymization did.
+type Anonymized struct {
+	// Changed: the user was anonymized now (false: it already was).
+	Changed bool
+	// Scrubbed: the storage that may still hold the erased values has been cleared. False while
+	// that is pending: the engine finishes it by itself (the user's scrubbedAt says when).
+	Scrubbed bool
+}
+
 // Anonymize irreversibly erases a user's personal data, the same way for every trigger (the SCIM
 // action, the lifecycle attribute, the platform API, the operator command): one transaction
-// deactivates the user, replaces every personal attribute with random characters (or removes
-// it), drops the externalId and password, removes the user from every group and records one
-// audit event; then the storage the old values may linger in is cleared. It reports whether the
-// user was anonymized now (false: it already was).
-func (s *Service) Anonymize(ctx context.Context, tenant string, actor Actor, id string) (bool, error) {
-	var changed bool
+// deactivates the user, replaces every personal attribute with random values (or removes it),
+// drops the externalId and password, removes the user from every group, records one audit event
+// and records that the storage the old values may linger in must be cleared; then it waits, for
+// as long as ctx and the service's ErasureWait allow, for that clearing. Once the transaction has
+// committed, the erasure stands: no error after it is returned.
+func (s *Service) Anonymize(ctx context.Context, tenant string, actor Actor, id string) (Anonymized, error) {
+	pre := s.prefetchErasure(ctx, tenant, id)
+	var a Anonymized
 	err := s.write(ctx, tenant, func(tx storage.Tx) error {
 		var err error
-		changed, err = s.anonymizeTx(tx, actor, id)
+		a.Changed, err = s.anonymizeTx(tx, actor, id, pre)
 		return err
 	})
 	if err != nil {
-		return false, err
+		return a, err
 	}
-	return changed, s.finishErasure(ctx, changed)
+	a.Scrubbed = s.finishErasure(ctx)
+	return a, nil
 }
 
-// finishErasure clears the storage freed by an anonymization, and also after a repeat of one
-// while a clearing is still owed (an earlier attempt could not finish).
-func (s *Service) finishErasure(ctx context.Context, anonymized bool) error {
+// finishErasure waits, within ctx and ErasureWait, until the storage freed by every erasure
+// committed so far has been cleared; it reports whether it has. Called after every commit that
+// anonymized (or repeated an anonymization), it never fails the request: what is pending is
+// finished in the background.
+func (s *Service) finishErasure(ctx context.Context) bool {
 	e, ok := s.store.(storage.Eraser)
-	if !ok || (!anonymized && !e.EraseOwed()) {
-		return nil
+	if !ok {
+		return true
 	}
-	return e.Erase(ctx)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ErasureWait)
+	defer cancel()
+	return e.AwaitErasure(ctx) == nil
 }
 
-// anonymizeTx is anonymization inside a write transaction: the one place it is done.
-func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string) (bool, error) {
+// ErasureCleared records that the storage which could hold a user's erased values has been
+// cleared: the user's scrubbedAt, and a scrub event in its trail. Engines that clear in the
+// background call it in the transaction that ends the erasure's pending state.
+func ErasureCleared(tx storage.Tx, user string, at time.Time) error {
+	f, err := tx.Facts(user)
+	if err != nil {
+		return err
+	}
+	f.ScrubbedAt = &at
+	if err := tx.PutFacts(user, f); err != nil {
+		return err
+	}
+	return record(tx, scrubActor, opScrub, knownKinds[0], user, 0, nil)
+}
+
+// scrubActor is who the trail names for the clearing after an erasure.
+var scrubActor = Actor{ID: "server", Name: "free-page scrub"}
+
+// erasure is an anonymization worked out from one version of a user: the document that replaces
+// it (random values already drawn) and the names of the attributes erased.
+type erasure struct {
+	version uint64
+	doc     map[string]any
+	raw     []byte
+	erased  []string
+}
+
+// prepareErasure works out the anonymization of rec as tx sees it.
+func (s *Service) prepareErasure(tx storage.Tx, rec storage.Record) (*erasure, error) {
+	k := s.users
+	doc, err := decodeDoc(rec.Doc)
+	if err != nil {
+		return nil, err
+	}
+	e := &erasure{version: rec.Version, erased: scrubDoc(k, doc), doc: doc}
+	for {
+		name := "anonymized-" + randomString(alphabet, 24)
+		ids, err := tx.Lookup(k.Collection, k.nameAttr, name)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			doc[k.nameAttr] = name
+			break
+		}
+	}
+	setInactive(doc)
+	if e.raw, err = json.Marshal(doc); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// fits reports whether e was worked out from the version of rec that tx sees, and its
+// userName is still free.
+func (e *erasure) fits(tx storage.Tx, k *Kind, rec storage.Record) bool {
+	if e == nil || e.version != rec.Version {
+		return false
+	}
+	ids, err := tx.Lookup(k.Collection, k.nameAttr, stringAt(e.doc, k.nameAttr))
+	return err == nil && len(ids) == 0
+}
+
+// prefetchErasure works out the anonymization of user id in a read transaction, before the
+// write, and reads on the way what the write will touch: the user, its index entries old and
+// new, its memberships, facts and trail. The write then runs on the engine's writer, which every
+// tenant shares, without waiting for the disk when the data is not cached. Best effort: nil when
+// anything is amiss, and the write works it out itself.
+func (s *Service) prefetchErasure(ctx context.Context, tenant, id string) *erasure {
+	k := s.users
+	var e *erasure
+	_ = s.read(ctx, tenant, func(tx storage.Tx) error {
+		rec, err := tx.Get(k.Collection, id)
+		if err != nil {
+			return err
+		}
+		old, err := decodeDoc(rec.Doc)
+		if err != nil {
+			return err
+		}
+		if e, err = s.prepareErasure(tx, rec); err != nil {
+			return err
+		}
+		for _, doc := range []map[string]any{old, e.doc} {
+			for i, keys := range k.Collection.KeysOf(doc) {
+				for _, key := range keys {
+					_, _ = tx.Lookup(k.Collection, k.Collection.Indexes[i].Name, key)
+				}
+			}
+		}
+		_, _ = tx.MemberOf(id)
+		_, _ = tx.Facts(id)
+		_, _, _ = tx.Trail(storage.TrailQuery{ResourceID: id, Limit: 1})
+		return nil
+	})
+	return e
+}
+
+// anonymizeTx is anonymization inside a write transaction: the one place it is done. It uses
+// pre when it was worked out from the version tx sees (and its userName is still free), and
+// works it out afresh otherwise. It reports false when the user was anonymized already.
+func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string, pre *erasure) (bool, error) {
 	k := s.users
 	rec, err := k.get(tx, id)
 	if err != nil {
@@ -54,27 +170,13 @@ func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string) (bool, erro
 	if f, err := tx.Facts(id); err != nil || f.AnonymizedAt != nil {
 		return false, err
 	}
-	doc, err := decodeDoc(rec.Doc)
-	if err != nil {
-		return false, err
-	}
-	erased := scrubDoc(k, doc)
-	for {
-		name := "anonymized-" + randomString(alphabet, 24)
-		ids, err := tx.Lookup(k.Collection, k.nameAttr, name)
-		if err != nil {
+	e := pre
+	if !e.fits(tx, k, rec) {
+		if e, err = s.prepareErasure(tx, rec); err != nil {
 			return false, err
 		}
-		if len(ids) == 0 {
-			doc[k.nameAttr] = name
-			break
-		}
 	}
-	setInactive(doc)
-	if rec.Doc, err = json.Marshal(doc); err != nil {
-		return false, err
-	}
-	rec.Keys, rec.Secret = k.Collection.KeysOf(doc), nil
+	rec.Doc, rec.Keys, rec.Secret = e.raw, k.Collection.KeysOf(e.doc), nil
 	if rec, err = tx.Update(k.Collection, rec); err != nil {
 		return false, err
 	}
@@ -93,9 +195,12 @@ func (s *Service) anonymizeTx(tx storage.Tx, actor Actor, id string) (bool, erro
 	if err := tx.Erased(id); err != nil {
 		return false, err
 	}
-	return true, record(tx, actor, opAnonymize, k, id, rec.Version, erased)
+	return true, record(tx, actor, opAnonymize, k, id, rec.Version, e.erased)
 }
 
+// scrubDoc applies schemas' personal-data handling to a user document in place and returns the
+// names of the attributes it erased. An attribute nobody classified is removed: when in doubt,
+// erase.
 func scrubDoc(k *Kind, doc map[string]any) []string {
 	var erased []string
 	scrubAttrs(schemas.UserURN, k.core.Attributes, doc, "", &erased)

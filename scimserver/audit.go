@@ -19,6 +19,7 @@ const (
 	opDeactivate                = "deactivate"
 	opReactivate                = "reactivate"
 	opAnonymize                 = "anonymize"
+	opScrub                     = "scrub" // the storage that could hold a user's erased values was cleared
 	opInteraction               = "interaction"
 	opCampaignAssign            = "campaign-assign"
 	opCampaignUnassign          = "campaign-unassign"

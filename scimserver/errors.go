@@ -18,6 +18,8 @@ const (
 	NotFound     Code = "not_found"    // no such resource for this caller (404)
 	Conflict     Code = "conflict"     // the resource's state forbids it: uniqueness, anonymized (409)
 	Precondition Code = "precondition" // the caller's expected version is stale (412)
+	Busy         Code = "busy"         // the server has no room for the request now; retry (429)
+	Canceled     Code = "canceled"     // the client went away before the answer was ready
 	Gone         Code = "gone"         // a feed cursor the feed no longer resumes from (410)
 	Unavailable  Code = "unavailable"  // the store cannot take the request now (503)
 	Internal     Code = "internal"     // a fault of the server (500)

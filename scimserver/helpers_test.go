@@ -18,7 +18,7 @@ var testActor = Actor{ID: "test", Name: "test"}
 // tenant bootstrapped.
 func newService(t testing.TB) (*Service, *bolt.Store) {
 	t.Helper()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{Collections: Collections()})
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{Collections: Collections(), ErasureCleared: ErasureCleared})
 	if err != nil {
 		t.Fatal(err)
 	}

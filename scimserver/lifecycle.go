@@ -128,6 +128,12 @@ func lifecycleOf(f storage.Facts) map[string]any {
 	if f.AnonymizedAt != nil {
 		m["anonymizedAt"] = f.AnonymizedAt.Format(timeFormat)
 	}
+	if f.ScrubbedAt != nil {
+		m["scrubbedAt"] = f.ScrubbedAt.Format(timeFormat)
+	}
+	if f.ScrubbedAt != nil {
+		m["scrubbedAt"] = f.ScrubbedAt.Format(timeFormat)
+	}
 	return m
 }
 

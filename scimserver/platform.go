@@ -19,6 +19,11 @@ func (s *Service) RecordInteraction(ctx context.Context, tenant string, actor Ac
 	if kind != interactionKinds[0] && kind != interactionKinds[1] {
 		return invalid("invalidValue", `"type" must be "password_set" or "login"`)
 	}
+	if !at.IsZero() {
+		if err := s.checkInteractionTime(ctx, tenant, at); err != nil {
+			return err
+		}
+	}
 	return s.write(ctx, tenant, func(tx storage.Tx) error {
 		rec, err := s.users.get(tx, id)
 		if err != nil {
@@ -47,6 +52,26 @@ func (s *Service) RecordInteraction(ctx context.Context, tenant string, actor Ac
 		}
 		return record(tx, actor, opInteraction, s.users, id, rec.Version, []string{kind})
 	})
+}
+
+// maxClockSkew is how far in the future a reported interaction may lie: the platform's clock
+// and the server's differ a little.
+const maxClockSkew = 5 * time.Minute
+
+// checkInteractionTime refuses interaction times that cannot be true: the platform reports
+// interactions as they happen, and a wrong time would stay in the audit record for ever.
+func (s *Service) checkInteractionTime(ctx context.Context, tenant string, at time.Time) error {
+	if at.After(s.opts.Now().Add(maxClockSkew)) {
+		return invalid("invalidValue", `"at" is more than 5 minutes in the future; report interactions when they happen`)
+	}
+	t, err := s.Tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if at.Before(t.Created) {
+		return invalid("invalidValue", `"at" is before the tenant was created`)
+	}
+	return nil
 }
 
 // AssignCampaign makes a user a participant of a campaign; the user becomes audited. Inactive
@@ -125,6 +150,7 @@ type UserAudit struct {
 	CampaignCount      int        `json:"campaignCount"`
 	CurrentCampaigns   []string   `json:"currentCampaigns"`
 	AnonymizedAt       *time.Time `json:"anonymizedAt"`
+	ScrubbedAt         *time.Time `json:"scrubbedAt"`
 	Trail              []Event    `json:"trail"`
 	// Next is the cursor of the trail's next page; 0 when there is none.
 	Next uint64 `json:"-"`
@@ -156,7 +182,7 @@ func (s *Service) UserAudit(ctx context.Context, tenant, id string, q TrailQuery
 		}
 		out = UserAudit{UserID: id, Exists: exists, Audited: audited(f), AuditReasons: nonNil(auditReasons(f)),
 			Interactions: f.Interactions, FirstInteractionAt: f.FirstInteractionAt, LastInteractionAt: f.LastInteractionAt,
-			CampaignCount: f.Campaigns, CurrentCampaigns: nonNil(current), AnonymizedAt: f.AnonymizedAt,
+			CampaignCount: f.Campaigns, CurrentCampaigns: nonNil(current), AnonymizedAt: f.AnonymizedAt, ScrubbedAt: f.ScrubbedAt,
 			Trail: nonNil(evs), Next: next}
 		return nil
 	})

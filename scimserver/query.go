@@ -22,6 +22,9 @@ type Query struct {
 	Count      int
 	Attributes []string
 	Excluded   []string
+
+	// unbounded: an operator's listing (Find), which runs to the end however long it takes.
+	unbounded bool
 }
 
 // Page is one page of a query's results, each resource already encoded.
@@ -41,9 +44,10 @@ type hit struct {
 // transaction, rendering resources under base.
 func (s *Service) Query(ctx context.Context, tenant string, kinds []*Kind, q Query, base string) (Page, error) {
 	type prepared struct {
-		k    *Kind
-		expr filter.Expression
-		sort *attrRef
+		k       *Kind
+		expr    filter.Expression
+		sort    *attrRef
+		lookups *lookupPlan // nil: no index answers the filter
 	}
 	q.StartIndex = max(q.StartIndex, 1)
 	q.Count = max(q.Count, 0)
@@ -58,7 +62,7 @@ func (s *Service) Query(ctx context.Context, tenant string, kinds []*Kind, q Que
 				}
 				return Page{}, err
 			}
-			p.expr = e
+			p.expr, p.lookups = e, k.plan(e)
 		}
 		if q.SortBy != "" {
 			urn, name, sub := k.splitPath(q.SortBy)
@@ -76,20 +80,34 @@ func (s *Service) Query(ctx context.Context, tenant string, kinds []*Kind, q Que
 	if len(preps) == 0 {
 		return Page{}, invalidFilter("the filter fits none of the resource types")
 	}
+	// The common case, a plain page through one kind, reads only that page; sorted by the
+	// unique name alone, the name index is that order already. Anything else reads every
+	// candidate an index gives, or every record, and is bounded.
+	plain := len(preps) == 1 && preps[0].expr == nil && q.SortBy == ""
+	byName := len(preps) == 1 && preps[0].expr == nil && preps[0].sort != nil && preps[0].k.sortsByName(*preps[0].sort)
+	var work *budget
+	if !plain && !byName && !q.unbounded {
+		if slices.ContainsFunc(preps, func(p prepared) bool { return p.lookups == nil }) {
+			release, err := s.admitScan(ctx)
+			if err != nil {
+				return Page{}, err
+			}
+			defer release()
+		}
+		work = newBudget(ctx, s.opts.ScanTimeout)
+	}
 	var pg Page
 	err := s.read(ctx, tenant, func(tx storage.Tx) error {
 		pg = Page{}
-		// The common case, a plain page through one kind, reads only that page.
-		if len(preps) == 1 && preps[0].expr == nil && q.SortBy == "" {
+		if plain {
 			return s.plainPage(tx, preps[0].k, q, base, &pg)
 		}
-		// Sorted by the unique name alone: the name index is that order already.
-		if len(preps) == 1 && preps[0].expr == nil && preps[0].sort != nil && preps[0].k.sortsByName(*preps[0].sort) {
+		if byName {
 			return s.namePage(tx, preps[0].k, q, base, &pg)
 		}
 		var hits []hit
 		for _, p := range preps {
-			err := s.matches(tx, p.k, p.expr, p.sort != nil, base, func(rec storage.Record, m map[string]any) {
+			err := s.matches(tx, p.k, p.expr, p.lookups, p.sort != nil, base, work, func(rec storage.Record, m map[string]any) {
 				h := hit{k: p.k, id: rec.ID}
 				if p.sort != nil {
 					h.key = sortKey(*p.sort, m)
@@ -119,6 +137,9 @@ func (s *Service) Query(ctx context.Context, tenant string, kinds []*Kind, q Que
 		}
 		return nil
 	})
+	if err == errTooMany || err == errClientGone {
+		s.scanStopped(err)
+	}
 	return pg, err
 }
 
@@ -187,12 +208,17 @@ func (s *Service) plainPage(tx storage.Tx, k *Kind, q Query, base string, pg *Pa
 }
 
 // matches calls fn for every record of k that passes expr, in id order. Lookups identity
-// providers make on every sync are answered from an index; anything else scans.
+// providers make on every sync are answered from an index (lookups); anything else scans.
 // The rendered resource is passed along when the filter or the sort (withMap) needed it.
-func (s *Service) matches(tx storage.Tx, k *Kind, expr filter.Expression, withMap bool, base string, fn func(storage.Record, map[string]any)) error {
+// Every record read is spent from work.
+func (s *Service) matches(tx storage.Tx, k *Kind, expr filter.Expression, lookups *lookupPlan, withMap bool,
+	base string, work *budget, fn func(storage.Record, map[string]any)) error {
 	ev := evaluator{k: k}
 	proj := filterProjection(k, expr)
 	check := func(rec storage.Record) error {
+		if err := work.spend(); err != nil {
+			return err
+		}
 		if expr == nil && !withMap {
 			fn(rec, nil)
 			return nil
@@ -209,9 +235,11 @@ func (s *Service) matches(tx storage.Tx, k *Kind, expr filter.Expression, withMa
 		}
 		return nil
 	}
-	if ids, ok, err := k.candidates(tx, expr); err != nil {
-		return err
-	} else if ok {
+	if lookups != nil {
+		ids, err := lookups.ids(tx, k)
+		if err != nil {
+			return err
+		}
 		if _, single := expr.(*filter.AttributeExpression); single && !withMap {
 			// A lone indexed comparison: the index holds exactly the matches (its folding
 			// follows the attribute's caseExact), so there is nothing left to evaluate.
@@ -335,7 +363,7 @@ func (s *Service) Find(ctx context.Context, tenant string, k *Kind, filter strin
 	if count <= 0 {
 		count = math.MaxInt
 	}
-	pg, err := s.Query(ctx, tenant, []*Kind{k}, Query{Filter: filter, StartIndex: 1, Count: count}, base)
+	pg, err := s.Query(ctx, tenant, []*Kind{k}, Query{Filter: filter, StartIndex: 1, Count: count, unbounded: true}, base)
 	if err != nil {
 		return nil, err
 	}

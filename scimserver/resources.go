@@ -1,6 +1,7 @@
 package scimserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
@@ -107,13 +108,13 @@ func (s *Service) Create(ctx context.Context, tenant string, actor Actor, k *Kin
 		}
 		if in.anonymize {
 			erased = true
-			_, err := s.anonymizeTx(tx, actor, id)
+			_, err := s.anonymizeTx(tx, actor, id, nil)
 			return err
 		}
 		return nil
 	})
 	if err == nil && erased {
-		err = s.finishErasure(ctx, true)
+		s.finishErasure(ctx)
 	}
 	return id, err
 }
@@ -124,6 +125,7 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 	if err != nil {
 		return err
 	}
+	pre := s.prefetchIfErasing(ctx, tenant, k, id, in.anonymize)
 	erased := false
 	err = s.write(ctx, tenant, func(tx storage.Tx) error {
 		erased = false
@@ -142,7 +144,7 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 				return err
 			}
 			if trigger {
-				erased, err = s.anonymizeTx(tx, actor, id)
+				erased, err = s.anonymizeTx(tx, actor, id, pre)
 				return err
 			}
 		}
@@ -169,7 +171,7 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 		return record(tx, actor, updateOp(opReplace, old, in.doc), k, id, version, names)
 	})
 	if err == nil && erased {
-		err = s.finishErasure(ctx, true)
+		s.finishErasure(ctx)
 	}
 	return err
 }
@@ -186,6 +188,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 	for _, pw := range patch.Passwords(ops) {
 		hashes[pw] = hashPassword(pw)
 	}
+	pre := s.prefetchIfErasing(ctx, tenant, k, id, bytes.Contains(body, []byte("anonymized")))
 	erased := false
 	err = s.write(ctx, tenant, func(tx storage.Tx) error {
 		erased = false
@@ -225,7 +228,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 				return err
 			}
 			if trigger {
-				erased, err = s.anonymizeTx(tx, actor, id)
+				erased, err = s.anonymizeTx(tx, actor, id, pre)
 				return err
 			}
 		}
@@ -262,7 +265,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		return record(tx, actor, updateOp(opPatch, doc, newDoc), k, id, version, names)
 	})
 	if err == nil && erased {
-		err = s.finishErasure(ctx, true)
+		s.finishErasure(ctx)
 	}
 	return err
 }
@@ -290,6 +293,15 @@ func storedNames(changed []string, k *Kind) []string {
 		names = append(names, n)
 	}
 	return names
+}
+
+// prefetchIfErasing works the anonymization of a user out ahead of a write that may trigger
+// it (see prefetchErasure); a guess that turns out wrong only costs a read.
+func (s *Service) prefetchIfErasing(ctx context.Context, tenant string, k *Kind, id string, likely bool) *erasure {
+	if !k.audited || !likely {
+		return nil
+	}
+	return s.prefetchErasure(ctx, tenant, id)
 }
 
 // update stores a record's new document and returns its new version. Members show their groups'

@@ -18,6 +18,14 @@ type Options struct {
 	// Now is the clock for what the service decides by time (token expiry); nil means
 	// time.Now.
 	Now func() time.Time
+	// ErasureWait bounds how long an anonymization waits for the storage that may hold the
+	// erased values to be cleared before it answers (the clearing goes on after); 0 means 2 s.
+	ErasureWait time.Duration
+	// ScanTimeout bounds a listing that no index serves (a scan or a sort), and its wait for a
+	// slot; 0 means 5 s.
+	ScanTimeout time.Duration
+	// MaxScans is how many such listings may run at once; 0 means half the CPUs (at least one).
+	MaxScans int
 	// FeedRetention, when set, is how far back the change feed serves: a cursor whose next
 	// change is older is refused (*CursorGoneError), and its consumer must resync. The trail
 	// itself is kept for ever.
@@ -29,15 +37,17 @@ type Options struct {
 
 // Service carries out every operation on a store's data.
 type Service struct {
-	store  storage.Store
-	opts   Options
-	users  *Kind
-	groups *Kind
-	kinds  []*Kind
-	pages  pageCache
-	auth   authCache
-	hooks  hookSignal
-	uses   tokenUses
+	store     storage.Store
+	opts      Options
+	users     *Kind
+	groups    *Kind
+	kinds     []*Kind
+	pages     pageCache
+	scans     scanSlots
+	scanCount scanCounters
+	auth      authCache
+	hooks     hookSignal
+	uses      tokenUses
 }
 
 // New returns a service over store, which must have been opened with Collections().
@@ -45,7 +55,16 @@ func New(store storage.Store, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Service{store: store, opts: opts, users: Users(), groups: Groups()}
+	if opts.ErasureWait <= 0 {
+		opts.ErasureWait = 2 * time.Second
+	}
+	if opts.ScanTimeout <= 0 {
+		opts.ScanTimeout = 5 * time.Second
+	}
+	if opts.MaxScans <= 0 {
+		opts.MaxScans = defaultMaxScans()
+	}
+	s := &Service{store: store, opts: opts, users: Users(), groups: Groups(), scans: make(scanSlots, opts.MaxScans)}
 	s.kinds = []*Kind{s.users, s.groups}
 	return s
 }

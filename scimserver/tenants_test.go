@@ -68,7 +68,7 @@ func TestBootstrapShowsBeforeCommitting(t *testing.T) {
 	if err := s.Bootstrap(bg, EnvTokens{}, func(string) error { t.Fatal("a second bootstrap showed a secret"); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	store2, err := bolt.Open(t.TempDir()+"/d.db", bolt.Options{Collections: Collections()})
+	store2, err := bolt.Open(t.TempDir()+"/d.db", bolt.Options{Collections: Collections(), ErasureCleared: ErasureCleared})
 	if err != nil {
 		t.Fatal(err)
 	}

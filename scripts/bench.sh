@@ -18,6 +18,8 @@
 #   FSYNC_SECONDS=1 BASELINE_SECONDS=1 bash scripts/bench.sh
 # "bash scripts/bench.sh reads" and "... pages" repeat parts of a finished run (see below);
 # "bash scripts/bench.sh feed" follows the change feed while creates run (REPEAT=3, FEED_USERS=20000).
+# "... stall" measures the write stall one anonymization causes, and "... abandon" GETs behind
+# abandoned listings (see there).
 # Needs go, curl, jq and bc on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +52,7 @@ URL=http://127.0.0.1:$PORT/scim/v2
 PID=
 
 start() { # start DATAFILE: a server on $PORT over that file
-  SCIMSERVER_TOKEN=$TOKEN SCIMSERVER_PLATFORM_TOKEN=$PTOKEN "$OUT/bin/scimserver" --addr 127.0.0.1:$PORT --data "$1" --log-level error >>"$OUT/server.log" 2>&1 &
+  SCIMSERVER_TOKEN=$TOKEN SCIMSERVER_PLATFORM_TOKEN=$PTOKEN "${SERVER_BIN:-$OUT/bin/scimserver}" --addr 127.0.0.1:$PORT --data "$1" --log-level error >>"$OUT/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.01; done
   echo "server did not start" >&2; exit 1
@@ -95,6 +97,53 @@ if [ "${1:-}" = feed ]; then
     done
     jq -r --arg i "$i" '"round \($i) followed: creates \(.phases[0].opsPerSec|floor)/s; " + ([.feed[] | "\(.mode) \(.changes) delivered at \(.changesPerSec|floor)/s, from commit p50 \(.fromCommitP50Ms) p99 \(.fromCommitP99Ms) ms, from 201 p50 \(.fromAckP50Ms) p99 \(.fromAckP99Ms) ms"] | join("; "))' "$OUT/feed-$i-followed.json"
     jq -r --arg i "$i" '"round \($i) alone: creates \(.phases[0].opsPerSec|floor)/s"' "$OUT/feed-$i-alone.json"
+  done
+  exit 0
+fi
+
+if [ "${1:-}" = stall ]; then
+  # The longest time one anonymization stops every writer: a file of STALL_USERS users (default
+  # 300,000, created at c=32 the first time, then kept in $STALL_DATA), then REPEAT rounds
+  # (default 3) of: restart with the whole file in the page cache (COLD=1: with the page cache
+  # dropped instead, as root), learn the first 2,000 users, PATCH them at c=8 for DURATION
+  # (default 40s) with one anonymization half-way. SERVER_BIN runs another build of the server
+  # on the same procedure.
+  STALL_DATA=${STALL_DATA:-$OUT/dstall}
+  if [ ! -f "$STALL_DATA/data.db" ]; then
+    rm -rf "$STALL_DATA"; start "$STALL_DATA/data.db"
+    load --users "${STALL_USERS:-300000}" --create-concurrency 32 --concurrency 8 --phases create --json > "$OUT/stall-create.json"
+    stop
+  fi
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    if [ -n "${COLD:-}" ]; then sync; echo 3 > /proc/sys/vm/drop_caches; else cat "$STALL_DATA/data.db" > /dev/null; fi
+    start "$STALL_DATA/data.db"
+    load --concurrency 8 --phases discover,stall --discover-max 2000 --duration "${DURATION:-40s}" --json > "$OUT/stall-$i.json" || true
+    stop
+    jq -r --arg i "$i" '.phases[] | select(.name == "stall") | "round \($i): anonymization \(.anonymizeMs*10|round/10) ms, longest write stall while it ran \(.stallMs*10|round/10) ms, elsewhere \(.baselineStallMs*10|round/10) ms (\(.baselineStallsOver50 // 0) gaps over 50 ms; windows as long elsewhere: median \((.windowStallP50Ms // 0)*10|round/10), p90 \((.windowStallP90Ms // 0)*10|round/10) ms), \(.errors) errors"' "$OUT/stall-$i.json"
+  done
+  ls -l "$STALL_DATA/data.db"
+  exit 0
+fi
+
+if [ "${1:-}" = abandon ]; then
+  # After a stall run, on its file: 40 listings sorted by an attribute no index serves, each
+  # abandoned by its client after 0.3 s, then 20 GETs by id one after another (REPEAT rounds).
+  STALL_DATA=${STALL_DATA:-$OUT/dstall}
+  [ -f "$STALL_DATA/data.db" ] || { echo "run bash scripts/bench.sh stall first" >&2; exit 1; }
+  H="Authorization: Bearer $TOKEN"
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    start "$STALL_DATA/data.db"
+    id=$(curl -s -H "$H" "$URL/Users?count=1&startIndex=$(( ${STALL_USERS:-300000} / 2 ))" | jq -r '.Resources[0].id')
+    curl -s -o /dev/null -H "$H" "$URL/Users/$id"
+    abandoned=()
+    for _ in $(seq 40); do
+      curl -s -o /dev/null --max-time 0.3 -H "$H" "$URL/Users?sortBy=name.givenName&count=1" & abandoned+=($!)
+    done
+    sleep 0.5
+    for _ in $(seq 20); do curl -s -o /dev/null -w '%{time_total}\n' -H "$H" "$URL/Users/$id"; done | sort -n |
+      awk -v i="$i" '{a[NR]=$1} END {printf "round %s: GET by id behind 40 abandoned sorted listings: median %.3f s, max %.3f s\n", i, a[int((NR+1)/2)], a[NR]}'
+    wait "${abandoned[@]}" || true
+    kill -9 "$PID"; wait "$PID" || true # a server that still runs the abandoned listings would not stop
   done
   exit 0
 fi

@@ -235,6 +235,9 @@ type Facts struct {
 	// Campaigns counts the distinct campaigns the user was ever assigned to.
 	Campaigns    int        `json:"c,omitempty"`
 	AnonymizedAt *time.Time `json:"a,omitempty"`
+	// ScrubbedAt is when the storage that could still hold the values an anonymization erased
+	// was cleared; nil while that is pending.
+	ScrubbedAt *time.Time `json:"s,omitempty"`
 }
 
 // Event is one entry of a tenant's append-only audit trail. It names what changed, never the
@@ -289,12 +292,17 @@ type Token struct {
 }
 
 // Eraser is implemented by engines in which overwritten or deleted values survive in storage
-// they have freed but not cleared (bbolt's free pages). Erase clears what every erasure
-// committed so far (Tx.Erased) may have left; EraseOwed reports whether such clearing is still
-// to be done (an earlier Erase could not finish).
+// they have freed but not cleared (bbolt's free pages). Tx.Erased records an erasure as pending
+// in its own transaction; the engine clears what it may have left in the background, as soon as
+// it can, and records each erasure it covered (for bolt, through Options.ErasureCleared).
 type Eraser interface {
-	Erase(ctx context.Context) error
-	EraseOwed() bool
+	// AwaitErasure asks for the clearing of every erasure committed so far and waits until
+	// one has run: nil when it succeeded, its error when it failed (the engine tries again by
+	// itself), ctx.Err() when ctx ended first (the clearing still runs).
+	AwaitErasure(ctx context.Context) error
+	// PendingErasures reports how many erasures wait to be cleared, and when the oldest of them
+	// committed (zero when none does).
+	PendingErasures() (n int, oldest time.Time, err error)
 }
 
 // Snapshotter is implemented by engines that can copy all their data as one consistent snapshot

@@ -72,4 +72,18 @@ func TestBenchScript(t *testing.T) {
 			t.Errorf("%s: %d groups, want 5", file, rep.Groups)
 		}
 	}
+
+	// The stall rounds and the GETs behind abandoned listings, on a small file.
+	env := append(os.Environ(), "OUT="+out, "PORT="+strings.Split(testtool.FreeAddr(t), ":")[1], "STALL_USERS=300",
+		"REPEAT=1", "DURATION=1s")
+	for _, c := range []struct{ mode, want string }{
+		{"stall", "round 1: anonymization "}, {"stall", ", 0 errors\n"},
+		{"abandon", "round 1: GET by id behind 40 abandoned sorted listings: median "},
+	} {
+		cmd = exec.Command("bash", script, c.mode)
+		cmd.Env = env
+		if msg, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(msg), c.want) {
+			t.Fatalf("bench.sh %s: %v, want %q in\n%s", c.mode, err, c.want, msg)
+		}
+	}
 }

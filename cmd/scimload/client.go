@@ -120,6 +120,9 @@ type scimUser struct {
 	Name        struct {
 		FamilyName string `json:"familyName"`
 	} `json:"name"`
+	Lifecycle struct {
+		ScrubbedAt string `json:"scrubbedAt"`
+	} `json:"urn:ietf:params:scim:schemas:extension:lifecycle:2.0:User"`
 }
 
 type scimGroup struct {

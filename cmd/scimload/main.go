@@ -50,6 +50,7 @@ type config struct {
 	url, token                                 string
 	concurrency, users, groups, groupSize, ops int
 	createConcurrency                          int // 0: as concurrency
+	discoverMax                                int // 0: all
 	duration                                   time.Duration
 	phases                                     []string
 	pid                                        int
@@ -172,7 +173,8 @@ Exit codes: 0 no errors, 1 errors (or the run was interrupted), 2 command-line m
 	f.IntVar(&cfg.groups, "groups", 10, "groups the groups phase makes")
 	f.IntVar(&cfg.groupSize, "group-size", 1000, "members each group gets (at most --users)")
 	f.IntVar(&cfg.ops, "ops", 5000, "requests of each get, lookup and patch phase")
-	f.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the mix phase")
+	f.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the mix and stall phases")
+	f.IntVar(&cfg.discoverMax, "discover-max", 0, "users the discover phase learns at most, from the first pages (0: all), so that a run can leave most of the data file unread")
 	f.StringVar(&phases, "phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames(), ","))
 	f.IntVar(&cfg.pid, "pid", 0, "server process id, to report its memory (Linux /proc)")
 	f.StringVar(&cfg.dataFile, "data-file", "", "server data file, to report its size")
@@ -278,9 +280,10 @@ func phaseNames() []string {
 	return names
 }
 
-// allPhases are the phases of --phases all: every one but discover, which replaces create.
+// allPhases are the phases of --phases all: every one but discover, which replaces create, and
+// stall, which anonymizes a user.
 func allPhases() []string {
-	return slices.DeleteFunc(phaseNames(), func(p string) bool { return p == "discover" })
+	return slices.DeleteFunc(phaseNames(), func(p string) bool { return p == "discover" || p == "stall" })
 }
 
 func (cfg config) validate() error {
@@ -422,6 +425,10 @@ func printText(w io.Writer, rep *Report) {
 		if p.Name == "page" && p.FirstPageMs > 0 {
 			fmt.Fprintf(w, "page: first page %.2f ms, last page %.2f ms (last/first %.2f)\n",
 				p.FirstPageMs, p.LastPageMs, p.LastPageMs/p.FirstPageMs)
+		}
+		if p.Name == "stall" && p.AnonymizeMs > 0 {
+			fmt.Fprintf(w, "stall: anonymization %.1f ms (scrubbedAt in the answer: %t); longest time without a completed write: %.1f ms while it ran, %.1f ms in the rest of the run (%d over 50 ms); in windows as long elsewhere: median %.1f ms, p90 %.1f ms\n",
+				p.AnonymizeMs, p.Scrubbed, p.StallMs, p.BaselineStallMs, p.BaselineStallsOver50, p.WindowStallP50Ms, p.WindowStallP90Ms)
 		}
 		for _, s := range p.ErrorSamples {
 			fmt.Fprintf(w, "error in %s: %s\n", p.Name, s)

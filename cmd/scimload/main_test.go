@@ -32,7 +32,7 @@ const (
 func startServer(t *testing.T, wrap func(http.Handler) http.Handler) (base, dataFile string) {
 	t.Helper()
 	dataFile = filepath.Join(t.TempDir(), "scim.db")
-	store, err := bolt.Open(dataFile, bolt.Options{Collections: scimserver.Collections()})
+	store, err := bolt.Open(dataFile, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,6 +222,64 @@ func TestDiscover(t *testing.T) {
 	rep, code = runJSON(t, "--url", spoiled, "--token", testToken, "--users", "60", "--ops", "60", "--concurrency", "4", "--phases", "discover,get")
 	if code != 1 || phaseByName(t, rep, "get").Errors == 0 {
 		t.Errorf("spoiled answers after discover: exit %d, %+v", code, rep.Phases)
+	}
+}
+
+// TestStall runs the stall phase twice over users learned from the first page: each run
+// anonymizes one user half-way through its PATCH load and reports the gaps between writes; the
+// second run leaves the first one's anonymized user alone.
+func TestStall(t *testing.T) {
+	base, _ := startServer(t, nil)
+	args := []string{"--url", base, "--token", testToken, "--users", "250", "--concurrency", "4"}
+	if _, code := runJSON(t, append(args, "--phases", "create")...); code != 0 {
+		t.Fatalf("create: exit %d", code)
+	}
+	for run := 0; run < 2; run++ {
+		rep, code := runJSON(t, append(args, "--phases", "discover,stall", "--discover-max", "100", "--duration", "600ms")...)
+		if code != 0 || rep.Errors != 0 || rep.Users != 100 {
+			t.Fatalf("run %d: exit %d, %d users, %+v", run, code, rep.Users, rep.Phases)
+		}
+		p := phaseByName(t, rep, "stall")
+		if k := kindOps(p); k["anonymize"] != 1 || k["patch"] == 0 {
+			t.Errorf("run %d: %v", run, k)
+		}
+		if p.AnonymizeMs <= 0 || p.StallMs <= 0 || p.BaselineStallMs <= 0 || !p.Scrubbed {
+			t.Errorf("run %d: %+v", run, p)
+		}
+	}
+	rep, _ := runJSON(t, append(args, "--phases", "discover", "--discover-max", "100")...)
+	if rep.Users != 100 {
+		t.Fatalf("discover: %d users", rep.Users)
+	}
+}
+
+// TestLongestGaps: a gap counts as during the window when it overlaps it; the time before the
+// first write is no gap.
+func TestLongestGaps(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	during, outside, over := longestGaps([]time.Time{at(10), at(15), at(40), at(45), at(110)}, at(112), at(20), at(30))
+	if during != 25 || outside != 65 || over != 1 {
+		t.Errorf("during %v, outside %v, %d over 50 ms; want 25, 65 and 1", during, outside, over)
+	}
+	if during, outside, over := longestGaps(nil, at(52), at(20), at(30)); during != 0 || outside != 0 || over != 0 {
+		t.Errorf("no writes: %v %v %d", during, outside, over)
+	}
+}
+
+// TestWindowStalls: windows as long as the anonymization, away from it, see the run's gaps.
+func TestWindowStalls(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	var done []time.Time
+	for ms := 0; ms <= 10000; ms += 10 { // a write every 10 ms, and a one-second hole at 8 s
+		if ms <= 8000 || ms >= 9000 {
+			done = append(done, at(ms))
+		}
+	}
+	p50, p90 := windowStalls(done, at(10000), at(2000), at(2050))
+	if p50 != 10 || p90 != 1000 {
+		t.Errorf("p50 %v, p90 %v; want 10 and 1000", p50, p90)
 	}
 }
 

@@ -79,6 +79,7 @@ var loadPhases = []struct {
 	{"groups", (*load).groupsPhase},
 	{"page", (*load).page},
 	{"mix", (*load).mix},
+	{"stall", (*load).stall},
 }
 
 type user struct{ id, userName, externalID string }
@@ -155,7 +156,7 @@ func (l *load) create(ctx context.Context) PhaseResult {
 // of creating them, so that the read phases can be measured again on a large file that an
 // earlier run built. Every page must answer the startIndex asked and every id come once. The
 // lookups expect each externalId to belong to one user, as scimload's own users' do; users
-// without one are looked up by userName only.
+// without one are looked up by userName only. With --discover-max it reads only the first pages.
 func (l *load) discover(ctx context.Context) PhaseResult {
 	p := l.newPhase("discover")
 	total := -1
@@ -185,10 +186,14 @@ func (l *load) discover(ctx context.Context) PhaseResult {
 		})
 	}
 	read(p.workers[0], 1)
-	if total > pageSize {
-		p.each(ctx, (total-1)/pageSize, func(w *worker, i int) { read(w, 1+(i+1)*pageSize) })
+	want := total
+	if l.cfg.discoverMax > 0 {
+		want = min(total, l.cfg.discoverMax)
 	}
-	if ctx.Err() == nil && total >= 0 && len(l.users) != total {
+	if want > pageSize {
+		p.each(ctx, (want-1)/pageSize, func(w *worker, i int) { read(w, 1+(i+1)*pageSize) })
+	}
+	if ctx.Err() == nil && want == total && total >= 0 && len(l.users) != total {
 		p.workers[0].rec.fail("coverage", fmt.Errorf("%d distinct users listed, totalResults %d", len(l.users), total))
 	}
 	slices.SortFunc(l.users, func(a, b user) int { return strings.Compare(a.id, b.id) })
@@ -374,10 +379,11 @@ func (l *load) oktaReactivate(ctx context.Context, w *worker, u int) {
 	l.patchUser(ctx, w, "reactivate", u, body, func(got scimUser) error { return wantActive(got, true) })
 }
 
-// patchUser PATCHes user u and checks that the answer is that user, changed as want says.
-func (l *load) patchUser(ctx context.Context, w *worker, kind string, u int, body []byte, want func(scimUser) error) {
+// patchUser PATCHes user u and checks that the answer is that user, changed as want says; it
+// reports whether it was.
+func (l *load) patchUser(ctx context.Context, w *worker, kind string, u int, body []byte, want func(scimUser) error) bool {
 	id := l.users[u].id
-	w.call(ctx, l.c, kind, http.MethodPatch, "/Users/"+url.PathEscape(id), body, http.StatusOK, func(b []byte) error {
+	_, ok := w.call(ctx, l.c, kind, http.MethodPatch, "/Users/"+url.PathEscape(id), body, http.StatusOK, func(b []byte) error {
 		got, err := decode[scimUser](b)
 		if err != nil {
 			return err
@@ -387,6 +393,7 @@ func (l *load) patchUser(ctx context.Context, w *worker, kind string, u int, bod
 		}
 		return want(got)
 	})
+	return ok
 }
 
 func wantActive(u scimUser, active bool) error {

@@ -82,6 +82,19 @@ type PhaseResult struct {
 	// pages cost more than the first one.
 	FirstPageMs float64 `json:"firstPageMs,omitempty"`
 	LastPageMs  float64 `json:"lastPageMs,omitempty"`
+	// Set by the stall phase: how long the anonymization took, whether its answer said the
+	// free pages were overwritten, and the longest time no PATCH completed while it ran
+	// (StallMs) and during the rest of the run (BaselineStallMs: the machine's own hiccups,
+	// BaselineStallsOver50 of them longer than 50 ms).
+	AnonymizeMs          float64 `json:"anonymizeMs,omitempty"`
+	Scrubbed             bool    `json:"scrubbed,omitempty"`
+	StallMs              float64 `json:"stallMs,omitempty"`
+	BaselineStallMs      float64 `json:"baselineStallMs,omitempty"`
+	BaselineStallsOver50 int     `json:"baselineStallsOver50,omitempty"`
+	// WindowStallP50Ms and WindowStallP90Ms: the longest gap in windows as long as the
+	// anonymization placed through the rest of the run, median and 90th percentile.
+	WindowStallP50Ms float64 `json:"windowStallP50Ms,omitempty"`
+	WindowStallP90Ms float64 `json:"windowStallP90Ms,omitempty"`
 	// Kinds breaks a phase down by kind of operation; a kind's Seconds is the time from its
 	// first correct answer's request to its last one's answer.
 	Kinds        []PhaseResult `json:"kinds,omitempty"`

@@ -21,7 +21,8 @@ var cliActor = scimserver.Actor{ID: "cli", Name: "scimserver command line"}
 
 // openStore opens the storage engine --data names.
 func openStore(c *config, readOnly bool) (*bolt.Store, error) {
-	return bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections(), ReadOnly: readOnly, Timeout: 2 * time.Second})
+	return bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections(), ReadOnly: readOnly, Timeout: 2 * time.Second,
+		ErasureCleared: scimserver.ErasureCleared})
 }
 
 // withService opens the data file for an operator command that changes it. The running server

@@ -43,15 +43,18 @@ must be stopped (use the SCIM action or POST /api/v1/users/{id}/anonymize while 
 				if !yes && !confirm(cmd.InOrStdin(), out, id) {
 					return fmt.Errorf("not confirmed; nothing was changed")
 				}
-				changed, err := s.Anonymize(ctx, tenant, scimserver.Actor{ID: "cli", Name: "scimserver anonymize"}, id)
+				done, err := s.Anonymize(ctx, tenant, scimserver.Actor{ID: "cli", Name: "scimserver anonymize"}, id)
 				if err != nil {
 					return err
 				}
-				if !changed {
+				if !done.Changed {
 					fmt.Fprintln(out, "the user was already anonymized; nothing changed")
 					return nil
 				}
 				fmt.Fprintf(out, "user %s anonymized at %s\n", id, time.Now().UTC().Format(time.RFC3339))
+				if !done.Scrubbed {
+					fmt.Fprintln(out, "the data file's free pages could not be overwritten yet; that runs when the file is next opened")
+				}
 				return nil
 			})
 		},

@@ -40,7 +40,7 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"tenant", "list", "extra"}, "accepts 0 arg(s), received 1"},
 		{[]string{"tenant", "create", "Bad Id!"}, "a tenant id is 1 to 64 characters"},
 		{[]string{"tenant", "disable"}, "accepts 1 arg(s), received 0"},
-		{[]string{"token", "create", "--scope", "root"}, `--scope: unknown scope`},
+		{[]string{"token", "create", "--scope", "root"}, `--scope: unknown scope (use scim, platform or admin)`},
 		{[]string{"token", "create", "--scope", "scim,admin"}, "--scope: the admin scope is server-wide and goes alone"},
 		{[]string{"token", "create", "--expires-in", "-1h"}, "--expires-in must be a positive duration"},
 		{[]string{"token", "create", "--expires-in", "soon"}, `invalid argument "soon" for "--expires-in"`},
@@ -150,7 +150,7 @@ func TestTenantDisableEnable(t *testing.T) {
 	secret = strings.TrimSpace(secret)
 	authenticate := func() error {
 		t.Helper()
-		s, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections()})
+		s, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
 		if err != nil {
 			t.Fatal(err)
 		}

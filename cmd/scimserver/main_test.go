@@ -147,7 +147,7 @@ func TestCheckCommand(t *testing.T) {
 // seedUser stores one user with personal values directly in the data file.
 func seedUser(t *testing.T, data string) string {
 	t.Helper()
-	s, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections()})
+	s, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ type liveServer struct {
 
 func startLive(t *testing.T, data string) *liveServer {
 	t.Helper()
-	store, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections()})
+	store, err := bolt.Open(data, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
 	if err != nil {
 		t.Fatal(err)
 	}

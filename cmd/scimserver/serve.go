@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -48,6 +49,8 @@ type config struct {
 	feedMaxWait       time.Duration
 	feedMaxWaiters    int
 	webhookPrivate    bool
+	scanTimeout       time.Duration
+	maxScans          int
 	// bootstrapTokenFile receives the first start's generated token, instead of stderr.
 	bootstrapTokenFile string
 }
@@ -83,6 +86,10 @@ func (c *config) bindServe(cmd *cobra.Command) {
 	f.DurationVar(&c.idleTimeout, "idle-timeout", envDuration("SCIMSERVER_IDLE_TIMEOUT", 120*time.Second), "how long an idle keep-alive connection stays open [SCIMSERVER_IDLE_TIMEOUT]")
 	f.IntVar(&c.maxHeaderBytes, "max-header-bytes", int(envInt("SCIMSERVER_MAX_HEADER_BYTES", 64<<10)), "largest request header block accepted [SCIMSERVER_MAX_HEADER_BYTES]")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("SCIMSERVER_SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests may finish after SIGINT/SIGTERM [SCIMSERVER_SHUTDOWN_TIMEOUT]")
+	f.DurationVar(&c.scanTimeout, "scan-timeout", envDuration("SCIMSERVER_SCAN_TIMEOUT", 5*time.Second),
+		"longest a listing that no index serves (a scan or sort) may read, and wait for a scan slot; then 400 tooMany (429 for no slot) [SCIMSERVER_SCAN_TIMEOUT]")
+	f.IntVar(&c.maxScans, "max-scans", int(envInt("SCIMSERVER_MAX_SCANS", int64(max(1, runtime.GOMAXPROCS(0)/2)))),
+		"listings that no index serves that may run at once [SCIMSERVER_MAX_SCANS]")
 	f.StringVar(&c.tlsCert, "tls-cert", env("SCIMSERVER_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with --tls-key) [SCIMSERVER_TLS_CERT]")
 	f.StringVar(&c.tlsKey, "tls-key", env("SCIMSERVER_TLS_KEY", ""), "PEM private key file for --tls-cert [SCIMSERVER_TLS_KEY]")
 	f.DurationVar(&c.feedRetention, "feed-retention", envDuration("SCIMSERVER_FEED_RETENTION", 0),
@@ -190,12 +197,13 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 
 	tuneGC()
-	store, err := bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections()})
+	store, err := bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc := scimserver.New(store, scimserver.Options{FeedRetention: c.feedRetention, WebhookPrivateTargets: c.webhookPrivate})
+	svc := scimserver.New(store, scimserver.Options{FeedRetention: c.feedRetention, WebhookPrivateTargets: c.webhookPrivate,
+		ScanTimeout: c.scanTimeout, MaxScans: c.maxScans})
 	if err := svc.Bootstrap(ctx, env, c.firstTokenTo(stderr, log)); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}

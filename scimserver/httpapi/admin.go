@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-chi/chi/v5"
 
@@ -82,7 +84,8 @@ func (s *Server) answerTenant(w http.ResponseWriter, r *http.Request, id string,
 	writeJSON(w, http.StatusOK, toAdminTenant(t))
 }
 
-// stringField reads an optional string member of a request object.
+// stringField reads an optional string member of a request object. Control characters are
+// refused: ids and names are shown in listings and terminals, where they would mislead.
 func stringField(m map[string]any, name string) (string, error) {
 	v, ok := m[name]
 	if !ok || v == nil {
@@ -91,6 +94,9 @@ func stringField(m map[string]any, name string) (string, error) {
 	str, ok := v.(string)
 	if !ok {
 		return "", badRequest("invalidValue", `"`+name+`" must be a string`)
+	}
+	if strings.ContainsFunc(str, unicode.IsControl) {
+		return "", badRequest("invalidValue", `"`+name+`" cannot contain control characters`)
 	}
 	return str, nil
 }

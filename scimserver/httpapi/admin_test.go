@@ -317,7 +317,7 @@ func TestAdminBackupDuringWrites(t *testing.T) {
 	if _, err := bolt.Restore(snapshot, restored, false, scimserver.Collections()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := bolt.Open(restored, bolt.Options{Collections: scimserver.Collections()})
+	s, err := bolt.Open(restored, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,10 +29,31 @@ func (s *Server) discoveryServer() (scim.Server, error) {
 }
 
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/scim/v2")
+	if kind, id, one := strings.Cut(strings.TrimPrefix(path, "/"), "/"); one && !s.describes(kind, id) {
+		// Answered here rather than by elimity, whose 404 quotes the id asked for.
+		writeError(w, r, errorf(http.StatusNotFound, "", "no such "+strings.ToLower(strings.TrimSuffix(kind, "s"))))
+		return
+	}
 	r2 := r.Clone(r.Context())
-	r2.URL.Path = strings.TrimPrefix(r.URL.Path, "/scim/v2")
+	r2.URL.Path = path
 	r2.URL.RawPath = ""
 	s.elimity.ServeHTTP(w, r2)
+}
+
+// describes reports whether /Schemas/id or /ResourceTypes/id (kind) names what the server serves.
+func (s *Server) describes(kind, id string) bool {
+	for _, k := range s.svc.Kinds() {
+		if kind == "ResourceTypes" && id == k.Name || kind == "Schemas" && id == k.Schema().ID {
+			return true
+		}
+		for _, e := range k.Extensions() {
+			if kind == "Schemas" && id == e.ID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // serviceProviderConfig states exactly what the server supports (RFC 7643 §5).

@@ -355,7 +355,7 @@ func TestSchemasDescribeWhatIsReturned(t *testing.T) {
 	user := e.do("GET", "/scim/v2/Users/"+uid, nil).must(t, 200)
 	group := e.do("GET", "/scim/v2/Groups/"+gid, nil).must(t, 200)
 	// The fixtures set everything a client can set and the server can state.
-	if m := users.missing(user, "password", enterpriseURN+":manager.displayName", lifecycleURN+":anonymizedAt"); len(m) > 0 {
+	if m := users.missing(user, "password", enterpriseURN+":manager.displayName", lifecycleURN+":anonymizedAt", lifecycleURN+":scrubbedAt"); len(m) > 0 {
 		t.Fatalf("the fully populated user lacks %v", m)
 	}
 	if m := groups.missing(group); len(m) > 0 {

@@ -11,6 +11,10 @@ import (
 	"github.com/scimserver/scimserver/scimserver"
 )
 
+// statusClientGone is what the log and the metrics record for an answer nobody received (the
+// client went away, or the write timeout cut it): the convention of common proxies.
+const statusClientGone = 499
+
 // httpError is an error only HTTP knows: an unknown route, a method, a media type, a size
 // limit, throttling.
 type httpError struct {
@@ -36,6 +40,8 @@ var statusOf = map[scimserver.Code]int{
 	scimserver.NotFound:     http.StatusNotFound,
 	scimserver.Conflict:     http.StatusConflict,
 	scimserver.Precondition: http.StatusPreconditionFailed,
+	scimserver.Busy:         http.StatusTooManyRequests,
+	scimserver.Canceled:     statusClientGone,
 	scimserver.Gone:         http.StatusGone,
 	scimserver.Unavailable:  http.StatusServiceUnavailable,
 	scimserver.Internal:     http.StatusInternalServerError,
@@ -77,6 +83,9 @@ func writeErrorWith(w http.ResponseWriter, r *http.Request, err error, extra map
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scimserver"`)
+	}
+	if e.Status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, e.Status, body)
 }

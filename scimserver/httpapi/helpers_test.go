@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -29,6 +31,7 @@ type testEnv struct {
 	token  string
 	logs   *lockedWriter
 	server *Server
+	sent   atomic.Int64 // requests answered through doAs
 }
 
 const (
@@ -52,8 +55,9 @@ func newEnvWith(t *testing.T, path string, opts Options) *testEnv {
 	return newEnvService(t, path, scimserver.Options{}, opts)
 }
 
-// newEnvService is newEnvWith with the service's options too.
-func newEnvService(t *testing.T, path string, svcOpts scimserver.Options, opts Options) *testEnv {
+// newEnvService is newEnvWith with the service's options too and, when serve is given, a
+// chance to configure the HTTP server before it starts.
+func newEnvService(t *testing.T, path string, svcOpts scimserver.Options, opts Options, serve ...func(*http.Server)) *testEnv {
 	t.Helper()
 	store, svc := openServiceWith(t, path, svcOpts)
 	logs := &lockedWriter{w: &bytes.Buffer{}}
@@ -62,7 +66,12 @@ func newEnvService(t *testing.T, path string, svcOpts scimserver.Options, opts O
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, store: store, svc: svc, srv: httptest.NewServer(s), token: testToken, logs: logs, server: s}
+	hs := httptest.NewUnstartedServer(s)
+	for _, fn := range serve {
+		fn(hs.Config)
+	}
+	hs.Start()
+	e := &testEnv{t: t, store: store, svc: svc, srv: hs, token: testToken, logs: logs, server: s}
 	t.Cleanup(e.close)
 	return e
 }
@@ -124,6 +133,7 @@ func (e *testEnv) doAs(token, method, path string, body any, headers ...string) 
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	e.sent.Add(1)
 	out := resp{status: res.StatusCode, header: res.Header, raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.body); err != nil {
@@ -199,11 +209,18 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-// logText is everything the server logged so far.
+// logText is everything the server logged so far. The server logs a request once the answer
+// is out (so that the line can say whether it was delivered), a moment after the client has
+// it: this waits for a line per request sent through doAs.
 func (e *testEnv) logText() string {
-	e.logs.mu.Lock()
-	defer e.logs.mu.Unlock()
-	return e.logs.w.(*bytes.Buffer).String()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		e.logs.mu.Lock()
+		text := e.logs.w.(*bytes.Buffer).String()
+		e.logs.mu.Unlock()
+		if int64(strings.Count(text, `"message":"request"`)) >= e.sent.Load() || time.Now().After(deadline) {
+			return text
+		}
+	}
 }
 
 // api calls the platform API with the platform token.
@@ -227,7 +244,7 @@ func openService(t testing.TB, path string) (*bolt.Store, *scimserver.Service) {
 
 func openServiceWith(t testing.TB, path string, opts scimserver.Options) (*bolt.Store, *scimserver.Service) {
 	t.Helper()
-	store, err := bolt.Open(path, bolt.Options{Collections: scimserver.Collections()})
+	store, err := bolt.Open(path, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/scimserver"
@@ -22,7 +23,7 @@ func TestPlatformAPI(t *testing.T) {
 		status             int
 	}{
 		{"login", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "login"}, 204},
-		{"password with time", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "password_set", "at": "2026-01-02T03:04:05Z"}, 204},
+		{"password with time", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "password_set", "at": time.Now().UTC().Format(time.RFC3339Nano)}, 204},
 		{"bad type", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "dance"}, 400},
 		{"bad time", "POST", "/api/v1/users/" + id + "/interactions", map[string]any{"type": "login", "at": "yesterday"}, 400},
 		{"bad json", "POST", "/api/v1/users/" + id + "/interactions", "{", 400},

@@ -101,12 +101,16 @@ func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 // the number of users and groups. These are kept as counters in the store, so a scrape costs
 // one small read transaction per tenant whatever the data's size.
 type storeCollector struct {
-	svc     *scimserver.Service
-	size    *prometheus.Desc
-	used    *prometheus.Desc
-	tenants *prometheus.Desc
-	users   *prometheus.Desc
-	groups  *prometheus.Desc
+	svc          *scimserver.Service
+	size         *prometheus.Desc
+	used         *prometheus.Desc
+	tenants      *prometheus.Desc
+	users        *prometheus.Desc
+	groups       *prometheus.Desc
+	scrubs       *prometheus.Desc
+	scrubAge     *prometheus.Desc
+	scansRunning *prometheus.Desc
+	scansStopped *prometheus.Desc
 }
 
 func newStoreCollector(svc *scimserver.Service) *storeCollector {
@@ -122,6 +126,15 @@ func newStoreCollector(svc *scimserver.Service) *storeCollector {
 			"Users stored, per tenant.", []string{"tenant"}, nil),
 		groups: prometheus.NewDesc(metricsNamespace+"_groups",
 			"Groups stored, per tenant.", []string{"tenant"}, nil),
+		scrubs: prometheus.NewDesc(metricsNamespace+"_scrub_pending",
+			"Anonymizations whose clearing of freed storage (which may still hold the erased values) has not run yet.", nil, nil),
+		scrubAge: prometheus.NewDesc(metricsNamespace+"_scrub_pending_age_seconds",
+			"Age of the oldest anonymization whose clearing is pending; 0 when none is.", nil, nil),
+		scansRunning: prometheus.NewDesc(metricsNamespace+"_query_scans_running",
+			"Listings running that no index serves (scans and sorts), at most --max-scans.", nil, nil),
+		scansStopped: prometheus.NewDesc(metricsNamespace+"_query_scans_stopped_total",
+			"Listings that no index serves, stopped: reason budget (past --scan-timeout: 400 tooMany), busy (no scan slot freed in time: 429) or gone (the client went away).",
+			[]string{"reason"}, nil),
 	}
 }
 
@@ -131,6 +144,10 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.tenants
 	ch <- c.users
 	ch <- c.groups
+	ch <- c.scrubs
+	ch <- c.scrubAge
+	ch <- c.scansRunning
+	ch <- c.scansStopped
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -142,6 +159,23 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(size))
 		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(used))
+	}
+	if e, ok := c.svc.Store().(storage.Eraser); ok {
+		if n, oldest, err := e.PendingErasures(); err != nil {
+			ch <- prometheus.NewInvalidMetric(c.scrubs, err)
+		} else {
+			age := 0.0
+			if n > 0 {
+				age = time.Since(oldest).Seconds()
+			}
+			ch <- prometheus.MustNewConstMetric(c.scrubs, prometheus.GaugeValue, float64(n))
+			ch <- prometheus.MustNewConstMetric(c.scrubAge, prometheus.GaugeValue, age)
+		}
+	}
+	scans := c.svc.ScanStats()
+	ch <- prometheus.MustNewConstMetric(c.scansRunning, prometheus.GaugeValue, float64(scans.Running))
+	for reason, n := range scans.Stopped {
+		ch <- prometheus.MustNewConstMetric(c.scansStopped, prometheus.CounterValue, float64(n), reason)
 	}
 	tenants, err := c.svc.Tenants(context.Background())
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -63,8 +64,37 @@ func validRequestID(s string) bool {
 
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int
+	status      int
+	bytes       int
+	writeErr    error
+	undelivered string // why the client did not get the answer, when it did not
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// delivered pushes the answer out and returns the status to log and count: the status sent, or
+// statusClientGone when the client did not get it (it went away, or the server's write timeout
+// cut the answer), with the reason in w.undelivered. A 200 in the log means a 200 was sent.
+func (w *statusWriter) delivered(out http.ResponseWriter, r *http.Request) int {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	err := w.writeErr
+	if err == nil {
+		err = http.NewResponseController(out).Flush()
+	}
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.undelivered = "the write timeout passed before the answer was sent"
+	case r.Context().Err() != nil:
+		w.undelivered = "the client went away"
+	case err != nil:
+		w.undelivered = "the connection failed" // its error names the client's address
+	default:
+		return w.status
+	}
+	return statusClientGone
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -74,15 +104,15 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// Unwrap lets http.ResponseController reach the connection (flushes, deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += n
+	if err != nil && w.writeErr == nil {
+		w.writeErr = err
+	}
 	return n, err
 }
 
@@ -103,19 +133,26 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 		next.ServeHTTP(sw, r)
+		status := sw.delivered(w, r)
 		route := chi.RouteContext(r.Context()).RoutePattern()
 		if route == "" {
 			route = "unmatched"
 		}
 		took := time.Since(start)
-		s.metrics.observeRequest(route, r.Method, sw.status, took)
-		s.activity.observe(ri, r.Method, route, sw.status, took)
+		s.metrics.observeRequest(route, r.Method, status, took)
+		s.activity.observe(ri, r.Method, route, status, took)
 		ev := s.log.Info()
-		if sw.status >= 500 {
+		switch {
+		case sw.status >= 500:
 			ev = s.log.Error()
+		case status != sw.status:
+			ev = s.log.Warn()
 		}
-		ev = ev.Str("requestId", ri.id).Str("method", r.Method).Str("route", route).
-			Int("status", sw.status).Int("bytes", sw.bytes).Float64("duration_ms", float64(took.Microseconds())/1000)
+		ev = ev.Str("requestId", ri.id).Str("method", metricMethod(r.Method)).Str("route", route).
+			Int("status", status).Int("bytes", sw.bytes).Float64("duration_ms", float64(took.Microseconds())/1000)
+		if status != sw.status {
+			ev = ev.Int("intendedStatus", sw.status).Str("delivery", sw.undelivered)
+		}
 		if ri.token.Tenant != "" {
 			ev = ev.Str("tenant", ri.token.Tenant).Str("tokenId", ri.token.ID)
 		}

@@ -136,19 +136,25 @@ func (s *Server) adminAnonymize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := pathParam(r, "id")
-	changed, err := s.svc.Anonymize(r.Context(), tenant, actorOf(r), e.ID)
+	done, err := s.svc.Anonymize(r.Context(), tenant, actorOf(r), e.ID)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	evs, _, err := s.svc.Trail(r.Context(), tenant, scimserver.TrailQuery{ResourceID: e.ID, Limit: 1})
+	// The anonymization's event is among the newest of the user's: the scrub that followed it
+	// may have recorded one since.
+	evs, _, err := s.svc.Trail(r.Context(), tenant, scimserver.TrailQuery{ResourceID: e.ID, Limit: 10})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	var event any
-	if len(evs) == 1 {
-		event = evs[0]
+	for _, ev := range evs {
+		if ev.Operation == "anonymize" {
+			event = ev
+			break
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"userId": e.ID, "changed": changed, "erasure": toErasureView(e), "event": event})
+	writeJSON(w, http.StatusOK, map[string]any{"userId": e.ID, "changed": done.Changed, "scrubbed": done.Scrubbed,
+		"erasure": toErasureView(e), "event": event})
 }

@@ -74,12 +74,12 @@ func (s *Server) unassignCampaign(w http.ResponseWriter, r *http.Request) {
 // anonymizePlatform serves POST /api/v1/users/{id}/anonymize.
 func (s *Server) anonymizePlatform(w http.ResponseWriter, r *http.Request) {
 	id := resourceID(r)
-	changed, err := s.svc.Anonymize(r.Context(), tenantOf(r), actorOf(r), id)
+	done, err := s.svc.Anonymize(r.Context(), tenantOf(r), actorOf(r), id)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"userId": id, "anonymized": true, "changed": changed})
+	writeJSON(w, http.StatusOK, map[string]any{"userId": id, "anonymized": true, "changed": done.Changed, "scrubbed": done.Scrubbed})
 }
 
 // userAudit answers a user's audit facts and the trail of events about the user.

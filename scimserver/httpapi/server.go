@@ -216,5 +216,5 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, errorf(http.StatusMethodNotAllowed, "", "method "+r.Method+" is not allowed on this endpoint"))
+	writeError(w, r, errorf(http.StatusMethodNotAllowed, "", "the method is not allowed on this endpoint"))
 }

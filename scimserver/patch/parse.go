@@ -111,7 +111,7 @@ func (p *parser) operation(i int, raw json.RawMessage) *Error {
 	}
 	op := strings.ToLower(name)
 	if op != opAdd && op != opReplace && op != opRemove {
-		return errorf(invalidValue, "%s: op %s is not add, replace or remove", at, safeName(name))
+		return errorf(invalidValue, "%s: op is not add, replace or remove", at)
 	}
 	at = where(i, op, "", false)
 	pathRaw, hasPath, err := lookup(fields, "path")

@@ -155,7 +155,7 @@ func TestParseErrorDetailNamesOperationAndPath(t *testing.T) {
 			[]string{"Operations[1]", "replace", `emails[value eq …].primary`}},
 		{body(`{"op":"replace","value":{"displayName":"SECRET","name.givenName":7}}`),
 			[]string{"Operations[0]", "value key name.givenName"}},
-		{body(`{"op":"delete","path":"nickName"}`), []string{"Operations[0]", `"delete"`}},
+		{body(`{"op":"SECRETdelete","path":"nickName"}`), []string{"Operations[0]", "op is not add, replace or remove"}},
 		{body(`{"op":"SECRET@x.com","path":"nickName"}`), []string{"Operations[0]"}},
 		{body(`{"op":"add","path":"emails[value eq \"SECRET\"","value":"x"}`), []string{"Operations[0]", "not a valid"}},
 	}

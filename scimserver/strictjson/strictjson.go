@@ -1,6 +1,7 @@
 // Package strictjson reads request bodies strictly: encoding/json alone would accept invalid
-// UTF-8 (replacing it), duplicate keys (keeping the last), and nesting as deep as the body is
-// long. A SCIM server must refuse all three rather than guess.
+// UTF-8 and \u escapes of unpaired UTF-16 surrogates (replacing both with U+FFFD, so that
+// different inputs become one value), duplicate keys (keeping the last), and nesting as deep as
+// the body is long. A SCIM server must refuse all of them rather than guess.
 package strictjson
 
 import (
@@ -23,9 +24,11 @@ var (
 	errDepth  = &Error{"the request body is nested too deeply"}
 	errDup    = &Error{"the request body repeats a key in one object"}
 	errObject = &Error{"the request body must be a JSON object"}
+	errHalf   = &Error{"the request body escapes half of a UTF-16 surrogate pair without the other half"}
 )
 
-// Check refuses invalid UTF-8, malformed JSON, nesting beyond MaxDepth and duplicate keys.
+// Check refuses invalid UTF-8, malformed JSON, unpaired surrogate escapes, nesting beyond
+// MaxDepth and duplicate keys.
 func Check(raw []byte) error {
 	if !utf8.Valid(raw) {
 		return errUTF8
@@ -102,7 +105,10 @@ func scan(b []byte) error {
 				stack[n-1].expectKey = true
 			}
 		case '"':
-			end := stringEnd(b, i+1)
+			end, err := stringEnd(b, i+1)
+			if err != nil {
+				return err
+			}
 			if n := len(stack); n > 0 && stack[n-1].expectKey {
 				key, err := unquote(b[i : end+1])
 				if err != nil {
@@ -120,17 +126,51 @@ func scan(b []byte) error {
 	return nil
 }
 
-// stringEnd returns the index of the quote closing the string that starts at from.
-func stringEnd(b []byte, from int) int {
+// stringEnd returns the index of the quote closing the string that starts at from. It refuses
+// a \u escape of half a surrogate pair that is not followed, or preceded, by the other half.
+func stringEnd(b []byte, from int) (int, error) {
 	for j := from; j < len(b); j++ {
 		switch b[j] {
 		case '\\':
-			j++
+			if b[j+1] != 'u' {
+				j++
+				continue
+			}
+			switch r := hex4(b[j+2:]); {
+			case r >= 0xd800 && r < 0xdc00: // high half: the low half must be the next escape
+				if len(b) < j+12 || b[j+6] != '\\' || b[j+7] != 'u' || !isLowHalf(hex4(b[j+8:])) {
+					return 0, errHalf
+				}
+				j += 11
+			case isLowHalf(r):
+				return 0, errHalf
+			default:
+				j += 5
+			}
 		case '"':
-			return j
+			return j, nil
 		}
 	}
-	return len(b) - 1
+	return len(b) - 1, nil
+}
+
+func isLowHalf(r rune) bool { return r >= 0xdc00 && r < 0xe000 }
+
+// hex4 reads the four hex digits of a \u escape (json.Valid has checked them).
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 func unquote(q []byte) (string, error) {

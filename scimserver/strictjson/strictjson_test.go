@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,6 +28,17 @@ func TestCheck(t *testing.T) {
 		{deep, errDepth},
 		{ok, nil},
 		{strings.Repeat("[", 10000) + strings.Repeat("]", 10000), errDepth},
+		{`{"a":"\ud83d\ude00 \uD83D\uDE00 \u00e9 \\ud800 \"\\"}`, nil},
+		{`{"a":"a\ud800@x"}`, errHalf},
+		{`{"a":"a\udc00"}`, errHalf},
+		{`{"a":"\uDBFF"}`, errHalf},
+		{`{"a":"\ud800\u0041"}`, errHalf},
+		{`{"a":"\ud800\ud800"}`, errHalf},
+		{`{"a":"\ude00\ud83d"}`, errHalf},
+		{`{"a":"\ud800\n"}`, errHalf},
+		{`{"\ud800":1}`, errHalf},
+		{`{"a":["x","\u0000\ud800"]}`, errHalf},
+		{`{"a":"\\\ud800"}`, errHalf},
 	} {
 		if got := Check([]byte(c.in)); got != c.want {
 			t.Errorf("Check(%.40q) = %v, want %v", c.in, got, c.want)
@@ -56,7 +68,7 @@ func TestCheck(t *testing.T) {
 }
 
 func FuzzCheck(f *testing.F) {
-	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,2,{"c":"\"d"}]}}`, `[[[[]]]]`, `{"\u0061":1,"a":2}`} {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,2,{"c":"\"d"}]}}`, `[[[[]]]]`, `{"\u0061":1,"a":2}`, `{"a":"\ud83d\ude00"}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -64,6 +76,13 @@ func FuzzCheck(f *testing.F) {
 		if err == nil {
 			if _, derr := DecodeObject([]byte(s)); derr != nil && derr != errObject {
 				t.Fatalf("%q passed Check but not DecodeObject: %v", s, derr)
+			}
+			// Nothing that passed is changed by decoding: a U+FFFD comes out only where one
+			// went in, literally or escaped.
+			var v any
+			if json.Unmarshal([]byte(s), &v) == nil && strings.Contains(fmt.Sprint(v), "\uFFFD") &&
+				!strings.Contains(s, "\uFFFD") && !strings.Contains(strings.ToLower(s), `\ufffd`) {
+				t.Fatalf("%q passed Check but decodes with a replacement character", s)
 			}
 		}
 	})

@@ -40,7 +40,7 @@ type env struct {
 
 func newEnv(t *testing.T, allowPrivate bool) *env {
 	t.Helper()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{Collections: scimserver.Collections()})
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,6 +136,9 @@ func migrate(tx *bbolt.Tx, decls []*storage.Collection) (*layout, error) {
 			return nil, err
 		}
 	}
+	if _, err := tx.Bucket(bktMeta).CreateBucketIfNotExists(bktScrubPending); err != nil {
+		return nil, err
+	}
 	var l *layout
 	switch {
 	case !exists:

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -67,27 +69,78 @@ func residue(t *testing.T, path string, values []string) []string {
 	return found
 }
 
+// pending reports how many erasures wait for their scrub.
+func pending(t *testing.T, s *Store) int {
+	t.Helper()
+	n, _, err := s.PendingErasures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// clearedLog records the users the scrub hands to Options.ErasureCleared.
+type clearedLog struct {
+	mu    sync.Mutex
+	users []string
+}
+
+func (c *clearedLog) hook(tx storage.Tx, user string, at time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if at.IsZero() || tx.Tenant() != defaultTenant {
+		return fmt.Errorf("cleared %s of tenant %q at %v", user, tx.Tenant(), at)
+	}
+	c.users = append(c.users, user)
+	return nil
+}
+
+func (c *clearedLog) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.users)
+}
+
+// openWithHook opens path like openAt, with the ErasureCleared hook of log.
+func openWithHook(t *testing.T, path string, log *clearedLog) *Store {
+	t.Helper()
+	s, err := Open(path, Options{Collections: domain, ErasureCleared: log.hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestScrubClearsFreePages: values overwritten by an erasure survive in the pages bbolt freed,
-// until Scrub overwrites every free page.
+// until the scrub AwaitErasure asks for overwrites every free page and hands each erasure to
+// the ErasureCleared hook.
 func TestScrubClearsFreePages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data.db")
-	s := openAt(t, path)
+	openAt(t, path).Close() // the tenant
+	var log clearedLog
+	s := openWithHook(t, path, &log)
 	values := erase(t, s, 20)
-	if !s.ScrubOwed() {
-		t.Fatal("an erasure did not record that a scrub is owed")
+	if n := pending(t, s); n != 20 {
+		t.Fatalf("%d erasures pending, want 20", n)
 	}
 	if found := residue(t, path, values); len(found) == 0 {
 		t.Fatal("no erased value is left in the file before the scrub: the test shows nothing")
 	}
-	pages, err := s.Scrub()
-	if err != nil || pages == 0 {
-		t.Fatalf("scrub: %d pages, %v", pages, err)
+	if err := s.AwaitErasure(bg); err != nil {
+		t.Fatalf("scrub: %v", err)
 	}
 	if found := residue(t, path, values); len(found) > 0 {
 		t.Errorf("after the scrub the file still holds %v", found)
 	}
-	if s.ScrubOwed() {
-		t.Error("a scrub after the erasure left it owed")
+	if n := pending(t, s); n != 0 {
+		t.Errorf("%d erasures still pending after the scrub", n)
+	}
+	if n := log.count(); n != 20 {
+		t.Errorf("the hook heard of %d cleared erasures, want 20", n)
+	}
+	if err := s.AwaitErasure(bg); err != nil {
+		t.Errorf("with nothing pending: %v", err)
 	}
 	expectClean(t, s, "after a scrub")
 	if n := countUsers(t, s); n != 320 {
@@ -96,7 +149,7 @@ func TestScrubClearsFreePages(t *testing.T) {
 }
 
 // TestOwedScrubRunsAtOpen: an erasure whose scrub never ran (the process died between the commit
-// and the scrub) is scrubbed when the file is next opened for writing.
+// and the scrub) is scrubbed when the file is next opened for writing, before Open returns.
 func TestOwedScrubRunsAtOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data.db")
 	s := openAt(t, path)
@@ -105,9 +158,13 @@ func TestOwedScrubRunsAtOpen(t *testing.T) {
 	if found := residue(t, path, values); len(found) == 0 {
 		t.Fatal("no erased value is left in the file: the test shows nothing")
 	}
-	s = openTestStore(t, path, domain)
-	if s.ScrubOwed() {
-		t.Fatal("the owed scrub did not run at open")
+	var log clearedLog
+	s = openWithHook(t, path, &log)
+	if n := pending(t, s); n != 0 {
+		t.Fatalf("%d erasures still pending after the open", n)
+	}
+	if n := log.count(); n != 20 {
+		t.Errorf("the hook heard of %d cleared erasures at open, want 20", n)
 	}
 	if found := residue(t, path, values); len(found) > 0 {
 		t.Errorf("after the open the file still holds %v", found)

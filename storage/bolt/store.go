@@ -54,6 +54,10 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens the file without taking the write lock.
 	ReadOnly bool
+	// ErasureCleared is called, in the write transaction that records it, for each user whose
+	// erasure (Tx.Erased) the free-page scrub has covered, with the scrub's time: the domain
+	// records it. Nil records nothing.
+	ErasureCleared func(tx storage.Tx, user string, at time.Time) error
 }
 
 // Store is an open data file.
@@ -68,6 +72,8 @@ type Store struct {
 	writes    atomic.Uint64
 	readers   *readers
 	watchers  *watchers
+	scrub     *scrubber                                              // nil when read-only
+	cleared   func(storage.Tx, string, time.Time) error              // Options.ErasureCleared
 	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
 	observeMu sync.Mutex                                             // serialises ObserveCommits
 }
@@ -99,7 +105,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{db: db, path: path, clock: time.Now, readers: newReaders(), watchers: newWatchers()}
+	s = &Store{db: db, path: path, clock: time.Now, readers: newReaders(), watchers: newWatchers(), cleared: opts.ErasureCleared}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bbolt.Tx) error {
 			var err error
@@ -119,15 +125,19 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 	}
 	if !opts.ReadOnly {
 		defer func() {
-			// An erasure's clearing owed from before a crash runs now, while no request can
-			// hold pages.
-			if s.ScrubOwed() {
-				if _, err := s.Scrub(); err != nil {
-					s.queue.close()
-					db.Close()
-					s, openErr = nil, fmt.Errorf("overwrite free pages of %s: %w", path, err)
-				}
+			// A scrub owed from before a crash runs now, while no request can hold pages; then
+			// the worker takes over.
+			if s == nil {
+				return
 			}
+			if err := s.scrubOnce(nil); err != nil {
+				s.queue.close()
+				db.Close()
+				s, openErr = nil, fmt.Errorf("overwrite free pages of %s: %w", path, err)
+				return
+			}
+			s.scrub = newScrubber()
+			go s.scrubLoop()
 		}()
 		s.queue = newCommitQueue(db, func(n int, took time.Duration) {
 			s.commits.Add(1)
@@ -179,8 +189,13 @@ func initialMapSize(path string, readOnly bool) int {
 	return size
 }
 
-// Close fails queued writes, wakes the watchers, then closes the file.
+// Close stops a scrub in progress (the erasures it was for stay pending and are scrubbed at the
+// next Open), fails queued writes, wakes the watchers, then closes the file.
 func (s *Store) Close() error {
+	if s.scrub != nil {
+		s.scrub.closeOnce.Do(func() { close(s.scrub.stop) })
+		<-s.scrub.done
+	}
 	if s.queue != nil {
 		s.queue.close()
 	}

@@ -517,6 +517,7 @@ function anonymizedPanel(r) {
       ['Actor', `${ev.actorName || ''} (${ev.actorId || ''})`],
       ['Attributes', (ev.attributes || []).join(', ')],
       ['Outcome', ev.outcome || ''],
+      ['Data file cleared', r.scrubbed ? 'yes' : 'pending: the server clears it in the background'],
     ]));
 }
 
