@@ -328,3 +328,27 @@ type Instrumented interface {
 	// Sizes reports the storage's size in bytes, and how much of it holds live data.
 	Sizes() (total, used int64, err error)
 }
+
+// Importer is implemented by engines that can take in another store's data as it was, with its
+// versions, times and trail order (scimserver migrate copies a deployment between engines).
+type Importer interface {
+	// Import runs fn in a write transaction over tenant's data (the tenant must exist), like
+	// Store.Write, with the import methods besides Tx's.
+	Import(ctx context.Context, tenant string, fn func(ImportTx) error) error
+}
+
+// ImportTx is a write transaction that stores data as another store kept it.
+type ImportTx interface {
+	Tx
+	// PutRecord stores r under r.ID with its Created, Modified and Version as given, creating
+	// it or replacing what the collection holds under that id, with its index entries and
+	// counts (Conflict when a unique key belongs to another record).
+	PutRecord(c *Collection, r Record) error
+	// PutEvent appends ev to the trail keeping its Seq and Time; Seq must be greater than that
+	// of every event already in the trail (Invalid otherwise), and later Appends continue
+	// after it.
+	PutEvent(ev Event) error
+	// LastSeq is the greatest Seq in the trail (0 when it is empty): where an interrupted
+	// import resumes.
+	LastSeq() (uint64, error)
+}
