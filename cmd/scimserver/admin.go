@@ -21,7 +21,12 @@ var cliActor = scimserver.Actor{ID: "cli", Name: "scimserver command line"}
 
 // openStore opens the storage engine --data names.
 func openStore(c *config, readOnly bool) (*bolt.Store, error) {
-	return bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections(), ReadOnly: readOnly, Timeout: 2 * time.Second,
+	return openData(c.data, readOnly)
+}
+
+// openData opens the data location a --data value names.
+func openData(location string, readOnly bool) (*bolt.Store, error) {
+	return bolt.Open(location, bolt.Options{Collections: scimserver.Collections(), ReadOnly: readOnly, Timeout: 2 * time.Second,
 		ErasureCleared: scimserver.ErasureCleared})
 }
 
