@@ -531,9 +531,23 @@ func TestUserVersionFollowsGroups(t *testing.T) {
 	}
 	v2 = r.header.Get("ETag")
 	e.do("PATCH", "/scim/v2/Groups/"+gid, patchOp(op("remove", `members[value eq "`+id+`"]`, nil))).must(t, 204)
-	if r := e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v2); r.status != 200 || r.body["groups"] != nil {
+	r = e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v2)
+	if r.status != 200 || r.body["groups"] != nil {
 		t.Fatalf("after leaving the group: %d %v", r.status, r.body)
 	}
+	// A member added by PATCH: the user's old ETag no longer matches a write's If-Match.
+	v3 := r.header.Get("ETag")
+	e.do("PATCH", "/scim/v2/Groups/"+gid, patchOp(op("add", "members", []any{map[string]any{"value": id}}))).must(t, 204)
+	stale := e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "displayName", "stale")), "If-Match", v3)
+	if stale.status != 412 || stale.body["status"] != "412" {
+		t.Fatalf("PATCH with the ETag from before the member add: %d %v, want 412", stale.status, stale.body)
+	}
+	r = e.do("GET", "/scim/v2/Users/"+id, nil)
+	v4 := r.header.Get("ETag")
+	if v4 == v3 || get(r.body, "meta", "version") != v4 || get(r.body, "groups", 0, "value") != gid {
+		t.Fatalf("after the member add: ETag %s (before %s), meta %v, groups %v", v4, v3, r.body["meta"], r.body["groups"])
+	}
+	e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "displayName", "fresh")), "If-Match", v4).must(t, 200)
 }
 
 // TestPasswordByPatch: a password set by PATCH is accepted, never returned, and recorded in the
