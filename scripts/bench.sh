@@ -20,6 +20,8 @@
 # "bash scripts/bench.sh feed" follows the change feed while creates run (REPEAT=3, FEED_USERS=20000).
 # "... stall" measures the write stall one anonymization causes, and "... abandon" GETs behind
 # abandoned listings (see there).
+# "... writes" measures creates, PATCHes and member adds against the two ceilings, in rounds
+# (see there; SERVER_BIN_BEFORE alternates another build).
 # Needs go, curl, jq and bc on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -144,6 +146,33 @@ if [ "${1:-}" = abandon ]; then
       awk -v i="$i" '{a[NR]=$1} END {printf "round %s: GET by id behind 40 abandoned sorted listings: median %.3f s, max %.3f s\n", i, a[int((NR+1)/2)], a[NR]}'
     wait "${abandoned[@]}" || true
     kill -9 "$PID"; wait "$PID" || true # a server that still runs the abandoned listings would not stop
+  done
+  exit 0
+fi
+
+if [ "${1:-}" = writes ]; then
+  # The write targets, REPEAT rounds (default 3) in one sitting: in each, the two ceilings (the
+  # disk's single-writer commit rate and the bare POST baseline at c=32), then a fresh server
+  # per build (this one, and SERVER_BIN_BEFORE when set, alternated): WRITE_USERS users
+  # (default 100,000) created at c=32, OPS Entra- and Okta-style PATCHes at c=32, then at c=8
+  # WRITE_GROUPS groups (default 20) of WRITE_GROUP_SIZE members (default 1,000), added 100 per
+  # PATCH. Compare each round's figures with its own ceilings, and the medians of the rounds.
+  builds=(after)
+  [ -n "${SERVER_BIN_BEFORE:-}" ] && builds=(before after)
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    "$OUT/bin/scimload" fsync --dir "$OUT" --duration "${FSYNC_SECONDS}s" --json > "$OUT/writes-$i-fsync.json"
+    "$OUT/bin/scimload" baseline --post --size 1200 --concurrency 32 --duration "${BASELINE_SECONDS}s" --json > "$OUT/writes-$i-baseline-post.json"
+    line="round $i: ceiling $(jq '.phases[0].opsPerSec|floor' "$OUT/writes-$i-fsync.json") fdatasyncs/s, bare POST $(jq '.phases[0].opsPerSec|floor' "$OUT/writes-$i-baseline-post.json")/s"
+    for b in "${builds[@]}"; do
+      bin=$OUT/bin/scimserver; [ "$b" = before ] && bin=$SERVER_BIN_BEFORE
+      rm -rf "$OUT/dwrites"; SERVER_BIN=$bin start "$OUT/dwrites/data.db"
+      load --users "${WRITE_USERS:-100000}" --concurrency 32 --ops "$OPS" --phases create,patch-entra,patch-okta --json > "$OUT/writes-$i-$b.json"
+      load --concurrency 8 --groups "${WRITE_GROUPS:-20}" --group-size "${WRITE_GROUP_SIZE:-1000}" --phases discover,groups --json > "$OUT/writes-$i-$b-groups.json"
+      stop
+      line+="; $b: $(jq -r '[.phases[] | "\(.name) \(.opsPerSec|floor)/s"] | join(", ")' "$OUT/writes-$i-$b.json")"
+      line+=", add-members $(jq -r '.phases[] | select(.name == "groups") | .kinds[] | select(.name == "add-members") | "\(.opsPerSec|floor)/s p50 \(.p50Ms) ms"' "$OUT/writes-$i-$b-groups.json")"
+    done
+    echo "$line"
   done
   exit 0
 fi

@@ -227,6 +227,24 @@ func BenchmarkCreateUserParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkPatchUserParallel sends Entra ID's PATCH (a replace of several attributes, one of
+// them active as the string "False"/"True") from 32 concurrent clients to 10,000 users: every
+// 200 durable, with the user rendered.
+func BenchmarkPatchUserParallel(b *testing.B) {
+	e := newBench(b, benchScale(10_000))
+	b.SetParallelism(16) // 16 x GOMAXPROCS(2) = 32 clients
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := fmt.Appendf(nil, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"%s"},{"op":"Replace","path":"displayName","value":"P %d"},{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department","value":"D%d"}]}`,
+				[]string{"False", "True"}[i%2], i, i%7)
+			e.serve(b, "PATCH", "/scim/v2/Users/"+e.ids[int(i*7919)%len(e.ids)], body, 200)
+		}
+	})
+}
+
 // BenchmarkChangesPage reads the change feed 1,000 changes a page (a consumer catching up on a
 // backlog): the cost per change served.
 func BenchmarkChangesPage(b *testing.B) {
