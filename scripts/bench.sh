@@ -22,6 +22,7 @@
 # abandoned listings (see there).
 # "... writes" measures creates, PATCHes and member adds against the two ceilings, in rounds
 # (see there; SERVER_BIN_BEFORE alternates another build).
+# "... peer" runs the same load against SCIMMY (Node.js, in memory) and scimserver, alternated.
 # Needs go, curl, jq and bc on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -173,6 +174,36 @@ if [ "${1:-}" = writes ]; then
       line+=", add-members $(jq -r '.phases[] | select(.name == "groups") | .kinds[] | select(.name == "add-members") | "\(.opsPerSec|floor)/s p50 \(.p50Ms) ms"' "$OUT/writes-$i-$b-groups.json")"
     done
     echo "$line"
+  done
+  exit 0
+fi
+
+if [ "${1:-}" = peer ]; then
+  # scimserver beside a peer: SCIMMY 1.3.5 with scimmy-routers 1.3.2 on Express, keeping its data
+  # in memory (scripts/scimmy/server.mjs; npm installs the packages into $OUT/scimmy). Both get the
+  # same load: PEER_USERS users (default 5,000) created, then reads, lookups and PATCHes, at
+  # concurrency 8, alternated REPEAT times (default 3). Needs node and npm.
+  command -v node >/dev/null && command -v npm >/dev/null || { echo "bash scripts/bench.sh peer needs node and npm" >&2; exit 1; }
+  mkdir -p "$OUT/scimmy"
+  cp scripts/scimmy/server.mjs "$OUT/scimmy/"
+  [ -d "$OUT/scimmy/node_modules/scimmy-routers" ] || (cd "$OUT/scimmy" && npm install --no-audit --no-fund --silent scimmy@1.3.5 scimmy-routers@1.3.2 express@4.21.2)
+  phases=create,get,lookup-username,lookup-externalid,patch-entra,patch-okta
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    for server in scimserver scimmy; do
+      if [ "$server" = scimmy ]; then
+        node "$OUT/scimmy/server.mjs" "$PORT" "$TOKEN" >>"$OUT/server.log" 2>&1 & PID=$!
+        for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.01; done
+      else
+        rm -rf "$OUT/dpeer"; start "$OUT/dpeer/data.db"
+      fi
+      load --users "${PEER_USERS:-5000}" --concurrency 8 --ops "$OPS" --phases "$phases" --json > "$OUT/peer-$i-$server.json" || true
+      stop
+    done
+    # A phase whose every answer was wrong has no rate; its requests per second are shown apart.
+    jq -rs --arg i "$i" '"round \($i), scimserver vs SCIMMY: " + ([.[0].phases[] as $a | (.[1].phases[] | select(.name == $a.name)) as $b |
+      "\($a.name) \($a.opsPerSec|floor)/s vs " + (if $b.errors == 0 then "\($b.opsPerSec|floor)/s (\($a.opsPerSec / $b.opsPerSec * 10 | round / 10)x)"
+        else "\($b.errors) of \($b.ops) answers wrong (\($b.ops / $b.seconds | floor) req/s)" end) + (if $a.errors > 0 then ", scimserver errors \($a.errors)" else "" end)] | join("; "))' \
+      "$OUT/peer-$i-scimserver.json" "$OUT/peer-$i-scimmy.json"
   done
   exit 0
 fi
