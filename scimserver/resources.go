@@ -154,18 +154,26 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 	if err != nil {
 		return err
 	}
-	if !k.hasMembers && !in.anonymize {
+	return s.modify(ctx, tenant, k, id, in.anonymize, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+		return s.replaceWith(tx, actor, k, id, in, cond, pre, erased)
+	})
+}
+
+// modify carries out a PUT or PATCH that with works out (replaceWith, patchWith): from a
+// snapshot when it can (writeChecked), wholly on the writer otherwise.
+func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string, likelyErasing bool, with func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error)) error {
+	if !k.hasMembers && !likelyErasing {
 		if done, err := s.writeChecked(ctx, tenant, k, id, func(tx storage.Tx) (uint64, func(storage.Tx) error, error) {
-			return s.replaceWith(tx, actor, k, id, in, cond, nil, nil)
+			return with(tx, nil, nil)
 		}); done {
 			return err
 		}
 	}
-	pre := s.prefetchIfErasing(ctx, tenant, k, id, in.anonymize)
+	pre := s.prefetchIfErasing(ctx, tenant, k, id, likelyErasing)
 	erased := false
-	err = s.write(ctx, tenant, func(tx storage.Tx) error {
+	err := s.write(ctx, tenant, func(tx storage.Tx) error {
 		erased = false
-		_, commit, err := s.replaceWith(tx, actor, k, id, in, cond, pre, &erased)
+		_, commit, err := with(tx, pre, &erased)
 		if err == nil && commit != nil {
 			err = commit(tx)
 		}
@@ -187,33 +195,21 @@ func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in
 		return 0, nil, err
 	}
 	names := in.names(old)
+	trigger := false
 	if k.audited {
 		was, err := isAnonymized(tx, id)
 		if err != nil {
 			return 0, nil, err
 		}
-		trigger, err := guardAnonymized(was, in.anonymizeSet, in.anonymize, len(names) > 0)
-		switch {
-		case err != nil:
+		if trigger, err = guardAnonymized(was, in.anonymizeSet, in.anonymize, len(names) > 0); err != nil {
 			return 0, nil, err
-		case trigger && erased == nil:
-			return 0, nil, errOnWriter
-		case trigger:
-			*erased, err = s.anonymizeTx(tx, actor, id, pre)
-			return rec.Version, nil, err
 		}
 	}
-	if k.hasMembers {
-		if erased == nil {
-			return 0, nil, errOnWriter
-		}
-		redisplayed, err := s.replaceMembers(tx, actor, id, in.members)
-		if err != nil {
-			return 0, nil, err
-		}
-		if redisplayed {
-			names = addName(names, k.related)
-		}
+	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
+		return s.replaceMembers(tx, actor, id, in.members)
+	})
+	if err != nil || done {
+		return rec.Version, nil, err
 	}
 	if len(names) == 0 {
 		return rec.Version, nil, nil // nothing changes: version and lastModified stay
@@ -245,27 +241,9 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		hashes[pw] = hashPassword(pw)
 	}
 	likelyErasing := bytes.Contains(body, []byte("anonymized"))
-	if !k.hasMembers && !likelyErasing {
-		if done, err := s.writeChecked(ctx, tenant, k, id, func(tx storage.Tx) (uint64, func(storage.Tx) error, error) {
-			return s.patchWith(tx, actor, k, id, ops, hashes, cond, nil, nil)
-		}); done {
-			return err
-		}
-	}
-	pre := s.prefetchIfErasing(ctx, tenant, k, id, likelyErasing)
-	erased := false
-	err = s.write(ctx, tenant, func(tx storage.Tx) error {
-		erased = false
-		_, commit, err := s.patchWith(tx, actor, k, id, ops, hashes, cond, pre, &erased)
-		if err == nil && commit != nil {
-			err = commit(tx)
-		}
-		return err
+	return s.modify(ctx, tenant, k, id, likelyErasing, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+		return s.patchWith(tx, actor, k, id, ops, hashes, cond, pre, erased)
 	})
-	if err == nil && erased {
-		s.finishErasure(ctx)
-	}
-	return err
 }
 
 // patchWith works out a PATCH against tx, as replaceWith does a PUT.
@@ -300,29 +278,17 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 	password, _ := newDoc["password"].(string)
 	delete(newDoc, "password")
 	names := storedNames(changed, k)
+	trigger := false
 	if k.audited {
-		trigger, err := guardAnonymized(was, true, want, len(names) > 0)
-		switch {
-		case err != nil:
+		if trigger, err = guardAnonymized(was, true, want, len(names) > 0); err != nil {
 			return 0, nil, err
-		case trigger && erased == nil:
-			return 0, nil, errOnWriter
-		case trigger:
-			*erased, err = s.anonymizeTx(tx, actor, id, pre)
-			return rec.Version, nil, err
 		}
 	}
-	if k.hasMembers {
-		if erased == nil {
-			return 0, nil, errOnWriter
-		}
-		redisplayed, err := s.applyMembers(tx, actor, k, id, mc)
-		if err != nil {
-			return 0, nil, err
-		}
-		if redisplayed {
-			names = addName(names, k.related)
-		}
+	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
+		return s.applyMembers(tx, actor, k, id, mc)
+	})
+	if err != nil || done {
+		return rec.Version, nil, err
 	}
 	if len(names) == 0 {
 		return rec.Version, nil, nil // nothing changes: version and lastModified stay
@@ -349,6 +315,31 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 		}
 		return record(tx, actor, updateOp(opPatch, doc, newDoc), k, id, version, names)
 	}, nil
+}
+
+// onWriter does what only the writer can do for a PUT or PATCH once it is worked out: the
+// anonymization it triggers (done: nothing more to write; *erased says whether it erased), and a
+// change of the member list (members, which reports whether a staying member got a new display).
+// Working on a snapshot (erased nil), it answers errOnWriter when either is needed.
+func (s *Service) onWriter(tx storage.Tx, actor Actor, k *Kind, id string, trigger bool, names []string, pre *erasure, erased *bool, members func() (bool, error)) ([]string, bool, error) {
+	if (trigger || k.hasMembers) && erased == nil {
+		return nil, false, errOnWriter
+	}
+	if trigger {
+		var err error
+		*erased, err = s.anonymizeTx(tx, actor, id, pre)
+		return nil, true, err
+	}
+	if k.hasMembers {
+		redisplayed, err := members()
+		if err != nil {
+			return nil, false, err
+		}
+		if redisplayed {
+			names = addName(names, k.related)
+		}
+	}
+	return names, false, nil
 }
 
 // errOnWriter: what a write needs can only be done on the writer (see writeChecked).
