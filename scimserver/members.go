@@ -103,11 +103,24 @@ func (s *Service) addMember(e *groupEdit, m storage.Member) (added, redisplayed 
 	if err != nil || (existed && (m.Display == "" || m.Display == cur.Display)) {
 		return false, false, err
 	}
+	// Finding the member's kind by touching it saves a lookup: a refusal below discards the
+	// touch with the rest of the transaction.
 	var kind *Kind
 	for _, k := range s.kinds {
-		if tx.Exists(k.Collection, m.Value) {
+		if k.hasMembers {
+			if tx.Exists(k.Collection, m.Value) {
+				kind = k
+				break
+			}
+			continue
+		}
+		err := tx.Touch(k.Collection, m.Value)
+		if err == nil {
 			kind = k
 			break
+		}
+		if storage.ErrorCode(err) != storage.NotFound {
+			return false, false, err
 		}
 	}
 	if kind == nil {
@@ -122,7 +135,7 @@ func (s *Service) addMember(e *groupEdit, m storage.Member) (added, redisplayed 
 	if err := tx.AddMember(e.gid, m); err != nil {
 		return false, false, err
 	}
-	if err := s.touchMember(e, m); err != nil {
+	if _, err := s.touched(e); err != nil {
 		return false, false, err
 	}
 	if existed {

@@ -124,31 +124,30 @@ func (s Schema) resolveParsed(path string) (t target, known bool, err *Error) {
 // false for anything else, and for names the schemas do not know, which the parser then
 // resolves or refuses with its own reasons.
 func (s Schema) resolvePlain(path string) (target, bool) {
-	rest, urn := path, ""
+	rest, urn, attrs := path, "", s.Core.Attributes
 	if strings.IndexByte(path, ':') >= 0 {
-		for _, id := range append([]string{s.Core.ID}, s.extensionIDs()...) {
-			if len(path) > len(id)+1 && path[len(id)] == ':' && strings.EqualFold(path[:len(id)], id) {
-				rest, urn = path[len(id)+1:], id
-				break
-			}
+		rest = ""
+		if r, ok := afterURN(path, s.Core.ID); ok {
+			rest = r
 		}
-		if urn == "" {
-			return target{}, false
+		for _, ext := range s.Extensions {
+			if r, ok := afterURN(path, ext.ID); ok {
+				rest, urn, attrs = r, ext.ID, ext.Attributes
+			}
 		}
 	}
 	name, subName, hasSub := strings.Cut(rest, ".")
 	if !attrNameRE.MatchString(name) || (hasSub && !attrNameRE.MatchString(subName)) {
 		return target{}, false
 	}
-	cu, attrs, ok := s.container(urn)
-	if !ok {
-		return target{}, false
-	}
 	attr, ok := attrs.ContainsAttribute(name)
+	if !ok && urn == "" && strings.EqualFold(name, schemasAttr.Name()) {
+		attr, ok = schemasAttr, true // as container adds it to the core attributes
+	}
 	if !ok {
 		return target{}, false
 	}
-	t := target{urn: cu, attr: &attr, desc: path}
+	t := target{urn: urn, attr: &attr, desc: path}
 	if hasSub {
 		sub, ok := attr.SubAttributes().ContainsAttribute(subName)
 		if !ok {
@@ -159,12 +158,12 @@ func (s Schema) resolvePlain(path string) (target, bool) {
 	return t, true
 }
 
-func (s Schema) extensionIDs() []string {
-	ids := make([]string, len(s.Extensions))
-	for i, e := range s.Extensions {
-		ids[i] = e.ID
+// afterURN returns what follows "id:" at the start of path, in any letter case.
+func afterURN(path, id string) (string, bool) {
+	if len(path) > len(id)+1 && path[len(id)] == ':' && strings.EqualFold(path[:len(id)], id) {
+		return path[len(id)+1:], true
 	}
-	return ids
+	return "", false
 }
 
 // readOnly reports whether the target is an attribute or sub-attribute the server states (id,
