@@ -53,12 +53,13 @@ func (s *Service) deleteRecord(tx storage.Tx, actor Actor, k *Kind, rec storage.
 		}
 	}
 	if k.hasMembers {
-		ids, err := memberIDs(tx, rec.ID)
-		if err != nil {
+		var members []storage.Member
+		if err := tx.Members(rec.ID, func(m storage.Member) error { members = append(members, m); return nil }); err != nil {
 			return err
 		}
-		for _, mid := range ids {
-			if _, err := s.dropMember(tx, rec.ID, mid); err != nil {
+		e := editGroup(tx, actor, rec.ID)
+		for _, m := range members {
+			if err := s.dropMember(e, m); err != nil {
 				return err
 			}
 		}

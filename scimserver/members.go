@@ -61,86 +61,128 @@ func checkMembers(members []patch.Member) error {
 // left without reading the member list. Only the memberships of a group being deleted end
 // silently: the group's delete says it.
 
-// addMember makes m a member of group gid, or updates its display. The member must be a record
-// of the tenant that can be a member: not the group itself, not an anonymized user. It reports
-// whether the membership is new.
-func (s *Service) addMember(tx storage.Tx, actor Actor, gid string, m storage.Member) (bool, error) {
-	if m.Value == gid {
-		return false, invalid("invalidValue", "a group cannot be a member of itself")
+// groupEdit is one transaction's changes to the members of one group: the group gets its new
+// version once, and every membership event of the transaction carries that version (a
+// transaction gives a record one new version, however often it changes).
+type groupEdit struct {
+	tx      storage.Tx
+	actor   Actor
+	gid     string
+	version uint64 // the group's version once touched in this transaction; 0 before
+}
+
+func editGroup(tx storage.Tx, actor Actor, gid string) *groupEdit {
+	return &groupEdit{tx: tx, actor: actor, gid: gid}
+}
+
+// touched gives the group its new version, once, and returns it.
+func (s *Service) touched(e *groupEdit) (uint64, error) {
+	if e.version == 0 {
+		if err := e.tx.Touch(s.groups.Collection, e.gid); err != nil {
+			return 0, found(err, s.groups.Name)
+		}
+		g, err := s.groups.get(e.tx, e.gid)
+		if err != nil {
+			return 0, err
+		}
+		e.version = g.Version
 	}
+	return e.version, nil
+}
+
+// addMember makes m a member of the group, or updates its display. The member must be a record
+// of the tenant that can be a member: not the group itself, not an anonymized user. It reports
+// whether the membership is new, and whether an existing one got a new display; a member that
+// already is one with that display (or with no display given) is left as it is.
+func (s *Service) addMember(e *groupEdit, m storage.Member) (added, redisplayed bool, err error) {
+	tx := e.tx
+	if m.Value == e.gid {
+		return false, false, invalid("invalidValue", "a group cannot be a member of itself")
+	}
+	cur, existed, err := tx.Member(e.gid, m.Value)
+	if err != nil || (existed && (m.Display == "" || m.Display == cur.Display)) {
+		return false, false, err
+	}
+	// Finding the member's kind by touching it saves a lookup: a refusal below discards the
+	// touch with the rest of the transaction.
 	var kind *Kind
 	for _, k := range s.kinds {
-		if tx.Exists(k.Collection, m.Value) {
+		if k.hasMembers {
+			if tx.Exists(k.Collection, m.Value) {
+				kind = k
+				break
+			}
+			continue
+		}
+		err := tx.Touch(k.Collection, m.Value)
+		if err == nil {
 			kind = k
 			break
 		}
+		if storage.ErrorCode(err) != storage.NotFound {
+			return false, false, err
+		}
 	}
 	if kind == nil {
-		return false, invalid("invalidValue", "a member is not a user or group of this tenant")
+		return false, false, invalid("invalidValue", "a member is not a user or group of this tenant")
 	}
 	if kind.audited {
 		if err := notAnonymized(tx, m.Value); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
-	_, existed, err := tx.Member(gid, m.Value)
-	if err != nil {
-		return false, err
-	}
 	m.Type = kind.Name
-	if err := tx.AddMember(gid, m); err != nil {
-		return false, err
+	if err := tx.AddMember(e.gid, m); err != nil {
+		return false, false, err
 	}
-	if err := s.touchMembership(tx, gid, m.Value); err != nil {
-		return false, err
+	if _, err := s.touched(e); err != nil {
+		return false, false, err
 	}
 	if existed {
-		return false, nil
+		return false, true, nil
 	}
-	return true, s.recordMembership(tx, actor, opMemberAdd, gid, m)
+	return true, false, s.recordMembership(e, opMemberAdd, m)
 }
 
 // removeMember ends a membership and reports whether there was one.
-func (s *Service) removeMember(tx storage.Tx, actor Actor, gid, mid string) (bool, error) {
-	m, ok, err := tx.Member(gid, mid)
+func (s *Service) removeMember(e *groupEdit, mid string) (bool, error) {
+	m, ok, err := e.tx.Member(e.gid, mid)
 	if err != nil || !ok {
 		return false, err
 	}
-	if _, err := s.dropMember(tx, gid, mid); err != nil {
+	if err := s.dropMember(e, m); err != nil {
 		return false, err
 	}
-	return true, s.recordMembership(tx, actor, opMemberRemove, gid, m)
+	return true, s.recordMembership(e, opMemberRemove, m)
 }
 
 // dropMember ends a membership without an event of its own; removeMember records one.
-func (s *Service) dropMember(tx storage.Tx, gid, mid string) (bool, error) {
-	removed, err := tx.RemoveMember(gid, mid)
-	if err != nil || !removed {
-		return false, err
+func (s *Service) dropMember(e *groupEdit, m storage.Member) error {
+	if _, err := e.tx.RemoveMember(e.gid, m.Value); err != nil {
+		return err
 	}
-	return true, s.touchMembership(tx, gid, mid)
+	return s.touchMember(e, m)
 }
 
 // recordMembership appends the event of a membership that began or ended, with the version the
-// group has now (a transaction gives it one new version, however many members change).
-func (s *Service) recordMembership(tx storage.Tx, actor Actor, op, gid string, m storage.Member) error {
-	g, err := s.groups.get(tx, gid)
+// group has after the transaction.
+func (s *Service) recordMembership(e *groupEdit, op string, m storage.Member) error {
+	version, err := s.touched(e)
 	if err != nil {
 		return err
 	}
-	return appendEvent(tx, actor, s.groups, storage.Event{Operation: op, ResourceID: gid, Version: g.Version, Related: m.Value, RelatedType: m.Type})
+	return appendEvent(e.tx, e.actor, s.groups, storage.Event{Operation: op, ResourceID: e.gid, Version: version, Related: m.Value, RelatedType: m.Type})
 }
 
-// touchMembership gives the group and the member new versions: the group's members and the
-// member's groups changed. A group member's representation does not show its groups.
-func (s *Service) touchMembership(tx storage.Tx, gid, mid string) error {
-	if err := tx.Touch(s.groups.Collection, gid); err != nil {
-		return found(err, s.groups.Name)
+// touchMember gives the group and the member new versions: the group's members and the member's
+// groups changed. A group member's representation does not show its groups. The member's kind
+// is the one its membership records.
+func (s *Service) touchMember(e *groupEdit, m storage.Member) error {
+	if _, err := s.touched(e); err != nil {
+		return err
 	}
-	for _, k := range s.kinds {
-		if !k.hasMembers && tx.Exists(k.Collection, mid) {
-			return tx.Touch(k.Collection, mid)
-		}
+	if k := s.kindNamed(m.Type); k != nil && !k.hasMembers {
+		return e.tx.Touch(k.Collection, m.Value)
 	}
 	return nil
 }
@@ -164,7 +206,7 @@ func (s *Service) leaveAllGroups(tx storage.Tx, actor Actor, id string) error {
 		return err
 	}
 	for _, gid := range gids {
-		if _, err := s.removeMember(tx, actor, gid, id); err != nil {
+		if _, err := s.removeMember(editGroup(tx, actor, gid), id); err != nil {
 			return err
 		}
 	}
@@ -180,8 +222,9 @@ func memberIDs(tx storage.Tx, gid string) ([]string, error) {
 
 // addMembers adds the members of a new group.
 func (s *Service) addMembers(tx storage.Tx, actor Actor, gid string, members []storage.Member) error {
+	e := editGroup(tx, actor, gid)
 	for _, m := range members {
-		if _, err := s.addMember(tx, actor, gid, m); err != nil {
+		if _, _, err := s.addMember(e, m); err != nil {
 			return err
 		}
 	}
@@ -192,6 +235,7 @@ func (s *Service) addMembers(tx storage.Tx, actor Actor, gid string, members []s
 // reports whether a member that stays got a new display: a change of the member list that no
 // membership event tells.
 func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []storage.Member) (bool, error) {
+	e := editGroup(tx, actor, gid)
 	keep := map[string]storage.Member{}
 	for _, m := range want {
 		keep[m.Value] = m
@@ -210,18 +254,24 @@ func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []
 		return false, err
 	}
 	for _, id := range drop {
-		if _, err := s.removeMember(tx, actor, gid, id); err != nil {
+		if _, err := s.removeMember(e, id); err != nil {
 			return false, err
 		}
 	}
+	return s.addAll(e, want, func(m storage.Member) bool { _, ok := keep[m.Value]; return ok })
+}
+
+// addAll adds the members of want that pass, and reports whether an existing member got a new
+// display.
+func (s *Service) addAll(e *groupEdit, want []storage.Member, pass func(storage.Member) bool) (bool, error) {
 	redisplayed := false
 	for _, m := range want {
-		if _, ok := keep[m.Value]; ok {
-			added, err := s.addMember(tx, actor, gid, m)
+		if pass(m) {
+			_, re, err := s.addMember(e, m)
 			if err != nil {
 				return false, err
 			}
-			redisplayed = redisplayed || !added
+			redisplayed = redisplayed || re
 		}
 	}
 	return redisplayed, nil
@@ -232,6 +282,7 @@ func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []
 // filter on something other than the member id. Like replaceMembers, it reports whether a
 // member that stays got a new display.
 func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, mc patch.MemberChange) (bool, error) {
+	e := editGroup(tx, actor, gid)
 	if mc.ReplaceAll {
 		want := make([]storage.Member, 0, len(mc.Add))
 		for _, m := range mc.Add {
@@ -265,24 +316,13 @@ func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, 
 		}
 	}
 	for _, id := range drop {
-		if _, err := s.removeMember(tx, actor, gid, id); err != nil {
+		if _, err := s.removeMember(e, id); err != nil {
 			return false, err
 		}
 	}
-	redisplayed := false
-	for _, m := range mc.Add {
-		cur, ok, err := tx.Member(gid, m.Value)
-		if err != nil {
-			return false, err
-		}
-		if ok && (m.Display == "" || m.Display == cur.Display) {
-			continue
-		}
-		added, err := s.addMember(tx, actor, gid, storage.Member{Value: m.Value, Display: m.Display})
-		if err != nil {
-			return false, err
-		}
-		redisplayed = redisplayed || !added
+	add := make([]storage.Member, len(mc.Add))
+	for i, m := range mc.Add {
+		add[i] = storage.Member{Value: m.Value, Display: m.Display}
 	}
-	return redisplayed, nil
+	return s.addAll(e, add, func(storage.Member) bool { return true })
 }

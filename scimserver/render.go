@@ -105,6 +105,24 @@ func (s *Service) membersOf(tx storage.Tx, gid, base string) ([]any, error) {
 // document's members are spliced between the attributes the server adds. It produces what
 // render produces with no projection, and is the path every plain read takes.
 func (s *Service) renderRaw(tx storage.Tx, k *Kind, rec storage.Record, base string) ([]byte, error) {
+	related, err := s.related(tx, k, rec.ID, base)
+	if err != nil {
+		return nil, err
+	}
+	var f *storage.Facts
+	if k.audited {
+		facts, err := tx.Facts(rec.ID)
+		if err != nil {
+			return nil, err
+		}
+		f = &facts
+	}
+	return appendRendered(k, rec, base, related, f), nil
+}
+
+// appendRendered is renderRaw once the related records and the facts (nil for a kind without)
+// are known.
+func appendRendered(k *Kind, rec storage.Record, base string, related []any, f *storage.Facts) []byte {
 	b := make([]byte, 0, len(rec.Doc)+640)
 	b = append(b, `{"schemas":["`...)
 	b = append(b, k.core.ID...)
@@ -133,25 +151,17 @@ func (s *Service) renderRaw(tx storage.Tx, k *Kind, rec storage.Record, base str
 		b = append(b, ',')
 		b = append(b, rec.Doc[1:len(rec.Doc)-1]...)
 	}
-	related, err := s.related(tx, k, rec.ID, base)
-	if err != nil {
-		return nil, err
-	}
 	if len(related) > 0 {
 		b = append(b, `,"`...)
 		b = append(b, k.related...)
 		b = append(b, `":`...)
 		b = appendJSON(b, related)
 	}
-	if k.audited {
-		f, err := tx.Facts(rec.ID)
-		if err != nil {
-			return nil, err
-		}
+	if f != nil {
 		b = append(b, `,"`+schemas.LifecycleURN+`":`...)
-		b = appendJSON(b, lifecycleOf(f))
+		b = appendJSON(b, lifecycleOf(*f))
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // renderBytes renders a record as JSON, taking the raw path when nothing is projected.

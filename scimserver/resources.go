@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -84,19 +85,35 @@ func decodeBody(raw []byte) (map[string]any, error) {
 
 // Create stores a new resource from a POST body and returns its id.
 func (s *Service) Create(ctx context.Context, tenant string, actor Actor, k *Kind, body []byte) (string, error) {
+	res, err := s.create(ctx, tenant, actor, k, body, nil)
+	return res.ID, err
+}
+
+// CreateRendered stores a new resource from a POST body and renders it as view says, for the
+// answer to the POST.
+func (s *Service) CreateRendered(ctx context.Context, tenant string, actor Actor, k *Kind, body []byte, view View) (Resource, error) {
+	return s.create(ctx, tenant, actor, k, body, &view)
+}
+
+// create stores a new resource and, with a view, renders it: from the document it wrote when
+// nothing else shows in the representation (a new user has no groups and no facts yet, a new
+// group without members none), so that the answer costs no second transaction.
+func (s *Service) create(ctx context.Context, tenant string, actor Actor, k *Kind, body []byte, view *View) (Resource, error) {
 	in, err := k.input(body)
 	if err != nil {
-		return "", err
+		return Resource{}, err
 	}
 	// The id is drawn inside the write, which runs on the store's single writer: ids then grow
 	// in commit order, so a listing in id order never has a new record appear behind a page it
 	// already served.
 	var id string
+	var ins storage.Record
 	erased := false
 	err = s.write(ctx, tenant, func(tx storage.Tx) error {
 		id, erased = storage.NewID(), false
 		rec := storage.Record{ID: id, Doc: in.raw, Keys: k.Collection.KeysOf(in.doc), Secret: in.secret}
-		ins, err := tx.Insert(k.Collection, rec)
+		var err error
+		ins, err = tx.Insert(k.Collection, rec)
 		if err != nil {
 			return err
 		}
@@ -116,7 +133,19 @@ func (s *Service) Create(ctx context.Context, tenant string, actor Actor, k *Kin
 	if err == nil && erased {
 		s.finishErasure(ctx)
 	}
-	return id, err
+	switch {
+	case err != nil:
+		return Resource{}, err
+	case view == nil:
+		return Resource{ID: id}, nil
+	case erased || len(in.members) > 0 || !k.parseProjection(view.Attributes, view.Excluded).empty():
+		return s.Get(ctx, tenant, k, id, *view, Conditions{})
+	}
+	var f *storage.Facts
+	if k.audited {
+		f = &storage.Facts{}
+	}
+	return Resource{ID: id, Version: ins.Version, JSON: appendRendered(k, ins, view.Base, nil, f)}, nil
 }
 
 // Replace replaces a resource with a PUT body.
@@ -125,55 +154,78 @@ func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Ki
 	if err != nil {
 		return err
 	}
-	pre := s.prefetchIfErasing(ctx, tenant, k, id, in.anonymize)
+	return s.modify(ctx, tenant, k, id, in.anonymize, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+		return s.replaceWith(tx, actor, k, id, in, cond, pre, erased)
+	})
+}
+
+// modify carries out a PUT or PATCH that with works out (replaceWith, patchWith): from a
+// snapshot when it can (writeChecked), wholly on the writer otherwise.
+func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string, likelyErasing bool, with func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error)) error {
+	if !k.hasMembers && !likelyErasing {
+		if done, err := s.writeChecked(ctx, tenant, k, id, func(tx storage.Tx) (uint64, func(storage.Tx) error, error) {
+			return with(tx, nil, nil)
+		}); done {
+			return err
+		}
+	}
+	pre := s.prefetchIfErasing(ctx, tenant, k, id, likelyErasing)
 	erased := false
-	err = s.write(ctx, tenant, func(tx storage.Tx) error {
+	err := s.write(ctx, tenant, func(tx storage.Tx) error {
 		erased = false
-		rec, old, err := current(tx, k, id, cond)
-		if err != nil {
-			return err
+		_, commit, err := with(tx, pre, &erased)
+		if err == nil && commit != nil {
+			err = commit(tx)
 		}
-		names := in.names(old)
-		if k.audited {
-			was, err := isAnonymized(tx, id)
-			if err != nil {
-				return err
-			}
-			trigger, err := guardAnonymized(was, in.anonymizeSet, in.anonymize, len(names) > 0)
-			if err != nil {
-				return err
-			}
-			if trigger {
-				erased, err = s.anonymizeTx(tx, actor, id, pre)
-				return err
-			}
-		}
-		if k.hasMembers {
-			redisplayed, err := s.replaceMembers(tx, actor, id, in.members)
-			if err != nil {
-				return err
-			}
-			if redisplayed {
-				names = addName(names, k.related)
-			}
-		}
-		if len(names) == 0 {
-			return nil // nothing changes: version and lastModified stay
-		}
-		rec.Doc, rec.Keys = in.raw, k.Collection.KeysOf(in.doc)
-		if in.secret != nil {
-			rec.Secret = in.secret
-		}
-		version, err := s.update(tx, k, rec, old, in.doc)
-		if err != nil {
-			return err
-		}
-		return record(tx, actor, updateOp(opReplace, old, in.doc), k, id, version, names)
+		return err
 	})
 	if err == nil && erased {
 		s.finishErasure(ctx)
 	}
 	return err
+}
+
+// replaceWith works out a PUT against tx: the version it read, and the writes that apply it
+// (nil when nothing changes). Reading a snapshot (erased nil), it leaves what only the writer
+// can do — an anonymization, a member list — to the writer, with errOnWriter. On the writer
+// (erased set) it does those itself, and *erased says an anonymization ran.
+func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in input, cond Conditions, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+	rec, old, err := current(tx, k, id, cond)
+	if err != nil {
+		return 0, nil, err
+	}
+	names := in.names(old)
+	trigger := false
+	if k.audited {
+		was, err := isAnonymized(tx, id)
+		if err != nil {
+			return 0, nil, err
+		}
+		if trigger, err = guardAnonymized(was, in.anonymizeSet, in.anonymize, len(names) > 0); err != nil {
+			return 0, nil, err
+		}
+	}
+	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
+		return s.replaceMembers(tx, actor, id, in.members)
+	})
+	if err != nil || done {
+		return rec.Version, nil, err
+	}
+	if len(names) == 0 {
+		return rec.Version, nil, nil // nothing changes: version and lastModified stay
+	}
+	version := rec.Version
+	rec.Doc, rec.Keys = in.raw, k.Collection.KeysOf(in.doc)
+	if in.secret != nil {
+		rec.Secret = in.secret
+	}
+	return version, func(tx storage.Tx) error {
+		version, err := s.update(tx, k, rec, old, in.doc)
+		if err != nil {
+			return err
+		}
+		return record(tx, actor, updateOp(opReplace, old, in.doc), k, id, version, names)
+	}, nil
 }
 
 // Patch applies a PATCH body (RFC 7644 §3.5.2) in one transaction.
@@ -188,86 +240,157 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 	for _, pw := range patch.Passwords(ops) {
 		hashes[pw] = hashPassword(pw)
 	}
-	pre := s.prefetchIfErasing(ctx, tenant, k, id, bytes.Contains(body, []byte("anonymized")))
-	erased := false
-	err = s.write(ctx, tenant, func(tx storage.Tx) error {
-		erased = false
-		rec, doc, err := current(tx, k, id, cond)
-		if err != nil {
-			return err
+	likelyErasing := bytes.Contains(body, []byte("anonymized"))
+	return s.modify(ctx, tenant, k, id, likelyErasing, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+		return s.patchWith(tx, actor, k, id, ops, hashes, cond, pre, erased)
+	})
+}
+
+// patchWith works out a PATCH against tx, as replaceWith does a PUT.
+func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops []patch.Operation, hashes map[string][]byte, cond Conditions, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+	rec, doc, err := current(tx, k, id, cond)
+	if err != nil {
+		return 0, nil, err
+	}
+	// A user's PATCH applies to what the client reads: the stored document plus the
+	// lifecycle's anonymized, so that removing or clearing it means what it says.
+	was, input := false, doc
+	if k.audited {
+		if was, err = isAnonymized(tx, id); err != nil {
+			return 0, nil, err
 		}
-		// A user's PATCH applies to what the client reads: the stored document plus the
-		// lifecycle's anonymized, so that removing or clearing it means what it says.
-		was, input := false, doc
-		if k.audited {
-			if was, err = isAnonymized(tx, id); err != nil {
-				return err
-			}
-			input = cloneDoc(doc)
-			input[schemas.LifecycleURN] = map[string]any{"anonymized": was}
+		input = cloneDoc(doc)
+		input[schemas.LifecycleURN] = map[string]any{"anonymized": was}
+	}
+	newDoc, changed, mc, err := patch.Apply(input, ops, k.patchSchema())
+	if err != nil {
+		return 0, nil, ErrorOf(err)
+	}
+	newDoc = pruneDoc(newDoc)
+	if err := checkValues(newDoc); err != nil {
+		return 0, nil, err
+	}
+	if err := checkMembers(mc.Add); err != nil {
+		return 0, nil, err
+	}
+	want, _ := anonymizeRequest(newDoc)
+	stripLifecycle(newDoc)
+	password, _ := newDoc["password"].(string)
+	delete(newDoc, "password")
+	names := storedNames(changed, k)
+	trigger := false
+	if k.audited {
+		if trigger, err = guardAnonymized(was, true, want, len(names) > 0); err != nil {
+			return 0, nil, err
 		}
-		newDoc, changed, mc, err := patch.Apply(input, ops, k.patchSchema())
-		if err != nil {
-			return ErrorOf(err)
+	}
+	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
+		return s.applyMembers(tx, actor, k, id, mc)
+	})
+	if err != nil || done {
+		return rec.Version, nil, err
+	}
+	if len(names) == 0 {
+		return rec.Version, nil, nil // nothing changes: version and lastModified stay
+	}
+	version := rec.Version
+	if rec.Doc, err = json.Marshal(newDoc); err != nil {
+		return 0, nil, err
+	}
+	rec.Keys = k.Collection.KeysOf(newDoc)
+	if err := checkKeys(rec.Keys); err != nil {
+		return 0, nil, err
+	}
+	if password != "" {
+		h, ok := hashes[password]
+		if !ok {
+			return 0, nil, Errorf(Internal, "", "a password reached the store without its hash")
 		}
-		newDoc = pruneDoc(newDoc)
-		if err := checkValues(newDoc); err != nil {
-			return err
-		}
-		if err := checkMembers(mc.Add); err != nil {
-			return err
-		}
-		want, _ := anonymizeRequest(newDoc)
-		stripLifecycle(newDoc)
-		password, _ := newDoc["password"].(string)
-		delete(newDoc, "password")
-		names := storedNames(changed, k)
-		if k.audited {
-			trigger, err := guardAnonymized(was, true, want, len(names) > 0)
-			if err != nil {
-				return err
-			}
-			if trigger {
-				erased, err = s.anonymizeTx(tx, actor, id, pre)
-				return err
-			}
-		}
-		if k.hasMembers {
-			redisplayed, err := s.applyMembers(tx, actor, k, id, mc)
-			if err != nil {
-				return err
-			}
-			if redisplayed {
-				names = addName(names, k.related)
-			}
-		}
-		if len(names) == 0 {
-			return nil // nothing changes: version and lastModified stay
-		}
-		if rec.Doc, err = json.Marshal(newDoc); err != nil {
-			return err
-		}
-		rec.Keys = k.Collection.KeysOf(newDoc)
-		if err := checkKeys(rec.Keys); err != nil {
-			return err
-		}
-		if password != "" {
-			h, ok := hashes[password]
-			if !ok {
-				return Errorf(Internal, "", "a password reached the store without its hash")
-			}
-			rec.Secret = h
-		}
+		rec.Secret = h
+	}
+	return version, func(tx storage.Tx) error {
 		version, err := s.update(tx, k, rec, doc, newDoc)
 		if err != nil {
 			return err
 		}
 		return record(tx, actor, updateOp(opPatch, doc, newDoc), k, id, version, names)
-	})
-	if err == nil && erased {
-		s.finishErasure(ctx)
+	}, nil
+}
+
+// onWriter does what only the writer can do for a PUT or PATCH once it is worked out: the
+// anonymization it triggers (done: nothing more to write; *erased says whether it erased), and a
+// change of the member list (members, which reports whether a staying member got a new display).
+// Working on a snapshot (erased nil), it answers errOnWriter when either is needed.
+func (s *Service) onWriter(tx storage.Tx, actor Actor, k *Kind, id string, trigger bool, names []string, pre *erasure, erased *bool, members func() (bool, error)) ([]string, bool, error) {
+	if (trigger || k.hasMembers) && erased == nil {
+		return nil, false, errOnWriter
 	}
-	return err
+	if trigger {
+		var err error
+		*erased, err = s.anonymizeTx(tx, actor, id, pre)
+		return nil, true, err
+	}
+	if k.hasMembers {
+		redisplayed, err := members()
+		if err != nil {
+			return nil, false, err
+		}
+		if redisplayed {
+			names = addName(names, k.related)
+		}
+	}
+	return names, false, nil
+}
+
+// errOnWriter: what a write needs can only be done on the writer (see writeChecked).
+var errOnWriter = errors.New("the write must be worked out on the writer")
+
+// optimisticTries bounds how often writeChecked works a write out again after the record
+// changed under it, before handing it to the writer.
+const optimisticTries = 3
+
+// writeChecked takes the work of a write to one record off the store's single writer: prepare
+// reads the record and works the write out in a read transaction (a snapshot), on any core and
+// beside other writes, and returns the version it read and the writes to make (nil: nothing
+// changes). Those are committed only if the record still has that version; if it changed
+// meanwhile, the write is worked out again from a fresh snapshot. done is false when prepare
+// said the write needs the writer (errOnWriter) or the record kept changing: the caller then
+// does the whole write on the writer, as a write that reads what it changes must.
+func (s *Service) writeChecked(ctx context.Context, tenant string, k *Kind, id string, prepare func(storage.Tx) (uint64, func(storage.Tx) error, error)) (done bool, err error) {
+	for range optimisticTries {
+		var version uint64
+		var commit func(storage.Tx) error
+		err := s.read(ctx, tenant, func(tx storage.Tx) error {
+			var err error
+			version, commit, err = prepare(tx)
+			return err
+		})
+		switch {
+		case errors.Is(err, errOnWriter):
+			return false, nil
+		case err != nil:
+			return true, err
+		case commit == nil:
+			return true, nil
+		}
+		stale := false
+		err = s.write(ctx, tenant, func(tx storage.Tx) error {
+			stale = false
+			rec, err := k.get(tx, id)
+			if err != nil {
+				return err
+			}
+			if rec.Version != version {
+				stale = true
+				return nil // nothing written: the transaction goes on with the other writes
+			}
+			return commit(tx)
+		})
+		if !stale {
+			return true, err
+		}
+	}
+	return false, nil
 }
 
 // Delete deletes a resource; of an audited user, it deactivates it instead (deleteRecord).

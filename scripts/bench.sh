@@ -20,6 +20,9 @@
 # "bash scripts/bench.sh feed" follows the change feed while creates run (REPEAT=3, FEED_USERS=20000).
 # "... stall" measures the write stall one anonymization causes, and "... abandon" GETs behind
 # abandoned listings (see there).
+# "... writes" measures creates, PATCHes and member adds against the two ceilings, in rounds
+# (see there; SERVER_BIN_BEFORE alternates another build).
+# "... peer" runs the same load against SCIMMY (Node.js, in memory) and scimserver, alternated.
 # Needs go, curl, jq and bc on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -144,6 +147,63 @@ if [ "${1:-}" = abandon ]; then
       awk -v i="$i" '{a[NR]=$1} END {printf "round %s: GET by id behind 40 abandoned sorted listings: median %.3f s, max %.3f s\n", i, a[int((NR+1)/2)], a[NR]}'
     wait "${abandoned[@]}" || true
     kill -9 "$PID"; wait "$PID" || true # a server that still runs the abandoned listings would not stop
+  done
+  exit 0
+fi
+
+if [ "${1:-}" = writes ]; then
+  # The write targets, REPEAT rounds (default 3) in one sitting: in each, the two ceilings (the
+  # disk's single-writer commit rate and the bare POST baseline at c=32), then a fresh server
+  # per build (this one, and SERVER_BIN_BEFORE when set, alternated): WRITE_USERS users
+  # (default 100,000) created at c=32, OPS Entra- and Okta-style PATCHes at c=32, then at c=8
+  # WRITE_GROUPS groups (default 20) of WRITE_GROUP_SIZE members (default 1,000), added 100 per
+  # PATCH. Compare each round's figures with its own ceilings, and the medians of the rounds.
+  builds=(after)
+  [ -n "${SERVER_BIN_BEFORE:-}" ] && builds=(before after)
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    "$OUT/bin/scimload" fsync --dir "$OUT" --duration "${FSYNC_SECONDS}s" --json > "$OUT/writes-$i-fsync.json"
+    "$OUT/bin/scimload" baseline --post --size 1200 --concurrency 32 --duration "${BASELINE_SECONDS}s" --json > "$OUT/writes-$i-baseline-post.json"
+    line="round $i: ceiling $(jq '.phases[0].opsPerSec|floor' "$OUT/writes-$i-fsync.json") fdatasyncs/s, bare POST $(jq '.phases[0].opsPerSec|floor' "$OUT/writes-$i-baseline-post.json")/s"
+    for b in "${builds[@]}"; do
+      bin=$OUT/bin/scimserver; [ "$b" = before ] && bin=$SERVER_BIN_BEFORE
+      rm -rf "$OUT/dwrites"; SERVER_BIN=$bin start "$OUT/dwrites/data.db"
+      load --users "${WRITE_USERS:-100000}" --concurrency 32 --ops "$OPS" --phases create,patch-entra,patch-okta --json > "$OUT/writes-$i-$b.json"
+      load --concurrency 8 --groups "${WRITE_GROUPS:-20}" --group-size "${WRITE_GROUP_SIZE:-1000}" --phases discover,groups --json > "$OUT/writes-$i-$b-groups.json"
+      stop
+      line+="; $b: $(jq -r '[.phases[] | "\(.name) \(.opsPerSec|floor)/s"] | join(", ")' "$OUT/writes-$i-$b.json")"
+      line+=", add-members $(jq -r '.phases[] | select(.name == "groups") | .kinds[] | select(.name == "add-members") | "\(.opsPerSec|floor)/s p50 \(.p50Ms) ms"' "$OUT/writes-$i-$b-groups.json")"
+    done
+    echo "$line"
+  done
+  exit 0
+fi
+
+if [ "${1:-}" = peer ]; then
+  # scimserver beside a peer: SCIMMY 1.3.5 with scimmy-routers 1.3.2 on Express, keeping its data
+  # in memory (scripts/scimmy/server.mjs; npm installs the packages into $OUT/scimmy). Both get the
+  # same load: PEER_USERS users (default 5,000) created, then reads, lookups and PATCHes, at
+  # concurrency 8, alternated REPEAT times (default 3). Needs node and npm.
+  command -v node >/dev/null && command -v npm >/dev/null || { echo "bash scripts/bench.sh peer needs node and npm" >&2; exit 1; }
+  mkdir -p "$OUT/scimmy"
+  cp scripts/scimmy/server.mjs "$OUT/scimmy/"
+  [ -d "$OUT/scimmy/node_modules/scimmy-routers" ] || (cd "$OUT/scimmy" && npm install --no-audit --no-fund --silent scimmy@1.3.5 scimmy-routers@1.3.2 express@4.21.2)
+  phases=create,get,lookup-username,lookup-externalid,patch-entra,patch-okta
+  for i in $(seq 1 "${REPEAT:-3}"); do
+    for server in scimserver scimmy; do
+      if [ "$server" = scimmy ]; then
+        node "$OUT/scimmy/server.mjs" "$PORT" "$TOKEN" >>"$OUT/server.log" 2>&1 & PID=$!
+        for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.01; done
+      else
+        rm -rf "$OUT/dpeer"; start "$OUT/dpeer/data.db"
+      fi
+      load --users "${PEER_USERS:-5000}" --concurrency 8 --ops "$OPS" --phases "$phases" --json > "$OUT/peer-$i-$server.json" || true
+      stop
+    done
+    # A phase whose every answer was wrong has no rate; its requests per second are shown apart.
+    jq -rs --arg i "$i" '"round \($i), scimserver vs SCIMMY: " + ([.[0].phases[] as $a | (.[1].phases[] | select(.name == $a.name)) as $b |
+      "\($a.name) \($a.opsPerSec|floor)/s vs " + (if $b.errors == 0 then "\($b.opsPerSec|floor)/s (\($a.opsPerSec / $b.opsPerSec * 10 | round / 10)x)"
+        else "\($b.errors) of \($b.ops) answers wrong (\($b.ops / $b.seconds | floor) req/s)" end) + (if $a.errors > 0 then ", scimserver errors \($a.errors)" else "" end)] | join("; "))' \
+      "$OUT/peer-$i-scimserver.json" "$OUT/peer-$i-scimmy.json"
   done
   exit 0
 fi

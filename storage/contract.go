@@ -92,6 +92,8 @@ type Tx interface {
 	// Touch gives a record a new version and Modified time without changing its document (its
 	// representation changed through related data, such as its groups). Touching a record
 	// already changed in this transaction does nothing; touching a missing one is NotFound.
+	// Every membership change touches its member, so a touch should cost far less than an
+	// Update: the engine need not rewrite the record (bolt keeps a counter beside it).
 	Touch(c *Collection, id string) error
 	// Delete removes a record and its index entries; NotFound when it does not exist. Its
 	// memberships are the caller's to remove first.

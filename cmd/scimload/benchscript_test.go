@@ -75,10 +75,13 @@ func TestBenchScript(t *testing.T) {
 
 	// The stall rounds and the GETs behind abandoned listings, on a small file.
 	env := append(os.Environ(), "OUT="+out, "PORT="+strings.Split(testtool.FreeAddr(t), ":")[1], "STALL_USERS=300",
-		"REPEAT=1", "DURATION=1s")
+		"REPEAT=1", "DURATION=1s", "WRITE_USERS=300", "OPS=100", "WRITE_GROUPS=2", "WRITE_GROUP_SIZE=200",
+		"FSYNC_SECONDS=0.2", "BASELINE_SECONDS=0.2", "SERVER_BIN_BEFORE="+filepath.Join(out, "bin", "scimserver"))
 	for _, c := range []struct{ mode, want string }{
 		{"stall", "round 1: anonymization "}, {"stall", ", 0 errors\n"},
 		{"abandon", "round 1: GET by id behind 40 abandoned sorted listings: median "},
+		// The write rounds, with the same build standing in for the one compared against.
+		{"writes", " ms; after: create "},
 	} {
 		cmd = exec.Command("bash", script, c.mode)
 		cmd.Env = env

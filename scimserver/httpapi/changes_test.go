@@ -681,3 +681,39 @@ func TestChangesBadRequests(t *testing.T) {
 	// Waits written as seconds are accepted.
 	e.feed(testPlatformToken, "after=0&wait=0.01")
 }
+
+// TestMemberChangesCarryOneVersion: a PATCH that renames a group and adds and removes several
+// members gives the group one new version; every membership event of it carries that version,
+// the one GET answers, and each member's ETag changed.
+func TestMemberChangesCarryOneVersion(t *testing.T) {
+	e := newEnv(t)
+	users := []string{e.createUser("one@example.com", nil), e.createUser("two@example.com", nil), e.createUser("three@example.com", nil)}
+	g := e.createGroup("before", users[0])
+	etags := map[string]string{}
+	for _, u := range users {
+		etags[u] = e.version("/scim/v2/Users/" + u)
+	}
+	start := e.feed(testPlatformToken, "").NextCursor
+	e.do("PATCH", "/scim/v2/Groups/"+g, patchOp(op("replace", "displayName", "after"),
+		op("add", "members", []any{map[string]any{"value": users[1]}, map[string]any{"value": users[2]}}),
+		op("remove", `members[value eq "`+users[0]+`"]`, nil))).must(t, 204)
+	gv := e.version("/scim/v2/Groups/" + g)
+	var ops []string
+	for _, c := range e.feedAll(testPlatformToken, start, 100) {
+		if c.ResourceID != g {
+			continue
+		}
+		ops = append(ops, c.Operation)
+		if c.Version != gv {
+			t.Errorf("%v carries version %s; the group has %s", c, c.Version, gv)
+		}
+	}
+	if len(ops) != 4 {
+		t.Errorf("the group's changes: %v, want two member adds, a member remove and the rename", ops)
+	}
+	for _, u := range users {
+		if v := e.version("/scim/v2/Users/" + u); v == etags[u] {
+			t.Errorf("user %s kept ETag %s through its membership change", u, v)
+		}
+	}
+}

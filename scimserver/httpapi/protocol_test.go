@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"slices"
@@ -531,9 +532,23 @@ func TestUserVersionFollowsGroups(t *testing.T) {
 	}
 	v2 = r.header.Get("ETag")
 	e.do("PATCH", "/scim/v2/Groups/"+gid, patchOp(op("remove", `members[value eq "`+id+`"]`, nil))).must(t, 204)
-	if r := e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v2); r.status != 200 || r.body["groups"] != nil {
+	r = e.do("GET", "/scim/v2/Users/"+id, nil, "If-None-Match", v2)
+	if r.status != 200 || r.body["groups"] != nil {
 		t.Fatalf("after leaving the group: %d %v", r.status, r.body)
 	}
+	// A member added by PATCH: the user's old ETag no longer matches a write's If-Match.
+	v3 := r.header.Get("ETag")
+	e.do("PATCH", "/scim/v2/Groups/"+gid, patchOp(op("add", "members", []any{map[string]any{"value": id}}))).must(t, 204)
+	stale := e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "displayName", "stale")), "If-Match", v3)
+	if stale.status != 412 || stale.body["status"] != "412" {
+		t.Fatalf("PATCH with the ETag from before the member add: %d %v, want 412", stale.status, stale.body)
+	}
+	r = e.do("GET", "/scim/v2/Users/"+id, nil)
+	v4 := r.header.Get("ETag")
+	if v4 == v3 || get(r.body, "meta", "version") != v4 || get(r.body, "groups", 0, "value") != gid {
+		t.Fatalf("after the member add: ETag %s (before %s), meta %v, groups %v", v4, v3, r.body["meta"], r.body["groups"])
+	}
+	e.do("PATCH", "/scim/v2/Users/"+id, patchOp(op("replace", "displayName", "fresh")), "If-Match", v4).must(t, 200)
 }
 
 // TestPasswordByPatch: a password set by PATCH is accepted, never returned, and recorded in the
@@ -633,6 +648,38 @@ func TestDeepPages(t *testing.T) {
 	for _, start := range []int{2*block + 7, block + 1} {
 		if got := at(start); got != ids[start-1] {
 			t.Fatalf("after a deletion, startIndex %d: got %s, want %s", start, got, ids[start-1])
+		}
+	}
+}
+
+// TestCreateAnswerIsTheResource: the 201 of a POST, rendered from the document just written,
+// is byte for byte what a GET of the new resource answers, with the same ETag — for a user with
+// an extension, a group without members, a group with one, and with a projection.
+func TestCreateAnswerIsTheResource(t *testing.T) {
+	e := newEnv(t)
+	uid := e.createUser("plain@example.com", nil)
+	for _, c := range []struct {
+		path  string
+		body  any
+		query string
+	}{
+		{"/scim/v2/Users", userBody("written@example.com", map[string]any{"displayName": "W", "emails": []any{map[string]any{"value": "w@example.com", "type": "work"}},
+			enterpriseURN: map[string]any{"department": "D"}}), ""},
+		{"/scim/v2/Users", userBody("projected@example.com", nil), "?attributes=userName"},
+		{"/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "empty"}, ""},
+		{"/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "one",
+			"members": []any{map[string]any{"value": uid}}}, ""},
+	} {
+		created := e.do("POST", c.path+c.query, c.body)
+		if created.status != 201 {
+			t.Fatalf("POST %s: %d %s", c.path, created.status, created.raw)
+		}
+		id := str(created.body["id"])
+		got := e.do("GET", c.path+"/"+id+c.query, nil)
+		if !bytes.Equal(created.raw, got.raw) || created.header.Get("ETag") != got.header.Get("ETag") ||
+			!strings.HasSuffix(created.header.Get("Location"), c.path+"/"+id) {
+			t.Errorf("POST %s%s answered (ETag %s, Location %s)\n%s\nGET answers (ETag %s)\n%s", c.path, c.query, created.header.Get("ETag"),
+				created.header.Get("Location"), created.raw, got.header.Get("ETag"), got.raw)
 		}
 	}
 }

@@ -57,6 +57,12 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, k *scimserver.K
 		writeError(w, r, err)
 		return
 	}
+	s.send(w, r, k, res, status)
+}
+
+// send writes a rendered resource.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, k *scimserver.Kind, res scimserver.Resource, status int) {
+	id := res.ID
 	w.Header().Set("ETag", res.ETag())
 	switch {
 	case res.JSON == nil:
@@ -70,12 +76,12 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, k *scimserver.K
 
 func (s *Server) create(k *scimserver.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := s.svc.Create(r.Context(), tenantOf(r), actorOf(r), k, body(r))
+		res, err := s.svc.CreateRendered(r.Context(), tenantOf(r), actorOf(r), k, body(r), s.view(r))
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		s.respond(w, r, k, id, http.StatusCreated, scimserver.Conditions{})
+		s.send(w, r, k, res, http.StatusCreated)
 	}
 }
 

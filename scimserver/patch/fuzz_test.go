@@ -135,6 +135,14 @@ func FuzzPath(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, path string) {
+		// A path resolved without the parser resolves exactly as the parser resolves it.
+		for _, s := range []Schema{userSchema(), groupSchema()} {
+			if plain, ok := s.resolvePlain(path); ok {
+				if parsed, known, err := s.resolveParsed(path); err != nil || !known || !reflect.DeepEqual(plain, parsed) {
+					t.Fatalf("%q: without the parser %+v; the parser gives %+v (known %v, %v)", path, plain, parsed, known, err)
+				}
+			}
+		}
 		p, _ := json.Marshal(path)
 		for _, op := range []string{
 			`{"op":"Replace","path":` + string(p) + `,"value":"False"}`,

@@ -3,6 +3,7 @@ package patch
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -230,5 +231,38 @@ func TestLongPathRefused(t *testing.T) {
 	var pe *Error
 	if !errors.As(err, &pe) || pe.ScimType != "invalidPath" {
 		t.Fatalf("a 5,000-byte path: %v", err)
+	}
+}
+
+// TestResolvePlainMatchesParser: the paths resolved without the parser resolve to exactly what
+// the parser gives; the others are left to the parser.
+func TestResolvePlainMatchesParser(t *testing.T) {
+	s := userSchema()
+	for _, c := range []struct {
+		path  string
+		plain bool
+	}{
+		{"userName", true}, {"USERNAME", true}, {"name.givenName", true}, {"Name.GivenName", true}, {"emails", true},
+		{"emails.value", true}, {"schemas", true}, {"meta.created", true}, {"active", true},
+		{"urn:ietf:params:scim:schemas:core:2.0:User:userName", true},
+		{"urn:ietf:params:scim:schemas:core:2.0:User:name.familyName", true},
+		{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", true},
+		{"URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:manager.value", true},
+		{"emails[type eq \"work\"].value", false}, {"nosuch", false}, {"name.nosuch", false}, {"name.givenName.x", false},
+		{"urn:example:nosuch:department", false}, {"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:nosuch", false},
+		{"user name", false}, {"", false}, {"9lives", false}, {"name.", false},
+	} {
+		plain, ok := s.resolvePlain(c.path)
+		if ok != c.plain {
+			t.Errorf("%q: resolved without the parser %v, want %v", c.path, ok, c.plain)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		parsed, known, err := s.resolveParsed(c.path)
+		if err != nil || !known || !reflect.DeepEqual(plain, parsed) {
+			t.Errorf("%q: without the parser %+v; the parser gives %+v (known %v, %v)", c.path, plain, parsed, known, err)
+		}
 	}
 }

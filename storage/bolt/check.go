@@ -141,6 +141,15 @@ func (t *tx) check() []string {
 		memberOf[string(pair(string(mid), string(gid)))] = true
 		return nil
 	})
+	_ = t.b.Bucket(bktMemberOf).ForEach(func(k, _ []byte) error {
+		if id, rest, ok := bytes.Cut(k, []byte{0}); ok && len(rest) == 0 {
+			if !exists(id) {
+				bad("a version stamp of %s: the record does not exist", id)
+			}
+			memberOf[string(k)] = true // a stamp, not a membership
+		}
+		return nil
+	})
 	problems = append(problems, compareKeys(t.b.Bucket(bktMemberOf), string(bktMemberOf), memberOf)...)
 	var prev uint64
 	_ = t.b.Bucket(bktTrail).ForEach(func(k, _ []byte) error {

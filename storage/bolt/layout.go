@@ -16,7 +16,9 @@ import (
 //
 //	1  the format before versions were recorded (no "format" key)
 //	2  index buckets named by a layout record; index keys stored in record headers
-const formatVersion = 2
+//	3  version stamps (Touch) in the memberOf bucket, which an older version would take for
+//	   memberships; nothing to migrate
+const formatVersion = 3
 
 var (
 	keyFormat = []byte("format")

@@ -1,7 +1,9 @@
 package bolt
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"time"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -75,8 +77,55 @@ func (t *tx) Members(group string, fn func(storage.Member) error) error {
 func (t *tx) MemberOf(member string) ([]string, error) {
 	var ids []string
 	err := scanPrefix(t.b.Bucket(bktMemberOf), prefixOf(member), func(rest []byte) error {
-		ids = append(ids, string(rest))
+		if len(rest) > 0 { // the empty rest is the member's stamp
+			ids = append(ids, string(rest))
+		}
 		return nil
 	})
 	return ids, err
+}
+
+// A stamp is what Touch gives a record instead of rewriting it: how many new versions it got
+// since it was last written, and when the latest was. Reads fold it into the record's Version
+// and Modified; Update folds it into the stored header and drops it. It is kept in the memberOf
+// bucket under "id 0", just before the record's own memberships: a membership change, which
+// writes that page anyway, so gives the member a new version without writing the member's
+// record (a user's page holds one or two records, so touching 100 members used to write 100
+// more pages).
+type stamp struct {
+	n  uint64
+	at time.Time
+}
+
+func (t *tx) stampOf(id string) stamp {
+	v := t.b.Bucket(bktMemberOf).Get(prefixOf(id))
+	if len(v) != 16 {
+		return stamp{}
+	}
+	return stamp{n: binary.BigEndian.Uint64(v), at: time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))).UTC()}
+}
+
+func (t *tx) putStamp(id string, st stamp) error {
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:], st.n)
+	binary.BigEndian.PutUint64(v[8:], uint64(st.at.UnixNano()))
+	return t.b.Bucket(bktMemberOf).Put(prefixOf(id), v[:])
+}
+
+// dropStamp removes a record's stamp once its header holds the count, or the record is gone.
+func (t *tx) dropStamp(id string, st stamp) error {
+	if st.n == 0 {
+		return nil
+	}
+	return t.b.Bucket(bktMemberOf).Delete(prefixOf(id))
+}
+
+// fold adds a record's stamp to what was read from its header.
+func (t *tx) fold(r storage.Record) storage.Record {
+	st := t.stampOf(r.ID)
+	r.Version += st.n
+	if st.at.After(r.Modified) {
+		r.Modified = st.at
+	}
+	return r
 }

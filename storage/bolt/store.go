@@ -34,7 +34,7 @@ var (
 // Per-tenant buckets besides the collections' records and indexes.
 var (
 	bktMembers      = []byte("members")      // groupID 0 memberID -> member
-	bktMemberOf     = []byte("memberOf")     // memberID 0 groupID -> empty
+	bktMemberOf     = []byte("memberOf")     // memberID 0 groupID -> empty; memberID 0 -> stamp (members.go)
 	bktTrail        = []byte("trail")        // seq -> event
 	bktTrailBy      = []byte("trailBy")      // resourceID 0 seq -> empty
 	bktCounts       = []byte("counts")       // counter name -> uint64

@@ -233,6 +233,10 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A touch is a version stamp beside the memberships: not a membership.
+	if err := s.Write(bg, defaultTenant, func(tx storage.Tx) error { return tx.Touch(users, uid) }); err != nil {
+		t.Fatal(err)
+	}
 	expectClean(t, s, "of a consistent file")
 	// Break the indexes behind the store's back: Check must say so.
 	tenant := func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(bktData).Bucket([]byte(defaultTenant)) }
@@ -266,13 +270,16 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		if err := b.Bucket(cl.records).Put([]byte(r.ID), encodeRecord(cl, r)); err != nil {
 			return err
 		}
+		if err := b.Bucket(bktMemberOf).Put(prefixOf("gone"), make([]byte, 16)); err != nil {
+			return err
+		}
 		return b.Bucket([]byte("ix.groups.displayName")).Put([]byte("g"), []byte(uid))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	problems, err = s.Check()
-	for _, want := range []string{"memberOf lacks", "groups count says 7", "differ from its document", "displayName index points at", "ix.users.userName has an entry"} {
+	for _, want := range []string{"memberOf lacks", "groups count says 7", "differ from its document", "displayName index points at", "ix.users.userName has an entry", "a version stamp of gone"} {
 		found := false
 		for _, p := range problems {
 			found = found || strings.Contains(p, want)

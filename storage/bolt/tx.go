@@ -59,7 +59,8 @@ func (t *tx) Get(c *storage.Collection, id string) (storage.Record, error) {
 	if raw == nil {
 		return storage.Record{}, storage.Errorf(storage.NotFound, "no such record")
 	}
-	return decode(id, raw)
+	r, err := decode(id, raw)
+	return t.fold(r), err
 }
 
 func (t *tx) Exists(c *storage.Collection, id string) bool {
@@ -113,11 +114,16 @@ func (t *tx) Update(c *storage.Collection, r storage.Record) (storage.Record, er
 	if err := t.reindex(cl, r.ID, &h, doc, r.Keys); err != nil {
 		return r, err
 	}
-	r.Created, r.Modified, r.Version = h.created, t.now, h.version
-	if h.modified != t.now {
+	// The record absorbs its stamp: the stored version counts the touches from now on.
+	st := t.stampOf(r.ID)
+	r.Created, r.Modified, r.Version = h.created, t.now, h.version+st.n
+	if h.modified != t.now && st.at != t.now {
 		r.Version++
 	}
-	return r, t.put(cl, r)
+	if err := t.put(cl, r); err != nil {
+		return r, err
+	}
+	return r, t.dropStamp(r.ID, st)
 }
 
 func (t *tx) Touch(c *storage.Collection, id string) error {
@@ -132,45 +138,15 @@ func (t *tx) Touch(c *storage.Collection, id string) error {
 	if raw == nil {
 		return storage.Errorf(storage.NotFound, "no such record")
 	}
-	h, doc, err := decodeRecord(raw)
-	if err != nil || h.modified == t.now {
-		return err // already changed in this transaction
+	h, _, err := decodeRecord(raw)
+	if err != nil {
+		return err
 	}
-	if raw[0] == recordFormat1 {
-		// Written before headers held keys: stored anew, keys and all.
-		r, err := decode(id, raw)
-		if err != nil {
-			return err
-		}
-		if r.Keys, err = t.storedKeys(cl, &h, doc); err != nil {
-			return err
-		}
-		r.Version, r.Modified = h.version+1, t.now
-		return t.put(cl, r)
+	st := t.stampOf(id)
+	if h.modified == t.now || st.at == t.now {
+		return nil // already changed in this transaction
 	}
-	// Only the header changes: the same keys, secret and document follow it.
-	b := make([]byte, 0, len(raw)+8)
-	b = append(b, recordFormat)
-	b = binary.AppendUvarint(b, h.version+1)
-	b = binary.AppendVarint(b, h.created.UnixNano())
-	b = binary.AppendVarint(b, t.now.UnixNano())
-	b = append(b, h.keys...)
-	b = binary.AppendUvarint(b, uint64(len(h.secret)))
-	b = append(b, h.secret...)
-	b = append(b, doc...)
-	return t.appended(cl.records).Put([]byte(id), b)
-}
-
-// storedKeys reads every index's keys of a stored record.
-func (t *tx) storedKeys(cl *coll, h *header, doc []byte) ([][]string, error) {
-	keys := make([][]string, len(cl.indexes))
-	for i := range cl.indexes {
-		var err error
-		if keys[i], err = keysOf(*h, doc, &cl.indexes[i]); err != nil {
-			return nil, err
-		}
-	}
-	return keys, nil
+	return t.putStamp(id, stamp{n: st.n + 1, at: t.now})
 }
 
 func (t *tx) Delete(c *storage.Collection, id string) error {
@@ -193,6 +169,9 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 		return err
 	}
 	if err := t.b.Bucket(cl.records).Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := t.dropStamp(id, t.stampOf(id)); err != nil {
 		return err
 	}
 	if err := t.addCount(cl.deletes, 1); err != nil {
@@ -397,7 +376,7 @@ func (t *tx) Scan(c *storage.Collection, from storage.Position, fn func(storage.
 		if err != nil {
 			return err
 		}
-		more, err := fn(r)
+		more, err := fn(t.fold(r))
 		if err != nil || !more {
 			return err
 		}

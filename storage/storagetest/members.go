@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"bytes"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/scimserver/scimserver/storage"
 )
@@ -10,6 +12,7 @@ import (
 var memberTests = []test{
 	{"both directions", testMembers},
 	{"ids that are prefixes of others", testMemberPrefixes},
+	{"touching members", testTouchMembers},
 }
 
 // members returns group's members in the order Members gives them.
@@ -164,5 +167,85 @@ func testMemberPrefixes(t *testing.T, open Opener) {
 		if got := e.memberOf(member); !slices.Equal(got, want) {
 			t.Errorf("MemberOf(%s): %v, want %v", member, got, want)
 		}
+	}
+}
+
+// testTouchMembers: what a membership change does to the member (a touch, as the domain does it)
+// shows in every read of the record — Get, Scan — and leaves its memberships, its document and
+// its later versions as they were; a deleted record takes its touches with it.
+func testTouchMembers(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	team := storage.NewID()
+	e.insert(Teams, rec(Teams, team, obj{"name": "team"}))
+	ids := []string{storage.NewID(), storage.NewID(), storage.NewID()}
+	for i, id := range ids {
+		e.insert(People, rec(People, id, obj{"userName": string(rune('a' + i))}))
+	}
+	before := e.get(People, ids[1])
+	var now time.Time
+	e.write(func(tx storage.Tx) error {
+		now = tx.Now()
+		for _, id := range ids[:2] {
+			if err := tx.AddMember(team, storage.Member{Value: id, Type: "User"}); err != nil {
+				return err
+			}
+			if err := tx.Touch(People, id); err != nil {
+				return err
+			}
+			if err := tx.Touch(Teams, team); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	got := e.get(People, ids[1])
+	if got.Version != 2 || !got.Modified.Equal(now) || !bytes.Equal(got.Doc, before.Doc) {
+		t.Errorf("a member after its touch: version %d modified %v; want version 2 modified at %v, the same document", got.Version, got.Modified, now)
+	}
+	if g := e.get(Teams, team); g.Version != 2 {
+		t.Errorf("the team touched twice in one transaction: version %d, want 2", g.Version)
+	}
+	var scanned []uint64
+	e.read(func(tx storage.Tx) error {
+		scanned = nil
+		return tx.Scan(People, storage.Position{}, func(r storage.Record) (bool, error) {
+			scanned = append(scanned, r.Version)
+			return true, nil
+		})
+	})
+	if !slices.Equal(scanned, []uint64{2, 2, 1}) {
+		t.Errorf("Scan's versions after touching the first two: %v, want [2 2 1]", scanned)
+	}
+	if got := e.memberOf(ids[0]); !slices.Equal(got, []string{team}) {
+		t.Errorf("MemberOf a touched member: %v, want [%s]", got, team)
+	}
+	if got := e.members(team); len(got) != 2 {
+		t.Errorf("the team's members: %v, want two", got)
+	}
+	// A touch in a later transaction, then an update: each a new version, never back.
+	e.write(func(tx storage.Tx) error { return tx.Touch(People, ids[0]) })
+	e.write(func(tx storage.Tx) error {
+		_, err := tx.Update(People, rec(People, ids[0], obj{"userName": "a2"}))
+		return err
+	})
+	if got := e.get(People, ids[0]); got.Version != 4 || !bytes.Contains(got.Doc, []byte(`"a2"`)) {
+		t.Errorf("after two touches and an update: version %d doc %s, want version 4 and the new document", got.Version, got.Doc)
+	}
+	e.write(func(tx storage.Tx) error { return tx.Touch(People, ids[0]) })
+	if got := e.get(People, ids[0]); got.Version != 5 {
+		t.Errorf("a touch after the update: version %d, want 5", got.Version)
+	}
+	e.write(func(tx storage.Tx) error {
+		if _, err := tx.RemoveMember(team, ids[1]); err != nil {
+			return err
+		}
+		return tx.Delete(People, ids[1])
+	})
+	e.write(func(tx storage.Tx) error {
+		_, err := tx.Insert(People, rec(People, ids[1], obj{"userName": "b"}))
+		return err
+	})
+	if got := e.get(People, ids[1]); got.Version != 1 {
+		t.Errorf("a touched record deleted and inserted again: version %d, want 1", got.Version)
 	}
 }
