@@ -18,6 +18,9 @@ The server must be stopped. Anonymization already overwrites free pages as it ru
 for shrinking the file and for a belt-and-braces clean copy.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.fileOnly("compact", "PostgreSQL reclaims space with VACUUM (VACUUM FULL to give it back to the file system)"); err != nil {
+				return err
+			}
 			before, after, err := bolt.Compact(c.data)
 			if err != nil {
 				return err

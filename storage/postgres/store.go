@@ -36,6 +36,8 @@ type Options struct {
 	// ConnectTimeout bounds each connection attempt (the URL's connect_timeout wins); 0 means
 	// five seconds. While the database is unreachable, requests fail after it rather than hang.
 	ConnectTimeout time.Duration
+	// TxTimeout bounds a transaction whose context has no deadline; 0 means one minute.
+	TxTimeout time.Duration
 }
 
 // Store is an open PostgreSQL database.
@@ -50,6 +52,7 @@ type Store struct {
 	last      atomic.Int64                                           // the latest clock reading (Unix ns)
 	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
 	observeMu sync.Mutex
+	txTimeout time.Duration
 }
 
 var (
@@ -99,7 +102,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
 	}
-	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: newWatchers()}
+	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: newWatchers(), txTimeout: opts.TxTimeout}
+	if s.txTimeout <= 0 {
+		s.txTimeout = time.Minute
+	}
 	for _, c := range opts.Collections {
 		s.colls[c.Name] = c
 	}
@@ -165,7 +171,7 @@ func (s *Store) now(after int64) time.Time {
 
 // Read runs fn in a read-only REPEATABLE READ transaction: one snapshot of tenant's data.
 func (s *Store) Read(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	return s.transact(ctx, false, func(q pgx.Tx) error {
+	return s.transact(ctx, false, func(ctx context.Context, q pgx.Tx) error {
 		t, err := s.open(ctx, q, tenant, false, time.Time{})
 		if err != nil {
 			return err
@@ -177,7 +183,7 @@ func (s *Store) Read(ctx context.Context, tenant string, fn func(storage.Tx) err
 // Write runs fn in a write transaction over tenant, which holds its tenant's row lock from its
 // first statement to its commit.
 func (s *Store) Write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	return s.transact(ctx, true, func(q pgx.Tx) error {
+	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
 		t, err := s.open(ctx, q, tenant, true, time.Time{})
 		if err != nil {
 			return err
@@ -191,7 +197,7 @@ func (s *Store) Write(ctx context.Context, tenant string, fn func(storage.Tx) er
 
 // Import runs fn like Write, with the import methods.
 func (s *Store) Import(ctx context.Context, tenant string, fn func(storage.ImportTx) error) error {
-	return s.transact(ctx, true, func(q pgx.Tx) error {
+	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
 		t, err := s.open(ctx, q, tenant, true, time.Time{})
 		if err != nil {
 			return err
@@ -209,7 +215,7 @@ const adminLock = 0x5c1a_ad01
 
 // ReadAdmin runs fn in a read-only transaction over tenants and tokens.
 func (s *Store) ReadAdmin(ctx context.Context, fn func(storage.AdminTx) error) error {
-	return s.transact(ctx, false, func(q pgx.Tx) error {
+	return s.transact(ctx, false, func(ctx context.Context, q pgx.Tx) error {
 		return fn(&adminTx{s: s, ctx: ctx, q: q, now: s.now(0), views: map[string]*tx{}})
 	})
 }
@@ -218,7 +224,7 @@ func (s *Store) ReadAdmin(ctx context.Context, fn func(storage.AdminTx) error) e
 // admin write by an advisory lock; AdminTx.In then takes the tenant's row lock too (always in
 // that order, admin lock first, so that no two transactions wait for each other).
 func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) error {
-	return s.transact(ctx, true, func(q pgx.Tx) error {
+	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
 		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(adminLock)); err != nil {
 			return dbError(err)
 		}
@@ -241,10 +247,23 @@ const maxAttempts = 8
 
 // transact runs fn in a transaction and commits it when fn returns nil, rerunning it after a
 // serialisation failure or deadlock.
-func (s *Store) transact(ctx context.Context, write bool, fn func(pgx.Tx) error) error {
+//
+// The transaction runs on a context detached from ctx's cancellation, as transactions of the
+// bbolt engine do: a request whose client went away still finishes the write it began rather
+// than leave its outcome unknown, and a reader is stopped by the domain's own checks of ctx,
+// which answer for the client that left. ctx's deadline still holds, and without one
+// TxTimeout bounds the transaction, so that a database that stops answering fails requests
+// rather than hangs them.
+func (s *Store) transact(ctx context.Context, write bool, fn func(context.Context, pgx.Tx) error) error {
 	if s.closed.Load() {
 		return errClosed
 	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(s.txTimeout)
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := s.once(ctx, write, fn)
@@ -268,7 +287,7 @@ func (s *Store) transact(ctx context.Context, write bool, fn func(pgx.Tx) error)
 	}
 }
 
-func (s *Store) once(ctx context.Context, write bool, fn func(pgx.Tx) error) error {
+func (s *Store) once(ctx context.Context, write bool, fn func(context.Context, pgx.Tx) error) error {
 	opts := pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 	if !write {
 		opts = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
@@ -281,7 +300,7 @@ func (s *Store) once(ctx context.Context, write bool, fn func(pgx.Tx) error) err
 		return dbError(err)
 	}
 	defer q.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	if err := fn(q); err != nil {
+	if err := fn(ctx, q); err != nil {
 		return err
 	}
 	return dbError(q.Commit(ctx))

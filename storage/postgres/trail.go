@@ -171,18 +171,7 @@ func (t importTx) PutRecord(c *storage.Collection, r storage.Record) error {
 	if err != nil {
 		return err
 	}
-	var taken *string
-	var inserted int64
-	err = t.q.QueryRow(t.ctx, insertSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), l.takenIdx, l.takenKey, l.idx, l.key, l.uniq,
-		r.Secret, r.Created.UnixNano(), r.Modified.UnixNano(), int64(r.Version)).Scan(&taken, &inserted)
-	switch {
-	case err != nil:
-		return dbError(err)
-	case taken != nil:
-		return storage.Errorf(storage.Conflict, "%s is already taken", *taken)
-	}
-	t.count(d).dn++
-	return nil
+	return t.insert(d, r, l, r.Created, r.Modified, r.Version)
 }
 
 func (t importTx) PutEvent(ev storage.Event) error {

@@ -247,8 +247,12 @@ const insertSQL = `WITH ` + takenCTE + `,
 		ON CONFLICT DO NOTHING RETURNING 1),
 	e AS (INSERT INTO entries (tid, coll, idx, key, id, uniq)
 		SELECT $1, $2, i, k, $3, u FROM unnest($7::text[], $8::bytea[], $9::bool[]) AS x(i, k, u)
-		WHERE EXISTS (SELECT 1 FROM r))
-	SELECT (SELECT idx FROM taken), (SELECT count(*) FROM r)`
+		WHERE EXISTS (SELECT 1 FROM r)),
+	b AS (INSERT INTO blocks (tid, coll, first_id, n)
+		SELECT $1, $2, coalesce((SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3 ORDER BY first_id DESC LIMIT 1), '\x'::bytea), 1
+		WHERE EXISTS (SELECT 1 FROM r)
+		ON CONFLICT (tid, coll, first_id) DO UPDATE SET n = blocks.n + 1 RETURNING first_id, n)
+	SELECT (SELECT idx FROM taken), (SELECT count(*) FROM r), (SELECT first_id FROM b), (SELECT n FROM b)`
 
 // updateSQL replaces a record and moves its entries: those it no longer has go, new ones come
 // (ON CONFLICT keeps those it had). $14 is the version step: 0 when this transaction already
@@ -281,24 +285,52 @@ func (t *tx) Insert(c *storage.Collection, r storage.Record) (storage.Record, er
 	if err != nil {
 		return r, err
 	}
-	now := t.now.UnixNano()
-	var taken *string
-	var inserted int64
-	err = t.q.QueryRow(t.ctx, insertSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), l.takenIdx, l.takenKey, l.idx, l.key, l.uniq,
-		r.Secret, now, now, 1).Scan(&taken, &inserted)
-	if err != nil {
-		return r, dbError(err)
+	if err := t.insert(d, r, l, t.now, t.now, 1); err != nil {
+		return r, err
 	}
-	if taken != nil {
-		return r, storage.Errorf(storage.Conflict, "%s is already taken", *taken)
-	}
-	if inserted == 0 {
-		return r, storage.Errorf(storage.Conflict, "a record with that id already exists")
-	}
-	t.count(d).dn++
 	t.changed[changeKey(d, r.ID)] = true
 	r.Created, r.Modified, r.Version = t.now, t.now, 1
 	return r, nil
+}
+
+// insert runs insertSQL: Conflict when another record holds one of r's unique keys or r's id.
+func (t *tx) insert(d *storage.Collection, r storage.Record, l keyLists, created, modified time.Time, version uint64) error {
+	var taken *string
+	var inserted int64
+	var block []byte
+	var n *int64
+	err := t.q.QueryRow(t.ctx, insertSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), l.takenIdx, l.takenKey, l.idx, l.key, l.uniq,
+		r.Secret, created.UnixNano(), modified.UnixNano(), int64(version)).Scan(&taken, &inserted, &block, &n)
+	switch {
+	case err != nil:
+		return dbError(err)
+	case taken != nil:
+		return storage.Errorf(storage.Conflict, "%s is already taken", *taken)
+	case inserted == 0:
+		return storage.Errorf(storage.Conflict, "a record with that id already exists")
+	}
+	t.count(d).dn++
+	if *n > 2*blockSize {
+		return t.split(d, block, *n)
+	}
+	return nil
+}
+
+// blockSize is the number of ids a block of the id order holds after a split; it splits when
+// it holds twice that.
+const blockSize = 1024
+
+// split divides a block in two at its middle id.
+func (t *tx) split(d *storage.Collection, first []byte, n int64) error {
+	var mid []byte
+	err := t.q.QueryRow(t.ctx, "SELECT id FROM records WHERE tid = $1 AND coll = $2 AND id >= $3 ORDER BY id OFFSET $4 LIMIT 1",
+		t.tid, d.Name, first, n/2).Scan(&mid)
+	if err != nil {
+		return dbError(err)
+	}
+	_, err = t.q.Exec(t.ctx, `WITH u AS (UPDATE blocks SET n = $4 WHERE tid = $1 AND coll = $2 AND first_id = $3)
+		INSERT INTO blocks (tid, coll, first_id, n) VALUES ($1, $2, $5, $6)`, t.tid, d.Name, first, n/2, mid, n-n/2)
+	return dbError(err)
 }
 
 func (t *tx) Update(c *storage.Collection, r storage.Record) (storage.Record, error) {
@@ -377,7 +409,9 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 	}
 	var deleted int64
 	err = t.q.QueryRow(t.ctx, `WITH r AS (DELETE FROM records WHERE tid = $1 AND coll = $2 AND id = $3 RETURNING 1),
-		e AS (DELETE FROM entries WHERE tid = $1 AND coll = $2 AND id = $3 AND EXISTS (SELECT 1 FROM r))
+		e AS (DELETE FROM entries WHERE tid = $1 AND coll = $2 AND id = $3 AND EXISTS (SELECT 1 FROM r)),
+		b AS (UPDATE blocks SET n = n - 1 WHERE tid = $1 AND coll = $2 AND EXISTS (SELECT 1 FROM r)
+			AND first_id = (SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3 ORDER BY first_id DESC LIMIT 1))
 		SELECT count(*) FROM r`, t.tid, d.Name, []byte(id)).Scan(&deleted)
 	if err != nil {
 		return dbError(err)
@@ -432,6 +466,24 @@ func (t *tx) Scan(c *storage.Collection, from storage.Position, fn func(storage.
 	after, offset := []byte(nil), from.Offset
 	start := []byte(from.From)
 	if offset > 0 {
+		if offset > 2*blockSize {
+			// A deep offset: the block it falls in, from the blocks' counts, then the steps
+			// within that block.
+			err := t.q.QueryRow(t.ctx, `WITH c AS (SELECT coalesce((SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3
+					ORDER BY first_id DESC LIMIT 1), '\x'::bytea) AS f),
+				target AS (SELECT $4::bigint + coalesce((SELECT sum(n) FROM blocks, c WHERE tid = $1 AND coll = $2 AND first_id < c.f), 0)
+					+ (SELECT count(*) FROM records, c WHERE tid = $1 AND coll = $2 AND id >= c.f AND id < $3) AS at),
+				b AS (SELECT first_id, sum(n) OVER (ORDER BY first_id) - n AS before, sum(n) OVER (ORDER BY first_id) AS upto
+					FROM blocks WHERE tid = $1 AND coll = $2)
+				SELECT b.first_id, target.at - b.before FROM b, target WHERE b.upto > target.at ORDER BY b.first_id LIMIT 1`,
+				t.tid, d.Name, start, offset).Scan(&start, &offset)
+			if err == pgx.ErrNoRows {
+				return nil
+			}
+			if err != nil {
+				return dbError(err)
+			}
+		}
 		// Step over the offset through the primary key alone (an index-only scan), not the
 		// documents.
 		var id []byte
