@@ -70,8 +70,13 @@ func TestAnonymizeAction(t *testing.T) {
 		t.Fatal("group version did not change")
 	}
 	audit := e.api("GET", "/api/v1/users/"+id+"/audit", nil).must(t, 200)
-	// With no older read in the way, the free pages were overwritten before the answer.
-	if get(audit, "trail", 0, "operation") != "scrub" || get(audit, "trail", 1, "operation") != "anonymize" ||
+	// With no older read in the way, the free pages were overwritten before the answer. On
+	// PostgreSQL, which has no such clearing yet, the erasure stays pending.
+	if onPostgres {
+		if get(audit, "trail", 0, "operation") != "anonymize" || audit["anonymizedAt"] == nil || audit["scrubbedAt"] != nil {
+			t.Fatalf("audit: %v", audit)
+		}
+	} else if get(audit, "trail", 0, "operation") != "scrub" || get(audit, "trail", 1, "operation") != "anonymize" ||
 		audit["anonymizedAt"] == nil || audit["scrubbedAt"] == nil || get(r, lifecycleURN, "scrubbedAt") == nil {
 		t.Fatalf("audit: %v", audit)
 	}
@@ -222,8 +227,8 @@ func TestAnonymizeRaces(t *testing.T) {
 	if r := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200); get(r, lifecycleURN, "anonymized") != true {
 		t.Fatalf("not anonymized: %v", r)
 	}
-	if problems, err := e.store.Check(); err != nil || len(problems) > 0 {
-		t.Fatalf("check: %v %v", problems, err)
+	if problems := checkStore(t, e.store); len(problems) > 0 {
+		t.Fatalf("check: %v", problems)
 	}
 	residue(t, dir, e.logText(), vals)
 }
