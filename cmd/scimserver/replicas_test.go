@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,4 +330,45 @@ func TestReplicas(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCommandsOnPostgres: operator commands work on a PostgreSQL URL while servers may run, and
+// those that work on the bbolt file refuse it, pointing to PostgreSQL's own tools; no message
+// shows the URL's password.
+func TestCommandsOnPostgres(t *testing.T) {
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "hunter2-password") // trust auth ignores it
+	data := u.String()
+	if _, _, err := run(t, "tenant", "create", "acme", "--name", "Acme Corp", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "tenant", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "Acme Corp") {
+		t.Fatalf("tenant list: %v %s", err, out)
+	}
+	out, _, err = run(t, "check", "--data", data)
+	if err != nil || !strings.Contains(out, "is consistent") || strings.Contains(out, "hunter2") {
+		t.Fatalf("check: %v %s", err, out)
+	}
+	out, _, err = run(t, "stats", "--data", data)
+	if err != nil || !strings.Contains(out, "acme") || strings.Contains(out, "hunter2") {
+		t.Fatalf("stats: %v %s", err, out)
+	}
+	for _, args := range [][]string{
+		{"backup", "--out", filepath.Join(t.TempDir(), "b.db")},
+		{"restore", "--from", filepath.Join(t.TempDir(), "b.db")},
+		{"compact"},
+	} {
+		_, _, err := run(t, append(args, "--data", data)...)
+		if err == nil || !strings.Contains(err.Error(), "PostgreSQL") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s on PostgreSQL: %v", args[0], err)
+		}
+	}
+	_, _, err = run(t, "backup", "--out", filepath.Join(t.TempDir(), "b.db"), "--data", data)
+	if err == nil || !strings.Contains(err.Error(), "pg_dump") {
+		t.Errorf("backup does not point to pg_dump: %v", err)
+	}
 }
