@@ -360,12 +360,16 @@ func TestCommandsOnPostgres(t *testing.T) {
 	for _, args := range [][]string{
 		{"backup", "--out", filepath.Join(t.TempDir(), "b.db")},
 		{"restore", "--from", filepath.Join(t.TempDir(), "b.db")},
-		{"compact"},
 	} {
 		_, _, err := run(t, append(args, "--data", data)...)
 		if err == nil || !strings.Contains(err.Error(), "PostgreSQL") || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s on PostgreSQL: %v", args[0], err)
 		}
+	}
+	// compact rewrites the tables that hold personal values (TestErasureResidue measures it).
+	out, _, err = run(t, "compact", "--data", data)
+	if err != nil || !strings.Contains(out, "no erasure is pending") || strings.Contains(out, "hunter2") {
+		t.Errorf("compact on PostgreSQL: %v %s", err, out)
 	}
 	_, _, err = run(t, "backup", "--out", filepath.Join(t.TempDir(), "b.db"), "--data", data)
 	if err == nil || !strings.Contains(err.Error(), "pg_dump") {

@@ -49,6 +49,9 @@ type Store struct {
 	listener  *listener
 	closed    atomic.Bool
 	closeOnce sync.Once
+	vacuums   chan struct{}                                          // asks the vacuumer for a targeted VACUUM (erase.go)
+	stopped   chan struct{}                                          // closed by Close: the vacuumer ends
+	vacuumed  chan struct{}                                          // closed when the vacuumer has ended
 	last      atomic.Int64                                           // the latest clock reading (Unix ns)
 	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
 	observeMu sync.Mutex
@@ -102,7 +105,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
 	}
-	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: newWatchers(), txTimeout: opts.TxTimeout}
+	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: newWatchers(), txTimeout: opts.TxTimeout,
+		vacuums: make(chan struct{}, 1), stopped: make(chan struct{}), vacuumed: make(chan struct{})}
 	if s.txTimeout <= 0 {
 		s.txTimeout = time.Minute
 	}
@@ -123,6 +127,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open %s: listen for commits: %w", Redact(rawURL), err)
 	}
+	go s.vacuumer(s.stopped)
 	return s, nil
 }
 
@@ -131,6 +136,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		close(s.stopped)
+		<-s.vacuumed
 		s.listener.stop()
 		s.watchers.close()
 		s.pool.Close()
