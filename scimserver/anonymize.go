@@ -90,7 +90,7 @@ type erasure struct {
 // prepareErasure works out the anonymization of rec as tx sees it.
 func (s *Service) prepareErasure(tx storage.Tx, rec storage.Record) (*erasure, error) {
 	k := s.users
-	doc, err := decodeDoc(rec.Doc)
+	doc, err := storage.DecodeDoc(rec.Doc)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (s *Service) prefetchErasure(ctx context.Context, tenant, id string) *erasu
 		if err != nil {
 			return err
 		}
-		old, err := decodeDoc(rec.Doc)
+		old, err := storage.DecodeDoc(rec.Doc)
 		if err != nil {
 			return err
 		}
@@ -371,7 +371,7 @@ func (s *Service) DescribeErasure(ctx context.Context, tenant, idOrName string) 
 		if err != nil {
 			return err
 		}
-		doc, err := decodeDoc(rec.Doc)
+		doc, err := storage.DecodeDoc(rec.Doc)
 		if err != nil {
 			return err
 		}

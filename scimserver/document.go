@@ -1,7 +1,6 @@
 package scimserver
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -182,16 +181,6 @@ func (k *Kind) schemasOf(doc map[string]any) []string {
 		}
 	}
 	return out
-}
-
-func decodeDoc(raw []byte) (map[string]any, error) {
-	m := map[string]any{}
-	if len(raw) == 0 {
-		return m, nil
-	}
-	d := json.NewDecoder(strings.NewReader(string(raw)))
-	d.UseNumber()
-	return m, d.Decode(&m)
 }
 
 // maxValues bounds a multi-valued attribute of a user or group document (members are stored

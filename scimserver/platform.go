@@ -88,7 +88,7 @@ func (s *Service) AssignCampaign(ctx context.Context, tenant string, actor Actor
 		if err := notAnonymized(tx, id); err != nil {
 			return err
 		}
-		doc, err := decodeDoc(rec.Doc)
+		doc, err := storage.DecodeDoc(rec.Doc)
 		if err != nil {
 			return err
 		}

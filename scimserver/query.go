@@ -369,7 +369,7 @@ func (s *Service) Find(ctx context.Context, tenant string, k *Kind, filter strin
 	}
 	out := make([]map[string]any, 0, len(pg.Resources))
 	for _, raw := range pg.Resources {
-		m, err := decodeDoc(raw)
+		m, err := storage.DecodeDoc(raw)
 		if err != nil {
 			return nil, err
 		}

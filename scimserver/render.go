@@ -24,7 +24,7 @@ func (k *Kind) sortsByName(ref attrRef) bool {
 // render builds the SCIM representation of a record as a map. Related data (a user's groups, a
 // group's members) is read only when the projection keeps it.
 func (s *Service) render(tx storage.Tx, k *Kind, rec storage.Record, base string, p projection) (map[string]any, error) {
-	m, err := decodeDoc(rec.Doc)
+	m, err := storage.DecodeDoc(rec.Doc)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (s *Service) groupsOf(tx storage.Tx, id, base string) ([]any, error) {
 
 // groupName reads a stored group's displayName.
 func groupName(g storage.Record) string {
-	doc, err := decodeDoc(g.Doc)
+	doc, err := storage.DecodeDoc(g.Doc)
 	if err != nil {
 		return ""
 	}

@@ -68,7 +68,7 @@ func current(tx storage.Tx, k *Kind, id string, cond Conditions) (storage.Record
 	if cond.IfMatch != "" && !etagMatches(cond.IfMatch, rec.Version) {
 		return rec, nil, Errorf(Precondition, "", "the resource has changed since the version in If-Match")
 	}
-	doc, err := decodeDoc(rec.Doc)
+	doc, err := storage.DecodeDoc(rec.Doc)
 	return rec, doc, err
 }
 

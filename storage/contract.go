@@ -11,6 +11,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -351,4 +352,16 @@ type ImportTx interface {
 	// LastSeq is the greatest Seq in the trail (0 when it is empty): where an interrupted
 	// import resumes.
 	LastSeq() (uint64, error)
+}
+
+// DecodeDoc decodes a stored document as Index.Keys reads it: numbers as json.Number, so that
+// keys derived from them are written as they were sent. An empty document is an empty map.
+func DecodeDoc(raw []byte) (map[string]any, error) {
+	m := map[string]any{}
+	if len(raw) == 0 {
+		return m, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	return m, d.Decode(&m)
 }

@@ -1,9 +1,7 @@
 package bolt
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"time"
 
 	"github.com/scimserver/scimserver/storage"
@@ -163,13 +161,9 @@ func keysOf(h header, doc []byte, ix *index) ([]string, error) {
 
 // docKeys derives an index's keys from a stored document, as the declaration says.
 func docKeys(ix storage.Index, doc []byte) ([]string, error) {
-	m := map[string]any{}
-	if len(doc) > 0 {
-		d := json.NewDecoder(bytes.NewReader(doc))
-		d.UseNumber()
-		if err := d.Decode(&m); err != nil {
-			return nil, errCorrupt
-		}
+	m, err := storage.DecodeDoc(doc)
+	if err != nil {
+		return nil, errCorrupt
 	}
 	return ix.Keys(m), nil
 }

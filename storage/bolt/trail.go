@@ -30,27 +30,31 @@ func (t *tx) Append(ev storage.Event) error {
 	if err := t.mustWrite(); err != nil {
 		return err
 	}
+	seq, err := t.appended(bktTrail).NextSequence()
+	if err != nil {
+		return err
+	}
+	return t.putEvent(seq, t.now, ev)
+}
+
+// putEvent stores ev under seq with the time at, and wakes the tenant's watchers on commit.
+func (t *tx) putEvent(seq uint64, at time.Time, ev storage.Event) error {
 	if !t.appendedEvent {
 		t.appendedEvent = true
 		t.tx.OnCommit(func() { t.s.watchers.notify(t.tenant) })
-	}
-	b := t.appended(bktTrail)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
 	}
 	outcome := ev.Outcome
 	if outcome == "success" {
 		outcome = ""
 	}
-	raw, err := json.Marshal(storedEvent{Time: t.now.UnixNano(), ActorID: ev.ActorID, ActorName: ev.ActorName,
+	raw, err := json.Marshal(storedEvent{Time: at.UnixNano(), ActorID: ev.ActorID, ActorName: ev.ActorName,
 		Operation: ev.Operation, ResourceType: ev.ResourceType, ResourceID: ev.ResourceID,
 		Attributes: ev.Attributes, Related: ev.Related, RelatedType: ev.RelatedType, Version: ev.Version, Outcome: outcome})
 	if err != nil {
 		return err
 	}
 	k := seqKey(seq)
-	if err := b.Put(k, raw); err != nil {
+	if err := t.appended(bktTrail).Put(k, raw); err != nil {
 		return err
 	}
 	if ev.ResourceID != "" {

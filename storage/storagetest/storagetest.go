@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"trail", trailTests},
 		{"admin", adminTests},
 		{"transactions", txTests},
+		{"import", importTests},
 	} {
 		t.Run(area.name, func(t *testing.T) {
 			for _, tc := range area.tests {
