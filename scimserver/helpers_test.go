@@ -3,22 +3,55 @@ package scimserver
 import (
 	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/scimserver/scimserver/schemas"
+	"github.com/scimserver/scimserver/storage"
 	"github.com/scimserver/scimserver/storage/bolt"
+	"github.com/scimserver/scimserver/storage/postgres"
+	"github.com/scimserver/scimserver/storage/postgres/pgtest"
 )
 
 var bg = context.Background()
 
 var testActor = Actor{ID: "test", Name: "test"}
 
-// newService is a service over a real data file in a temporary directory, with the default
-// tenant bootstrapped.
-func newService(t testing.TB) (*Service, *bolt.Store) {
+// onPostgres is set for the package's second pass (TestMain): newService's stores are then
+// PostgreSQL schemas.
+var onPostgres bool
+
+// TestMain runs the package's tests over bbolt files, then again over PostgreSQL when a server
+// is reachable (with CI=true an unreachable one fails the run).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fuzzing := flag.Lookup("test.fuzz"); code == 0 && (fuzzing == nil || fuzzing.Value.String() == "") {
+		if err := pgtest.Reachable(); err == nil {
+			fmt.Fprintln(os.Stderr, "--- the same tests over PostgreSQL")
+			onPostgres = true
+			code = m.Run()
+		} else if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "PostgreSQL is unreachable and CI=true:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// newService is a service over a real store (a data file in a temporary directory, or a fresh
+// PostgreSQL schema), with the default tenant bootstrapped.
+func newService(t testing.TB) (*Service, storage.Store) {
 	t.Helper()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{Collections: Collections(), ErasureCleared: ErasureCleared})
+	var store storage.Store
+	var err error
+	if onPostgres {
+		store, err = postgres.Open(bg, pgtest.URL(t), postgres.Options{Collections: Collections()})
+	} else {
+		store, err = bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{Collections: Collections(), ErasureCleared: ErasureCleared})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,3 +84,14 @@ func create(t testing.TB, s *Service, k *Kind, attrs map[string]any) string {
 }
 
 const enterpriseURN = schemas.EnterpriseURN
+
+// checkStore runs the engine's consistency check.
+func checkStore(s storage.Store) ([]string, error) {
+	switch s := s.(type) {
+	case *bolt.Store:
+		return s.Check()
+	case *postgres.Store:
+		return s.Check(bg)
+	}
+	return nil, fmt.Errorf("no check for %T", s)
+}

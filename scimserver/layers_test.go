@@ -19,6 +19,7 @@ func TestLayers(t *testing.T) {
 		{mod + "scimserver", []string{"net/http", mod + "scimserver/httpapi", mod + "storage/", "go.etcd.io/bbolt", "github.com/jackc/"}},
 		{mod + "storage", []string{mod + "scimserver", "go.etcd.io/bbolt", "github.com/jackc/"}},
 		{mod + "storage/bolt", []string{mod + "scimserver", "net/http"}},
+		{mod + "storage/postgres", []string{mod + "scimserver", "net/http", "go.etcd.io/bbolt"}},
 	} {
 		for _, dep := range deps(t, c.pkg) {
 			for _, f := range c.forbidden {

@@ -33,6 +33,10 @@ type Options struct {
 	// WebhookPrivateTargets allows webhooks to private, loopback and link-local addresses
 	// (CheckWebhookURL); off, only public addresses are delivered to.
 	WebhookPrivateTargets bool
+	// SharedStore says that other processes write to the store too (servers sharing one
+	// database): live tokens are then read from the store on every request rather than
+	// remembered, since a revocation through another process would not reach this one's memory.
+	SharedStore bool
 }
 
 // Service carries out every operation on a store's data.

@@ -269,20 +269,23 @@ func (s *Service) CreateToken(ctx context.Context, actor Actor, spec TokenSpec) 
 	}
 	t := Token{ID: newTokenID(), Tenant: spec.Tenant, Name: strings.TrimSpace(spec.Name), Scopes: slices.Clone(spec.Scopes),
 		Expires: spec.Expires, Hash: hex.EncodeToString(hashSecret(secret))}
-	err := s.writeAuth(ctx, func(a storage.AdminTx) error {
-		if _, err := a.Tenant(spec.Tenant); err != nil {
-			return found(err, "tenant")
-		}
-		t.Created = a.Now()
-		if err := a.PutToken(t); err != nil {
-			return err
-		}
-		return appendIn(a, t.Tenant, actor, storage.Event{Operation: opTokenCreate, ResourceType: "Token", ResourceID: t.ID, Attributes: t.Scopes})
-	})
+	err := s.writeAuth(ctx, func(a storage.AdminTx) error { return putNewToken(a, actor, &t) })
 	if err != nil {
 		return Token{}, "", err
 	}
 	return t, secret, nil
+}
+
+// putNewToken stores a new token of an existing tenant, created now, with its audit event.
+func putNewToken(a storage.AdminTx, actor Actor, t *Token) error {
+	if _, err := a.Tenant(t.Tenant); err != nil {
+		return found(err, "tenant")
+	}
+	t.Created = a.Now()
+	if err := a.PutToken(*t); err != nil {
+		return err
+	}
+	return appendIn(a, t.Tenant, actor, storage.Event{Operation: opTokenCreate, ResourceType: "Token", ResourceID: t.ID, Attributes: t.Scopes})
 }
 
 // RevokeToken revokes a token by id; it stops working on the next request. With tenant set, a
@@ -428,23 +431,27 @@ func (s *Service) Bootstrap(ctx context.Context, env EnvTokens, show func(secret
 	if env.SCIM != "" {
 		return nil
 	}
-	toks, err := s.Tokens(ctx, DefaultTenant)
-	if err != nil {
-		return err
-	}
-	for _, t := range toks {
-		if HasScope(t, ScopeSCIM) {
-			return nil
-		}
-	}
+	// One transaction finds no SCIM token and creates the first, so that of servers starting
+	// together on one empty database exactly one creates it (and shows its secret).
 	secret := NewSecret()
-	if show != nil {
-		if err := show(secret); err != nil {
+	return s.writeAuth(ctx, func(a storage.AdminTx) error {
+		toks, err := a.Tokens(DefaultTenant)
+		if err != nil {
 			return err
 		}
-	}
-	_, _, err = s.CreateToken(ctx, bootstrapActor, TokenSpec{Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}, Secret: secret})
-	return err
+		for _, t := range toks {
+			if HasScope(t, ScopeSCIM) {
+				return nil
+			}
+		}
+		if show != nil {
+			if err := show(secret); err != nil {
+				return err
+			}
+		}
+		t := Token{ID: newTokenID(), Tenant: DefaultTenant, Name: "bootstrap", Scopes: []string{ScopeSCIM}, Hash: hex.EncodeToString(hashSecret(secret))}
+		return putNewToken(a, bootstrapActor, &t)
+	})
 }
 
 // Reasons an AuthFailure gives.
@@ -473,7 +480,7 @@ var errBadToken = &Error{Code: Unauthorized, Message: "a valid bearer token is r
 func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error) {
 	hash := hashSecret(secret)
 	now := s.opts.Now()
-	if t, ok := s.auth.get(string(hash), now); ok {
+	if t, ok := s.auth.get(string(hash), now); ok && !s.opts.SharedStore {
 		s.uses.touch(t.ID, now)
 		return t, nil
 	}

@@ -13,28 +13,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimserver/scimserver/scimserver"
-	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 // cliActor is who the audit trail names for changes made by operator commands.
 var cliActor = scimserver.Actor{ID: "cli", Name: "scimserver command line"}
 
-// openStore opens the storage engine --data names.
-func openStore(c *config, readOnly bool) (*bolt.Store, error) {
-	return openData(c.data, readOnly)
-}
-
-// openData opens the data location a --data value names.
-func openData(location string, readOnly bool) (*bolt.Store, error) {
-	return bolt.Open(location, bolt.Options{Collections: scimserver.Collections(), ReadOnly: readOnly, Timeout: 2 * time.Second,
-		ErasureCleared: scimserver.ErasureCleared})
-}
-
-// withService opens the data file for an operator command that changes it. The running server
-// holds the file's lock, so these commands work on a stopped server.
+// withService opens the data for an operator command that changes it. The running server holds
+// a data file's lock, so on bbolt these commands work on a stopped server; a PostgreSQL database
+// is shared with running servers.
 func withService(c *config, fn func(context.Context, *scimserver.Service) error) error {
 	s, err := openStore(c, false)
 	if err != nil {
+		if c.onPostgres() {
+			return err
+		}
 		return fmt.Errorf("%w (operator commands need the server stopped, or another data file)", err)
 	}
 	defer s.Close()

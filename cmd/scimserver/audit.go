@@ -41,6 +41,9 @@ read-only: stop the server, or point --data at a backup.`,
 			}
 			s, err := openStore(c, true)
 			if err != nil {
+				if c.onPostgres() {
+					return err
+				}
 				return fmt.Errorf("%w (audit export needs the server stopped, or a backup)", err)
 			}
 			defer s.Close()

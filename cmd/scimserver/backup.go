@@ -21,6 +21,9 @@ import (
 	"github.com/scimserver/scimserver/storage/bolt"
 )
 
+// backupOnPostgres says how a PostgreSQL deployment is backed up and restored instead.
+const backupOnPostgres = "back it up and restore it with PostgreSQL's tools: pg_dump and pg_restore, or continuous archiving with point-in-time recovery (see README, Running on PostgreSQL)"
+
 func newBackupCmd(c *config) *cobra.Command {
 	var out, url, token string
 	var force, verify bool
@@ -43,6 +46,9 @@ anonymized after it was taken, for as long as it exists. Store it encrypted, kee
 than your retention policy allows, and delete it to complete an erasure.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.fileOnly("backup", backupOnPostgres); err != nil {
+				return err
+			}
 			if out == "" {
 				return usageError{errors.New("--out is required")}
 			}
@@ -223,6 +229,9 @@ snapshot are live and identifiable again: revoke and anonymize them again before
 takes traffic.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.fileOnly("restore", backupOnPostgres); err != nil {
+				return err
+			}
 			if from == "" {
 				return usageError{errors.New("--from is required")}
 			}

@@ -16,15 +16,20 @@ func newCheckCmd(c *config) *cobra.Command {
 		Long: `check opens the data file read-only (the server must be stopped, or point --data at a copy)
 and verifies bbolt's page structure, then that every index (userName, externalId, emails, group
 displayName and externalId, members and their reverse index) agrees with the records, and the
-counts. It prints one line per problem and exits 1 if there is any, 0 if the file is consistent.`,
+counts. On a PostgreSQL database (--data postgres://...) it checks, in one snapshot and with
+servers running, every index's entries against the documents, the counts, and each trail's
+sequence. It prints one line per problem and exits 1 if there is any, 0 if the file is consistent.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openStore(c, true)
 			if err != nil {
+				if c.onPostgres() {
+					return err
+				}
 				return fmt.Errorf("%w (check needs the server stopped, or a copy of the file)", err)
 			}
 			defer s.Close()
-			problems, err := s.Check()
+			problems, err := checkStore(s)
 			if err != nil {
 				return err
 			}
@@ -32,10 +37,10 @@ counts. It prints one line per problem and exits 1 if there is any, 0 if the fil
 				fmt.Fprintln(cmd.OutOrStdout(), p)
 			}
 			if len(problems) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d problem(s) found in %s\n", len(problems), c.data)
+				fmt.Fprintf(cmd.OutOrStdout(), "%d problem(s) found in %s\n", len(problems), c.dataName())
 				return errInconsistent
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is consistent\n", c.data)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is consistent\n", c.dataName())
 			return nil
 		},
 	}

@@ -16,16 +16,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimserver/scimserver/scimserver"
-	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 // Read-only views of a stopped server's data file: users, groups and figures.
 
 // withReadOnlyStore opens the data file read-only: the server must be stopped (it holds the
 // file's lock), or --data must point at a copy or a backup.
-func withReadOnlyStore(c *config, what string, fn func(*scimserver.Service, *bolt.Store) error) error {
+func withReadOnlyStore(c *config, what string, fn func(*scimserver.Service, dataStore) error) error {
 	s, err := openStore(c, true)
 	if err != nil {
+		if c.onPostgres() {
+			return err
+		}
 		return fmt.Errorf("%w (%s needs the server stopped, or --data pointing at a copy or a backup)", err, what)
 	}
 	defer s.Close()
@@ -88,7 +90,7 @@ The data file is opened read-only: stop the server, or point --data at a backup.
 			if limit < 0 {
 				return usageError{errors.New("--limit must be 0 (no limit) or more")}
 			}
-			return withReadOnlyStore(c, k.plural+" list", func(s *scimserver.Service, store *bolt.Store) error {
+			return withReadOnlyStore(c, k.plural+" list", func(s *scimserver.Service, store dataStore) error {
 				ask := limit
 				if ask > 0 {
 					ask++ // one more, to tell whether there are more
@@ -133,7 +135,7 @@ attribute path and value per line (table). The argument is the ` + k.singular + 
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			return withReadOnlyStore(c, k.plural+" show", func(s *scimserver.Service, store *bolt.Store) error {
+			return withReadOnlyStore(c, k.plural+" show", func(s *scimserver.Service, store dataStore) error {
 				found, err := k.find(s, tenant, args[0])
 				if err != nil {
 					return err
@@ -274,7 +276,7 @@ A running server exposes the same figures on /metrics.`,
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			return withReadOnlyStore(c, "stats", func(s *scimserver.Service, store *bolt.Store) error {
+			return withReadOnlyStore(c, "stats", func(s *scimserver.Service, store dataStore) error {
 				st, err := collectStats(s)
 				if err != nil {
 					return err
@@ -284,9 +286,9 @@ A running server exposes the same figures on /metrics.`,
 					return err
 				}
 				if format == "json" {
-					return writeJSONOut(cmd.OutOrStdout(), map[string]any{"file": c.data, "sizeBytes": size, "usedBytes": used, "tenants": st})
+					return writeJSONOut(cmd.OutOrStdout(), map[string]any{"file": c.dataName(), "sizeBytes": size, "usedBytes": used, "tenants": st})
 				}
-				return printStats(cmd.OutOrStdout(), c.data, size, used, st)
+				return printStats(cmd.OutOrStdout(), c.dataName(), size, used, st)
 			})
 		},
 	}

@@ -73,7 +73,7 @@ Exit codes: 0 success, 1 failure, 2 command-line mistake.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	cfg.bindServe(root)
 	root.PersistentFlags().StringVar(&cfg.data, "data", env("SCIMSERVER_DATA", "./data/scimserver.db"),
-		"path of the bbolt data file [SCIMSERVER_DATA]")
+		"path of the bbolt data file, or a postgres:// URL of a PostgreSQL database [SCIMSERVER_DATA]")
 	root.AddCommand(newTenantCmd(cfg), newTokenCmd(cfg), newCheckCmd(cfg), newAuditCmd(cfg), newAnonymizeCmd(cfg), newCompactCmd(cfg), newMigrateCmd(),
 		newBackupCmd(cfg), newRestoreCmd(cfg), newUsersCmd(cfg), newGroupsCmd(cfg), newStatsCmd(cfg), newVersionCmd(), newHealthzCmd(cfg))
 	root.SetHelpCommand(newHelpCmd())

@@ -40,12 +40,12 @@ event the destination holds.`,
 			case batch < 1 || samples < 1:
 				return usageError{errors.New("--batch and --samples must be positive")}
 			}
-			src, err := openData(from, true)
+			src, err := openStore(&config{data: from}, true)
 			if err != nil {
 				return fmt.Errorf("--from: %w", err)
 			}
 			defer src.Close()
-			dst, err := openData(to, false)
+			dst, err := openStore(&config{data: to}, false)
 			if err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,15 +11,16 @@ import (
 
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/storage/postgres/pgtest"
 )
 
 // TestMigrate copies a directory built through the SCIM API and the platform's facts into a new
-// data location, then serves the copy: the old token works, every lookup finds what it found
-// before, the audited-delete rule holds, and the trail is the same, event for event. A second
-// run, as after an interruption, duplicates nothing.
+// file, from that file into PostgreSQL and back into a file; each copy keeps the source's trail
+// event for event, authenticates the old token, finds what every lookup found before and keeps
+// the audited-delete rule. A second run, as after an interruption, duplicates nothing.
 func TestMigrate(t *testing.T) {
 	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "src.db"), filepath.Join(dir, "dst.db")
+	src, dst, back := filepath.Join(dir, "src.db"), filepath.Join(dir, "dst.db"), filepath.Join(dir, "back.db")
 	users, groups := seedDirectory(t, src)
 	err := withService(&config{data: src}, func(ctx context.Context, s *scimserver.Service) error {
 		if err := s.RecordInteraction(ctx, scimserver.DefaultTenant, testActor, users[0], "login", time.Now()); err != nil {
@@ -32,6 +31,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := trailOf(t, src)
 
 	stdout, stderr, err := run(t, "migrate", "--from", src, "--to", dst, "--batch", "2")
 	if err != nil || !strings.Contains(stdout, "migrated and verified") {
@@ -44,56 +44,17 @@ func TestMigrate(t *testing.T) {
 	if _, _, err := run(t, "migrate", "--from", src, "--to", dst); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
-	if out, _, err := run(t, "check", "--data", dst); err != nil || !strings.Contains(out, "is consistent") {
-		t.Fatalf("check of the copy: %v %q", err, out)
-	}
-	if want, got := trailOf(t, src), trailOf(t, dst); !slices.Equal(want, got) || len(want) < 7 {
-		t.Fatalf("trail of the copy:\n%q\nwant\n%q", got, want)
-	}
-	err = withService(&config{data: dst}, func(ctx context.Context, s *scimserver.Service) error {
-		_, err := s.Authenticate(ctx, opsSCIMToken)
-		return err
+	checkMigrated(t, dst, want, users, groups)
+	t.Run("through PostgreSQL and back", func(t *testing.T) {
+		pg := pgtest.URL(t)
+		for _, hop := range [][2]string{{src, pg}, {pg, back}} {
+			if _, stderr, err := run(t, "migrate", "--from", hop[0], "--to", hop[1], "--batch", "2"); err != nil {
+				t.Fatalf("migrate to %s: %v %s", filepath.Base(hop[1]), err, stderr)
+			}
+		}
+		checkMigrated(t, pg, want, users, groups)
+		checkMigrated(t, back, want, users, groups)
 	})
-	if err != nil {
-		t.Errorf("the source's token does not authenticate on the copy: %v", err)
-	}
-
-	l := startLive(t, dst)
-	for _, c := range []struct {
-		path string
-		want string
-	}{
-		{"/Users?filter=" + url.QueryEscape(`userName eq "ADA@example.com"`), users[0]},
-		{"/Users?filter=" + url.QueryEscape(`externalId eq "okta-1"`), users[0]},
-		{"/Users?filter=" + url.QueryEscape(`emails.value eq "cy@example.com"`), users[2]},
-		{"/Groups?filter=" + url.QueryEscape(`displayName eq "engineering"`), groups[0]},
-		{"/Groups?filter=" + url.QueryEscape(`members.value eq "`+users[2]+`"`), groups[0]},
-		{"/Groups?filter=" + url.QueryEscape(`externalId eq "g-sales"`), groups[1]},
-	} {
-		status, body := l.do(t, "GET", c.path)
-		res, _ := body["Resources"].([]any)
-		if status != http.StatusOK || len(res) != 1 || res[0].(map[string]any)["id"] != c.want {
-			t.Errorf("GET %s on the copy: %d %v, want the one resource %s", c.path, status, body, c.want)
-		}
-	}
-	// users[0] reported a login: audited, so DELETE deactivates it; users[1] is deleted.
-	for _, u := range users[:2] {
-		if status, body := l.do(t, "DELETE", "/Users/"+u); status != http.StatusNoContent {
-			t.Fatalf("DELETE on the copy: %d %v", status, body)
-		}
-	}
-	if status, body := l.do(t, "GET", "/Users/"+users[0]); status != http.StatusOK || body["active"] != false {
-		t.Errorf("audited user after DELETE on the copy: %d %v, want it kept inactive", status, body)
-	}
-	if status, _ := l.do(t, "GET", "/Users/"+users[1]); status != http.StatusNotFound {
-		t.Errorf("unaudited user after DELETE on the copy: %d, want 404", status)
-	}
-	status, body := l.do(t, "GET", "/Users/"+users[2])
-	lifecycle, _ := body["urn:ietf:params:scim:schemas:extension:lifecycle:2.0:User"].(map[string]any)
-	if status != http.StatusOK || lifecycle["audited"] != true || lifecycle["campaignCount"] != float64(1) {
-		t.Errorf("campaign participant on the copy: %d %v", status, lifecycle)
-	}
-	l.stop()
 
 	// Command-line mistakes.
 	for _, args := range [][]string{
@@ -105,6 +66,57 @@ func TestMigrate(t *testing.T) {
 		if _, _, err := run(t, args...); !isUsage(err) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// checkMigrated checks a copy of seedDirectory's data: it checks clean, holds the source's trail
+// (want), the old token authenticates, lookups find what they found in the source, and the
+// audited-delete rule holds (users[0] reported a login).
+func checkMigrated(t *testing.T, data string, want []string, users, groups []string) {
+	t.Helper()
+	if out, _, err := run(t, "check", "--data", data); err != nil || !strings.Contains(out, "is consistent") {
+		t.Fatalf("check of a copy: %v %q", err, out)
+	}
+	if got := trailOf(t, data); !slices.Equal(want, got) || len(want) < 7 {
+		t.Fatalf("trail of a copy:\n%q\nwant\n%q", got, want)
+	}
+	err := withService(&config{data: data}, func(ctx context.Context, s *scimserver.Service) error {
+		if _, err := s.Authenticate(ctx, opsSCIMToken); err != nil {
+			t.Errorf("the source's token does not authenticate on the copy: %v", err)
+		}
+		for _, c := range []struct {
+			kind   *scimserver.Kind
+			filter string
+			want   string
+		}{
+			{s.Users(), `userName eq "ADA@example.com"`, users[0]},
+			{s.Users(), `externalId eq "okta-1"`, users[0]},
+			{s.Users(), `emails.value eq "cy@example.com"`, users[2]},
+			{s.Groups(), `displayName eq "engineering"`, groups[0]},
+			{s.Groups(), `members.value eq "` + users[2] + `"`, groups[0]},
+			{s.Groups(), `externalId eq "g-sales"`, groups[1]},
+		} {
+			found, err := s.Find(ctx, scimserver.DefaultTenant, c.kind, c.filter, 0, "")
+			if err != nil || len(found) != 1 || found[0]["id"] != c.want {
+				t.Errorf("%s on a copy: %v %v, want the one resource %s", c.filter, found, err, c.want)
+			}
+		}
+		for _, u := range users[:2] {
+			if err := s.Delete(ctx, scimserver.DefaultTenant, testActor, s.Users(), u, scimserver.Conditions{}); err != nil {
+				return err
+			}
+		}
+		kept, err := s.Find(ctx, scimserver.DefaultTenant, s.Users(), `id eq "`+users[0]+`"`, 0, "")
+		if err != nil || len(kept) != 1 || kept[0]["active"] != false {
+			t.Errorf("audited user after DELETE on a copy: %v %v, want it kept inactive", kept, err)
+		}
+		if gone, err := s.Find(ctx, scimserver.DefaultTenant, s.Users(), `id eq "`+users[1]+`"`, 0, ""); err != nil || len(gone) != 0 {
+			t.Errorf("unaudited user after DELETE on a copy: %v %v, want it gone", gone, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -125,19 +137,4 @@ func trailOf(t *testing.T, data string) []string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// do sends a SCIM request with the SCIM token and decodes the answer.
-func (l *liveServer) do(t *testing.T, method, path string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, l.srv.URL+"/scim/v2"+path, nil)
-	req.Header.Set("Authorization", "Bearer "+opsSCIMToken)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
 }

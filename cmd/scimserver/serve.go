@@ -197,13 +197,13 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 
 	tuneGC()
-	store, err := bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
+	store, err := openStore(c, false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	svc := scimserver.New(store, scimserver.Options{FeedRetention: c.feedRetention, WebhookPrivateTargets: c.webhookPrivate,
-		ScanTimeout: c.scanTimeout, MaxScans: c.maxScans})
+		ScanTimeout: c.scanTimeout, MaxScans: c.maxScans, SharedStore: c.onPostgres()})
 	if err := svc.Bootstrap(ctx, env, c.firstTokenTo(stderr, log)); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
@@ -227,7 +227,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	if c.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info().Str("version", currentBuild().Version).Str("addr", ln.Addr().String()).Str("data", c.data).
+	log.Info().Str("version", currentBuild().Version).Str("addr", ln.Addr().String()).Str("data", c.dataName()).
 		Str("scim", scheme+"://"+ln.Addr().String()+"/scim/v2").Msg("listening")
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

@@ -70,8 +70,13 @@ func TestAnonymizeAction(t *testing.T) {
 		t.Fatal("group version did not change")
 	}
 	audit := e.api("GET", "/api/v1/users/"+id+"/audit", nil).must(t, 200)
-	// With no older read in the way, the free pages were overwritten before the answer.
-	if get(audit, "trail", 0, "operation") != "scrub" || get(audit, "trail", 1, "operation") != "anonymize" ||
+	// With no older read in the way, the free pages were overwritten before the answer. On
+	// PostgreSQL the erasure stays pending until compact (storage/postgres TestErasureResidue).
+	if onPostgres {
+		if get(audit, "trail", 0, "operation") != "anonymize" || audit["anonymizedAt"] == nil || audit["scrubbedAt"] != nil {
+			t.Fatalf("audit: %v", audit)
+		}
+	} else if get(audit, "trail", 0, "operation") != "scrub" || get(audit, "trail", 1, "operation") != "anonymize" ||
 		audit["anonymizedAt"] == nil || audit["scrubbedAt"] == nil || get(r, lifecycleURN, "scrubbedAt") == nil {
 		t.Fatalf("audit: %v", audit)
 	}
@@ -152,7 +157,9 @@ func TestAnonymizeTriggers(t *testing.T) {
 	e.api("POST", "/api/v1/users/nope/anonymize", nil).must(t, 404)
 	// By the exported function the operator command uses.
 	d, dv := personalUser(e, "44")
-	if a, err := e.svc.Anonymize(bg, scimserver.DefaultTenant, scimserver.Actor{ID: "cli", Name: "operator"}, d); err != nil || !a.Changed || !a.Scrubbed {
+	// On bbolt the free pages are cleared before it returns; on PostgreSQL only compact clears
+	// the freed heap space, so the erasure is reported pending.
+	if a, err := e.svc.Anonymize(bg, scimserver.DefaultTenant, scimserver.Actor{ID: "cli", Name: "operator"}, d); err != nil || !a.Changed || a.Scrubbed == onPostgres {
 		t.Fatalf("Anonymize: %+v %v", a, err)
 	}
 	// One event per anonymization, each by its actor.
@@ -222,8 +229,8 @@ func TestAnonymizeRaces(t *testing.T) {
 	if r := e.do("GET", "/scim/v2/Users/"+id, nil).must(t, 200); get(r, lifecycleURN, "anonymized") != true {
 		t.Fatalf("not anonymized: %v", r)
 	}
-	if problems, err := e.store.Check(); err != nil || len(problems) > 0 {
-		t.Fatalf("check: %v %v", problems, err)
+	if problems := checkStore(t, e.store); len(problems) > 0 {
+		t.Fatalf("check: %v", problems)
 	}
 	residue(t, dir, e.logText(), vals)
 }

@@ -61,6 +61,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // audit record say the overwrite is pending; it completes by itself, with no retry, as soon as
 // the read ends, and then no erased value is left in the file.
 func TestErasureDoesNotWaitForOldReads(t *testing.T) {
+	boltOnly(t, "the overwrite of the data file's free pages")
 	dir := t.TempDir()
 	e := newEnvService(t, filepath.Join(dir, "data.db"), scimserver.Options{ErasureWait: 100 * time.Millisecond}, Options{})
 	admin := e.adminToken()
@@ -115,6 +116,7 @@ func TestErasureDoesNotWaitForOldReads(t *testing.T) {
 // 400 tooMany or 429, never 5xx); the anonymization answers 200; the overwrite of the free pages
 // completes by itself, and no erased value stays in the file.
 func TestErasureUnderSlowListings(t *testing.T) {
+	boltOnly(t, "the overwrite of the data file's free pages")
 	dir := t.TempDir()
 	e := newEnvService(t, filepath.Join(dir, "data.db"), scimserver.Options{ScanTimeout: 20 * time.Millisecond, MaxScans: 2, ErasureWait: 200 * time.Millisecond}, Options{})
 	if _, err := e.svc.CreateTenant(bg, testActor, "big", "Big"); err != nil {
@@ -266,6 +268,7 @@ func TestAbandonedScanStops(t *testing.T) {
 // TestUndeliveredAnswerIsNotLoggedAsSent: an answer cut by the server's write timeout is logged
 // and counted as not delivered (499, with the status it would have had), never as a 200.
 func TestUndeliveredAnswerIsNotLoggedAsSent(t *testing.T) {
+	boltOnly(t, "the answer is held by the wait for the overwrite of the data file's free pages")
 	dir := t.TempDir()
 	e := newEnvService(t, filepath.Join(dir, "data.db"), scimserver.Options{ErasureWait: 2 * time.Second}, Options{},
 		func(hs *http.Server) { hs.WriteTimeout = 500 * time.Millisecond })

@@ -87,6 +87,11 @@ func writeErrorWith(w http.ResponseWriter, r *http.Request, err error, extra map
 	if e.Status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
+	// The store cannot take requests now (a disk full, a database unreachable or failing over):
+	// clients back off a few seconds rather than retry at once.
+	if e.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "5")
+	}
 	writeJSON(w, e.Status, body)
 }
 

@@ -20,12 +20,15 @@ import (
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 	"github.com/scimserver/scimserver/storage/bolt"
+	"github.com/scimserver/scimserver/storage/postgres"
+	"github.com/scimserver/scimserver/storage/postgres/pgtest"
 )
 
-// testEnv is a real server over a real bbolt file, reached through real HTTP.
+// testEnv is a real server over a real store (a bbolt file, or a PostgreSQL schema on the
+// package's second pass), reached through real HTTP.
 type testEnv struct {
 	t      *testing.T
-	store  *bolt.Store
+	store  storage.Store
 	svc    *scimserver.Service
 	srv    *httptest.Server
 	token  string
@@ -237,14 +240,70 @@ var bg = context.Background()
 
 // openService opens (creating) a data file with the test tokens bootstrapped; the caller
 // closes the store.
-func openService(t testing.TB, path string) (*bolt.Store, *scimserver.Service) {
+func openService(t testing.TB, path string) (storage.Store, *scimserver.Service) {
 	t.Helper()
 	return openServiceWith(t, path, scimserver.Options{})
 }
 
-func openServiceWith(t testing.TB, path string, opts scimserver.Options) (*bolt.Store, *scimserver.Service) {
+// onPostgres is set for the package's second pass (TestMain): every store is then a PostgreSQL
+// schema, one per data file path, so that opening a path again opens what it held.
+var onPostgres bool
+
+var pgSchemas = struct {
+	sync.Mutex
+	m map[string]string // data file path -> URL of its schema
+}{m: map[string]string{}}
+
+func openStore(t testing.TB, path string) (storage.Store, error) {
 	t.Helper()
-	store, err := bolt.Open(path, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
+	if !onPostgres {
+		return bolt.Open(path, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})
+	}
+	pgSchemas.Lock()
+	url := pgSchemas.m[path]
+	if url == "" {
+		url = pgtest.URL(t)
+		pgSchemas.m[path] = url
+	}
+	pgSchemas.Unlock()
+	return postgres.Open(bg, url, postgres.Options{Collections: scimserver.Collections()})
+}
+
+// boltOnly skips t on the PostgreSQL pass: what it checks is a property of the bbolt file.
+func boltOnly(t testing.TB, what string) {
+	t.Helper()
+	if onPostgres {
+		t.Skip("bbolt only: " + what)
+	}
+}
+
+// bolt is the test's bbolt store; the test is skipped on the PostgreSQL pass.
+func (e *testEnv) bolt(what string) *bolt.Store {
+	e.t.Helper()
+	boltOnly(e.t, what)
+	return e.store.(*bolt.Store)
+}
+
+// checkStore runs the engine's consistency check.
+func checkStore(t testing.TB, s storage.Store) []string {
+	t.Helper()
+	var problems []string
+	var err error
+	switch s := s.(type) {
+	case *bolt.Store:
+		problems, err = s.Check()
+	case *postgres.Store:
+		problems, err = s.Check(bg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return problems
+}
+
+func openServiceWith(t testing.TB, path string, opts scimserver.Options) (storage.Store, *scimserver.Service) {
+	t.Helper()
+	store, err := openStore(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -191,9 +191,8 @@ func TestDeleteRacesFacts(t *testing.T) {
 			t.Errorf("user %d: fact answered %d", i, factStatus[i])
 		}
 	}
-	problems, err := e.store.Check()
-	if err != nil || len(problems) > 0 {
-		t.Fatalf("store check: %v %v", problems, err)
+	if problems := checkStore(t, e.store); len(problems) > 0 {
+		t.Fatalf("store check: %v", problems)
 	}
 	t.Logf("%d kept as inactive, %d deleted", kept, gone)
 }

@@ -1,0 +1,83 @@
+// Package pgtest gives tests a fresh PostgreSQL schema to open the postgres engine on.
+//
+// The server is SCIMSERVER_TEST_POSTGRES (a URL), by default the local one at
+// postgres://root@127.0.0.1:5432/test?sslmode=disable. When it cannot be reached, a test is
+// skipped, or fails when CI=true: continuous integration must not pass without the engine.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DefaultURL is the server tests use when SCIMSERVER_TEST_POSTGRES is not set.
+const DefaultURL = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
+
+// ServerURL is the URL of the server tests use.
+func ServerURL() string {
+	if u := os.Getenv("SCIMSERVER_TEST_POSTGRES"); u != "" {
+		return u
+	}
+	return DefaultURL
+}
+
+// Reachable reports whether the test server answers, and why not when it does not.
+func Reachable() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+}
+
+// URL creates a schema of its own for t and returns a URL whose connections use it; the schema
+// is dropped when t ends. Without a reachable server, t is skipped (failed when CI=true).
+func URL(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL at SCIMSERVER_TEST_POSTGRES (or %s) is unreachable, and CI=true: %v", DefaultURL, err)
+		}
+		t.Skipf("PostgreSQL is unreachable (set SCIMSERVER_TEST_POSTGRES to a server URL): %v", err)
+	}
+	defer conn.Close(context.Background())
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "test_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, ServerURL())
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,578 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// tx is a transaction's view of one tenant's data.
+type tx struct {
+	s      *Store
+	ctx    context.Context
+	q      pgx.Tx
+	tenant string
+	tid    int64
+	now    time.Time
+	write  bool
+	// The tenant's trail counters as of the transaction, advanced by its appends and written
+	// back at flush.
+	seq, events int64
+	lastTime    int64
+	appended    bool
+	counts      map[string]*count
+	// changed holds the records this transaction inserted, updated or touched (coll 0 id):
+	// they get no second new version in it.
+	changed map[string]bool
+}
+
+// count is a collection's Count and Deletes: as stored, and this transaction's changes.
+type count struct {
+	n, deletes   int64
+	dn, ddeletes int64
+}
+
+var _ storage.Tx = (*tx)(nil)
+
+// open starts the view of tenant. In a write it locks the tenant's row first, and waits for the
+// tenant's other writers to commit: its statements then see every write committed before it,
+// and none commits before it does (READ COMMITTED reads the newest committed data at each
+// statement, which no other writer of the tenant can change while the lock is held).
+func (s *Store) open(ctx context.Context, q pgx.Tx, tenant string, write bool, now time.Time) (*tx, error) {
+	t := &tx{s: s, ctx: ctx, q: q, tenant: tenant, write: write, counts: map[string]*count{}, changed: map[string]bool{}}
+	query := "SELECT tid, seq, events, last_time FROM tenants WHERE id = $1"
+	if write {
+		query += " FOR UPDATE"
+	}
+	err := q.QueryRow(ctx, query, []byte(tenant)).Scan(&t.tid, &t.seq, &t.events, &t.lastTime)
+	if err == pgx.ErrNoRows {
+		return nil, storage.Errorf(storage.NotFound, "the tenant does not exist")
+	}
+	if err != nil {
+		return nil, dbError(err)
+	}
+	t.now = now
+	if now.IsZero() {
+		t.now = s.now(t.lastTime)
+	}
+	return t, nil
+}
+
+func (t *tx) Tenant() string { return t.tenant }
+func (t *tx) Now() time.Time { return t.now }
+
+func (t *tx) mustWrite() error {
+	if !t.write {
+		return storage.Errorf(storage.Invalid, "a read transaction cannot write")
+	}
+	return nil
+}
+
+// coll resolves a declared collection: the declaration the store was opened with.
+func (t *tx) coll(c *storage.Collection) (*storage.Collection, error) {
+	if d := t.s.colls[c.Name]; d != nil {
+		return d, nil
+	}
+	return nil, storage.Errorf(storage.Invalid, "collection %s is not declared", c.Name)
+}
+
+func index(c *storage.Collection, name string) (*storage.Index, error) {
+	if i := c.Index(name); i >= 0 {
+		return &c.Indexes[i], nil
+	}
+	return nil, storage.Errorf(storage.Invalid, "collection %s has no index %s", c.Name, name)
+}
+
+// flush writes the transaction's counters and trail position back, and announces an append to
+// every process's watchers (PostgreSQL delivers the notification at commit, and never for a
+// transaction rolled back).
+func (t *tx) flush() error {
+	b := &pgx.Batch{}
+	for name, c := range t.counts {
+		if c.dn != 0 || c.ddeletes != 0 {
+			b.Queue(`INSERT INTO counts (tid, coll, count, deletes) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (tid, coll) DO UPDATE SET count = counts.count + excluded.count, deletes = counts.deletes + excluded.deletes`,
+				t.tid, name, c.dn, c.ddeletes)
+		}
+	}
+	if t.appended {
+		b.Queue(`WITH u AS (UPDATE tenants SET seq = $2, events = $3, last_time = $4 WHERE tid = $1)
+			SELECT pg_notify($5, $6)`, t.tid, t.seq, t.events, t.lastTime, t.s.channel, t.tenant)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return dbError(t.q.SendBatch(t.ctx, b).Close())
+}
+
+func (t *tx) count(c *storage.Collection) *count {
+	if n := t.counts[c.Name]; n != nil {
+		return n
+	}
+	n := &count{}
+	err := t.q.QueryRow(t.ctx, "SELECT count, deletes FROM counts WHERE tid = $1 AND coll = $2", t.tid, c.Name).Scan(&n.n, &n.deletes)
+	if err != nil && err != pgx.ErrNoRows {
+		return n // not cached: the next call asks again, and a write's commit fails anyway
+	}
+	t.counts[c.Name] = n
+	return n
+}
+
+func (t *tx) Count(c *storage.Collection) int {
+	d, err := t.coll(c)
+	if err != nil {
+		return 0
+	}
+	n := t.count(d)
+	return int(max(0, n.n+n.dn))
+}
+
+func (t *tx) Deletes(c *storage.Collection) uint64 {
+	d, err := t.coll(c)
+	if err != nil {
+		return 0
+	}
+	n := t.count(d)
+	return uint64(max(0, n.deletes+n.ddeletes))
+}
+
+func changeKey(c *storage.Collection, id string) string { return c.Name + "\x00" + id }
+
+const recordColumns = "id, doc, secret, created, modified, version"
+
+func scanRecord(row pgx.Row) (storage.Record, error) {
+	var r storage.Record
+	var id []byte
+	var created, modified, version int64
+	if err := row.Scan(&id, &r.Doc, &r.Secret, &created, &modified, &version); err != nil {
+		return r, err
+	}
+	r.ID = string(id)
+	r.Created, r.Modified, r.Version = time.Unix(0, created).UTC(), time.Unix(0, modified).UTC(), uint64(version)
+	return r, nil
+}
+
+func (t *tx) Get(c *storage.Collection, id string) (storage.Record, error) {
+	d, err := t.coll(c)
+	if err != nil {
+		return storage.Record{}, err
+	}
+	r, err := scanRecord(t.q.QueryRow(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id = $3",
+		t.tid, d.Name, []byte(id)))
+	if err == pgx.ErrNoRows {
+		return r, storage.Errorf(storage.NotFound, "no such record")
+	}
+	return r, dbError(err)
+}
+
+func (t *tx) Exists(c *storage.Collection, id string) bool {
+	d, err := t.coll(c)
+	if err != nil {
+		return false
+	}
+	var ok bool
+	err = t.q.QueryRow(t.ctx, "SELECT EXISTS (SELECT 1 FROM records WHERE tid = $1 AND coll = $2 AND id = $3)",
+		t.tid, d.Name, []byte(id)).Scan(&ok)
+	return err == nil && ok
+}
+
+// keyLists are a record's index entries as statement arguments: one element per entry.
+type keyLists struct {
+	idx  []string
+	key  [][]byte
+	uniq []bool
+	// taken lists the unique ones, checked for another owner before anything is written.
+	takenIdx []string
+	takenKey [][]byte
+}
+
+// entriesOf normalises a record's keys (Record.Keys, in the order of the declared indexes).
+func entriesOf(d *storage.Collection, keys [][]string) (keyLists, error) {
+	var l keyLists
+	for i := range d.Indexes {
+		ix := &d.Indexes[i]
+		if i >= len(keys) {
+			break
+		}
+		for _, k := range normalise(ix, keys[i]) {
+			if len(k) > storage.MaxKeyLen {
+				return l, storage.Errorf(storage.Invalid, "an indexed value (%s) is longer than %d bytes", ix.Name, storage.MaxKeyLen)
+			}
+			l.idx, l.key, l.uniq = append(l.idx, ix.Name), append(l.key, []byte(k)), append(l.uniq, ix.Unique)
+			if ix.Unique {
+				l.takenIdx, l.takenKey = append(l.takenIdx, ix.Name), append(l.takenKey, []byte(k))
+			}
+		}
+	}
+	return l, nil
+}
+
+// normalise folds keys as the index says and drops empty and repeated ones.
+func normalise(ix *storage.Index, keys []string) []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if ix.Fold {
+			k = storage.Fold(k)
+		}
+		if k != "" && !contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// The statements that write a record do it whole in one round trip: the check that no other
+// record holds one of its unique keys (taken), then, only when none does, the record and its
+// entries. The tenant's row lock keeps the check true until the commit; entries_unique stands
+// behind it.
+const takenCTE = `taken AS (
+	SELECT e.idx FROM entries e JOIN unnest($5::text[], $6::bytea[]) AS u(idx, key) ON e.idx = u.idx AND e.key = u.key
+	WHERE e.tid = $1 AND e.coll = $2 AND e.uniq AND e.id <> $3 LIMIT 1)`
+
+const insertSQL = `WITH ` + takenCTE + `,
+	r AS (INSERT INTO records (tid, coll, id, doc, secret, created, modified, version)
+		SELECT $1, $2, $3, $4, $10, $11, $12, $13 WHERE NOT EXISTS (SELECT 1 FROM taken)
+		ON CONFLICT DO NOTHING RETURNING 1),
+	e AS (INSERT INTO entries (tid, coll, idx, key, id, uniq)
+		SELECT $1, $2, i, k, $3, u FROM unnest($7::text[], $8::bytea[], $9::bool[]) AS x(i, k, u)
+		WHERE EXISTS (SELECT 1 FROM r)),
+	b AS (INSERT INTO blocks (tid, coll, first_id, n)
+		SELECT $1, $2, coalesce((SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3 ORDER BY first_id DESC LIMIT 1), '\x'::bytea), 1
+		WHERE EXISTS (SELECT 1 FROM r)
+		ON CONFLICT (tid, coll, first_id) DO UPDATE SET n = blocks.n + 1 RETURNING first_id, n)
+	SELECT (SELECT idx FROM taken), (SELECT count(*) FROM r), (SELECT first_id FROM b), (SELECT n FROM b)`
+
+// updateSQL replaces a record and moves its entries: those it no longer has go, new ones come
+// (ON CONFLICT keeps those it had). $14 is the version step: 0 when this transaction already
+// gave the record its new version. With $15 the created, modified and version are set as given
+// (an import), and a missing record is inserted.
+const updateSQL = `WITH ` + takenCTE + `,
+	r AS (UPDATE records SET doc = $4, secret = $10, modified = $12,
+			version = CASE WHEN $15 THEN $13 ELSE version + $14 END, created = CASE WHEN $15 THEN $11 ELSE created END
+		WHERE tid = $1 AND coll = $2 AND id = $3 AND NOT EXISTS (SELECT 1 FROM taken)
+		RETURNING created, version),
+	d AS (DELETE FROM entries WHERE tid = $1 AND coll = $2 AND id = $3 AND EXISTS (SELECT 1 FROM r)
+		AND (idx, key) NOT IN (SELECT i, k FROM unnest($7::text[], $8::bytea[]) AS x(i, k))),
+	e AS (INSERT INTO entries (tid, coll, idx, key, id, uniq)
+		SELECT $1, $2, i, k, $3, u FROM unnest($7::text[], $8::bytea[], $9::bool[]) AS x(i, k, u)
+		WHERE EXISTS (SELECT 1 FROM r) ON CONFLICT DO NOTHING)
+	SELECT (SELECT idx FROM taken), (SELECT created FROM r), (SELECT version FROM r)`
+
+func (t *tx) Insert(c *storage.Collection, r storage.Record) (storage.Record, error) {
+	d, err := t.coll(c)
+	if err != nil {
+		return r, err
+	}
+	if err := t.mustWrite(); err != nil {
+		return r, err
+	}
+	if r.ID == "" || len(r.ID) > storage.MaxKeyLen {
+		return r, storage.Errorf(storage.Invalid, "a record id is 1 to %d bytes", storage.MaxKeyLen)
+	}
+	l, err := entriesOf(d, r.Keys)
+	if err != nil {
+		return r, err
+	}
+	if err := t.insert(d, r, l, t.now, t.now, 1); err != nil {
+		return r, err
+	}
+	t.changed[changeKey(d, r.ID)] = true
+	r.Created, r.Modified, r.Version = t.now, t.now, 1
+	return r, nil
+}
+
+// insert runs insertSQL: Conflict when another record holds one of r's unique keys or r's id.
+func (t *tx) insert(d *storage.Collection, r storage.Record, l keyLists, created, modified time.Time, version uint64) error {
+	var taken *string
+	var inserted int64
+	var block []byte
+	var n *int64
+	err := t.q.QueryRow(t.ctx, insertSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), l.takenIdx, l.takenKey, l.idx, l.key, l.uniq,
+		r.Secret, created.UnixNano(), modified.UnixNano(), int64(version)).Scan(&taken, &inserted, &block, &n)
+	switch {
+	case err != nil:
+		return dbError(err)
+	case taken != nil:
+		return storage.Errorf(storage.Conflict, "%s is already taken", *taken)
+	case inserted == 0:
+		return storage.Errorf(storage.Conflict, "a record with that id already exists")
+	}
+	t.count(d).dn++
+	if *n > 2*blockSize {
+		return t.split(d, block, *n)
+	}
+	return nil
+}
+
+// blockSize is the number of ids a block of the id order holds after a split; it splits when
+// it holds twice that.
+const blockSize = 1024
+
+// split divides a block in two at its middle id.
+func (t *tx) split(d *storage.Collection, first []byte, n int64) error {
+	var mid []byte
+	err := t.q.QueryRow(t.ctx, "SELECT id FROM records WHERE tid = $1 AND coll = $2 AND id >= $3 ORDER BY id OFFSET $4 LIMIT 1",
+		t.tid, d.Name, first, n/2).Scan(&mid)
+	if err != nil {
+		return dbError(err)
+	}
+	_, err = t.q.Exec(t.ctx, `WITH u AS (UPDATE blocks SET n = $4 WHERE tid = $1 AND coll = $2 AND first_id = $3)
+		INSERT INTO blocks (tid, coll, first_id, n) VALUES ($1, $2, $5, $6)`, t.tid, d.Name, first, n/2, mid, n-n/2)
+	return dbError(err)
+}
+
+func (t *tx) Update(c *storage.Collection, r storage.Record) (storage.Record, error) {
+	d, err := t.coll(c)
+	if err != nil {
+		return r, err
+	}
+	if err := t.mustWrite(); err != nil {
+		return r, err
+	}
+	step := 1
+	if t.changed[changeKey(d, r.ID)] {
+		step = 0
+	}
+	created, version, err := t.replace(d, r, t.now, 0, step, false)
+	if err != nil {
+		return r, err
+	}
+	t.changed[changeKey(d, r.ID)] = true
+	r.Created, r.Modified, r.Version = created, t.now, version
+	return r, nil
+}
+
+// replace runs updateSQL: the record's stored created time and version after it, NotFound when
+// there is no record, Conflict when another holds one of its unique keys.
+func (t *tx) replace(d *storage.Collection, r storage.Record, modified time.Time, version uint64, step int, exact bool) (time.Time, uint64, error) {
+	l, err := entriesOf(d, r.Keys)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	var taken *string
+	var created, v *int64
+	err = t.q.QueryRow(t.ctx, updateSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), l.takenIdx, l.takenKey, l.idx, l.key, l.uniq,
+		r.Secret, r.Created.UnixNano(), modified.UnixNano(), int64(version), step, exact).Scan(&taken, &created, &v)
+	switch {
+	case err != nil:
+		return time.Time{}, 0, dbError(err)
+	case taken != nil:
+		return time.Time{}, 0, storage.Errorf(storage.Conflict, "%s is already taken", *taken)
+	case created == nil:
+		return time.Time{}, 0, storage.Errorf(storage.NotFound, "no such record")
+	}
+	return time.Unix(0, *created).UTC(), uint64(*v), nil
+}
+
+func (t *tx) Touch(c *storage.Collection, id string) error {
+	d, err := t.coll(c)
+	if err != nil {
+		return err
+	}
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	if t.changed[changeKey(d, id)] {
+		return nil
+	}
+	tag, err := t.q.Exec(t.ctx, "UPDATE records SET version = version + 1, modified = $4 WHERE tid = $1 AND coll = $2 AND id = $3",
+		t.tid, d.Name, []byte(id), t.now.UnixNano())
+	if err != nil {
+		return dbError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return storage.Errorf(storage.NotFound, "no such record")
+	}
+	t.changed[changeKey(d, id)] = true
+	return nil
+}
+
+func (t *tx) Delete(c *storage.Collection, id string) error {
+	d, err := t.coll(c)
+	if err != nil {
+		return err
+	}
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	var deleted int64
+	err = t.q.QueryRow(t.ctx, `WITH r AS (DELETE FROM records WHERE tid = $1 AND coll = $2 AND id = $3 RETURNING 1),
+		e AS (DELETE FROM entries WHERE tid = $1 AND coll = $2 AND id = $3 AND EXISTS (SELECT 1 FROM r)),
+		b AS (UPDATE blocks SET n = n - 1 WHERE tid = $1 AND coll = $2 AND EXISTS (SELECT 1 FROM r)
+			AND first_id = (SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3 ORDER BY first_id DESC LIMIT 1))
+		SELECT count(*) FROM r`, t.tid, d.Name, []byte(id)).Scan(&deleted)
+	if err != nil {
+		return dbError(err)
+	}
+	if deleted == 0 {
+		return storage.Errorf(storage.NotFound, "no such record")
+	}
+	n := t.count(d)
+	n.dn--
+	n.ddeletes++
+	delete(t.changed, changeKey(d, id))
+	return nil
+}
+
+func (t *tx) Lookup(c *storage.Collection, name, key string) ([]string, error) {
+	d, err := t.coll(c)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := index(d, name)
+	if err != nil {
+		return nil, err
+	}
+	if ix.Fold {
+		key = storage.Fold(key)
+	}
+	rows, err := t.q.Query(t.ctx, "SELECT id FROM entries WHERE tid = $1 AND coll = $2 AND idx = $3 AND key = $4 ORDER BY id",
+		t.tid, d.Name, ix.Name, []byte(key))
+	if err != nil {
+		return nil, dbError(err)
+	}
+	ids, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
+		var id []byte
+		err := row.Scan(&id)
+		return string(id), err
+	})
+	return ids, dbError(err)
+}
+
+// Scans read in chunks, each fully before fn runs, so that fn may use the transaction; a chunk
+// grows from the first so that a scan fn stops early reads little.
+const (
+	firstChunk = 32
+	maxChunk   = 1024
+)
+
+func (t *tx) Scan(c *storage.Collection, from storage.Position, fn func(storage.Record) (bool, error)) error {
+	d, err := t.coll(c)
+	if err != nil {
+		return err
+	}
+	after, offset := []byte(nil), from.Offset
+	start := []byte(from.From)
+	if offset > 0 {
+		if offset > 2*blockSize {
+			// A deep offset: the block it falls in, from the blocks' counts, then the steps
+			// within that block.
+			err := t.q.QueryRow(t.ctx, `WITH c AS (SELECT coalesce((SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3
+					ORDER BY first_id DESC LIMIT 1), '\x'::bytea) AS f),
+				target AS (SELECT $4::bigint + coalesce((SELECT sum(n) FROM blocks, c WHERE tid = $1 AND coll = $2 AND first_id < c.f), 0)
+					+ (SELECT count(*) FROM records, c WHERE tid = $1 AND coll = $2 AND id >= c.f AND id < $3) AS at),
+				b AS (SELECT first_id, sum(n) OVER (ORDER BY first_id) - n AS before, sum(n) OVER (ORDER BY first_id) AS upto
+					FROM blocks WHERE tid = $1 AND coll = $2)
+				SELECT b.first_id, target.at - b.before FROM b, target WHERE b.upto > target.at ORDER BY b.first_id LIMIT 1`,
+				t.tid, d.Name, start, offset).Scan(&start, &offset)
+			if err == pgx.ErrNoRows {
+				return nil
+			}
+			if err != nil {
+				return dbError(err)
+			}
+		}
+		// Step over the offset through the primary key alone (an index-only scan), not the
+		// documents.
+		var id []byte
+		err := t.q.QueryRow(t.ctx, "SELECT id FROM records WHERE tid = $1 AND coll = $2 AND id >= $3 ORDER BY id OFFSET $4 LIMIT 1",
+			t.tid, d.Name, start, offset).Scan(&id)
+		if err == pgx.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return dbError(err)
+		}
+		start = id
+	}
+	for chunk := firstChunk; ; chunk = min(4*chunk, maxChunk) {
+		var rows pgx.Rows
+		if after == nil {
+			rows, err = t.q.Query(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id >= $3 ORDER BY id LIMIT $4",
+				t.tid, d.Name, start, chunk)
+		} else {
+			rows, err = t.q.Query(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id > $3 ORDER BY id LIMIT $4",
+				t.tid, d.Name, after, chunk)
+		}
+		if err != nil {
+			return dbError(err)
+		}
+		recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Record, error) { return scanRecord(row) })
+		if err != nil {
+			return dbError(err)
+		}
+		for _, r := range recs {
+			more, err := fn(r)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if len(recs) < chunk {
+			return nil
+		}
+		after = []byte(recs[len(recs)-1].ID)
+	}
+}
+
+func (t *tx) ScanIndex(c *storage.Collection, name string, descending bool, skip int, fn func(id string) (bool, error)) error {
+	d, err := t.coll(c)
+	if err != nil {
+		return err
+	}
+	ix, err := index(d, name)
+	if err != nil {
+		return err
+	}
+	if !ix.Unique {
+		return storage.Errorf(storage.Invalid, "the index %s.%s cannot be scanned in key order", c.Name, name)
+	}
+	order, beyond := "ASC", ">"
+	if descending {
+		order, beyond = "DESC", "<"
+	}
+	var after []byte
+	for chunk := firstChunk; ; chunk = min(4*chunk, maxChunk) {
+		var rows pgx.Rows
+		if after == nil {
+			rows, err = t.q.Query(t.ctx, "SELECT key, id FROM entries WHERE tid = $1 AND coll = $2 AND idx = $3 AND uniq ORDER BY key "+order+" OFFSET $4 LIMIT $5",
+				t.tid, d.Name, ix.Name, skip, chunk)
+		} else {
+			rows, err = t.q.Query(t.ctx, "SELECT key, id FROM entries WHERE tid = $1 AND coll = $2 AND idx = $3 AND uniq AND key "+beyond+" $4 ORDER BY key "+order+" LIMIT $5",
+				t.tid, d.Name, ix.Name, after, chunk)
+		}
+		if err != nil {
+			return dbError(err)
+		}
+		type entry struct{ key, id []byte }
+		entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (entry, error) {
+			var e entry
+			err := row.Scan(&e.key, &e.id)
+			return e, err
+		})
+		if err != nil {
+			return dbError(err)
+		}
+		for _, e := range entries {
+			more, err := fn(string(e.id))
+			if err != nil || !more {
+				return err
+			}
+		}
+		if len(entries) < chunk {
+			return nil
+		}
+		after = entries[len(entries)-1].key
+	}
+}
