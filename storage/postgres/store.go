@@ -53,6 +53,7 @@ type Store struct {
 	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
 	observeMu sync.Mutex
 	txTimeout time.Duration
+	batches   batches
 }
 
 var (
@@ -180,33 +181,15 @@ func (s *Store) Read(ctx context.Context, tenant string, fn func(storage.Tx) err
 	})
 }
 
-// Write runs fn in a write transaction over tenant, which holds its tenant's row lock from its
-// first statement to its commit.
+// Write runs fn in a write transaction over tenant, shared with the tenant's concurrent writers
+// (see batches).
 func (s *Store) Write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
-		t, err := s.open(ctx, q, tenant, true, time.Time{})
-		if err != nil {
-			return err
-		}
-		if err := fn(t); err != nil {
-			return err
-		}
-		return t.flush()
-	})
+	return s.write(ctx, tenant, func(t *tx) error { return fn(t) })
 }
 
 // Import runs fn like Write, with the import methods.
 func (s *Store) Import(ctx context.Context, tenant string, fn func(storage.ImportTx) error) error {
-	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
-		t, err := s.open(ctx, q, tenant, true, time.Time{})
-		if err != nil {
-			return err
-		}
-		if err := fn(importTx{t}); err != nil {
-			return err
-		}
-		return t.flush()
-	})
+	return s.write(ctx, tenant, func(t *tx) error { return fn(importTx{t}) })
 }
 
 // adminLock is the advisory lock key every admin write holds: admin writes check tokens'
@@ -223,7 +206,13 @@ func (s *Store) ReadAdmin(ctx context.Context, fn func(storage.AdminTx) error) e
 // WriteAdmin runs fn in a write transaction over tenants and tokens, serialised with every other
 // admin write by an advisory lock; AdminTx.In then takes the tenant's row lock too (always in
 // that order, admin lock first, so that no two transactions wait for each other).
-func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) error {
+func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) (err error) {
+	start := time.Now()
+	defer func() {
+		if err == nil {
+			s.observe(1, time.Since(start))
+		}
+	}()
 	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
 		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(adminLock)); err != nil {
 			return dbError(err)
@@ -265,12 +254,8 @@ func (s *Store) transact(ctx context.Context, write bool, fn func(context.Contex
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		start := time.Now()
 		err := s.once(ctx, write, fn)
 		if err == nil {
-			if write {
-				s.observe(time.Since(start))
-			}
 			return nil
 		}
 		if !errors.Is(err, errRetry) {
@@ -306,8 +291,8 @@ func (s *Store) once(ctx context.Context, write bool, fn func(context.Context, p
 	return dbError(q.Commit(ctx))
 }
 
-// ObserveCommits has fn called after each committed write transaction with 1 (each transaction
-// commits alone) and how long it took from BEGIN to COMMIT.
+// ObserveCommits has fn called after each committed write transaction with how many writes it
+// carried and how long it took from BEGIN to COMMIT.
 func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
 	s.observeMu.Lock()
 	defer s.observeMu.Unlock()
@@ -319,10 +304,10 @@ func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
 	s.observers.Store(&fns)
 }
 
-func (s *Store) observe(took time.Duration) {
+func (s *Store) observe(writes int, took time.Duration) {
 	if fns := s.observers.Load(); fns != nil {
 		for _, fn := range *fns {
-			fn(1, took)
+			fn(writes, took)
 		}
 	}
 }
