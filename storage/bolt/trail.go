@@ -32,7 +32,7 @@ func (t *tx) Append(ev storage.Event) error {
 	}
 	if !t.appendedEvent {
 		t.appendedEvent = true
-		t.tx.OnCommit(func() { t.s.watchers.notify(t.tenant) })
+		t.tx.OnCommit(func() { t.s.watchers.Notify(t.tenant) })
 	}
 	b := t.appended(bktTrail)
 	seq, err := b.NextSequence()

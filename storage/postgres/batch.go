@@ -134,7 +134,7 @@ func (s *Store) commitBatch(ctx context.Context, tenant string, calls []*writeCa
 		}
 		return
 	}
-	s.observe(committed, time.Since(start))
+	s.observers.Observe(committed, time.Since(start))
 }
 
 // runSafely turns a panic in a write function into its error, so that one bad request cannot

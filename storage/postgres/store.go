@@ -24,6 +24,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/storage/internal/observe"
+	"github.com/scimserver/scimserver/storage/internal/watch"
 )
 
 // Options tune Open.
@@ -45,13 +47,12 @@ type Store struct {
 	pool      *pgxpool.Pool
 	colls     map[string]*storage.Collection
 	channel   string // the NOTIFY channel of this schema's trail commits
-	watchers  *watchers
+	watchers  *watch.Set
 	listener  *listener
 	closed    atomic.Bool
 	closeOnce sync.Once
-	last      atomic.Int64                                           // the latest clock reading (Unix ns)
-	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
-	observeMu sync.Mutex
+	last      atomic.Int64 // the latest clock reading (Unix ns)
+	observers observe.Commits
 	txTimeout time.Duration
 	batches   batches
 }
@@ -103,7 +104,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
 	}
-	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: newWatchers(), txTimeout: opts.TxTimeout}
+	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: &watch.Set{}, txTimeout: opts.TxTimeout}
 	if s.txTimeout <= 0 {
 		s.txTimeout = time.Minute
 	}
@@ -133,7 +134,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.listener.stop()
-		s.watchers.close()
+		s.watchers.Close()
 		s.pool.Close()
 	})
 	return nil
@@ -210,7 +211,7 @@ func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) 
 	start := time.Now()
 	defer func() {
 		if err == nil {
-			s.observe(1, time.Since(start))
+			s.observers.Observe(1, time.Since(start))
 		}
 	}()
 	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
@@ -293,24 +294,7 @@ func (s *Store) once(ctx context.Context, write bool, fn func(context.Context, p
 
 // ObserveCommits has fn called after each committed write transaction with how many writes it
 // carried and how long it took from BEGIN to COMMIT.
-func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
-	s.observeMu.Lock()
-	defer s.observeMu.Unlock()
-	var fns []func(int, time.Duration)
-	if old := s.observers.Load(); old != nil {
-		fns = append(fns, *old...)
-	}
-	fns = append(fns, fn)
-	s.observers.Store(&fns)
-}
-
-func (s *Store) observe(writes int, took time.Duration) {
-	if fns := s.observers.Load(); fns != nil {
-		for _, fn := range *fns {
-			fn(writes, took)
-		}
-	}
-}
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) { s.observers.Add(fn) }
 
 // Sizes reports the size of the schema's tables with their indexes and TOAST, and how much of
 // that the live rows take by PostgreSQL's statistics (the rest is dead rows and free space that

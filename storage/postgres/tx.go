@@ -215,27 +215,7 @@ func entriesOf(d *storage.Collection, keys [][]string) (keyLists, error) {
 }
 
 // normalise folds keys as the index says and drops empty and repeated ones.
-func normalise(ix *storage.Index, keys []string) []string {
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if ix.Fold {
-			k = storage.Fold(k)
-		}
-		if k != "" && !contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func normalise(ix *storage.Index, keys []string) []string { return ix.NormalKeys(keys) }
 
 // The statements that write a record do it whole in one round trip: the check that no other
 // record holds its unique key (taken), then, only when none does, the record and its entries.
