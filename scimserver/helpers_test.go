@@ -3,7 +3,6 @@ package scimserver
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,20 +25,7 @@ var onPostgres bool
 
 // TestMain runs the package's tests over bbolt files, then again over PostgreSQL when a server
 // is reachable (with CI=true an unreachable one fails the run).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if fuzzing := flag.Lookup("test.fuzz"); code == 0 && (fuzzing == nil || fuzzing.Value.String() == "") {
-		if err := pgtest.Reachable(); err == nil {
-			fmt.Fprintln(os.Stderr, "--- the same tests over PostgreSQL")
-			onPostgres = true
-			code = m.Run()
-		} else if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "PostgreSQL is unreachable and CI=true:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.RunTwice(m, &onPostgres)) }
 
 // newService is a service over a real store (a data file in a temporary directory, or a fresh
 // PostgreSQL schema), with the default tenant bootstrapped.

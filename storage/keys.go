@@ -3,6 +3,7 @@ package storage
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -10,6 +11,34 @@ import (
 
 // Fold is the form in which the keys of a case-insensitive index are compared.
 func Fold(s string) string { return strings.ToLower(s) }
+
+// NormalKeys returns the keys an engine stores for the index: folded when it folds case, without
+// empty and repeated ones. Keys that need none of that (the usual case: the domain derives them
+// so) are returned as they are.
+func (ix *Index) NormalKeys(keys []string) []string {
+	if ix.normal(keys) {
+		return keys
+	}
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if ix.Fold {
+			k = Fold(k)
+		}
+		if k != "" && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (ix *Index) normal(keys []string) bool {
+	for i, k := range keys {
+		if k == "" || (ix.Fold && Fold(k) != k) || slices.Contains(keys[:i], k) {
+			return false
+		}
+	}
+	return true
+}
 
 // MaxKeyLen bounds an indexed value and an id; the domain refuses longer ones before they get
 // here.

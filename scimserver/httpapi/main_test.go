@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,20 +16,7 @@ import (
 // package when a test leaves goroutines behind (after closing the test client's idle keep-alive
 // connections, which are the client's, not the server's).
 func TestMain(m *testing.M) {
-	code := m.Run()
-	// A fuzz run (-fuzz) fuzzes over bbolt only: its time budget is the run's, not twice that.
-	if fuzzing := flag.Lookup("test.fuzz"); code == 0 && (fuzzing == nil || fuzzing.Value.String() == "") {
-		if err := pgtest.Reachable(); err == nil {
-			fmt.Fprintln(os.Stderr, "--- the same tests over PostgreSQL")
-			onPostgres = true
-			code = m.Run()
-		} else if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "PostgreSQL is unreachable and CI=true:", err)
-			code = 1
-		} else {
-			fmt.Fprintln(os.Stderr, "skipped the pass over PostgreSQL, unreachable:", err)
-		}
-	}
+	code := pgtest.RunTwice(m, &onPostgres)
 	http.DefaultClient.CloseIdleConnections()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

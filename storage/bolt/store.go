@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/storage/internal/observe"
+	"github.com/scimserver/scimserver/storage/internal/watch"
 )
 
 // Top-level buckets.
@@ -71,11 +72,10 @@ type Store struct {
 	commits   atomic.Uint64
 	writes    atomic.Uint64
 	readers   *readers
-	watchers  *watchers
-	scrub     *scrubber                                              // nil when read-only
-	cleared   func(storage.Tx, string, time.Time) error              // Options.ErasureCleared
-	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
-	observeMu sync.Mutex                                             // serialises ObserveCommits
+	watchers  *watch.Set
+	scrub     *scrubber                                 // nil when read-only
+	cleared   func(storage.Tx, string, time.Time) error // Options.ErasureCleared
+	observers observe.Commits
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -105,7 +105,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{db: db, path: path, clock: time.Now, readers: newReaders(), watchers: newWatchers(), cleared: opts.ErasureCleared}
+	s = &Store{db: db, path: path, clock: time.Now, readers: newReaders(), watchers: &watch.Set{}, cleared: opts.ErasureCleared}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bbolt.Tx) error {
 			var err error
@@ -142,11 +142,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		s.queue = newCommitQueue(db, func(n int, took time.Duration) {
 			s.commits.Add(1)
 			s.writes.Add(uint64(n))
-			if fns := s.observers.Load(); fns != nil {
-				for _, fn := range *fns {
-					fn(n, took)
-				}
-			}
+			s.observers.Observe(n, took)
 		})
 	}
 	return s, nil
@@ -199,7 +195,7 @@ func (s *Store) Close() error {
 	if s.queue != nil {
 		s.queue.close()
 	}
-	s.watchers.close()
+	s.watchers.Close()
 	return s.db.Close()
 }
 
@@ -226,16 +222,7 @@ func (s *Store) Path() string { return s.path }
 
 // ObserveCommits has fn called after each commit with how many writes it carried and how long
 // it took (for metrics). It may be called at any time, also while writes run.
-func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
-	s.observeMu.Lock()
-	defer s.observeMu.Unlock()
-	var fns []func(int, time.Duration)
-	if old := s.observers.Load(); old != nil {
-		fns = append(fns, *old...)
-	}
-	fns = append(fns, fn)
-	s.observers.Store(&fns)
-}
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) { s.observers.Add(fn) }
 
 // CommitStats reports how many transactions were committed and how many writes they carried.
 func (s *Store) CommitStats() (commits, writes uint64) { return s.commits.Load(), s.writes.Load() }

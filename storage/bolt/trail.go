@@ -41,7 +41,7 @@ func (t *tx) Append(ev storage.Event) error {
 func (t *tx) putEvent(seq uint64, at time.Time, ev storage.Event) error {
 	if !t.appendedEvent {
 		t.appendedEvent = true
-		t.tx.OnCommit(func() { t.s.watchers.notify(t.tenant) })
+		t.tx.OnCommit(func() { t.s.watchers.Notify(t.tenant) })
 	}
 	outcome := ev.Outcome
 	if outcome == "success" {

@@ -243,32 +243,8 @@ func (t *tx) reindex(cl *coll, id string, old *header, oldDoc []byte, keys [][]s
 	return nil
 }
 
-// normalise folds keys as the index says and drops empty and repeated ones. Keys that need
-// none of that (the usual case: the domain derives them so) are returned as they are.
-func normalise(ix *index, keys []string) []string {
-	if isNormal(ix, keys) {
-		return keys
-	}
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if ix.decl.Fold {
-			k = storage.Fold(k)
-		}
-		if k != "" && !contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func isNormal(ix *index, keys []string) bool {
-	for i, k := range keys {
-		if k == "" || (ix.decl.Fold && storage.Fold(k) != k) || contains(keys[:i], k) {
-			return false
-		}
-	}
-	return true
-}
+// normalise folds keys as the index says and drops empty and repeated ones.
+func normalise(ix *index, keys []string) []string { return ix.decl.NormalKeys(keys) }
 
 func contains(list []string, s string) bool {
 	for _, v := range list {

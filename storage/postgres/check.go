@@ -79,6 +79,10 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 // derive, a batch of records at a time.
 func (s *Store) checkEntries(ctx context.Context, q pgx.Tx, tid int64, coll string) ([]string, error) {
 	c := s.colls[coll]
+	var declared []string // entries of other indexes are another version's (see reconcileIndexes)
+	for _, ix := range c.Indexes {
+		declared = append(declared, ix.Name)
+	}
 	var problems []string
 	after := []byte{}
 	for {
@@ -116,8 +120,8 @@ func (s *Store) checkEntries(ctx context.Context, q pgx.Tx, tid int64, coll stri
 		}
 		last := ids[len(ids)-1]
 		// Entries of the batch's id range, including any of a record that does not exist.
-		rows, err = q.Query(ctx, "SELECT id, idx, key FROM entries WHERE tid = $1 AND coll = $2 AND id > $3 AND id <= $4",
-			tid, coll, after, last)
+		rows, err = q.Query(ctx, "SELECT id, idx, key FROM entries WHERE tid = $1 AND coll = $2 AND id > $3 AND id <= $4 AND idx = ANY($5)",
+			tid, coll, after, last, declared)
 		if err != nil {
 			return nil, err
 		}
@@ -146,8 +150,8 @@ func (s *Store) checkEntries(ctx context.Context, q pgx.Tx, tid int64, coll stri
 		}
 	}
 	var orphans int64
-	err := q.QueryRow(ctx, `SELECT count(*) FROM entries e WHERE tid = $1 AND coll = $2 AND id > $3
-		AND NOT EXISTS (SELECT 1 FROM records r WHERE r.tid = e.tid AND r.coll = e.coll AND r.id = e.id)`, tid, coll, after).Scan(&orphans)
+	err := q.QueryRow(ctx, `SELECT count(*) FROM entries e WHERE tid = $1 AND coll = $2 AND id > $3 AND idx = ANY($4)
+		AND NOT EXISTS (SELECT 1 FROM records r WHERE r.tid = e.tid AND r.coll = e.coll AND r.id = e.id)`, tid, coll, after, declared).Scan(&orphans)
 	if err != nil {
 		return nil, err
 	}

@@ -94,8 +94,9 @@ func (s *Store) migrate(ctx context.Context, decls []*storage.Collection) error 
 
 // reconcileIndexes compares the declared indexes with those the entries were built for: an index
 // declared since, or now unique or folding where it was not (or the reverse), is built from the
-// records; the entries of an index no longer declared are dropped, so that declaring it again
-// builds it afresh (records written meanwhile did not keep it).
+// records. An index no longer declared loses its layout row, so that declaring it again builds it
+// afresh (records written meanwhile do not keep it), but keeps its entries: during a rolling
+// upgrade, an older server starting must not empty an index the newer ones read.
 func (s *Store) reconcileIndexes(ctx context.Context, q pgx.Tx, decls []*storage.Collection) error {
 	type built struct{ uniq, fold bool }
 	have := map[[2]string]built{}
@@ -127,9 +128,6 @@ func (s *Store) reconcileIndexes(ctx context.Context, q pgx.Tx, decls []*storage
 		}
 		for k := range have {
 			if k[0] == c.Name && !declared[k[1]] {
-				if _, err := q.Exec(ctx, "DELETE FROM entries WHERE coll = $1 AND idx = $2", k[0], k[1]); err != nil {
-					return err
-				}
 				if _, err := q.Exec(ctx, "DELETE FROM layout WHERE coll = $1 AND idx = $2", k[0], k[1]); err != nil {
 					return err
 				}

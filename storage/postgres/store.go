@@ -24,6 +24,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/storage/internal/observe"
+	"github.com/scimserver/scimserver/storage/internal/watch"
 )
 
 // Options tune Open.
@@ -45,17 +47,17 @@ type Store struct {
 	pool      *pgxpool.Pool
 	colls     map[string]*storage.Collection
 	channel   string // the NOTIFY channel of this schema's trail commits
-	watchers  *watchers
+	watchers  *watch.Set
 	listener  *listener
 	closed    atomic.Bool
 	closeOnce sync.Once
-	vacuums   chan struct{}                                          // asks the vacuumer for a targeted VACUUM (erase.go)
-	stopped   chan struct{}                                          // closed by Close: the vacuumer ends
-	vacuumed  chan struct{}                                          // closed when the vacuumer has ended
-	last      atomic.Int64                                           // the latest clock reading (Unix ns)
-	observers atomic.Pointer[[]func(writes int, took time.Duration)] // see ObserveCommits
-	observeMu sync.Mutex
+	vacuums   chan struct{} // asks the vacuumer for a targeted VACUUM (erase.go)
+	stopped   chan struct{} // closed by Close: the vacuumer ends
+	vacuumed  chan struct{} // closed when the vacuumer has ended
+	last      atomic.Int64  // the latest clock reading (Unix ns)
+	observers observe.Commits
 	txTimeout time.Duration
+	batches   batches
 }
 
 var (
@@ -105,7 +107,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
 	}
-	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: newWatchers(), txTimeout: opts.TxTimeout,
+	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: &watch.Set{}, txTimeout: opts.TxTimeout,
 		vacuums: make(chan struct{}, 1), stopped: make(chan struct{}), vacuumed: make(chan struct{})}
 	if s.txTimeout <= 0 {
 		s.txTimeout = time.Minute
@@ -139,7 +141,7 @@ func (s *Store) Close() error {
 		close(s.stopped)
 		<-s.vacuumed
 		s.listener.stop()
-		s.watchers.close()
+		s.watchers.Close()
 		s.pool.Close()
 	})
 	return nil
@@ -187,33 +189,15 @@ func (s *Store) Read(ctx context.Context, tenant string, fn func(storage.Tx) err
 	})
 }
 
-// Write runs fn in a write transaction over tenant, which holds its tenant's row lock from its
-// first statement to its commit.
+// Write runs fn in a write transaction over tenant, shared with the tenant's concurrent writers
+// (see batches).
 func (s *Store) Write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
-		t, err := s.open(ctx, q, tenant, true, time.Time{})
-		if err != nil {
-			return err
-		}
-		if err := fn(t); err != nil {
-			return err
-		}
-		return t.flush()
-	})
+	return s.write(ctx, tenant, func(t *tx) error { return fn(t) })
 }
 
 // Import runs fn like Write, with the import methods.
 func (s *Store) Import(ctx context.Context, tenant string, fn func(storage.ImportTx) error) error {
-	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
-		t, err := s.open(ctx, q, tenant, true, time.Time{})
-		if err != nil {
-			return err
-		}
-		if err := fn(importTx{t}); err != nil {
-			return err
-		}
-		return t.flush()
-	})
+	return s.write(ctx, tenant, func(t *tx) error { return fn(importTx{t}) })
 }
 
 // adminLock is the advisory lock key every admin write holds: admin writes check tokens'
@@ -230,7 +214,13 @@ func (s *Store) ReadAdmin(ctx context.Context, fn func(storage.AdminTx) error) e
 // WriteAdmin runs fn in a write transaction over tenants and tokens, serialised with every other
 // admin write by an advisory lock; AdminTx.In then takes the tenant's row lock too (always in
 // that order, admin lock first, so that no two transactions wait for each other).
-func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) error {
+func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) (err error) {
+	start := time.Now()
+	defer func() {
+		if err == nil {
+			s.observers.Observe(1, time.Since(start))
+		}
+	}()
 	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
 		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(adminLock)); err != nil {
 			return dbError(err)
@@ -272,12 +262,8 @@ func (s *Store) transact(ctx context.Context, write bool, fn func(context.Contex
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		start := time.Now()
 		err := s.once(ctx, write, fn)
 		if err == nil {
-			if write {
-				s.observe(time.Since(start))
-			}
 			return nil
 		}
 		if !errors.Is(err, errRetry) {
@@ -313,26 +299,9 @@ func (s *Store) once(ctx context.Context, write bool, fn func(context.Context, p
 	return dbError(q.Commit(ctx))
 }
 
-// ObserveCommits has fn called after each committed write transaction with 1 (each transaction
-// commits alone) and how long it took from BEGIN to COMMIT.
-func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
-	s.observeMu.Lock()
-	defer s.observeMu.Unlock()
-	var fns []func(int, time.Duration)
-	if old := s.observers.Load(); old != nil {
-		fns = append(fns, *old...)
-	}
-	fns = append(fns, fn)
-	s.observers.Store(&fns)
-}
-
-func (s *Store) observe(took time.Duration) {
-	if fns := s.observers.Load(); fns != nil {
-		for _, fn := range *fns {
-			fn(1, took)
-		}
-	}
-}
+// ObserveCommits has fn called after each committed write transaction with how many writes it
+// carried and how long it took from BEGIN to COMMIT.
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) { s.observers.Add(fn) }
 
 // Sizes reports the size of the schema's tables with their indexes and TOAST, and how much of
 // that the live rows take by PostgreSQL's statistics (the rest is dead rows and free space that

@@ -24,6 +24,7 @@ type tx struct {
 	lastTime    int64
 	appended    bool
 	counts      map[string]*count
+	blocks      map[[2]string]int64 // coll and a block's first id -> change of its count
 	// changed holds the records this transaction inserted, updated or touched (coll 0 id):
 	// they get no second new version in it.
 	changed map[string]bool
@@ -90,6 +91,9 @@ func index(c *storage.Collection, name string) (*storage.Index, error) {
 // every process's watchers (PostgreSQL delivers the notification at commit, and never for a
 // transaction rolled back).
 func (t *tx) flush() error {
+	if err := t.flushBlocks(); err != nil {
+		return err
+	}
 	b := &pgx.Batch{}
 	for name, c := range t.counts {
 		if c.dn != 0 || c.ddeletes != 0 {
@@ -185,7 +189,7 @@ type keyLists struct {
 	key  [][]byte
 	uniq []bool
 	// taken lists the unique ones, checked for another owner before anything is written.
-	takenIdx []string
+	takenIdx []*string
 	takenKey [][]byte
 }
 
@@ -203,7 +207,7 @@ func entriesOf(d *storage.Collection, keys [][]string) (keyLists, error) {
 			}
 			l.idx, l.key, l.uniq = append(l.idx, ix.Name), append(l.key, []byte(k)), append(l.uniq, ix.Unique)
 			if ix.Unique {
-				l.takenIdx, l.takenKey = append(l.takenIdx, ix.Name), append(l.takenKey, []byte(k))
+				l.takenIdx, l.takenKey = append(l.takenIdx, &ix.Name), append(l.takenKey, []byte(k))
 			}
 		}
 	}
@@ -211,35 +215,17 @@ func entriesOf(d *storage.Collection, keys [][]string) (keyLists, error) {
 }
 
 // normalise folds keys as the index says and drops empty and repeated ones.
-func normalise(ix *storage.Index, keys []string) []string {
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if ix.Fold {
-			k = storage.Fold(k)
-		}
-		if k != "" && !contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func normalise(ix *storage.Index, keys []string) []string { return ix.NormalKeys(keys) }
 
 // The statements that write a record do it whole in one round trip: the check that no other
-// record holds one of its unique keys (taken), then, only when none does, the record and its
-// entries. The tenant's row lock keeps the check true until the commit; entries_unique stands
-// behind it.
+// record holds its unique key (taken), then, only when none does, the record and its entries.
+// The tenant's row lock keeps the check true until the commit; entries_unique stands behind it.
+// The check is an equality on every column of entries_unique, which the planner answers through
+// that index whatever its statistics say (matching a list of keys, through a join or = ANY, was
+// planned as a scan of the collection's whole index while the table's statistics were young);
+// a record with more than one unique key has the others checked first (uniqueTaken).
 const takenCTE = `taken AS (
-	SELECT e.idx FROM entries e JOIN unnest($5::text[], $6::bytea[]) AS u(idx, key) ON e.idx = u.idx AND e.key = u.key
-	WHERE e.tid = $1 AND e.coll = $2 AND e.uniq AND e.id <> $3 LIMIT 1)`
+	SELECT idx FROM entries WHERE tid = $1 AND coll = $2 AND idx = $5::text AND key = $6::bytea AND uniq AND id <> $3)`
 
 const insertSQL = `WITH ` + takenCTE + `,
 	r AS (INSERT INTO records (tid, coll, id, doc, secret, created, modified, version)
@@ -247,12 +233,13 @@ const insertSQL = `WITH ` + takenCTE + `,
 		ON CONFLICT DO NOTHING RETURNING 1),
 	e AS (INSERT INTO entries (tid, coll, idx, key, id, uniq)
 		SELECT $1, $2, i, k, $3, u FROM unnest($7::text[], $8::bytea[], $9::bool[]) AS x(i, k, u)
-		WHERE EXISTS (SELECT 1 FROM r)),
-	b AS (INSERT INTO blocks (tid, coll, first_id, n)
-		SELECT $1, $2, coalesce((SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3 ORDER BY first_id DESC LIMIT 1), '\x'::bytea), 1
-		WHERE EXISTS (SELECT 1 FROM r)
-		ON CONFLICT (tid, coll, first_id) DO UPDATE SET n = blocks.n + 1 RETURNING first_id, n)
-	SELECT (SELECT idx FROM taken), (SELECT count(*) FROM r), (SELECT first_id FROM b), (SELECT n FROM b)`
+		WHERE EXISTS (SELECT 1 FROM r))
+	SELECT (SELECT idx FROM taken), (SELECT count(*) FROM r), ` + blockOf
+
+// blockOf selects the first id of the block of the id order that holds id $3: the empty id
+// for the first block, which a collection's first record creates.
+const blockOf = `coalesce((SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3
+	ORDER BY first_id DESC LIMIT 1), '\x'::bytea)`
 
 // updateSQL replaces a record and moves its entries: those it no longer has go, new ones come
 // (ON CONFLICT keeps those it had). $14 is the version step: 0 when this transaction already
@@ -293,14 +280,37 @@ func (t *tx) Insert(c *storage.Collection, r storage.Record) (storage.Record, er
 	return r, nil
 }
 
+// uniqueTaken checks the unique keys after the first (which the statement writing the record
+// checks) for another owner, and returns the first key's index and key, nil for none.
+func (t *tx) uniqueTaken(d *storage.Collection, id string, l keyLists) (*string, []byte, error) {
+	if len(l.takenIdx) == 0 {
+		return nil, nil, nil
+	}
+	for i := 1; i < len(l.takenIdx); i++ {
+		var taken bool
+		err := t.q.QueryRow(t.ctx, "SELECT EXISTS (SELECT 1 FROM entries WHERE tid = $1 AND coll = $2 AND idx = $3 AND key = $4 AND uniq AND id <> $5)",
+			t.tid, d.Name, *l.takenIdx[i], l.takenKey[i], []byte(id)).Scan(&taken)
+		if err != nil {
+			return nil, nil, dbError(err)
+		}
+		if taken {
+			return nil, nil, storage.Errorf(storage.Conflict, "%s is already taken", *l.takenIdx[i])
+		}
+	}
+	return l.takenIdx[0], l.takenKey[0], nil
+}
+
 // insert runs insertSQL: Conflict when another record holds one of r's unique keys or r's id.
 func (t *tx) insert(d *storage.Collection, r storage.Record, l keyLists, created, modified time.Time, version uint64) error {
+	idx, key, err := t.uniqueTaken(d, r.ID, l)
+	if err != nil {
+		return err
+	}
 	var taken *string
 	var inserted int64
 	var block []byte
-	var n *int64
-	err := t.q.QueryRow(t.ctx, insertSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), l.takenIdx, l.takenKey, l.idx, l.key, l.uniq,
-		r.Secret, created.UnixNano(), modified.UnixNano(), int64(version)).Scan(&taken, &inserted, &block, &n)
+	err = t.q.QueryRow(t.ctx, insertSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), idx, key, l.idx, l.key, l.uniq,
+		r.Secret, created.UnixNano(), modified.UnixNano(), int64(version)).Scan(&taken, &inserted, &block)
 	switch {
 	case err != nil:
 		return dbError(err)
@@ -310,9 +320,7 @@ func (t *tx) insert(d *storage.Collection, r storage.Record, l keyLists, created
 		return storage.Errorf(storage.Conflict, "a record with that id already exists")
 	}
 	t.count(d).dn++
-	if *n > 2*blockSize {
-		return t.split(d, block, *n)
-	}
+	t.moveBlock(d, block, 1)
 	return nil
 }
 
@@ -320,17 +328,53 @@ func (t *tx) insert(d *storage.Collection, r storage.Record, l keyLists, created
 // it holds twice that.
 const blockSize = 1024
 
-// split divides a block in two at its middle id.
-func (t *tx) split(d *storage.Collection, first []byte, n int64) error {
+// moveBlock notes a change of a block's count, written at flush: a block row updated on every
+// insert would grow a chain of row versions that each later lookup in the transaction walks.
+func (t *tx) moveBlock(d *storage.Collection, first []byte, delta int64) {
+	if t.blocks == nil {
+		t.blocks = map[[2]string]int64{}
+	}
+	t.blocks[[2]string{d.Name, string(first)}] += delta
+}
+
+// flushBlocks writes the blocks' count changes, splitting each block grown past twice the
+// block size.
+func (t *tx) flushBlocks() error {
+	for k, delta := range t.blocks {
+		var n int64
+		err := t.q.QueryRow(t.ctx, `INSERT INTO blocks (tid, coll, first_id, n) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (tid, coll, first_id) DO UPDATE SET n = blocks.n + excluded.n RETURNING n`, t.tid, k[0], []byte(k[1]), delta).Scan(&n)
+		if err != nil {
+			return dbError(err)
+		}
+		if err := t.split(k[0], []byte(k[1]), n); err != nil {
+			return err
+		}
+	}
+	t.blocks = nil
+	return nil
+}
+
+// split divides a block of n ids at its middle id, and the halves again while they are too big.
+func (t *tx) split(coll string, first []byte, n int64) error {
+	if n <= 2*blockSize {
+		return nil
+	}
 	var mid []byte
 	err := t.q.QueryRow(t.ctx, "SELECT id FROM records WHERE tid = $1 AND coll = $2 AND id >= $3 ORDER BY id OFFSET $4 LIMIT 1",
-		t.tid, d.Name, first, n/2).Scan(&mid)
+		t.tid, coll, first, n/2).Scan(&mid)
 	if err != nil {
 		return dbError(err)
 	}
 	_, err = t.q.Exec(t.ctx, `WITH u AS (UPDATE blocks SET n = $4 WHERE tid = $1 AND coll = $2 AND first_id = $3)
-		INSERT INTO blocks (tid, coll, first_id, n) VALUES ($1, $2, $5, $6)`, t.tid, d.Name, first, n/2, mid, n-n/2)
-	return dbError(err)
+		INSERT INTO blocks (tid, coll, first_id, n) VALUES ($1, $2, $5, $6)`, t.tid, coll, first, n/2, mid, n-n/2)
+	if err != nil {
+		return dbError(err)
+	}
+	if err := t.split(coll, first, n/2); err != nil {
+		return err
+	}
+	return t.split(coll, mid, n-n/2)
 }
 
 func (t *tx) Update(c *storage.Collection, r storage.Record) (storage.Record, error) {
@@ -361,9 +405,13 @@ func (t *tx) replace(d *storage.Collection, r storage.Record, modified time.Time
 	if err != nil {
 		return time.Time{}, 0, err
 	}
+	idx, key, err := t.uniqueTaken(d, r.ID, l)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
 	var taken *string
 	var created, v *int64
-	err = t.q.QueryRow(t.ctx, updateSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), l.takenIdx, l.takenKey, l.idx, l.key, l.uniq,
+	err = t.q.QueryRow(t.ctx, updateSQL, t.tid, d.Name, []byte(r.ID), []byte(r.Doc), idx, key, l.idx, l.key, l.uniq,
 		r.Secret, r.Created.UnixNano(), modified.UnixNano(), int64(version), step, exact).Scan(&taken, &created, &v)
 	switch {
 	case err != nil:
@@ -408,11 +456,10 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 		return err
 	}
 	var deleted int64
+	var block []byte
 	err = t.q.QueryRow(t.ctx, `WITH r AS (DELETE FROM records WHERE tid = $1 AND coll = $2 AND id = $3 RETURNING 1),
-		e AS (DELETE FROM entries WHERE tid = $1 AND coll = $2 AND id = $3 AND EXISTS (SELECT 1 FROM r)),
-		b AS (UPDATE blocks SET n = n - 1 WHERE tid = $1 AND coll = $2 AND EXISTS (SELECT 1 FROM r)
-			AND first_id = (SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3 ORDER BY first_id DESC LIMIT 1))
-		SELECT count(*) FROM r`, t.tid, d.Name, []byte(id)).Scan(&deleted)
+		e AS (DELETE FROM entries WHERE tid = $1 AND coll = $2 AND id = $3 AND EXISTS (SELECT 1 FROM r))
+		SELECT (SELECT count(*) FROM r), `+blockOf, t.tid, d.Name, []byte(id)).Scan(&deleted, &block)
 	if err != nil {
 		return dbError(err)
 	}
@@ -422,6 +469,7 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 	n := t.count(d)
 	n.dn--
 	n.ddeletes++
+	t.moveBlock(d, block, -1)
 	delete(t.changed, changeKey(d, id))
 	return nil
 }
@@ -469,6 +517,9 @@ func (t *tx) Scan(c *storage.Collection, from storage.Position, fn func(storage.
 		if offset > 2*blockSize {
 			// A deep offset: the block it falls in, from the blocks' counts, then the steps
 			// within that block.
+			if err := t.flushBlocks(); err != nil {
+				return err
+			}
 			err := t.q.QueryRow(t.ctx, `WITH c AS (SELECT coalesce((SELECT first_id FROM blocks WHERE tid = $1 AND coll = $2 AND first_id <= $3
 					ORDER BY first_id DESC LIMIT 1), '\x'::bytea) AS f),
 				target AS (SELECT $4::bigint + coalesce((SELECT sum(n) FROM blocks, c WHERE tid = $1 AND coll = $2 AND first_id < c.f), 0)

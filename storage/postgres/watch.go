@@ -4,10 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/scimserver/scimserver/storage/internal/watch"
 )
 
 // channelOf is the NOTIFY channel of a schema's trail commits: one per schema, so that stores in
@@ -24,14 +25,14 @@ func channelOf(schema string) string {
 type listener struct {
 	cfg      *pgx.ConnConfig
 	channel  string
-	watchers *watchers
+	watchers *watch.Set
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
 
 // listen connects and LISTENs before it returns, so that a Watch after Open misses no commit,
 // then follows notifications in the background until stop.
-func listen(ctx context.Context, cfg *pgx.ConnConfig, channel string, w *watchers) (*listener, error) {
+func listen(ctx context.Context, cfg *pgx.ConnConfig, channel string, w *watch.Set) (*listener, error) {
 	conn, err := connectListening(ctx, cfg, channel)
 	if err != nil {
 		return nil, err
@@ -65,10 +66,10 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 			if err != nil {
 				conn.Close(context.Background())
 				conn = nil
-				l.watchers.wakeAll()
+				l.watchers.WakeAll()
 				break
 			}
-			l.watchers.notify(n.Payload)
+			l.watchers.Notify(n.Payload)
 		}
 		select {
 		case <-ctx.Done():
@@ -78,7 +79,7 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 		c, err := connectListening(ctx, l.cfg, l.channel)
 		if err == nil {
 			conn = c
-			l.watchers.wakeAll() // commits while it was away were not heard
+			l.watchers.WakeAll() // commits while it was away were not heard
 		}
 	}
 }
@@ -88,57 +89,7 @@ func (l *listener) stop() {
 	<-l.done
 }
 
-// watchers hand out, per tenant, a channel that the next notification of a commit to the
-// tenant's trail closes.
-type watchers struct {
-	mu     sync.Mutex
-	m      map[string]chan struct{}
-	closed bool
-}
-
-func newWatchers() *watchers { return &watchers{m: map[string]chan struct{}{}} }
-
 // Watch returns a channel closed after the next commit, by any process sharing the database,
 // that appends to tenant's trail; also when the store closes, and when the listening connection
 // was lost.
-func (s *Store) Watch(tenant string) <-chan struct{} {
-	w := s.watchers
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return closedChan
-	}
-	ch := w.m[tenant]
-	if ch == nil {
-		ch = make(chan struct{})
-		w.m[tenant] = ch
-	}
-	return ch
-}
-
-func (w *watchers) notify(tenant string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if ch := w.m[tenant]; ch != nil {
-		close(ch)
-		delete(w.m, tenant)
-	}
-}
-
-func (w *watchers) wakeAll() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for t, ch := range w.m {
-		close(ch)
-		delete(w.m, t)
-	}
-}
-
-func (w *watchers) close() {
-	w.wakeAll()
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-}
-
-var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+func (s *Store) Watch(tenant string) <-chan struct{} { return s.watchers.Watch(tenant) }

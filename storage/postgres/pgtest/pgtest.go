@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -80,4 +82,26 @@ func URL(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// RunTwice runs a package's tests (m.Run), then, when they pass and the server is reachable, sets
+// *onPostgres and runs them again, for the package's helpers to open PostgreSQL stores instead.
+// An unreachable server skips the second run, or fails it when CI=true. A fuzz run (-fuzz)
+// fuzzes once: its time budget is the run's. It returns the exit code.
+func RunTwice(m *testing.M, onPostgres *bool) int {
+	code := m.Run()
+	if fuzzing := flag.Lookup("test.fuzz"); code != 0 || fuzzing != nil && fuzzing.Value.String() != "" {
+		return code
+	}
+	if err := Reachable(); err != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "PostgreSQL is unreachable and CI=true:", err)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, "skipped the run over PostgreSQL, unreachable:", err)
+		return code
+	}
+	fmt.Fprintln(os.Stderr, "--- the same tests over PostgreSQL")
+	*onPostgres = true
+	return m.Run()
 }

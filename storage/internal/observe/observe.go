@@ -1,0 +1,37 @@
+// Package observe keeps the functions a store calls after each commit (storage.Instrumented's
+// ObserveCommits), for every engine.
+package observe
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Commits is a store's commit observers. Adding one may happen at any time, also while writes
+// run; calling them takes no lock.
+type Commits struct {
+	mu  sync.Mutex // serialises Add
+	fns atomic.Pointer[[]func(writes int, took time.Duration)]
+}
+
+// Add has fn called after each commit with how many writes it carried and how long it took.
+func (c *Commits) Add(fn func(writes int, took time.Duration)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var fns []func(int, time.Duration)
+	if old := c.fns.Load(); old != nil {
+		fns = append(fns, *old...)
+	}
+	fns = append(fns, fn)
+	c.fns.Store(&fns)
+}
+
+// Observe calls the observers with a commit's figures.
+func (c *Commits) Observe(writes int, took time.Duration) {
+	if fns := c.fns.Load(); fns != nil {
+		for _, fn := range *fns {
+			fn(writes, took)
+		}
+	}
+}
