@@ -475,9 +475,14 @@ func TestServeMetricsAddr(t *testing.T) {
 	if code, _ := get("http://"+addr+"/scim/v2/Users", opsSCIMToken); code != http.StatusOK {
 		t.Fatalf("SCIM: %d", code)
 	}
+	// A request is counted once its answer has been written, which the client may see first.
+	want := `scimserver_http_requests_total{method="GET",route="/scim/v2/Users",status="2xx"} 1`
 	code, body := get("http://"+maddr+"/metrics", "")
-	if code != http.StatusOK || !strings.Contains(body, `scimserver_http_requests_total{method="GET",route="/scim/v2/Users",status="2xx"} 1`) ||
-		!strings.Contains(body, `scimserver_users{tenant="default"} 0`) {
+	for deadline := time.Now().Add(5 * time.Second); code == http.StatusOK && !strings.Contains(body, want) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		code, body = get("http://"+maddr+"/metrics", "")
+	}
+	if code != http.StatusOK || !strings.Contains(body, want) || !strings.Contains(body, `scimserver_users{tenant="default"} 0`) {
 		t.Fatalf("metrics on --metrics-addr: %d\n%s", code, body)
 	}
 	if code, _ := get("http://"+maddr+"/scim/v2/Users", opsSCIMToken); code != http.StatusNotFound {
