@@ -78,3 +78,11 @@ var idClock struct {
 	ms  uint64
 	seq uint16
 }
+
+// CheckID refuses a record id an engine cannot store: empty, or longer than MaxKeyLen.
+func CheckID(id string) error {
+	if id == "" || len(id) > MaxKeyLen {
+		return Errorf(Invalid, "a record id is 1 to %d bytes", MaxKeyLen)
+	}
+	return nil
+}

@@ -25,21 +25,12 @@ func (t importTx) PutRecord(c *storage.Collection, r storage.Record) error {
 	if err := t.mustWrite(); err != nil {
 		return err
 	}
-	if r.ID == "" || len(r.ID) > storage.MaxKeyLen {
-		return storage.Errorf(storage.Invalid, "a record id is 1 to %d bytes", storage.MaxKeyLen)
+	if err := storage.CheckID(r.ID); err != nil {
+		return err
 	}
 	raw := t.b.Bucket(cl.records).Get([]byte(r.ID))
 	if raw == nil {
-		if err := t.reindex(cl, r.ID, nil, nil, r.Keys); err != nil {
-			return err
-		}
-		if err := t.put(cl, r); err != nil {
-			return err
-		}
-		if err := t.addCount(cl.decl.Name, 1); err != nil {
-			return err
-		}
-		return cl.order.add(t.b, []byte(r.ID))
+		return t.add(cl, r)
 	}
 	h, doc, err := decodeRecord(raw)
 	if err != nil {

@@ -76,23 +76,29 @@ func (t *tx) Insert(c *storage.Collection, r storage.Record) (storage.Record, er
 	if err := t.mustWrite(); err != nil {
 		return r, err
 	}
-	if r.ID == "" || len(r.ID) > storage.MaxKeyLen {
-		return r, storage.Errorf(storage.Invalid, "a record id is 1 to %d bytes", storage.MaxKeyLen)
+	if err := storage.CheckID(r.ID); err != nil {
+		return r, err
 	}
 	if t.b.Bucket(cl.records).Get([]byte(r.ID)) != nil {
 		return r, storage.Errorf(storage.Conflict, "a record with that id already exists")
 	}
-	if err := t.reindex(cl, r.ID, nil, nil, r.Keys); err != nil {
-		return r, err
-	}
 	r.Created, r.Modified, r.Version = t.now, t.now, 1
+	return r, t.add(cl, r)
+}
+
+// add stores a record whose id is free: its index entries (Conflict when a unique key is
+// taken), the record, the collection's count and its place in the id order.
+func (t *tx) add(cl *coll, r storage.Record) error {
+	if err := t.reindex(cl, r.ID, nil, nil, r.Keys); err != nil {
+		return err
+	}
 	if err := t.put(cl, r); err != nil {
-		return r, err
+		return err
 	}
 	if err := t.addCount(cl.decl.Name, 1); err != nil {
-		return r, err
+		return err
 	}
-	return r, cl.order.add(t.b, []byte(r.ID))
+	return cl.order.add(t.b, []byte(r.ID))
 }
 
 func (t *tx) Update(c *storage.Collection, r storage.Record) (storage.Record, error) {

@@ -160,8 +160,8 @@ func (t importTx) PutRecord(c *storage.Collection, r storage.Record) error {
 	if err != nil {
 		return err
 	}
-	if r.ID == "" || len(r.ID) > storage.MaxKeyLen {
-		return storage.Errorf(storage.Invalid, "a record id is 1 to %d bytes", storage.MaxKeyLen)
+	if err := storage.CheckID(r.ID); err != nil {
+		return err
 	}
 	_, _, err = t.replace(d, r, r.Modified, r.Version, 0, true)
 	if storage.ErrorCode(err) != storage.NotFound {

@@ -265,8 +265,8 @@ func (t *tx) Insert(c *storage.Collection, r storage.Record) (storage.Record, er
 	if err := t.mustWrite(); err != nil {
 		return r, err
 	}
-	if r.ID == "" || len(r.ID) > storage.MaxKeyLen {
-		return r, storage.Errorf(storage.Invalid, "a record id is 1 to %d bytes", storage.MaxKeyLen)
+	if err := storage.CheckID(r.ID); err != nil {
+		return r, err
 	}
 	l, err := entriesOf(d, r.Keys)
 	if err != nil {
