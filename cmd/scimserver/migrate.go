@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,7 +55,10 @@ event the destination holds.`,
 			defer dst.Close()
 			opts := transfer.Options{Collections: scimserver.Collections(), Batch: batch, Samples: samples,
 				Progress: progressPrinter(cmd.ErrOrStderr())}
-			ctx := context.Background()
+			// Interrupted, it stops between two batches: what is committed stays, and a second
+			// run resumes.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			started := time.Now()
 			if err := transfer.Copy(ctx, src, dst, opts); err != nil {
 				return fmt.Errorf("migrate stopped (run it again to resume): %w", err)

@@ -40,7 +40,7 @@ func TestMigrate(t *testing.T) {
 	if !strings.Contains(stderr, "tenant default: users 3/3") || !strings.Contains(stderr, "tenant default: groups 2/2") {
 		t.Errorf("progress lacks the final counts: %q", stderr)
 	}
-	// Run again, as after an interruption: nothing is duplicated.
+	// Run again over a complete copy: nothing is duplicated (storage/transfer tests a real interruption).
 	if _, _, err := run(t, "migrate", "--from", src, "--to", dst); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}

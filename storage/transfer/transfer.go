@@ -116,6 +116,9 @@ type item struct {
 func copyRecords(ctx context.Context, from storage.Store, to storage.Importer, tenant string, c *storage.Collection, opts *Options) error {
 	total, done, after := 0, 0, ""
 	for {
+		if err := ctx.Err(); err != nil {
+			return err // interrupted: a later run resumes
+		}
 		var batch []item
 		err := from.Read(ctx, tenant, func(tx storage.Tx) error {
 			total, batch = tx.Count(c), batch[:0]
@@ -191,6 +194,9 @@ func copyTrail(ctx context.Context, from storage.Store, to storage.Importer, ten
 		return err
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		var batch []storage.Event
 		total := 0
 		err := from.Read(ctx, tenant, func(tx storage.Tx) error {
