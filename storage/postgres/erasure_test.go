@@ -29,7 +29,9 @@ func TestErasureResidue(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
 	store := open(t, url, scimserver.Collections())
-	files := relationFiles(t, url)
+	pg := superConn(t, url)
+	dir := dataDirectory(t, pg)
+	files := relationFiles(t, pg, dir)
 	svc := scimserver.New(store, scimserver.Options{})
 	actor := scimserver.Actor{ID: "test", Name: "test"}
 	if _, err := svc.CreateTenant(ctx, actor, scimserver.DefaultTenant, "Default"); err != nil {
@@ -59,14 +61,16 @@ func TestErasureResidue(t *testing.T) {
 
 	measure := func(phase string) map[string]int {
 		t.Helper()
-		checkpoint(t, url)
+		if _, err := pg.Exec(ctx, "CHECKPOINT"); err != nil {
+			t.Fatal(err)
+		}
 		found := map[string]int{}
 		for name, paths := range files {
 			for _, p := range paths {
 				found[name] += occurrences(t, p, values)
 			}
 		}
-		found["WAL"] = occurrences(t, walFiles(t, url), values)
+		found["WAL"] = occurrences(t, filepath.Join(dir, "pg_wal"), values)
 		var parts []string
 		for name, n := range found {
 			if n > 0 {
@@ -100,7 +104,7 @@ func TestErasureResidue(t *testing.T) {
 	if _, _, err := store.Compact(ctx, scimserver.ErasureCleared); err != nil {
 		t.Fatal(err)
 	}
-	files = relationFiles(t, url) // VACUUM FULL writes new files
+	files = relationFiles(t, pg, dir) // VACUUM FULL writes new files
 	after := measure("after compact")
 	for name, n := range after {
 		if name != "WAL" && n > 0 {
@@ -140,10 +144,10 @@ func skipOrFail(t *testing.T, why string) {
 	t.Skip("the erasure measurement cannot run: " + why)
 }
 
-func dataDirectory(t *testing.T, url string) string {
+func dataDirectory(t *testing.T, pg *pgx.Conn) string {
 	t.Helper()
 	var dir string
-	if err := superConn(t, url).QueryRow(context.Background(), "SHOW data_directory").Scan(&dir); err != nil {
+	if err := pg.QueryRow(context.Background(), "SHOW data_directory").Scan(&dir); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.ReadDir(dir); err != nil {
@@ -153,10 +157,9 @@ func dataDirectory(t *testing.T, url string) string {
 }
 
 // relationFiles maps each of the schema's tables (with its TOAST table) and indexes to its files.
-func relationFiles(t *testing.T, url string) map[string][]string {
+func relationFiles(t *testing.T, pg *pgx.Conn, dir string) map[string][]string {
 	t.Helper()
-	dir := dataDirectory(t, url)
-	rows, err := superConn(t, url).Query(context.Background(), `
+	rows, err := pg.Query(context.Background(), `
 		SELECT c.relname, pg_relation_filepath(c.oid) FROM pg_class c
 		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'i')
 		UNION ALL
@@ -179,18 +182,6 @@ func relationFiles(t *testing.T, url string) map[string][]string {
 		t.Fatalf("no relation files found: %v", err)
 	}
 	return out
-}
-
-func walFiles(t *testing.T, url string) string {
-	t.Helper()
-	return filepath.Join(dataDirectory(t, url), "pg_wal")
-}
-
-func checkpoint(t *testing.T, url string) {
-	t.Helper()
-	if _, err := superConn(t, url).Exec(context.Background(), "CHECKPOINT"); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // occurrences counts the values (each also folded to lower case, as index keys are) in a file,
