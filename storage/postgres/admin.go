@@ -15,10 +15,13 @@ import (
 type adminTx struct {
 	s     *Store
 	ctx   context.Context
-	q     pgx.Tx
+	q     querier
 	write bool
 	now   time.Time
 	views map[string]*tx // In's views, one per tenant, flushed at commit
+	// tenants holds tenant rows a read fetched along with a token (TokenByHash), so that the
+	// check of the token's tenant that follows costs no round trip.
+	tenants map[string][]byte
 }
 
 var _ storage.AdminTx = (*adminTx)(nil)
@@ -50,6 +53,9 @@ func (a *adminTx) Tenants() ([]storage.Tenant, error) {
 
 func (a *adminTx) Tenant(id string) (storage.Tenant, error) {
 	var t storage.Tenant
+	if raw, ok := a.tenants[id]; ok {
+		return t, json.Unmarshal(raw, &t)
+	}
 	var raw []byte
 	err := a.q.QueryRow(a.ctx, "SELECT doc FROM tenants WHERE id = $1", []byte(id)).Scan(&raw)
 	if err == pgx.ErrNoRows {
@@ -91,7 +97,29 @@ func (a *adminTx) token(query string, arg []byte) (storage.Token, error) {
 }
 
 func (a *adminTx) TokenByHash(hash []byte) (storage.Token, error) {
-	return a.token("SELECT doc FROM tokens WHERE hash = $1", hash)
+	if a.write {
+		return a.token("SELECT doc FROM tokens WHERE hash = $1", hash)
+	}
+	var t storage.Token
+	var raw, tenant []byte
+	err := a.q.QueryRow(a.ctx, "SELECT k.doc, t.doc FROM tokens k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.hash = $1",
+		hash).Scan(&raw, &tenant)
+	if err == pgx.ErrNoRows {
+		return t, storage.Errorf(storage.NotFound, "no such token")
+	}
+	if err != nil {
+		return t, dbError(err)
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return t, err
+	}
+	if tenant != nil {
+		if a.tenants == nil {
+			a.tenants = map[string][]byte{}
+		}
+		a.tenants[t.Tenant] = tenant
+	}
+	return t, nil
 }
 
 func (a *adminTx) Token(id string) (storage.Token, error) {

@@ -7,8 +7,6 @@ import (
 	"maps"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // A tenant's writes run one at a time (they hold its row lock to their commit), so each waits
@@ -91,7 +89,7 @@ var errNoneLeft = errors.New("every write of the batch failed")
 func (s *Store) commitBatch(ctx context.Context, tenant string, calls []*writeCall) {
 	start := time.Now()
 	committed := 0
-	err := s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
+	err := s.transact(ctx, true, func(ctx context.Context, q *conn) error {
 		committed = 0
 		t, err := s.open(ctx, q, tenant, true, time.Time{})
 		if err != nil {
@@ -101,9 +99,7 @@ func (s *Store) commitBatch(ctx context.Context, tenant string, calls []*writeCa
 			if i > 0 {
 				t.now, t.changed = s.now(t.lastTime), map[string]bool{}
 			}
-			if _, err := q.Exec(ctx, "SAVEPOINT write"); err != nil {
-				return dbError(err)
-			}
+			q.hold("SAVEPOINT write")
 			saved := t.save()
 			c.err = runSafely(c.fn, t)
 			if c.err == nil {

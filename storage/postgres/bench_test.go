@@ -51,6 +51,9 @@ func BenchmarkPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	if err := s.Analyze(ctx); err != nil {
+		b.Fatal(err)
+	}
 	for _, pos := range []int{0, n - n/100} {
 		b.Run(fmt.Sprintf("at=%d", pos), func(b *testing.B) {
 			for b.Loop() {

@@ -46,7 +46,8 @@ func (s *Store) PendingErasures() (int, time.Time, error) {
 	return n, time.Unix(0, oldest).UTC(), nil
 }
 
-// vacuumer runs the targeted VACUUM each time an erasure asks for it, until the store closes.
+// vacuumer runs the targeted VACUUM each time an erasure asks for it, and refreshes the tables'
+// statistics now and then (analyze.go), until the store closes.
 func (s *Store) vacuumer(done <-chan struct{}) {
 	defer close(s.vacuumed)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -58,12 +59,17 @@ func (s *Store) vacuumer(done <-chan struct{}) {
 		case <-ctx.Done():
 		}
 	}()
+	_ = s.refreshStatistics(ctx) // failed: the next tick tries again
+	tick := time.NewTicker(analyzeEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-done:
 			return
 		case <-s.vacuums:
 			_ = s.Vacuum(ctx) // failed: the next erasure, or Compact, tries again
+		case <-tick.C:
+			_ = s.refreshStatistics(ctx)
 		}
 	}
 }

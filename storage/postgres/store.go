@@ -58,6 +58,7 @@ type Store struct {
 	observers observe.Commits
 	txTimeout time.Duration
 	batches   batches
+	tids      sync.Map // tenant id -> its row number (tenants.tid), which never changes
 }
 
 var (
@@ -180,7 +181,7 @@ func (s *Store) now(after int64) time.Time {
 
 // Read runs fn in a read-only REPEATABLE READ transaction: one snapshot of tenant's data.
 func (s *Store) Read(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	return s.transact(ctx, false, func(ctx context.Context, q pgx.Tx) error {
+	return s.transact(ctx, false, func(ctx context.Context, q *conn) error {
 		t, err := s.open(ctx, q, tenant, false, time.Time{})
 		if err != nil {
 			return err
@@ -206,7 +207,7 @@ const adminLock = 0x5c1a_ad01
 
 // ReadAdmin runs fn in a read-only transaction over tenants and tokens.
 func (s *Store) ReadAdmin(ctx context.Context, fn func(storage.AdminTx) error) error {
-	return s.transact(ctx, false, func(ctx context.Context, q pgx.Tx) error {
+	return s.transact(ctx, false, func(ctx context.Context, q *conn) error {
 		return fn(&adminTx{s: s, ctx: ctx, q: q, now: s.now(0), views: map[string]*tx{}})
 	})
 }
@@ -221,7 +222,7 @@ func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) 
 			s.observers.Observe(1, time.Since(start))
 		}
 	}()
-	return s.transact(ctx, true, func(ctx context.Context, q pgx.Tx) error {
+	return s.transact(ctx, true, func(ctx context.Context, q *conn) error {
 		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(adminLock)); err != nil {
 			return dbError(err)
 		}
@@ -251,7 +252,7 @@ const maxAttempts = 8
 // which answer for the client that left. ctx's deadline still holds, and without one
 // TxTimeout bounds the transaction, so that a database that stops answering fails requests
 // rather than hangs them.
-func (s *Store) transact(ctx context.Context, write bool, fn func(context.Context, pgx.Tx) error) error {
+func (s *Store) transact(ctx context.Context, write bool, fn func(context.Context, *conn) error) error {
 	if s.closed.Load() {
 		return errClosed
 	}
@@ -280,23 +281,27 @@ func (s *Store) transact(ctx context.Context, write bool, fn func(context.Contex
 	}
 }
 
-func (s *Store) once(ctx context.Context, write bool, fn func(context.Context, pgx.Tx) error) error {
+func (s *Store) once(ctx context.Context, write bool, fn func(context.Context, *conn) error) error {
 	opts := pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 	if !write {
 		opts = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 	}
-	q, err := s.pool.BeginTx(ctx, opts)
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		if s.closed.Load() {
 			return errClosed
 		}
 		return dbError(err)
 	}
-	defer q.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	if err := fn(ctx, q); err != nil {
+	// The pool closes a connection released in the middle of a transaction.
+	defer pc.Release()
+	c := &conn{c: pc}
+	c.begin(opts)
+	if err := fn(ctx, c); err != nil {
+		_ = c.end(context.WithoutCancel(ctx), false)
 		return err
 	}
-	return dbError(q.Commit(ctx))
+	return dbError(c.end(ctx, true))
 }
 
 // ObserveCommits has fn called after each committed write transaction with how many writes it

@@ -140,7 +140,12 @@ func (t *tx) Events(after uint64, fn func(storage.Event) (bool, error)) error {
 	}
 }
 
-func (t *tx) TrailLength() (int, error) { return int(t.events), nil }
+func (t *tx) TrailLength() (int, error) {
+	if err := t.head(); err != nil {
+		return 0, err
+	}
+	return int(t.events), nil
+}
 
 // Erased records the erasure. PostgreSQL keeps old row versions until VACUUM reclaims them (and
 // their bytes until the space is reused), so the engine keeps the record of pending erasures.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +14,7 @@ import (
 type tx struct {
 	s      *Store
 	ctx    context.Context
-	q      pgx.Tx
+	q      querier
 	tenant string
 	tid    int64
 	now    time.Time
@@ -22,6 +23,7 @@ type tx struct {
 	// back at flush.
 	seq, events int64
 	lastTime    int64
+	headRead    bool // the counters above were read (always so in a write)
 	appended    bool
 	counts      map[string]*count
 	blocks      map[[2]string]int64 // coll and a block's first id -> change of its count
@@ -42,8 +44,19 @@ var _ storage.Tx = (*tx)(nil)
 // tenant's other writers to commit: its statements then see every write committed before it,
 // and none commits before it does (READ COMMITTED reads the newest committed data at each
 // statement, which no other writer of the tenant can change while the lock is held).
-func (s *Store) open(ctx context.Context, q pgx.Tx, tenant string, write bool, now time.Time) (*tx, error) {
+//
+// A read of a tenant this process has seen before sends nothing yet: a tenant's row number never
+// changes (tenants are never deleted), and the trail counters are read when asked for
+// (TrailLength), in the read's snapshot.
+func (s *Store) open(ctx context.Context, q querier, tenant string, write bool, now time.Time) (*tx, error) {
 	t := &tx{s: s, ctx: ctx, q: q, tenant: tenant, write: write, counts: map[string]*count{}, changed: map[string]bool{}}
+	if tid, ok := s.tids.Load(tenant); ok && !write {
+		t.tid, t.now = tid.(int64), now
+		if now.IsZero() {
+			t.now = s.now(0)
+		}
+		return t, nil
+	}
 	query := "SELECT tid, seq, events, last_time FROM tenants WHERE id = $1"
 	if write {
 		query += " FOR UPDATE"
@@ -55,11 +68,28 @@ func (s *Store) open(ctx context.Context, q pgx.Tx, tenant string, write bool, n
 	if err != nil {
 		return nil, dbError(err)
 	}
+	if !write { // a write's tenant may yet roll back with it
+		s.tids.Store(tenant, t.tid)
+	}
+	t.headRead = true
 	t.now = now
 	if now.IsZero() {
 		t.now = s.now(t.lastTime)
 	}
 	return t, nil
+}
+
+// head reads the tenant's trail counters, for a read that opened without them.
+func (t *tx) head() error {
+	if t.headRead {
+		return nil
+	}
+	err := t.q.QueryRow(t.ctx, "SELECT seq, events, last_time FROM tenants WHERE tid = $1", t.tid).Scan(&t.seq, &t.events, &t.lastTime)
+	if err != nil {
+		return dbError(err)
+	}
+	t.headRead = true
+	return nil
 }
 
 func (t *tx) Tenant() string { return t.tenant }
@@ -486,7 +516,9 @@ func (t *tx) Lookup(c *storage.Collection, name, key string) ([]string, error) {
 	if ix.Fold {
 		key = storage.Fold(key)
 	}
-	rows, err := t.q.Query(t.ctx, "SELECT id FROM entries WHERE tid = $1 AND coll = $2 AND idx = $3 AND key = $4 ORDER BY id",
+	// No ORDER BY: asked for id order, the planner may walk the collection's entries in id order
+	// (entries_by_record) and filter them, where the primary key finds the key's few entries.
+	rows, err := t.q.Query(t.ctx, "SELECT id FROM entries WHERE tid = $1 AND coll = $2 AND idx = $3 AND key = $4",
 		t.tid, d.Name, ix.Name, []byte(key))
 	if err != nil {
 		return nil, dbError(err)
@@ -496,6 +528,7 @@ func (t *tx) Lookup(c *storage.Collection, name, key string) ([]string, error) {
 		err := row.Scan(&id)
 		return string(id), err
 	})
+	slices.Sort(ids)
 	return ids, dbError(err)
 }
 
