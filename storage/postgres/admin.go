@@ -15,7 +15,7 @@ import (
 type adminTx struct {
 	s     *Store
 	ctx   context.Context
-	q     querier
+	q     *conn
 	write bool
 	now   time.Time
 	views map[string]*tx // In's views, one per tenant, flushed at commit

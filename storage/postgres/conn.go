@@ -1,33 +1,28 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/scimserver/scimserver/storage"
 )
 
-// querier is what a transaction sends its statements through.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-}
-
-// conn is a pooled connection running one transaction whose BEGIN and SAVEPOINTs are held back
-// and sent in the same round trip as the statement that follows them (one pipeline, read back
-// in order). On a database across a network each round trip is most of a statement's cost: a
-// read by id is then BEGIN+SELECT and COMMIT, not three.
+// conn is a pooled connection running one transaction. Statements whose only result is
+// success (BEGIN, SAVEPOINT, a trail append) are held back and sent in the same round trip as the
+// statement that follows them (one pipeline, read back in order); on a database across a network
+// each round trip is most of a statement's cost. A held statement that fails fails the whole
+// transaction: its error would otherwise be taken for the next statement's.
 type conn struct {
 	c       *pgxpool.Conn
-	prefix  []string // statements without results to send ahead of the next one
-	started bool     // the BEGIN has been sent
+	prefix  []*pgx.QueuedQuery // held statements, to send ahead of the next one
+	started bool               // the BEGIN has been sent
+	failed  error              // a held statement failed: the transaction cannot commit
 }
-
-var _ querier = (*conn)(nil)
 
 // begin holds back the transaction's BEGIN.
 func (c *conn) begin(opts pgx.TxOptions) {
@@ -38,35 +33,37 @@ func (c *conn) begin(opts pgx.TxOptions) {
 	if opts.AccessMode == pgx.ReadOnly {
 		sql += " READ ONLY"
 	}
-	c.prefix = []string{sql}
+	c.prefix = []*pgx.QueuedQuery{{SQL: sql}}
 }
 
-// hold has sql sent ahead of the next statement.
-func (c *conn) hold(sql string) { c.prefix = append(c.prefix, sql) }
+// hold has sql sent ahead of the next statement; it fails the transaction if it fails.
+func (c *conn) hold(sql string, args ...any) {
+	c.prefix = append(c.prefix, &pgx.QueuedQuery{SQL: sql, Arguments: args})
+}
 
 // send sends the held statements and b's as one pipeline, and reads the held ones' results.
 func (c *conn) send(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error) {
+	if c.failed != nil {
+		return nil, c.failed
+	}
 	held := len(c.prefix)
 	if held > 0 {
-		queued := make([]*pgx.QueuedQuery, 0, held+b.Len())
-		for _, sql := range c.prefix {
-			queued = append(queued, &pgx.QueuedQuery{SQL: sql})
-		}
-		b.QueuedQueries = append(queued, b.QueuedQueries...)
+		b.QueuedQueries = append(c.prefix, b.QueuedQueries...)
 		c.prefix, c.started = nil, true
 	}
 	br := c.c.SendBatch(ctx, b)
 	for range held {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
-			return nil, err
+			c.failed = heldFailure(err)
+			return nil, c.failed
 		}
 	}
 	return br, nil
 }
 
 func (c *conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if len(c.prefix) == 0 {
+	if len(c.prefix) == 0 && c.failed == nil {
 		return c.c.Exec(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
@@ -80,7 +77,7 @@ func (c *conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 func (c *conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if len(c.prefix) == 0 {
+	if len(c.prefix) == 0 && c.failed == nil {
 		return c.c.Query(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
@@ -120,14 +117,25 @@ func (c *conn) end(ctx context.Context, commit bool) error {
 		c.prefix = nil
 		return nil
 	}
-	if !commit {
+	if !commit || c.failed != nil {
 		c.prefix = nil
 		_, err := c.c.Exec(ctx, "ROLLBACK")
-		return err
+		return cmp.Or(c.failed, err)
 	}
 	tag, err := c.Exec(ctx, "COMMIT")
 	if err == nil && tag.String() != "COMMIT" {
 		return pgx.ErrTxCommitRollback
+	}
+	return err
+}
+
+// heldFailure is the error of a transaction whose held statement failed: never Conflict, which
+// the caller would take for its own write's (a refused append means the trail is not as the
+// engine left it, which check reports).
+func heldFailure(err error) error {
+	err = dbError(err)
+	if storage.ErrorCode(err) == storage.Conflict {
+		return storage.Errorf(storage.Unavailable, "the database refused a statement sent ahead of this one: %v", err)
 	}
 	return err
 }

@@ -49,11 +49,9 @@ func (t *tx) putEvent(ev storage.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.q.Exec(t.ctx, "INSERT INTO events (tid, seq, time, resource, doc) VALUES ($1, $2, $3, $4, $5)",
+	// Sent with the transaction's next statement: nothing waits for the append's answer.
+	t.q.hold("INSERT INTO events (tid, seq, time, resource, doc) VALUES ($1, $2, $3, $4, $5)",
 		t.tid, int64(ev.Seq), ev.Time.UnixNano(), []byte(ev.ResourceID), raw)
-	if err != nil {
-		return dbError(err)
-	}
 	t.seq, t.events, t.lastTime, t.appended = int64(ev.Seq), t.events+1, max(t.lastTime, ev.Time.UnixNano()), true
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 type tx struct {
 	s      *Store
 	ctx    context.Context
-	q      querier
+	q      *conn
 	tenant string
 	tid    int64
 	now    time.Time
@@ -34,7 +34,8 @@ type tx struct {
 
 // count is a collection's Count and Deletes: as stored, and this transaction's changes.
 type count struct {
-	n, deletes   int64
+	n, deletes   int64 // as stored, once read
+	read         bool
 	dn, ddeletes int64
 }
 
@@ -48,7 +49,7 @@ var _ storage.Tx = (*tx)(nil)
 // A read of a tenant this process has seen before sends nothing yet: a tenant's row number never
 // changes (tenants are never deleted), and the trail counters are read when asked for
 // (TrailLength), in the read's snapshot.
-func (s *Store) open(ctx context.Context, q querier, tenant string, write bool, now time.Time) (*tx, error) {
+func (s *Store) open(ctx context.Context, q *conn, tenant string, write bool, now time.Time) (*tx, error) {
 	t := &tx{s: s, ctx: ctx, q: q, tenant: tenant, write: write, counts: map[string]*count{}, changed: map[string]bool{}}
 	if tid, ok := s.tids.Load(tenant); ok && !write {
 		t.tid, t.now = tid.(int64), now
@@ -142,16 +143,28 @@ func (t *tx) flush() error {
 	return dbError(t.q.SendBatch(t.ctx, b).Close())
 }
 
-func (t *tx) count(c *storage.Collection) *count {
+// delta is c's count in this transaction, without its stored figures unless already read:
+// a write changes the count without asking for it.
+func (t *tx) delta(c *storage.Collection) *count {
 	if n := t.counts[c.Name]; n != nil {
 		return n
 	}
 	n := &count{}
+	t.counts[c.Name] = n
+	return n
+}
+
+// count is c's count with its stored figures read.
+func (t *tx) count(c *storage.Collection) *count {
+	n := t.delta(c)
+	if n.read {
+		return n
+	}
 	err := t.q.QueryRow(t.ctx, "SELECT count, deletes FROM counts WHERE tid = $1 AND coll = $2", t.tid, c.Name).Scan(&n.n, &n.deletes)
 	if err != nil && err != pgx.ErrNoRows {
-		return n // not cached: the next call asks again, and a write's commit fails anyway
+		return n // not read: the next call asks again, and a write's commit fails anyway
 	}
-	t.counts[c.Name] = n
+	n.read = true
 	return n
 }
 
@@ -349,7 +362,7 @@ func (t *tx) insert(d *storage.Collection, r storage.Record, l keyLists, created
 	case inserted == 0:
 		return storage.Errorf(storage.Conflict, "a record with that id already exists")
 	}
-	t.count(d).dn++
+	t.delta(d).dn++
 	t.moveBlock(d, block, 1)
 	return nil
 }
@@ -496,7 +509,7 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 	if deleted == 0 {
 		return storage.Errorf(storage.NotFound, "no such record")
 	}
-	n := t.count(d)
+	n := t.delta(d)
 	n.dn--
 	n.ddeletes++
 	t.moveBlock(d, block, -1)
