@@ -138,6 +138,9 @@ type Tx interface {
 	RemoveParticipant(campaign, user string) (bool, error)
 	// Campaigns lists the campaigns user currently takes part in.
 	Campaigns(user string) ([]string, error)
+	// Participations lists every campaign user was ever assigned to, in campaign order, and
+	// whether the user still takes part: all an engine keeps of participations, for a copy.
+	Participations(user string) ([]Participation, error)
 
 	// Append adds ev to the tenant's audit trail: the engine sets its Seq (greater than every
 	// earlier event's, in commit order), Time (Now) and Tenant.
@@ -228,6 +231,12 @@ type Member struct {
 	Value   string // the member's id
 	Type    string // "User" or "Group", as the domain says
 	Display string
+}
+
+// Participation is a user's assignment to a campaign, current or ended.
+type Participation struct {
+	Campaign string
+	Current  bool
 }
 
 // Facts are what the platform reported about a user.

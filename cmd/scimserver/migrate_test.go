@@ -16,14 +16,20 @@ import (
 
 // TestMigrate copies a directory built through the SCIM API and the platform's facts into a new
 // file, from that file into PostgreSQL and back into a file; each copy keeps the source's trail
-// event for event, authenticates the old token, finds what every lookup found before and keeps
-// the audited-delete rule. A second run, as after an interruption, duplicates nothing.
+// event for event, authenticates the old token, finds what every lookup found before, keeps
+// the audited-delete rule and remembers a campaign the user left. A second run, as after an interruption, duplicates nothing.
 func TestMigrate(t *testing.T) {
 	dir := t.TempDir()
 	src, dst, back := filepath.Join(dir, "src.db"), filepath.Join(dir, "dst.db"), filepath.Join(dir, "back.db")
 	users, groups := seedDirectory(t, src)
 	err := withService(&config{data: src}, func(ctx context.Context, s *scimserver.Service) error {
 		if err := s.RecordInteraction(ctx, scimserver.DefaultTenant, testActor, users[0], "login", time.Now()); err != nil {
+			return err
+		}
+		if err := s.AssignCampaign(ctx, scimserver.DefaultTenant, testActor, "q2-review", users[2]); err != nil {
+			return err
+		}
+		if err := s.UnassignCampaign(ctx, scimserver.DefaultTenant, testActor, "q2-review", users[2]); err != nil {
 			return err
 		}
 		return s.AssignCampaign(ctx, scimserver.DefaultTenant, testActor, "q3-review", users[2])
@@ -105,6 +111,14 @@ func checkMigrated(t *testing.T, data string, want []string, users, groups []str
 			if err := s.Delete(ctx, scimserver.DefaultTenant, testActor, s.Users(), u, scimserver.Conditions{}); err != nil {
 				return err
 			}
+		}
+		// Back in a campaign left before the copy: not a new campaign for the count.
+		if err := s.AssignCampaign(ctx, scimserver.DefaultTenant, testActor, "q2-review", users[2]); err != nil {
+			return err
+		}
+		audit, err := s.UserAudit(ctx, scimserver.DefaultTenant, users[2], scimserver.TrailQuery{Limit: 1})
+		if err != nil || audit.CampaignCount != 2 || len(audit.CurrentCampaigns) != 2 {
+			t.Errorf("campaigns on a copy after rejoining one: %d, current %v, %v; want 2 and both current", audit.CampaignCount, audit.CurrentCampaigns, err)
 		}
 		kept, err := s.Find(ctx, scimserver.DefaultTenant, s.Users(), `id eq "`+users[0]+`"`, 0, "")
 		if err != nil || len(kept) != 1 || kept[0]["active"] != false {

@@ -59,11 +59,21 @@ func (t *tx) RemoveParticipant(campaign, user string) (bool, error) {
 }
 
 func (t *tx) Campaigns(user string) ([]string, error) {
+	ps, err := t.Participations(user)
 	var out []string
-	err := scanPrefix(t.b.Bucket(bktCampaignsOf), prefixOf(user), func(rest []byte) error {
-		if t.b.Bucket(bktParticipants).Get(pair(string(rest), user)) != nil {
-			out = append(out, string(rest))
+	for _, p := range ps {
+		if p.Current {
+			out = append(out, p.Campaign)
 		}
+	}
+	return out, err
+}
+
+func (t *tx) Participations(user string) ([]storage.Participation, error) {
+	var out []storage.Participation
+	err := scanPrefix(t.b.Bucket(bktCampaignsOf), prefixOf(user), func(rest []byte) error {
+		current := t.b.Bucket(bktParticipants).Get(pair(string(rest), user)) != nil
+		out = append(out, storage.Participation{Campaign: string(rest), Current: current})
 		return nil
 	})
 	return out, err

@@ -156,3 +156,18 @@ func (t *tx) RemoveParticipant(campaign, user string) (bool, error) {
 func (t *tx) Campaigns(user string) ([]string, error) {
 	return t.strings("SELECT campaign FROM participants WHERE tid = $1 AND uid = $2 AND current ORDER BY campaign", t.tid, []byte(user))
 }
+
+func (t *tx) Participations(user string) ([]storage.Participation, error) {
+	rows, err := t.q.Query(t.ctx, "SELECT campaign, current FROM participants WHERE tid = $1 AND uid = $2 ORDER BY campaign", t.tid, []byte(user))
+	if err != nil {
+		return nil, dbError(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Participation, error) {
+		var p storage.Participation
+		var campaign []byte
+		err := row.Scan(&campaign, &p.Current)
+		p.Campaign = string(campaign)
+		return p, err
+	})
+	return out, dbError(err)
+}

@@ -98,6 +98,16 @@ func testParticipants(t *testing.T, open Opener) {
 		slices.Sort(out)
 		return out
 	}
+	participations := func(user string) []storage.Participation {
+		t.Helper()
+		var out []storage.Participation
+		e.read(func(tx storage.Tx) error {
+			var err error
+			out, err = tx.Participations(user)
+			return err
+		})
+		return out
+	}
 	if r := add("c1", "u1"); r != (result{true, true}) {
 		t.Errorf("first assignment: %+v, want added and first", r)
 	}
@@ -122,6 +132,10 @@ func testParticipants(t *testing.T, open Opener) {
 	if got := campaigns("u2"); !slices.Equal(got, []string{"c1"}) {
 		t.Errorf("Campaigns(u2): %v", got)
 	}
+	// An ended participation is kept, and listed as ended.
+	if got, want := participations("u1"), []storage.Participation{{Campaign: "c1"}, {Campaign: "c2", Current: true}}; !slices.Equal(got, want) {
+		t.Errorf("Participations(u1) after leaving c1: %v, want %v", got, want)
+	}
 	// Back in a campaign left before: added, but not for the first time.
 	if r := add("c1", "u1"); r != (result{true, false}) {
 		t.Errorf("assignment after leaving: %+v, want added, not first", r)
@@ -129,7 +143,10 @@ func testParticipants(t *testing.T, open Opener) {
 	if got := campaigns("u1"); !slices.Equal(got, []string{"c1", "c2"}) {
 		t.Errorf("Campaigns(u1) after rejoining: %v", got)
 	}
-	if got := campaigns("u3"); len(got) != 0 {
+	if got, want := participations("u1"), []storage.Participation{{Campaign: "c1", Current: true}, {Campaign: "c2", Current: true}}; !slices.Equal(got, want) {
+		t.Errorf("Participations(u1) after rejoining: %v, want %v", got, want)
+	}
+	if got := campaigns("u3"); len(got) != 0 || len(participations("u3")) != 0 {
 		t.Errorf("Campaigns of a user never assigned: %v", got)
 	}
 	// Prefixes of ids are other ids.

@@ -109,7 +109,7 @@ type item struct {
 	rec       storage.Record
 	members   []storage.Member
 	facts     storage.Facts
-	campaigns []string
+	campaigns []storage.Participation
 }
 
 // copyRecords copies a collection batch by batch, in id order.
@@ -171,9 +171,14 @@ func putItem(tx storage.ImportTx, c *storage.Collection, it item) error {
 			return err
 		}
 	}
-	for _, campaign := range it.campaigns {
-		if _, _, err := tx.AddParticipant(campaign, r.ID); err != nil {
+	for _, p := range it.campaigns {
+		if _, _, err := tx.AddParticipant(p.Campaign, r.ID); err != nil {
 			return err
+		}
+		if !p.Current { // ended: kept, so that a later assignment is not counted as a first
+			if _, err := tx.RemoveParticipant(p.Campaign, r.ID); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -348,7 +353,7 @@ func readItem(tx storage.Tx, r storage.Record) (item, error) {
 	if it.facts, err = tx.Facts(r.ID); err != nil {
 		return it, err
 	}
-	it.campaigns, err = tx.Campaigns(r.ID)
+	it.campaigns, err = tx.Participations(r.ID)
 	return it, err
 }
 
@@ -356,8 +361,6 @@ func readItem(tx storage.Tx, r storage.Record) (item, error) {
 // finest that every engine keeps.
 func sameItem(a, b item) bool {
 	same := func(x, y time.Time) bool { return x.Truncate(time.Microsecond).Equal(y.Truncate(time.Microsecond)) }
-	slices.Sort(a.campaigns)
-	slices.Sort(b.campaigns)
 	return string(a.rec.Doc) == string(b.rec.Doc) && a.rec.Version == b.rec.Version &&
 		same(a.rec.Created, b.rec.Created) && same(a.rec.Modified, b.rec.Modified) &&
 		string(a.rec.Secret) == string(b.rec.Secret) && slices.Equal(a.members, b.members) &&
