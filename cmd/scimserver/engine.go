@@ -18,13 +18,13 @@ type dataStore interface {
 }
 
 // openStore opens the storage engine --data names: a PostgreSQL database for a postgres:// or
-// postgresql:// URL, otherwise a bbolt data file. A PostgreSQL database is shared with running
-// servers, so readOnly changes nothing there.
+// postgresql:// URL, otherwise a bbolt data file. readOnly opens it without changing it (on
+// PostgreSQL, servers may be writing meanwhile).
 func openStore(c *config, readOnly bool) (dataStore, error) {
 	if postgres.IsURL(c.data) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		return postgres.Open(ctx, c.data, postgres.Options{Collections: scimserver.Collections()})
+		return postgres.Open(ctx, c.data, postgres.Options{Collections: scimserver.Collections(), ReadOnly: readOnly})
 	}
 	return bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections(), ReadOnly: readOnly, Timeout: 2 * time.Second,
 		ErasureCleared: scimserver.ErasureCleared})

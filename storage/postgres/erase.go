@@ -59,8 +59,12 @@ func (s *Store) vacuumer(done <-chan struct{}) {
 		case <-ctx.Done():
 		}
 	}()
-	_ = s.refreshStatistics(ctx) // failed: the next tick tries again
 	tick := time.NewTicker(analyzeEvery)
+	if s.readOnly {
+		tick.Stop() // the servers keep the statistics
+	} else {
+		_ = s.refreshStatistics(ctx) // failed: the next tick tries again
+	}
 	defer tick.Stop()
 	for {
 		select {

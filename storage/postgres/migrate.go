@@ -65,7 +65,15 @@ func (s *Store) migrate(ctx context.Context, decls []*storage.Collection) error 
 		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
 			return err
 		}
-		if _, err := q.Exec(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"); err != nil {
+		if s.readOnly {
+			var exists bool
+			if err := q.QueryRow(ctx, "SELECT to_regclass('schema_version') IS NOT NULL").Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				return fmt.Errorf("the database holds no scimserver schema (this command creates none)")
+			}
+		} else if _, err := q.Exec(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"); err != nil {
 			return err
 		}
 		var version int
@@ -74,6 +82,9 @@ func (s *Store) migrate(ctx context.Context, decls []*storage.Collection) error 
 		}
 		if version > len(steps) {
 			return fmt.Errorf("the database schema is version %d; this scimserver knows versions up to %d: upgrade scimserver", version, len(steps))
+		}
+		if s.readOnly && version < len(steps) {
+			return fmt.Errorf("the database schema is version %d, older than this scimserver's (%d), and this command changes nothing: start a server of this version once to migrate it", version, len(steps))
 		}
 		for i := version; i < len(steps); i++ {
 			if _, err := q.Exec(ctx, steps[i]); err != nil {
@@ -122,12 +133,15 @@ func (s *Store) reconcileIndexes(ctx context.Context, q pgx.Tx, decls []*storage
 			if b, ok := have[[2]string{c.Name, ix.Name}]; ok && b == (built{ix.Unique, ix.Fold}) {
 				continue
 			}
+			if s.readOnly {
+				return fmt.Errorf("index %s of %s is not built as this scimserver declares it, and this command changes nothing: start a server of this version once to build it", ix.Name, c.Name)
+			}
 			if err := buildIndex(ctx, q, c, ix); err != nil {
 				return err
 			}
 		}
 		for k := range have {
-			if k[0] == c.Name && !declared[k[1]] {
+			if k[0] == c.Name && !declared[k[1]] && !s.readOnly {
 				if _, err := q.Exec(ctx, "DELETE FROM layout WHERE coll = $1 AND idx = $2", k[0], k[1]); err != nil {
 					return err
 				}

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,5 +95,61 @@ func TestCheck(t *testing.T) {
 		if err != nil || !strings.Contains(strings.Join(problems, "\n"), damage.want) {
 			t.Errorf("after %s: %v %v; want %q", damage.sql, problems, err, damage.want)
 		}
+	}
+}
+
+// TestReadOnlyOpen: a read-only open (check, audit, the source of a migrate) changes nothing: it
+// refuses a database without the schema, one at an older schema version and one lacking a
+// declared index, where a normal open would create, migrate or build them.
+func TestReadOnlyOpen(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	readOnly := func(collections []*storage.Collection) error {
+		s, err := postgres.Open(ctx, url, postgres.Options{Collections: collections, ReadOnly: true})
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tables := func() (n int) {
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := readOnly(nil); err == nil || !strings.Contains(err.Error(), "no scimserver schema") || tables() != 0 {
+		t.Fatalf("read-only open of an empty database: %v, %d tables", err, tables())
+	}
+	s, err := postgres.Open(ctx, url, postgres.Options{Collections: []*storage.Collection{storagetest.People}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := readOnly([]*storage.Collection{storagetest.People}); err != nil {
+		t.Fatalf("read-only open of a current database: %v", err)
+	}
+	more := *storagetest.People
+	more.Indexes = append(slices.Clone(more.Indexes), storage.Index{Name: "nickName", Attr: "nickName", Keys: func(doc map[string]any) []string { return nil }})
+	var layout int
+	if err := readOnly([]*storage.Collection{&more}); err == nil || !strings.Contains(err.Error(), "nickName") {
+		t.Errorf("read-only open declaring an index the database lacks: %v", err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM layout WHERE idx = 'nickName'").Scan(&layout); err != nil || layout != 0 {
+		t.Errorf("the read-only open built the index: %d %v", layout, err)
+	}
+	if _, err := conn.Exec(ctx, "UPDATE schema_version SET version = version - 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := readOnly([]*storage.Collection{storagetest.People}); err == nil || !strings.Contains(err.Error(), "older") {
+		t.Errorf("read-only open of an older schema: %v", err)
+	}
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version); err != nil || version != postgres.SchemaVersion()-1 {
+		t.Errorf("schema version after a read-only open: %d %v, want it left at %d", version, err, postgres.SchemaVersion()-1)
 	}
 }

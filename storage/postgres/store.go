@@ -40,6 +40,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// TxTimeout bounds a transaction whose context has no deadline; 0 means one minute.
 	TxTimeout time.Duration
+	// ReadOnly opens for reading (a check, an export) without changing the database: a schema
+	// older than this version's, or an index it declares and the database lacks, is refused
+	// rather than migrated or built, and the statistics are left to the servers.
+	ReadOnly bool
 }
 
 // Store is an open PostgreSQL database.
@@ -57,6 +61,7 @@ type Store struct {
 	last      atomic.Int64  // the latest clock reading (Unix ns)
 	observers observe.Commits
 	txTimeout time.Duration
+	readOnly  bool
 	batches   batches
 	tids      sync.Map // tenant id -> its row number (tenants.tid), which never changes
 }
@@ -108,7 +113,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
 	}
-	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: &watch.Set{}, txTimeout: opts.TxTimeout,
+	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: &watch.Set{}, txTimeout: opts.TxTimeout, readOnly: opts.ReadOnly,
 		vacuums: make(chan struct{}, 1), stopped: make(chan struct{}), vacuumed: make(chan struct{})}
 	if s.txTimeout <= 0 {
 		s.txTimeout = time.Minute
