@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/scimserver/scimserver/storage"
 	"github.com/scimserver/scimserver/storage/postgres"
-	"github.com/scimserver/scimserver/storage/postgres/pgtest"
 	"github.com/scimserver/scimserver/storage/storagetest"
 )
 
@@ -19,14 +16,8 @@ import (
 // (the refresh the engine runs every minute) gives the planner statistics under which a lookup by key probes the key (the primary key of
 // entries) instead of walking the collection's entries.
 func TestAnalyzeRefreshesStatistics(t *testing.T) {
-	url := pgtest.URL(t)
-	s := open(t, url, []*storage.Collection{storagetest.People})
+	s, conn := openTenant(t)
 	ctx := context.Background()
-	if err := s.WriteAdmin(ctx, func(a storage.AdminTx) error {
-		return a.PutTenant(storage.Tenant{ID: "t", Name: "t", Created: a.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
 	err := s.Write(ctx, "t", func(tx storage.Tx) error {
 		for i := range 5000 {
 			name := fmt.Sprintf("u%d", i)
@@ -40,11 +31,6 @@ func TestAnalyzeRefreshesStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	// The server counts a transaction's changes for autovacuum (and Analyze) within a second or
 	// so of its commit.
 	var analyzed bool

@@ -62,13 +62,21 @@ func (c *conn) send(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error)
 	return br, nil
 }
 
-func (c *conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if len(c.prefix) == 0 && c.failed == nil {
-		return c.c.Exec(ctx, sql, args...)
-	}
+// direct reports whether a statement can go alone, with nothing held before it.
+func (c *conn) direct() bool { return len(c.prefix) == 0 && c.failed == nil }
+
+// sendOne sends sql after the held statements.
+func (c *conn) sendOne(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
-	br, err := c.send(ctx, b)
+	return c.send(ctx, b)
+}
+
+func (c *conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if c.direct() {
+		return c.c.Exec(ctx, sql, args...)
+	}
+	br, err := c.sendOne(ctx, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -77,12 +85,10 @@ func (c *conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 func (c *conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if len(c.prefix) == 0 && c.failed == nil {
+	if c.direct() {
 		return c.c.Query(ctx, sql, args...)
 	}
-	b := &pgx.Batch{}
-	b.Queue(sql, args...)
-	br, err := c.send(ctx, b)
+	br, err := c.sendOne(ctx, sql, args)
 	if err != nil {
 		return nil, err
 	}

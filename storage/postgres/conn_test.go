@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/scimserver/scimserver/storage"
-	"github.com/scimserver/scimserver/storage/postgres/pgtest"
 	"github.com/scimserver/scimserver/storage/storagetest"
 )
 
@@ -20,19 +17,8 @@ import (
 // committed: every write that returned nil has its record, and every write whose record is
 // missing returned an error.
 func TestHeldStatementFailureFailsTheBatch(t *testing.T) {
-	url := pgtest.URL(t)
-	s := open(t, url, []*storage.Collection{storagetest.People})
+	s, conn := openTenant(t)
 	ctx := context.Background()
-	if err := s.WriteAdmin(ctx, func(a storage.AdminTx) error {
-		return a.PutTenant(storage.Tenant{ID: "t", Name: "t", Created: a.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	// The third append's seq is taken; the lock held meanwhile makes the writes queue up and
 	// share transactions.
 	if _, err := conn.Exec(ctx, `INSERT INTO events (tid, seq, time, resource, doc) SELECT tid, seq + 3, 0, '\x', '{}' FROM tenants WHERE id = 't'`); err != nil {

@@ -48,9 +48,10 @@ func TestReopen(t *testing.T) {
 // named holds each reopen test's schemas by name.
 var named = map[string]map[string]string{}
 
-// TestCheck: a store written through the contract checks clean; an index entry lost, a count
-// or a block count gone wrong, and a trail counter out of step are each reported.
-func TestCheck(t *testing.T) {
+// openTenant opens a fresh schema declaring People, with the tenant "t", and a connection of
+// its own to the schema, for a test to look at or damage the tables behind the store's back.
+func openTenant(t *testing.T) (*postgres.Store, *pgx.Conn) {
+	t.Helper()
 	url := pgtest.URL(t)
 	s := open(t, url, []*storage.Collection{storagetest.People})
 	ctx := context.Background()
@@ -59,6 +60,19 @@ func TestCheck(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return s, conn
+}
+
+// TestCheck: a store written through the contract checks clean; an index entry lost, a count
+// or a block count gone wrong, and a trail counter out of step are each reported.
+func TestCheck(t *testing.T) {
+	s, conn := openTenant(t)
+	ctx := context.Background()
 	err := s.Write(ctx, "t", func(tx storage.Tx) error {
 		for i := range 3000 {
 			doc := fmt.Sprintf(`{"userName":"u%d","emails":[{"value":"u%d@x"}]}`, i, i)
@@ -77,11 +91,6 @@ func TestCheck(t *testing.T) {
 	if problems, err := s.Check(ctx); err != nil || len(problems) != 0 {
 		t.Fatalf("a clean store: %v %v", problems, err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	for _, damage := range []struct{ sql, want string }{
 		{"DELETE FROM entries WHERE ctid = (SELECT ctid FROM entries WHERE idx = 'email' LIMIT 1)", "index email lacks an entry"},
 		{"UPDATE counts SET count = count + 1", "counts 3001 records, holds 3000"},
