@@ -200,10 +200,10 @@ func (d *Deliverer) deliver(ctx context.Context, tenant, id string) {
 			report = nil
 			return
 		case code == scimserver.Conflict: // another server delivers it
-			// Ask again as often as the webhooks are listed: a lease released by a server that
-			// stopped is then taken over within Rescan, not half a lease later.
+			// Ask again as often as the webhooks are listed (at most every half lease): a lease
+			// released by a server that stopped is then taken over within Rescan.
 			report = nil
-			sleep(ctx, d.opts.Rescan)
+			sleep(ctx, min(d.opts.Rescan, d.lease/2))
 			continue
 		case err != nil:
 			if ctx.Err() == nil {

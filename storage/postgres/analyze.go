@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Statistics. PostgreSQL plans each query from its tables' statistics, which autovacuum keeps
@@ -13,10 +15,33 @@ import (
 // (seen: 10 ms for a userName lookup among 10,000 users, against 0.1 ms). So the engine refreshes
 // its own tables' statistics once they changed by autovacuum's default measure (50 rows and 10%
 // of the table), checked when it opens and every analyzeEvery, by one process at a time.
-const analyzeEvery = time.Minute
+//
+// Each table is analyzed in a transaction of its own that waits at most lockWait for the table:
+// a table autovacuum is working on is skipped rather than waited for, since PostgreSQL cancels an
+// autovacuum that holds up another session's lock.
+const (
+	analyzeEvery = time.Minute
+	lockWait     = "100ms"
+)
 
 // analyzeLock is the advisory lock key of the statistics refresh: one process runs it at a time.
 const analyzeLock = 0x5c1a_a7a1
+
+// statistician refreshes the statistics now and every analyzeEvery, until the store closes.
+func (s *Store) statistician() {
+	ctx, cancel := s.untilClosed()
+	defer cancel()
+	tick := time.NewTicker(analyzeEvery)
+	defer tick.Stop()
+	for {
+		_ = s.refreshStatistics(ctx) // failed: the next tick tries again
+		select {
+		case <-s.stopped:
+			return
+		case <-tick.C:
+		}
+	}
+}
 
 // Analyze refreshes the statistics of every table of the engine now: for a caller that has just
 // loaded much data and reads it at once.
@@ -29,25 +54,44 @@ func (s *Store) refreshStatistics(ctx context.Context) error { return s.analyze(
 // analyze analyzes the engine's tables, or only those that changed enough; it does nothing while
 // another process is at it.
 func (s *Store) analyze(ctx context.Context, onlyChanged bool) error {
-	return dbError(pgx.BeginFunc(ctx, s.pool, func(q pgx.Tx) error {
-		var mine bool
-		if err := q.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", int64(analyzeLock)).Scan(&mine); err != nil || !mine {
-			return err
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return dbError(err)
+	}
+	var mine bool
+	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(analyzeLock)).Scan(&mine); err != nil || !mine {
+		c.Release()
+		return dbError(err)
+	}
+	defer func() {
+		// A connection that cannot give the lock back must not return to the pool holding it.
+		if _, err := c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(analyzeLock)); err != nil {
+			_ = c.Conn().Close(context.WithoutCancel(ctx))
 		}
-		rows, err := q.Query(ctx, `SELECT quote_ident(relname) FROM pg_stat_user_tables WHERE schemaname = current_schema()
-			AND (NOT $1 OR n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0))`, onlyChanged)
-		if err != nil {
-			return err
-		}
-		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		for _, t := range tables {
-			if _, err := q.Exec(ctx, "ANALYZE "+t); err != nil {
+		c.Release()
+	}()
+	rows, err := c.Query(ctx, `SELECT quote_ident(relname) FROM pg_stat_user_tables t WHERE schemaname = current_schema()
+		AND (NOT $1 OR n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0))
+		AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_vacuum v WHERE v.relid = t.relid)`, onlyChanged)
+	if err != nil {
+		return dbError(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return dbError(err)
+	}
+	for _, t := range tables {
+		err := pgx.BeginFunc(ctx, c, func(q pgx.Tx) error {
+			if _, err := q.Exec(ctx, "SET LOCAL lock_timeout = '"+lockWait+"'"); err != nil {
 				return err
 			}
+			_, err := q.Exec(ctx, "ANALYZE "+t)
+			return err
+		})
+		var pe *pgconn.PgError
+		if err != nil && !(errors.As(err, &pe) && pe.Code == "55P03") { // 55P03: the table is busy; next time
+			return dbError(err)
 		}
-		return nil
-	}))
+	}
+	return nil
 }

@@ -102,6 +102,12 @@ func (s *Store) commitBatch(ctx context.Context, tenant string, calls []*writeCa
 			q.hold("SAVEPOINT write")
 			saved := t.save()
 			c.err = runSafely(c.fn, t)
+			if q.failed != nil {
+				// A statement held back failed, and the error this write met (or a domain error
+				// made of it) is not the write's own: the transaction fails, and so does each write.
+				c.err = q.failed
+				return q.failed
+			}
 			if c.err == nil {
 				committed++
 				continue

@@ -116,19 +116,23 @@ func (c *conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return br
 }
 
-// end commits (or rolls back) the transaction; one that never sent a statement has nothing to
-// end. A COMMIT that PostgreSQL answers with ROLLBACK (the transaction had failed) is an error.
+// end commits (or rolls back) the transaction; one that never sent a statement and holds
+// nothing but its BEGIN has nothing to end. A COMMIT that PostgreSQL answers with ROLLBACK (the
+// transaction had failed) is an error.
 func (c *conn) end(ctx context.Context, commit bool) error {
-	if !c.started {
-		c.prefix = nil
-		return nil
-	}
 	if !commit || c.failed != nil {
 		c.prefix = nil
+		if !c.started {
+			return nil
+		}
 		_, err := c.c.Exec(ctx, "ROLLBACK")
 		return cmp.Or(c.failed, err)
 	}
-	tag, err := c.Exec(ctx, "COMMIT")
+	if !c.started && len(c.prefix) == 1 {
+		c.prefix = nil
+		return nil
+	}
+	tag, err := c.Exec(ctx, "COMMIT") // with whatever is held
 	if err == nil && tag.String() != "COMMIT" {
 		return pgx.ErrTxCommitRollback
 	}

@@ -46,34 +46,16 @@ func (s *Store) PendingErasures() (int, time.Time, error) {
 	return n, time.Unix(0, oldest).UTC(), nil
 }
 
-// vacuumer runs the targeted VACUUM each time an erasure asks for it, and refreshes the tables'
-// statistics now and then (analyze.go), until the store closes.
-func (s *Store) vacuumer(done <-chan struct{}) {
-	defer close(s.vacuumed)
-	ctx, cancel := context.WithCancel(context.Background())
+// vacuumer runs the targeted VACUUM each time an erasure asks for it, until the store closes.
+func (s *Store) vacuumer() {
+	ctx, cancel := s.untilClosed()
 	defer cancel()
-	go func() {
-		select {
-		case <-done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	tick := time.NewTicker(analyzeEvery)
-	if s.readOnly {
-		tick.Stop() // the servers keep the statistics
-	} else {
-		_ = s.refreshStatistics(ctx) // failed: the next tick tries again
-	}
-	defer tick.Stop()
 	for {
 		select {
-		case <-done:
+		case <-s.stopped:
 			return
 		case <-s.vacuums:
 			_ = s.Vacuum(ctx) // failed: the next erasure, or Compact, tries again
-		case <-tick.C:
-			_ = s.refreshStatistics(ctx)
 		}
 	}
 }

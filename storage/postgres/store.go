@@ -55,10 +55,10 @@ type Store struct {
 	listener  *listener
 	closed    atomic.Bool
 	closeOnce sync.Once
-	vacuums   chan struct{} // asks the vacuumer for a targeted VACUUM (erase.go)
-	stopped   chan struct{} // closed by Close: the vacuumer ends
-	vacuumed  chan struct{} // closed when the vacuumer has ended
-	last      atomic.Int64  // the latest clock reading (Unix ns)
+	vacuums   chan struct{}  // asks the vacuumer for a targeted VACUUM (erase.go)
+	stopped   chan struct{}  // closed by Close: the background work ends
+	workers   sync.WaitGroup // the background work: the vacuumer and the statistics refresh
+	last      atomic.Int64   // the latest clock reading (Unix ns)
 	observers observe.Commits
 	txTimeout time.Duration
 	readOnly  bool
@@ -114,7 +114,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
 	}
 	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: &watch.Set{}, txTimeout: opts.TxTimeout, readOnly: opts.ReadOnly,
-		vacuums: make(chan struct{}, 1), stopped: make(chan struct{}), vacuumed: make(chan struct{})}
+		vacuums: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if s.txTimeout <= 0 {
 		s.txTimeout = time.Minute
 	}
@@ -135,7 +135,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open %s: listen for commits: %w", Redact(rawURL), err)
 	}
-	go s.vacuumer(s.stopped)
+	s.workers.Go(s.vacuumer)
+	if !s.readOnly { // the servers keep the statistics
+		s.workers.Go(s.statistician)
+	}
 	return s, nil
 }
 
@@ -145,7 +148,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.stopped)
-		<-s.vacuumed
+		s.workers.Wait()
 		s.listener.stop()
 		s.watchers.Close()
 		s.pool.Close()
@@ -154,6 +157,19 @@ func (s *Store) Close() error {
 }
 
 var errClosed = &storage.Error{Code: storage.Unavailable, Message: "the store is closed"}
+
+// untilClosed returns a context that ends when the store closes.
+func (s *Store) untilClosed() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.stopped:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
 
 // Ping checks that the database answers and takes writes (it is not a standby in recovery).
 func (s *Store) Ping(ctx context.Context) error {

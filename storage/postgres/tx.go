@@ -48,7 +48,8 @@ var _ storage.Tx = (*tx)(nil)
 //
 // A read of a tenant this process has seen before sends nothing yet: a tenant's row number never
 // changes (tenants are never deleted), and the trail counters are read when asked for
-// (TrailLength), in the read's snapshot.
+// (TrailLength), in the read's snapshot. Its Now is then this process's clock, which may read
+// a little before the time of an event another process committed just before the read.
 func (s *Store) open(ctx context.Context, q *conn, tenant string, write bool, now time.Time) (*tx, error) {
 	t := &tx{s: s, ctx: ctx, q: q, tenant: tenant, write: write, counts: map[string]*count{}, changed: map[string]bool{}}
 	if tid, ok := s.tids.Load(tenant); ok && !write {
