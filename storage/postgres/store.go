@@ -6,7 +6,8 @@
 // transaction and held until its commit; admin writes are serialised by an advisory lock. A write
 // returns nil only once PostgreSQL has answered its COMMIT (synchronous_commit is never turned
 // off). Change-feed watchers are woken through LISTEN/NOTIFY, so a commit by any process wakes
-// the watchers of every process.
+// the watchers of every process. Statements whose only answer is success (BEGIN, SAVEPOINT, a
+// trail append) travel in one pipeline with the statement after them (conn.go).
 package postgres
 
 import (
