@@ -41,6 +41,14 @@ func Check(raw []byte) error {
 
 // DecodeObject checks raw and decodes it as one JSON object, numbers as json.Number.
 func DecodeObject(raw []byte) (map[string]any, error) {
+	if m, ok := decodeFast(raw); ok {
+		return m, nil
+	}
+	return decodeGeneral(raw)
+}
+
+// decodeGeneral is DecodeObject for any input: Check's passes, then encoding/json.
+func decodeGeneral(raw []byte) (map[string]any, error) {
 	if err := Check(raw); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package strictjson
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -86,4 +87,46 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDecodeFast: the one-pass decoder accepts only what the general path accepts, and decodes
+// it to the same value; and the bodies it is for do take it.
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range []string{
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.c","name":{"givenName":"A"},"active":true,"emails":[{"value":"a@b.c","primary":false}],"x":null}`,
+		`{"n":-0.5e+10,"m":0,"k":[1,2.0,3E2]}`, `{"a":1,"a":2}`, `{"a":"\u00e9"}`, `{"a":"é"}`, ` {"a":[[[]]]} `, `{"a":01}`,
+		`{"a":1}x`, `[]`, `{"a":"` + "\xff" + `"}`, `{"a":"\ud800"}`, `{"a":tru}`, `{"a":-}`, `{"a":1.}`, `{"a":1e}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ok := decodeFast([]byte(s))
+		general, err := decodeGeneral([]byte(s))
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: the fast path accepts it, the general one refuses it: %v", s, err)
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Fatalf("%q: the fast path decodes %#v, the general one %#v", s, fast, general)
+		}
+	})
+}
+
+func TestDecodeFastTakesTypicalBodies(t *testing.T) {
+	for _, s := range []string{
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen@example.com","name":{"givenName":"Barbara","familyName":"Jensen"},"emails":[{"value":"bjensen@example.com","type":"work","primary":true}],"active":true}`,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`,
+		"{\n  \"displayName\": \"Group A\",\n  \"members\": []\n}",
+	} {
+		if _, ok := decodeFast([]byte(s)); !ok {
+			t.Errorf("%s: the fast path gave up", s)
+		}
+	}
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":"\u00e9"}`, `{"a":1} {}`, `[1]`, `{"a":01}`} {
+		if _, ok := decodeFast([]byte(s)); ok {
+			t.Errorf("%s: the fast path took it", s)
+		}
+	}
 }
