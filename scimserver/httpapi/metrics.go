@@ -111,6 +111,9 @@ type storeCollector struct {
 	scrubAge     *prometheus.Desc
 	scansRunning *prometheus.Desc
 	scansStopped *prometheus.Desc
+	hookBacklog  *prometheus.Desc
+	hookFailures *prometheus.Desc
+	hookSent     *prometheus.Desc
 }
 
 func newStoreCollector(svc *scimserver.Service) *storeCollector {
@@ -135,6 +138,13 @@ func newStoreCollector(svc *scimserver.Service) *storeCollector {
 		scansStopped: prometheus.NewDesc(metricsNamespace+"_query_scans_stopped_total",
 			"Listings that no index serves, stopped: reason budget (past --scan-timeout: 400 tooMany), busy (no scan slot freed in time: 429) or gone (the client went away).",
 			[]string{"reason"}, nil),
+		hookBacklog: prometheus.NewDesc(metricsNamespace+"_webhook_backlog_events",
+			"How far a webhook's delivered position is behind its tenant's newest cursor, in audit-trail events (the changes it has yet to deliver are among them).",
+			[]string{"tenant", "webhook"}, nil),
+		hookFailures: prometheus.NewDesc(metricsNamespace+"_webhook_failures",
+			"Failed delivery attempts of a webhook since its last success.", []string{"tenant", "webhook"}, nil),
+		hookSent: prometheus.NewDesc(metricsNamespace+"_webhook_delivered_total",
+			"Changes a webhook's receiver has taken.", []string{"tenant", "webhook"}, nil),
 	}
 }
 
@@ -148,6 +158,9 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.scrubAge
 	ch <- c.scansRunning
 	ch <- c.scansStopped
+	ch <- c.hookBacklog
+	ch <- c.hookFailures
+	ch <- c.hookSent
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -194,4 +207,30 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(enabled), "enabled")
 	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(disabled), "disabled")
+	c.collectWebhooks(ch)
+}
+
+// collectWebhooks reports each active webhook's delivery state, from what the deliverers store
+// (whichever server delivers it).
+func (c *storeCollector) collectWebhooks(ch chan<- prometheus.Metric) {
+	ctx := context.Background()
+	hooks, err := c.svc.ActiveWebhooks(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.hookBacklog, err)
+		return
+	}
+	heads := map[string]uint64{}
+	for _, h := range hooks {
+		head, ok := heads[h.Tenant]
+		if !ok {
+			if head, err = c.svc.Head(ctx, h.Tenant); err != nil {
+				ch <- prometheus.NewInvalidMetric(c.hookBacklog, err)
+				return
+			}
+			heads[h.Tenant] = head
+		}
+		ch <- prometheus.MustNewConstMetric(c.hookBacklog, prometheus.GaugeValue, float64(head-min(head, h.Position)), h.Tenant, h.ID)
+		ch <- prometheus.MustNewConstMetric(c.hookFailures, prometheus.GaugeValue, float64(h.Failures), h.Tenant, h.ID)
+		ch <- prometheus.MustNewConstMetric(c.hookSent, prometheus.CounterValue, float64(h.Delivered), h.Tenant, h.ID)
+	}
 }

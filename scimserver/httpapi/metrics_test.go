@@ -103,6 +103,16 @@ func TestMetricsEndpoint(t *testing.T) {
 	e.do("GET", "/scim/v2/Users/no-such-user", nil).must(t, http.StatusNotFound)
 	e.do("POST", "/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
 		"displayName": "Metrics", "members": []any{map[string]any{"value": ids[2]}}}).must(t, http.StatusCreated)
+	// A webhook nobody delivers (no deliverer runs here), behind by its own creation's event
+	// and two creates.
+	hook, _, err := e.svc.CreateWebhook(bg, testActor, scimserver.DefaultTenant, scimserver.WebhookSpec{URL: "https://hooks.example.com/scim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"m.four@example.com", "m.five@example.com"} {
+		e.do("POST", "/scim/v2/Users", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+			"userName": name}).must(t, http.StatusCreated)
+	}
 
 	// On the main address /metrics takes an admin token: none, or a SCIM one, is 401.
 	e.doAs("", "GET", "/metrics", nil).must(t, http.StatusUnauthorized)
@@ -131,6 +141,16 @@ func TestMetricsEndpoint(t *testing.T) {
 		if v < min {
 			t.Errorf("%s%v = %v, want at least %v", name, labels, v, min)
 		}
+	}
+	hookLabels := []string{`tenant="default"`, `webhook="` + hook.ID + `"`}
+	if v, ok := sample(body, "scimserver_webhook_backlog_events", hookLabels...); v != 3 || !ok {
+		t.Errorf("webhook backlog %v %v, want 3:\n%s", v, ok, grepLines(body, "scimserver_webhook"))
+	}
+	if v, ok := sample(body, "scimserver_webhook_delivered_total", hookLabels...); v != 0 || !ok {
+		t.Errorf("webhook delivered %v %v, want 0", v, ok)
+	}
+	if v, ok := sample(body, "scimserver_webhook_failures", hookLabels...); v != 0 || !ok {
+		t.Errorf("webhook failures %v %v, want 0", v, ok)
 	}
 	want("scimserver_http_requests_total", 2, `route="/scim/v2/Users/{id}"`, `method="GET"`, `status="2xx"`)
 	want("scimserver_http_requests_total", 1, `route="/scim/v2/Users/{id}"`, `method="GET"`, `status="4xx"`)
