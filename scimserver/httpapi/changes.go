@@ -80,6 +80,13 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer s.waiters.release(tenant)
+		kind := feedKindPoll
+		if stream {
+			kind = feedKindStream
+		}
+		waiting := s.metrics.feedWaiting.WithLabelValues(kind)
+		waiting.Inc()
+		defer waiting.Dec()
 	}
 	ctx, cancel := s.untilDrained(r.Context())
 	defer cancel()
@@ -96,6 +103,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
 	if page.Changes == nil {
 		page.Changes = []scimserver.Change{}
 	}
+	s.metrics.feedSent.WithLabelValues(feedKindPage).Add(float64(len(page.Changes)))
 	writeJSON(w, http.StatusOK, changePage{Changes: page.Changes, NextCursor: scimserver.FormatCursor(page.Next)})
 }
 
@@ -180,6 +188,7 @@ func (s *Server) streamChanges(ctx context.Context, w http.ResponseWriter, r *ht
 		if _, err := w.Write(buf); err != nil {
 			return // the client went
 		}
+		s.metrics.feedSent.WithLabelValues(feedKindStream).Add(float64(len(page.Changes)))
 		if err := rc.Flush(); err != nil || ctx.Err() != nil {
 			return
 		}

@@ -717,3 +717,45 @@ func TestMemberChangesCarryOneVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestChangesMetrics: /metrics counts the long polls and streams holding a connection, and the
+// changes sent to readers in pages and on streams.
+func TestChangesMetrics(t *testing.T) {
+	e := newEnvWith(t, filepath.Join(t.TempDir(), "data.db"), Options{FeedMaxWait: time.Hour, FeedHeartbeat: 50 * time.Millisecond})
+	admin := e.adminToken()
+	metric := func(name, kind string) float64 {
+		t.Helper()
+		code, body := fetch(t, e.srv.URL+"/metrics", admin)
+		v, ok := sample(body, name, `kind="`+kind+`"`)
+		if code != http.StatusOK || !ok {
+			t.Fatalf("/metrics: %d, no %s{kind=%q} in:\n%s", code, name, kind, grepLines(body, "scimserver_feed"))
+		}
+		return v
+	}
+	after := e.feed(testPlatformToken, "").NextCursor
+	got := e.pollAsync(testPlatformToken, "after="+after+"&wait=1h")
+	waitFor(t, func() bool { return e.server.waiters.count(scimserver.DefaultTenant) == 1 })
+	if n := metric("scimserver_feed_waiting", "poll"); n != 1 {
+		t.Errorf("waiting polls: %v, want 1", n)
+	}
+	e.createUser("metered@example.com", nil)
+	if p := <-got; len(p.Changes) != 1 {
+		t.Fatalf("the poll answered %+v", p)
+	}
+	eventually(t, "the poll no longer counted as waiting", func() bool { return metric("scimserver_feed_waiting", "poll") == 0 })
+	if n := metric("scimserver_feed_changes_sent_total", "page"); n != 1 {
+		t.Errorf("changes sent in pages: %v, want 1", n)
+	}
+
+	s := openStream(t, e.srv.URL+"/api/v1/changes", testPlatformToken, after)
+	waitFor(t, func() bool { return e.server.waiters.count(scimserver.DefaultTenant) == 1 })
+	if c := s.nextChange(t); c.Operation != "created" {
+		t.Fatalf("the stream's first change: %+v", c)
+	}
+	if n := metric("scimserver_feed_waiting", "stream"); n != 1 {
+		t.Errorf("open streams: %v, want 1", n)
+	}
+	eventually(t, "the streamed change counted", func() bool { return metric("scimserver_feed_changes_sent_total", "stream") == 1 })
+	s.close()
+	eventually(t, "the closed stream no longer counted", func() bool { return metric("scimserver_feed_waiting", "stream") == 0 })
+}

@@ -26,10 +26,19 @@ type metrics struct {
 	authFailures *prometheus.CounterVec
 	commitTime   prometheus.Histogram
 	commitWrites prometheus.Histogram
+	feedWaiting  *prometheus.GaugeVec
+	feedSent     *prometheus.CounterVec
 	handler      http.Handler
 }
 
 const metricsNamespace = "scimserver"
+
+// The kinds of change-feed reads the feed metrics tell apart.
+const (
+	feedKindPoll   = "poll"   // a long poll, waiting
+	feedKindPage   = "page"   // a page of changes, waited for or not
+	feedKindStream = "stream" // Server-Sent Events
+)
 
 func newMetrics(svc *scimserver.Service) *metrics {
 	m := &metrics{
@@ -52,11 +61,23 @@ func newMetrics(svc *scimserver.Service) *metrics {
 		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: "store",
 			Name: "commit_writes", Help: "Writes carried by one commit (group commit shares one fsync among concurrent writers).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
+		feedWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: metricsNamespace, Subsystem: "feed",
+			Name: "waiting", Help: "Change-feed requests holding a connection open: long polls (poll) and event streams (stream)."},
+			[]string{"kind"}),
+		feedSent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: "feed",
+			Name: "changes_sent_total", Help: "Changes sent to change-feed readers, in pages (page) and on event streams (stream)."},
+			[]string{"kind"}),
 	}
 	for _, scope := range scimserver.Scopes {
 		m.authFailures.WithLabelValues(scope) // show zero before the first failure
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites,
+	for _, kind := range []string{feedKindPoll, feedKindStream} {
+		m.feedWaiting.WithLabelValues(kind)
+	}
+	for _, kind := range []string{feedKindPage, feedKindStream} {
+		m.feedSent.WithLabelValues(kind)
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites, m.feedWaiting, m.feedSent,
 		newStoreCollector(svc),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
