@@ -19,8 +19,8 @@ type adminTx struct {
 	write bool
 	now   time.Time
 	views map[string]*tx // In's views, one per tenant, flushed at commit
-	// tenants holds tenant rows a read fetched along with a token (TokenByHash), so that the
-	// check of the token's tenant that follows costs no round trip.
+	// tenants holds tenant rows fetched along with a token (TokenByHash), so that the check of
+	// the token's tenant that follows costs no round trip.
 	tenants map[string][]byte
 }
 
@@ -78,15 +78,17 @@ func (a *adminTx) PutTenant(t storage.Tenant) error {
 	if err != nil {
 		return err
 	}
+	delete(a.tenants, t.ID) // read with a token before: no longer as stored
 	_, err = a.q.Exec(a.ctx, "INSERT INTO tenants (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
 		[]byte(t.ID), raw)
 	return dbError(err)
 }
 
-func (a *adminTx) token(query string, arg []byte) (storage.Token, error) {
+// token reads the token the query finds (its doc first, then whatever more reads).
+func (a *adminTx) token(query string, arg []byte, more ...any) (storage.Token, error) {
 	var t storage.Token
 	var raw []byte
-	err := a.q.QueryRow(a.ctx, query, arg).Scan(&raw)
+	err := a.q.QueryRow(a.ctx, query, arg).Scan(append([]any{&raw}, more...)...)
 	if err == pgx.ErrNoRows {
 		return t, storage.Errorf(storage.NotFound, "no such token")
 	}
@@ -97,29 +99,15 @@ func (a *adminTx) token(query string, arg []byte) (storage.Token, error) {
 }
 
 func (a *adminTx) TokenByHash(hash []byte) (storage.Token, error) {
-	if a.write {
-		return a.token("SELECT doc FROM tokens WHERE hash = $1", hash)
-	}
-	var t storage.Token
-	var raw, tenant []byte
-	err := a.q.QueryRow(a.ctx, "SELECT k.doc, t.doc FROM tokens k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.hash = $1",
-		hash).Scan(&raw, &tenant)
-	if err == pgx.ErrNoRows {
-		return t, storage.Errorf(storage.NotFound, "no such token")
-	}
-	if err != nil {
-		return t, dbError(err)
-	}
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return t, err
-	}
-	if tenant != nil {
+	var tenant []byte
+	t, err := a.token("SELECT k.doc, t.doc FROM tokens k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.hash = $1", hash, &tenant)
+	if err == nil && tenant != nil {
 		if a.tenants == nil {
 			a.tenants = map[string][]byte{}
 		}
 		a.tenants[t.Tenant] = tenant
 	}
-	return t, nil
+	return t, err
 }
 
 func (a *adminTx) Token(id string) (storage.Token, error) {

@@ -53,27 +53,12 @@ var _ storage.Tx = (*tx)(nil)
 func (s *Store) open(ctx context.Context, q *conn, tenant string, write bool, now time.Time) (*tx, error) {
 	t := &tx{s: s, ctx: ctx, q: q, tenant: tenant, write: write, counts: map[string]*count{}, changed: map[string]bool{}}
 	if tid, ok := s.tids.Load(tenant); ok && !write {
-		t.tid, t.now = tid.(int64), now
-		if now.IsZero() {
-			t.now = s.now(0)
-		}
-		return t, nil
-	}
-	query := "SELECT tid, seq, events, last_time FROM tenants WHERE id = $1"
-	if write {
-		query += " FOR UPDATE"
-	}
-	err := q.QueryRow(ctx, query, []byte(tenant)).Scan(&t.tid, &t.seq, &t.events, &t.lastTime)
-	if err == pgx.ErrNoRows {
-		return nil, storage.Errorf(storage.NotFound, "the tenant does not exist")
-	}
-	if err != nil {
-		return nil, dbError(err)
-	}
-	if !write { // a write's tenant may yet roll back with it
+		t.tid = tid.(int64)
+	} else if err := t.readHead("id = $1", []byte(tenant)); err != nil {
+		return nil, err
+	} else if !write { // a write's tenant may yet roll back with it
 		s.tids.Store(tenant, t.tid)
 	}
-	t.headRead = true
 	t.now = now
 	if now.IsZero() {
 		t.now = s.now(t.lastTime)
@@ -86,7 +71,20 @@ func (t *tx) head() error {
 	if t.headRead {
 		return nil
 	}
-	err := t.q.QueryRow(t.ctx, "SELECT seq, events, last_time FROM tenants WHERE tid = $1", t.tid).Scan(&t.seq, &t.events, &t.lastTime)
+	return t.readHead("tid = $1", t.tid)
+}
+
+// readHead reads the tenant's row number and trail counters from the row where matches arg,
+// locking it in a write.
+func (t *tx) readHead(where string, arg any) error {
+	query := "SELECT tid, seq, events, last_time FROM tenants WHERE " + where
+	if t.write {
+		query += " FOR UPDATE"
+	}
+	err := t.q.QueryRow(t.ctx, query, arg).Scan(&t.tid, &t.seq, &t.events, &t.lastTime)
+	if err == pgx.ErrNoRows {
+		return storage.Errorf(storage.NotFound, "the tenant does not exist")
+	}
 	if err != nil {
 		return dbError(err)
 	}
