@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimserver/scimserver/scimserver"
+	"github.com/scimserver/scimserver/storage/postgres"
 	"github.com/scimserver/scimserver/storage/transfer"
 )
 
@@ -62,6 +63,12 @@ event the destination holds.`,
 			started := time.Now()
 			if err := transfer.Copy(ctx, src, dst, opts); err != nil {
 				return fmt.Errorf("migrate stopped (run it again to resume): %w", err)
+			}
+			// The servers started next plan their first queries on the copy's statistics.
+			if pg, ok := dst.(*postgres.Store); ok {
+				if err := pg.Analyze(ctx); err != nil {
+					return fmt.Errorf("analyze the copy: %w", err)
+				}
 			}
 			diffs, err := transfer.Verify(ctx, src, dst, opts)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/scimserver/scimserver/scimserver"
 	"github.com/scimserver/scimserver/storage"
 	"github.com/scimserver/scimserver/storage/postgres/pgtest"
@@ -57,6 +58,17 @@ func TestMigrate(t *testing.T) {
 			if _, stderr, err := run(t, "migrate", "--from", hop[0], "--to", hop[1], "--batch", "2"); err != nil {
 				t.Fatalf("migrate to %s: %v %s", filepath.Base(hop[1]), err, stderr)
 			}
+		}
+		// The copy into PostgreSQL leaves its tables analyzed, for the first server's plans.
+		conn, err := pgx.Connect(context.Background(), pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var unanalyzed int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_user_tables
+			WHERE schemaname = current_schema() AND last_analyze IS NULL AND last_autoanalyze IS NULL`).Scan(&unanalyzed); err != nil || unanalyzed != 0 {
+			t.Errorf("tables of the copy never analyzed: %d %v", unanalyzed, err)
 		}
 		checkMigrated(t, pg, want, users, groups)
 		checkMigrated(t, back, want, users, groups)

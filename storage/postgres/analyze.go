@@ -45,7 +45,7 @@ func (s *Store) statistician() {
 }
 
 // Analyze refreshes the statistics of every table of the engine now: for a caller that has just
-// loaded much data and reads it at once.
+// loaded much data (a migration) and reads it at once.
 func (s *Store) Analyze(ctx context.Context) error { return s.analyze(ctx, false) }
 
 // refreshStatistics refreshes the statistics of the engine's tables that changed enough since
