@@ -172,7 +172,7 @@ func (s *Service) UserAudit(ctx context.Context, tenant, id string, q TrailQuery
 		if err != nil {
 			return err
 		}
-		current, err := tx.Campaigns(id)
+		current, err := storage.Campaigns(tx, id)
 		if err != nil {
 			return err
 		}

@@ -136,10 +136,8 @@ type Tx interface {
 	AddParticipant(campaign, user string) (added, first bool, err error)
 	// RemoveParticipant ends a participation and reports whether there was one.
 	RemoveParticipant(campaign, user string) (bool, error)
-	// Campaigns lists the campaigns user currently takes part in.
-	Campaigns(user string) ([]string, error)
 	// Participations lists every campaign user was ever assigned to, in campaign order, and
-	// whether the user still takes part: all an engine keeps of participations, for a copy.
+	// whether the user still takes part (Campaigns keeps the current ones).
 	Participations(user string) ([]Participation, error)
 
 	// Append adds ev to the tenant's audit trail: the engine sets its Seq (greater than every
@@ -237,6 +235,18 @@ type Member struct {
 type Participation struct {
 	Campaign string
 	Current  bool
+}
+
+// Campaigns lists, in order, the campaigns user currently takes part in.
+func Campaigns(tx Tx, user string) ([]string, error) {
+	ps, err := tx.Participations(user)
+	var out []string
+	for _, p := range ps {
+		if p.Current {
+			out = append(out, p.Campaign)
+		}
+	}
+	return out, err
 }
 
 // Facts are what the platform reported about a user.

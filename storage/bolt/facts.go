@@ -58,17 +58,6 @@ func (t *tx) RemoveParticipant(campaign, user string) (bool, error) {
 	return true, t.b.Bucket(bktParticipants).Delete(k)
 }
 
-func (t *tx) Campaigns(user string) ([]string, error) {
-	ps, err := t.Participations(user)
-	var out []string
-	for _, p := range ps {
-		if p.Current {
-			out = append(out, p.Campaign)
-		}
-	}
-	return out, err
-}
-
 func (t *tx) Participations(user string) ([]storage.Participation, error) {
 	var out []storage.Participation
 	err := scanPrefix(t.b.Bucket(bktCampaignsOf), prefixOf(user), func(rest []byte) error {

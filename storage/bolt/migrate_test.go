@@ -243,7 +243,7 @@ func TestFormat1Fixture(t *testing.T) {
 		if f, err = tx.Facts(dave); err != nil || f.Campaigns != 2 || f.Interactions != 0 {
 			t.Errorf("dave's facts: %+v %v", f, err)
 		}
-		if cs, err := tx.Campaigns(dave); !slices.Equal(cs, []string{"c2"}) || err != nil {
+		if cs, err := storage.Campaigns(tx, dave); !slices.Equal(cs, []string{"c2"}) || err != nil {
 			t.Errorf("dave's campaigns: %v %v", cs, err)
 		}
 		if f, err = tx.Facts(erin); err != nil || f.AnonymizedAt == nil {

@@ -153,10 +153,6 @@ func (t *tx) RemoveParticipant(campaign, user string) (bool, error) {
 	return tag.RowsAffected() > 0, nil
 }
 
-func (t *tx) Campaigns(user string) ([]string, error) {
-	return t.strings("SELECT campaign FROM participants WHERE tid = $1 AND uid = $2 AND current ORDER BY campaign", t.tid, []byte(user))
-}
-
 func (t *tx) Participations(user string) ([]storage.Participation, error) {
 	rows, err := t.q.Query(t.ctx, "SELECT campaign, current FROM participants WHERE tid = $1 AND uid = $2 ORDER BY campaign", t.tid, []byte(user))
 	if err != nil {

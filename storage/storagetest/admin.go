@@ -298,7 +298,7 @@ func testIsolation(t *testing.T, open Opener) {
 		if f, err := tx.Facts(person); f.Interactions != 0 || err != nil {
 			bad("Facts: %+v %v", f, err)
 		}
-		if cs, err := tx.Campaigns(person); len(cs) != 0 || err != nil {
+		if cs, err := storage.Campaigns(tx, person); len(cs) != 0 || err != nil {
 			bad("Campaigns: %v %v", cs, err)
 		}
 		if l, err := tx.TrailLength(); l != 0 || err != nil {

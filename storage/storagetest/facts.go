@@ -92,7 +92,7 @@ func testParticipants(t *testing.T, open Opener) {
 		var out []string
 		e.read(func(tx storage.Tx) error {
 			var err error
-			out, err = tx.Campaigns(user)
+			out, err = storage.Campaigns(tx, user)
 			return err
 		})
 		slices.Sort(out)

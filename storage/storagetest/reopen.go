@@ -106,7 +106,7 @@ func testDataSurvives(t *testing.T, open NamedOpener) {
 		t.Errorf("events after reopening: %+v, want %+v", got, events)
 	}
 	e.read(func(tx storage.Tx) error {
-		cs, err := tx.Campaigns(person)
+		cs, err := storage.Campaigns(tx, person)
 		if !slices.Equal(cs, []string{"c1"}) || err != nil || tx.Count(People) != 1 || tx.Count(Teams) != 0 || tx.Deletes(Teams) != 1 {
 			t.Errorf("after reopening: campaigns %v %v, counts %d %d, deletes %d", cs, err, tx.Count(People), tx.Count(Teams), tx.Deletes(Teams))
 		}

@@ -61,7 +61,7 @@ func (e *env) state(ids []string, team string) state {
 		if s.facts, err = tx.Facts(ids[0]); err != nil {
 			return err
 		}
-		s.campaigns, err = tx.Campaigns(ids[0])
+		s.campaigns, err = storage.Campaigns(tx, ids[0])
 		return err
 	})
 	return s
