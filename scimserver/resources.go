@@ -11,8 +11,8 @@ import (
 
 	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/scimserver/patch"
-	"github.com/scimserver/scimserver/scimserver/strictjson"
 	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/strictjson"
 )
 
 // View says how a resource is rendered: the SCIM root its locations are under (meta.location,

@@ -11,11 +11,12 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"time"
+
+	"github.com/scimserver/scimserver/strictjson"
 )
 
 // Store is an open storage engine.
@@ -378,11 +379,8 @@ type ImportTx interface {
 // DecodeDoc decodes a stored document as Index.Keys reads it: numbers as json.Number, so that
 // keys derived from them are written as they were sent. An empty document is an empty map.
 func DecodeDoc(raw []byte) (map[string]any, error) {
-	m := map[string]any{}
 	if len(raw) == 0 {
-		return m, nil
+		return map[string]any{}, nil
 	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	return m, d.Decode(&m)
+	return strictjson.DecodeObject(raw)
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/scimserver"
-	"github.com/scimserver/scimserver/scimserver/strictjson"
+	"github.com/scimserver/scimserver/strictjson"
 )
 
 // queryFromURL reads a list request's parameters (RFC 7644 §3.4.2).

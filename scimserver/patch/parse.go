@@ -6,13 +6,12 @@
 package patch
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/scimserver/scimserver/scimserver/compare"
-	"github.com/scimserver/scimserver/scimserver/strictjson"
+	"github.com/scimserver/scimserver/strictjson"
 )
 
 const (
@@ -66,16 +65,16 @@ func parse(body []byte, s Schema) ([]Operation, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	var schemas []any
-	if !found || json.Unmarshal(raw, &schemas) != nil || len(schemas) != 1 || schemas[0] != patchOpURN {
+	schemas, _ := arrayElements(raw)
+	if urn, _ := stringOf(first(schemas)); !found || len(schemas) != 1 || urn != patchOpURN {
 		return nil, errorf(invalidValue, "schemas must be [%q]", patchOpURN)
 	}
 	raw, found, err = lookup(top, "Operations")
 	if err != nil {
 		return nil, err
 	}
-	var list []json.RawMessage
-	if !found || json.Unmarshal(raw, &list) != nil || len(list) == 0 {
+	list, _ := arrayElements(raw)
+	if !found || len(list) == 0 {
 		return nil, errorf(invalidValue, "Operations must be a non-empty array")
 	}
 	if len(list) > maxOperations {
@@ -105,8 +104,8 @@ func (p *parser) operation(i int, raw json.RawMessage) *Error {
 	if err != nil {
 		return err.in(at)
 	}
-	var name string
-	if json.Unmarshal(opRaw, &name) != nil {
+	name, ok := stringOf(opRaw)
+	if !ok {
 		return errorf(invalidValue, "%s: op must be a string: add, replace or remove", at)
 	}
 	op := strings.ToLower(name)
@@ -118,8 +117,8 @@ func (p *parser) operation(i int, raw json.RawMessage) *Error {
 	if err != nil {
 		return err.in(at)
 	}
-	var path string // null counts as absent
-	if hasPath && json.Unmarshal(pathRaw, &path) != nil {
+	path, ok := stringOf(pathRaw) // null counts as absent
+	if hasPath && !ok {
 		return errorf(invalidPath, "%s: path must be a string", at)
 	}
 	valueRaw, hasValue, err := lookup(fields, "value")
@@ -265,32 +264,6 @@ func checkJSON(body []byte) *Error {
 	return nil
 }
 
-type field struct {
-	key string
-	raw json.RawMessage
-}
-
-// objectFields splits a JSON object into its fields in order; ok is false if raw is not an object.
-func objectFields(raw json.RawMessage) (fields []field, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, false
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		key, isKey := tok.(string)
-		if err != nil || !isKey {
-			return nil, false
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, false
-		}
-		fields = append(fields, field{key: key, raw: v})
-	}
-	return fields, true
-}
-
 // lookup finds a field by case-insensitive name: clients capitalise keys ("Operations").
 func lookup(fields []field, name string) (raw json.RawMessage, found bool, err *Error) {
 	for _, f := range fields {
@@ -302,18 +275,6 @@ func lookup(fields []field, name string) (raw json.RawMessage, found bool, err *
 		}
 	}
 	return raw, found, nil
-}
-
-// decode decodes a JSON value that checkJSON has already validated, keeping numbers as
-// json.Number; an absent value (nil raw) decodes to nil.
-func decode(raw json.RawMessage) any {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if dec.Decode(&v) != nil {
-		return nil
-	}
-	return v
 }
 
 // Passwords returns the new password values that ops set (add or replace of "password"), so a

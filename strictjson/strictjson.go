@@ -41,24 +41,37 @@ func Check(raw []byte) error {
 
 // DecodeObject checks raw and decodes it as one JSON object, numbers as json.Number.
 func DecodeObject(raw []byte) (map[string]any, error) {
-	if m, ok := decodeFast(raw); ok {
-		return m, nil
+	v, err := Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errObject
+	}
+	return m, nil
+}
+
+// Decode checks raw and decodes it as one JSON value, numbers as json.Number.
+func Decode(raw []byte) (any, error) {
+	if v, ok := decodeFast(raw); ok {
+		return v, nil
 	}
 	return decodeGeneral(raw)
 }
 
-// decodeGeneral is DecodeObject for any input: Check's passes, then encoding/json.
-func decodeGeneral(raw []byte) (map[string]any, error) {
+// decodeGeneral is Decode for any input: Check's passes, then encoding/json.
+func decodeGeneral(raw []byte) (any, error) {
 	if err := Check(raw); err != nil {
 		return nil, err
 	}
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil || m == nil {
-		return nil, errObject
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, errSyntax
 	}
-	return m, nil
+	return v, nil
 }
 
 // frame is an open object or array during the scan.
@@ -140,21 +153,11 @@ func stringEnd(b []byte, from int) (int, error) {
 	for j := from; j < len(b); j++ {
 		switch b[j] {
 		case '\\':
-			if b[j+1] != 'u' {
-				j++
-				continue
-			}
-			switch r := hex4(b[j+2:]); {
-			case r >= 0xd800 && r < 0xdc00: // high half: the low half must be the next escape
-				if len(b) < j+12 || b[j+6] != '\\' || b[j+7] != 'u' || !isLowHalf(hex4(b[j+8:])) {
-					return 0, errHalf
-				}
-				j += 11
-			case isLowHalf(r):
+			n := escapeLen(b[j:])
+			if n == 0 { // json.Valid has passed: the escape is half a pair
 				return 0, errHalf
-			default:
-				j += 5
 			}
+			j += n - 1
 		case '"':
 			return j, nil
 		}
@@ -163,23 +166,6 @@ func stringEnd(b []byte, from int) (int, error) {
 }
 
 func isLowHalf(r rune) bool { return r >= 0xdc00 && r < 0xe000 }
-
-// hex4 reads the four hex digits of a \u escape (json.Valid has checked them).
-func hex4(h []byte) rune {
-	var r rune
-	for _, c := range h[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		default:
-			c -= 'A' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
 
 func unquote(q []byte) (string, error) {
 	if bytes.IndexByte(q, '\\') < 0 {

@@ -96,6 +96,7 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.c","name":{"givenName":"A"},"active":true,"emails":[{"value":"a@b.c","primary":false}],"x":null}`,
 		`{"n":-0.5e+10,"m":0,"k":[1,2.0,3E2]}`, `{"a":1,"a":2}`, `{"a":"\u00e9"}`, `{"a":"é"}`, ` {"a":[[[]]]} `, `{"a":01}`,
 		`{"a":1}x`, `[]`, `{"a":"` + "\xff" + `"}`, `{"a":"\ud800"}`, `{"a":tru}`, `{"a":-}`, `{"a":1.}`, `{"a":1e}`,
+		`{"a":"\ud83d\ude00\n\"\\\/\b\f\r\t"}`, `{"\u0061":1,"a":2}`, `"\udc00"`, `"\ud83dx"`, `"\ud83d\u0041"`, `"\x"`, `"\u12"`, `"\`,
 	} {
 		f.Add(s)
 	}
@@ -119,12 +120,13 @@ func TestDecodeFastTakesTypicalBodies(t *testing.T) {
 		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen@example.com","name":{"givenName":"Barbara","familyName":"Jensen"},"emails":[{"value":"bjensen@example.com","type":"work","primary":true}],"active":true}`,
 		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`,
 		"{\n  \"displayName\": \"Group A\",\n  \"members\": []\n}",
+		`{"department":"R\u0026D","displayName":"\"Q\" \\ \u00e9 \ud83d\ude00"}`, // as json.Marshal stores them
 	} {
 		if _, ok := decodeFast([]byte(s)); !ok {
 			t.Errorf("%s: the fast path gave up", s)
 		}
 	}
-	for _, s := range []string{`{"a":1,"a":2}`, `{"a":"\u00e9"}`, `{"a":1} {}`, `[1]`, `{"a":01}`} {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":1} {}`, `{"a":01}`, `{"a":"\ud800"}`, `{"a\u0000":1,"a\u0000":2}`} {
 		if _, ok := decodeFast([]byte(s)); ok {
 			t.Errorf("%s: the fast path took it", s)
 		}

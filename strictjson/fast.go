@@ -5,27 +5,19 @@ import (
 	"unicode/utf8"
 )
 
-// decodeFast decodes the bodies identity providers send — an object of objects, arrays, numbers,
-// literals and strings without escapes — in one pass that also checks everything Check does. Any
-// other input, and any fault, makes it give up (ok false): DecodeObject then takes the general
-// path, which decides. So it never accepts what that path refuses, nor decodes differently
-// (FuzzDecodeFast holds it to that).
-func decodeFast(raw []byte) (m map[string]any, ok bool) {
+// decodeFast decodes a value in one pass that also checks everything Check does. It is made for
+// the bodies identity providers send and the documents the server stores; what it does not
+// handle (a number it cannot read, an escape it cannot check), and any fault, makes it give up
+// (ok false): the callers then take the general path, which decides. So it never accepts what
+// that path refuses, nor decodes differently (FuzzDecodeFast holds it to that).
+func decodeFast(raw []byte) (v any, ok bool) {
 	p := fastParser{b: raw}
 	p.space()
-	if p.i >= len(p.b) || p.b[p.i] != '{' {
-		return nil, false
-	}
-	v, ok := p.value(0)
-	if !ok {
+	if v, ok = p.value(0); !ok {
 		return nil, false
 	}
 	p.space()
-	if p.i != len(p.b) {
-		return nil, false
-	}
-	m, ok = v.(map[string]any)
-	return m, ok
+	return v, p.i == len(p.b)
 }
 
 type fastParser struct {
@@ -143,23 +135,86 @@ func (p *fastParser) next(closing byte) (more, ok bool) {
 	return false, false
 }
 
-// string parses a string without escapes or control characters, in valid UTF-8.
+// string parses a string in valid UTF-8 without control characters. A string with escapes is
+// unquoted by encoding/json once every escape is known to be well formed, surrogate halves in
+// pairs.
 func (p *fastParser) string() (any, bool) {
-	start := p.i + 1
+	start, escaped := p.i+1, false
 	for j := start; j < len(p.b); j++ {
 		switch c := p.b[j]; {
 		case c == '"':
-			s := p.b[start:j]
-			if !utf8.Valid(s) {
+			if !utf8.Valid(p.b[start:j]) {
 				return nil, false
 			}
 			p.i = j + 1
-			return string(s), true
-		case c == '\\' || c < 0x20:
+			if !escaped {
+				return string(p.b[start:j]), true
+			}
+			var s string
+			if json.Unmarshal(p.b[start-1:j+1], &s) != nil {
+				return nil, false
+			}
+			return s, true
+		case c == '\\':
+			n := escapeLen(p.b[j:])
+			if n == 0 {
+				return nil, false
+			}
+			escaped = true
+			j += n - 1
+		case c < 0x20:
 			return nil, false
 		}
 	}
 	return nil, false
+}
+
+// escapeLen is the length of the escape at the start of b, 0 when it is malformed or escapes
+// half of a surrogate pair without the other half.
+func escapeLen(b []byte) int {
+	if len(b) < 2 {
+		return 0
+	}
+	switch b[1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2
+	case 'u':
+	default:
+		return 0
+	}
+	r, ok := hexEscape(b)
+	switch {
+	case !ok || isLowHalf(r):
+		return 0
+	case r < 0xd800 || r >= 0xdc00:
+		return 6
+	}
+	if low, ok := hexEscape(b[6:]); ok && isLowHalf(low) {
+		return 12
+	}
+	return 0
+}
+
+// hexEscape reads the rune of the \uXXXX escape at the start of b.
+func hexEscape(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[2:6] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // number parses a JSON number, kept as written (json.Number, as UseNumber gives).
