@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -185,24 +186,18 @@ func BenchmarkAddMembersParallel(b *testing.B) {
 		gids = append(gids, e.newGroupOf(b, fmt.Sprintf("g%02d", g), 0))
 	}
 	perm := rand.New(rand.NewPCG(1, 2)).Perm(len(e.ids))
-	b.SetParallelism(4) // 4 x GOMAXPROCS(2) = 8 clients
-	var n atomic.Int64
-	b.ReportAllocs()
-	b.ResetTimer() // not the seeding
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := int(n.Add(1) - 1)
-			if (i+1)*100 > len(perm) {
-				b.Error("ran out of users to add; raise the seed")
-				return
-			}
-			ms := make([]any, 0, 100)
-			for _, u := range perm[i*100 : (i+1)*100] {
-				ms = append(ms, map[string]any{"value": e.ids[u]})
-			}
-			body, _ := json.Marshal(patchOp(op("add", "members", ms)))
-			e.serve(b, "PATCH", "/scim/v2/Groups/"+gids[i%len(gids)], body, http.StatusNoContent)
+	parallel(b, 8, func(n int64) {
+		i := int(n - 1)
+		if (i+1)*100 > len(perm) {
+			b.Error("ran out of users to add; raise the seed")
+			return
 		}
+		ms := make([]any, 0, 100)
+		for _, u := range perm[i*100 : (i+1)*100] {
+			ms = append(ms, map[string]any{"value": e.ids[u]})
+		}
+		body, _ := json.Marshal(patchOp(op("add", "members", ms)))
+		e.serve(b, "PATCH", "/scim/v2/Groups/"+gids[i%len(gids)], body, http.StatusNoContent)
 	})
 }
 
@@ -294,8 +289,12 @@ func BenchmarkPatchUserParallel(b *testing.B) {
 
 // parallel32 runs op from 32 concurrent clients, as an identity provider's import does, with
 // i counting the operations from 1.
-func parallel32(b *testing.B, op func(i int64)) {
-	b.SetParallelism(16) // 16 x GOMAXPROCS(2) = 32 clients
+func parallel32(b *testing.B, op func(i int64)) { parallel(b, 32, op) }
+
+// parallel runs op from about as many concurrent clients as it is given (a multiple of
+// GOMAXPROCS), with i counting the operations from 1; the time before it is not counted.
+func parallel(b *testing.B, clients int, op func(i int64)) {
+	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 	var n atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer() // not the seeding
