@@ -30,6 +30,7 @@ const (
 	opTenantEnable              = "tenant-enable"
 	opTokenCreate               = "token-create"
 	opTokenRevoke               = "token-revoke"
+	opRestored                  = "restored" // the data was restored from a backup (feed.go: MarkRestored)
 )
 
 // Event is one entry of a tenant's audit trail.

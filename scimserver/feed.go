@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scimserver/scimserver/storage"
@@ -169,6 +171,9 @@ func (s *Service) Changes(ctx context.Context, tenant string, after uint64, limi
 			if first && ev.Time.Before(cutoff) {
 				return false, errBehind
 			}
+			if first && takenBack(ev, after) {
+				return false, errTakenBack
+			}
 			first = false
 			examined++
 			page.Next = ev.Seq
@@ -177,13 +182,16 @@ func (s *Service) Changes(ctx context.Context, tenant string, after uint64, limi
 			}
 			return len(page.Changes) < limit && examined < limit+maxSteppedOver, nil
 		})
-		if errors.Is(err, errBehind) {
-			oldest, err := oldestCursor(tx, cutoff)
-			if err != nil {
-				return err
+		if errors.Is(err, errBehind) || errors.Is(err, errTakenBack) {
+			oldest, oerr := oldestCursor(tx, cutoff)
+			if oerr != nil {
+				return oerr
 			}
-			return &CursorGoneError{Oldest: oldest, Message: fmt.Sprintf(
-				"the cursor is older than the feed's retention (%s): resync, then follow from oldestCursor", s.opts.FeedRetention)}
+			msg := fmt.Sprintf("the cursor is older than the feed's retention (%s): resync, then follow from oldestCursor", s.opts.FeedRetention)
+			if errors.Is(err, errTakenBack) {
+				msg = "the data was restored from a backup taken before this cursor, so changes up to it were taken back: resync, then follow from oldestCursor"
+			}
+			return &CursorGoneError{Oldest: oldest, Message: msg}
 		}
 		if err != nil || !first {
 			return err
@@ -205,7 +213,78 @@ func (s *Service) Changes(ctx context.Context, tenant string, after uint64, limi
 	return page, err
 }
 
-var errBehind = &Error{Code: Internal, Message: "behind the retention"}
+var (
+	errBehind    = &Error{Code: Internal, Message: "behind the retention"}
+	errTakenBack = &Error{Code: Internal, Message: "taken back by a restore"}
+)
+
+// takenBack reports whether ev, the first event after the cursor after, is the mark of a
+// restore that took the trail back to before after: the consumer has seen changes that are no
+// longer there, and the trail's events after the mark are not the ones it would expect.
+func takenBack(ev Event, after uint64) bool {
+	if ev.Operation != opRestored {
+		return false
+	}
+	from, err := ParseCursor(ev.Related)
+	return err == nil && after > from
+}
+
+// TrailEnds returns each tenant's newest cursor: what MarkRestored needs to know of a data file
+// before a restore replaces it.
+func (s *Service) TrailEnds(ctx context.Context) (map[string]uint64, error) {
+	ts, err := s.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ends := make(map[string]uint64, len(ts))
+	for _, t := range ts {
+		if ends[t.ID], err = s.Head(ctx, t.ID); err != nil {
+			return nil, err
+		}
+	}
+	return ends, nil
+}
+
+var restoreActor = Actor{ID: "server", Name: "scimserver restore"}
+
+// Restored is what MarkRestored did for one tenant: its trail ended at From in the backup and at
+// To in the data the backup replaced; the trail goes on after To.
+type Restored struct {
+	Tenant   string
+	From, To uint64
+}
+
+// MarkRestored runs on data just restored from a backup, before a server uses it, with the
+// TrailEnds of the data it replaces. Where a tenant's trail had gone further than the backup's,
+// the trail goes on after where it had gone, and a mark there (an event "restored", Related
+// the backup's newest cursor) makes the feed answer a cursor between the two with 410: that
+// consumer saw changes the restore took back, and new changes take cursors above its own.
+func (s *Service) MarkRestored(ctx context.Context, ends map[string]uint64) ([]Restored, error) {
+	im, ok := s.store.(storage.Importer)
+	if !ok {
+		return nil, &Error{Code: Invalid, Message: "this storage engine cannot mark a restore"}
+	}
+	var out []Restored
+	for tenant, end := range ends {
+		err := im.Import(ctx, tenant, func(tx storage.ImportTx) error {
+			last, err := tx.LastSeq()
+			if err != nil || end <= last {
+				return err
+			}
+			out = append(out, Restored{Tenant: tenant, From: last, To: end})
+			return tx.PutEvent(Event{Seq: end + 1, Time: tx.Now(), Tenant: tenant, ActorName: restoreActor.Name,
+				Operation: opRestored, Related: FormatCursor(last), Outcome: "success"})
+		})
+		if storage.ErrorCode(err) == storage.NotFound {
+			continue // a tenant created after the backup was taken is not in it
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	slices.SortFunc(out, func(a, b Restored) int { return strings.Compare(a.Tenant, b.Tenant) })
+	return out, nil
+}
 
 // oldestCursor is the oldest cursor the feed resumes from: the smallest one whose next event is
 // not older than cutoff (the zero cutoff: 0, the beginning). The trail's times follow its order,

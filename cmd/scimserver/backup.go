@@ -226,7 +226,11 @@ An existing data file is replaced only with --force, and never while a server is
 Everything after the snapshot is lost with the replaced file: users and groups changed since,
 audit events recorded since, tokens created since. Tokens revoked and users anonymized since the
 snapshot are live and identifiable again: revoke and anonymize them again before the server
-takes traffic.`,
+takes traffic.
+
+When the replaced file is readable and its audit trail had gone further than the snapshot's,
+restore marks that in the restored trail: the change feed then answers 410 (resync) to the
+cursors the restore took back, and new changes take cursors after them.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.fileOnly("restore", backupOnPostgres); err != nil {
@@ -248,11 +252,30 @@ takes traffic.`,
 			if len(problems) > 0 {
 				return fmt.Errorf("%s is not consistent (%d problem(s)); nothing was restored", from, len(problems))
 			}
-			n, err := bolt.Restore(from, c.data, force, scimserver.Collections())
+			var ends map[string]uint64
+			var marked []scimserver.Restored
+			n, err := bolt.Restore(from, c.data, force, scimserver.Collections(), bolt.RestoreHooks{
+				Old: func(path string) error {
+					var err error
+					if ends, err = trailEnds(path); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "note: the audit trail of the replaced data file cannot be read (%v): consumers of the change feed who read past the snapshot will not be told to resync\n", err)
+					}
+					return nil
+				},
+				New: func(path string) error {
+					var err error
+					marked, err = markRestored(path, ends)
+					return err
+				},
+			})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s into %s: %d bytes, checked\n", from, c.data, n)
+			for _, m := range marked {
+				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s: changes %d to %d of the replaced file are not in the snapshot; the change feed answers their cursors with 410 (resync), and new changes follow from %d\n",
+					m.Tenant, m.From+1, m.To, m.To+1)
+			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "note: tokens revoked and users anonymized after the snapshot was taken are live and identifiable again; revoke and anonymize them again before starting the server")
 			return nil
 		},
@@ -260,6 +283,33 @@ takes traffic.`,
 	cmd.Flags().StringVar(&from, "from", "", "snapshot file written by backup (required)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing data file")
 	return cmd
+}
+
+// trailEnds reads each tenant's newest audit cursor from the data file at path.
+func trailEnds(path string) (map[string]uint64, error) {
+	store, err := bolt.Open(path, bolt.Options{Collections: scimserver.Collections(), ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	return scimserver.New(store, scimserver.Options{}).TrailEnds(context.Background())
+}
+
+// markRestored marks, in the restored data file at path, where each tenant's trail had gone in
+// the file it replaces (ends), so that the change feed tells consumers past the snapshot.
+func markRestored(path string, ends map[string]uint64) ([]scimserver.Restored, error) {
+	if len(ends) == 0 {
+		return nil, nil
+	}
+	store, err := bolt.Open(path, bolt.Options{Collections: scimserver.Collections(), Timeout: time.Second, ErasureCleared: scimserver.ErasureCleared})
+	if err != nil {
+		return nil, err
+	}
+	marked, err := scimserver.New(store, scimserver.Options{}).MarkRestored(context.Background(), ends)
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	return marked, err
 }
 
 // byteProgress reports bytes copied on a terminal, at most ten times a second; it prints nothing

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,7 @@ type liveServer struct {
 	store *bolt.Store
 	srv   *httptest.Server
 	admin string
+	feed  string // a token of the platform scope (the change feed), once changes made one
 }
 
 func startLive(t *testing.T, data string) *liveServer {
@@ -221,6 +223,93 @@ func TestBackupAndRestoreStoppedServer(t *testing.T) {
 	if left, _ := filepath.Glob(data + ".*"); len(left) > 0 {
 		t.Fatalf("temporary files left: %v", left)
 	}
+}
+
+// changes reads the change feed after cursor: the status and the answer.
+func (l *liveServer) changes(after string) (int, map[string]any) {
+	l.t.Helper()
+	if l.feed == "" {
+		var err error
+		_, l.feed, err = scimserver.New(l.store, scimserver.Options{}).CreateToken(context.Background(), testActor,
+			scimserver.TokenSpec{Tenant: scimserver.DefaultTenant, Name: "feed", Scopes: []string{scimserver.ScopePlatform}})
+		if err != nil {
+			l.t.Fatal(err)
+		}
+	}
+	req, _ := http.NewRequest("GET", l.srv.URL+"/api/v1/changes?after="+after, nil)
+	req.Header.Set("Authorization", "Bearer "+l.feed)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		l.t.Fatalf("changes after %s: %d, not JSON: %v", after, res.StatusCode, err)
+	}
+	return res.StatusCode, out
+}
+
+// TestRestoreTakesBackFeedCursors: a consumer of the change feed that read past the snapshot a
+// restore puts back is told to resync (410), instead of waiting for cursors the restored trail
+// hands out again to other changes, and a consumer behind the snapshot reads on without a gap.
+func TestRestoreTakesBackFeedCursors(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.db")
+	seedDirectory(t, data)
+	l := startLive(t, data)
+	_, page := l.changes("0")
+	atSnapshot := page["nextCursor"].(string)
+	snap := filepath.Join(dir, "snap.db")
+	if _, stderr, err := run(t, "backup", "--url", l.srv.URL, "--token", l.admin, "--out", snap); err != nil {
+		t.Fatalf("backup: %v %s", err, stderr)
+	}
+	l.post("/Users", map[string]any{"schemas": []string{userURN}, "userName": "lost.after.snapshot@example.com"})
+	l.post("/Users", map[string]any{"schemas": []string{userURN}, "userName": "lost.too@example.com"})
+	_, page = l.changes(atSnapshot)
+	ahead := page["nextCursor"].(string)
+	if len(page["changes"].([]any)) != 2 || ahead == atSnapshot {
+		t.Fatalf("changes after the snapshot: %v", page)
+	}
+	l.stop()
+
+	stdout, stderr, err := run(t, "restore", "--from", snap, "--force", "--data", data)
+	if err != nil {
+		t.Fatalf("restore: %v %s", err, stderr)
+	}
+	if !strings.Contains(stdout, "tenant default:") || !strings.Contains(stdout, "410") {
+		t.Fatalf("restore does not say what it took back: %q", stdout)
+	}
+	if stdout, _, err := run(t, "check", "--data", data); err != nil || !strings.Contains(stdout, "is consistent") {
+		t.Fatalf("check after restore: %v %q", err, stdout)
+	}
+
+	l = startLive(t, data)
+	created := l.post("/Users", map[string]any{"schemas": []string{userURN}, "userName": "after.restore@example.com"})
+	// Past the snapshot: the changes up to the cursor are gone, and the cursor must not silently
+	// skip the new change.
+	status, body := l.changes(ahead)
+	if status != http.StatusGone || !strings.Contains(fmt.Sprint(body["detail"]), "restored from a backup") || body["oldestCursor"] != "0" {
+		t.Fatalf("a cursor past the snapshot: %d %v", status, body)
+	}
+	// At the snapshot: the new change comes next, the mark of the restore is not a change.
+	status, page = l.changes(atSnapshot)
+	changes, _ := page["changes"].([]any)
+	if status != http.StatusOK || len(changes) != 1 || changes[0].(map[string]any)["resourceId"] != created {
+		t.Fatalf("changes after the snapshot's cursor: %d %v", status, page)
+	}
+	if next, _ := strconv.ParseUint(page["nextCursor"].(string), 10, 64); next <= mustUint(t, ahead) {
+		t.Fatalf("the new change took cursor %d, not above the taken-back %s", next, ahead)
+	}
+}
+
+func mustUint(t *testing.T, s string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestBackupFromRunningServer(t *testing.T) {

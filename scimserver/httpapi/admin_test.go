@@ -315,7 +315,7 @@ func TestAdminBackupDuringWrites(t *testing.T) {
 		t.Fatalf("the snapshot fails the check: %v %v", err, problems)
 	}
 	restored := filepath.Join(t.TempDir(), "restored", "data.db")
-	if _, err := bolt.Restore(snapshot, restored, false, scimserver.Collections()); err != nil {
+	if _, err := bolt.Restore(snapshot, restored, false, scimserver.Collections(), bolt.RestoreHooks{}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := bolt.Open(restored, bolt.Options{Collections: scimserver.Collections(), ErasureCleared: scimserver.ErasureCleared})

@@ -80,7 +80,7 @@ func VerifySnapshot(path string, collections []*storage.Collection) (problems []
 // to is replaced only with overwrite, and never while a process (a running server) holds it.
 // Failures are storage errors: Conflict (to exists), Unavailable (to is in use), Invalid (the
 // snapshot is not a consistent data file).
-func Restore(from, to string, overwrite bool, collections []*storage.Collection) (int64, error) {
+func Restore(from, to string, overwrite bool, collections []*storage.Collection, hooks RestoreHooks) (int64, error) {
 	if abs1, err1 := filepath.Abs(from); err1 == nil {
 		if abs2, err2 := filepath.Abs(to); err2 == nil && abs1 == abs2 {
 			return 0, storage.Errorf(storage.Invalid, "the snapshot and the data file are the same file")
@@ -103,6 +103,11 @@ func Restore(from, to string, overwrite bool, collections []*storage.Collection)
 			return 0, &storage.Error{Code: storage.Unavailable, Message: errLocked(to).Error() + " (restore needs the server stopped)"}
 		case err == nil:
 			defer old.Close()
+			if hooks.Old != nil {
+				if err := hooks.Old(to); err != nil {
+					return 0, err
+				}
+			}
 		}
 		// Any other error means the old file is damaged: replacing it is what restore is for.
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -138,11 +143,26 @@ func Restore(from, to string, overwrite bool, collections []*storage.Collection)
 		}
 		return 0, err
 	}
+	if hooks.New != nil {
+		if err := hooks.New(tmp); err != nil {
+			os.Remove(tmp)
+			return 0, err
+		}
+	}
 	if err := os.Rename(tmp, to); err != nil {
 		os.Remove(tmp)
 		return 0, err
 	}
 	return n, SyncDir(to)
+}
+
+// RestoreHooks carry what the data a restore replaces knew into the data it restores. Old reads
+// the data file about to be replaced, while Restore holds it (no server can start on it
+// meanwhile), and only when it is readable; New works on the checked copy of the snapshot before
+// it is renamed into place. An error from either stops the restore, with the data file as it was.
+type RestoreHooks struct {
+	Old func(path string) error
+	New func(path string) error
 }
 
 // SyncDir fsyncs the directory holding path, so that a rename into it survives a crash.

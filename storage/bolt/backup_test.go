@@ -163,10 +163,10 @@ func TestVerifySnapshotRefusesDamage(t *testing.T) {
 	}
 
 	target := filepath.Join(dir, "data", "data.db")
-	if _, err := Restore(bad, target, false, domain); storage.ErrorCode(err) != storage.Invalid {
+	if _, err := Restore(bad, target, false, domain, RestoreHooks{}); storage.ErrorCode(err) != storage.Invalid {
 		t.Fatalf("restore of an inconsistent snapshot: %v", err)
 	}
-	if _, err := Restore(truncated, target, false, domain); storage.ErrorCode(err) != storage.Invalid {
+	if _, err := Restore(truncated, target, false, domain, RestoreHooks{}); storage.ErrorCode(err) != storage.Invalid {
 		t.Fatalf("restore of a truncated snapshot: %v", err)
 	}
 	if _, err := os.Stat(target); !os.IsNotExist(err) {
@@ -185,7 +185,7 @@ func TestRestore(t *testing.T) {
 	addUsers(t, s, defaultTenant, "later", 5)
 
 	target := filepath.Join(t.TempDir(), "new", "data.db")
-	n, err := Restore(snap, target, false, domain)
+	n, err := Restore(snap, target, false, domain, RestoreHooks{})
 	if err != nil || n != int64(len(want)) {
 		t.Fatalf("restore into a new path: %d %v", n, err)
 	}
@@ -195,10 +195,10 @@ func TestRestore(t *testing.T) {
 	if st, _ := os.Stat(target); st.Mode().Perm() != 0o600 {
 		t.Errorf("restored file mode %v", st.Mode())
 	}
-	if _, err := Restore(snap, target, false, domain); storage.ErrorCode(err) != storage.Conflict {
+	if _, err := Restore(snap, target, false, domain, RestoreHooks{}); storage.ErrorCode(err) != storage.Conflict {
 		t.Fatalf("restore over an existing file without overwrite: %v", err)
 	}
-	if _, err := Restore(target, target, true, domain); storage.ErrorCode(err) != storage.Invalid {
+	if _, err := Restore(target, target, true, domain, RestoreHooks{}); storage.ErrorCode(err) != storage.Invalid {
 		t.Fatalf("restore of a file onto itself: %v", err)
 	}
 	// A running server (an open store) holds the file: restore refuses and leaves it alone.
@@ -207,11 +207,11 @@ func TestRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	addUsers(t, live, defaultTenant, "live", 1)
-	if _, err := Restore(snap, target, true, domain); storage.ErrorCode(err) != storage.Unavailable {
+	if _, err := Restore(snap, target, true, domain, RestoreHooks{}); storage.ErrorCode(err) != storage.Unavailable {
 		t.Fatalf("restore over a file in use: %v", err)
 	}
 	live.Close()
-	if _, err := Restore(snap, target, true, domain); err != nil {
+	if _, err := Restore(snap, target, true, domain, RestoreHooks{}); err != nil {
 		t.Fatalf("restore with overwrite: %v", err)
 	}
 	r, err := Open(target, Options{Collections: domain})
@@ -232,7 +232,7 @@ func TestRestore(t *testing.T) {
 	r.Close()
 	// A damaged data file is what restore is for: it can be replaced.
 	_ = os.WriteFile(target, []byte("damaged"), 0o600)
-	if _, err := Restore(snap, target, true, domain); err != nil {
+	if _, err := Restore(snap, target, true, domain, RestoreHooks{}); err != nil {
 		t.Fatalf("restore over a damaged file: %v", err)
 	}
 	if left, _ := filepath.Glob(target + ".*"); len(left) > 0 {
