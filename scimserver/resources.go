@@ -150,23 +150,54 @@ func (s *Service) create(ctx context.Context, tenant string, actor Actor, k *Kin
 
 // Replace replaces a resource with a PUT body.
 func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions) error {
+	_, err := s.replace(ctx, tenant, actor, k, id, body, cond, nil)
+	return err
+}
+
+// ReplaceRendered is Replace that renders the resource as view says, for the answer to the PUT.
+func (s *Service) ReplaceRendered(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view View) (Resource, error) {
+	return s.replace(ctx, tenant, actor, k, id, body, cond, &view)
+}
+
+func (s *Service) replace(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view *View) (Resource, error) {
 	in, err := k.input(body)
 	if err != nil {
-		return err
+		return Resource{}, err
 	}
-	return s.modify(ctx, tenant, k, id, in.anonymize, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+	return s.modify(ctx, tenant, k, id, in.anonymize, view, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error) {
 		return s.replaceWith(tx, actor, k, id, in, cond, pre, erased)
 	})
 }
 
+// commitFunc makes the writes a PUT or PATCH was worked out to, and returns the record as stored.
+type commitFunc func(storage.Tx) (storage.Record, error)
+
 // modify carries out a PUT or PATCH that with works out (replaceWith, patchWith): from a
-// snapshot when it can (writeChecked), wholly on the writer otherwise.
-func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string, likelyErasing bool, with func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error)) error {
+// snapshot when it can (writeChecked), wholly on the writer otherwise. With a view it renders
+// the result. A write worked out on a snapshot is rendered from the record as stored, with what
+// that snapshot shows beside it (a user's groups, its facts): the version the commit checked
+// proves them current, since a membership change gives the member a new version. Otherwise,
+// and for a projection, the resource is read back.
+func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string, likelyErasing bool, view *View, with func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error)) (Resource, error) {
 	if !k.hasMembers && !likelyErasing {
-		if done, err := s.writeChecked(ctx, tenant, k, id, func(tx storage.Tx) (uint64, func(storage.Tx) error, error) {
-			return with(tx, nil, nil)
-		}); done {
-			return err
+		var related []any
+		var facts *storage.Facts
+		fromWrite := view != nil && k.parseProjection(view.Attributes, view.Excluded).empty()
+		done, stored, err := s.writeChecked(ctx, tenant, k, id, func(tx storage.Tx) (uint64, commitFunc, error) {
+			version, commit, err := with(tx, nil, nil)
+			if err == nil && commit != nil && fromWrite {
+				related, facts, err = s.beside(tx, k, id, view.Base)
+			}
+			return version, commit, err
+		})
+		switch {
+		case !done:
+		case err != nil || view == nil:
+			return Resource{ID: id}, err
+		case stored != nil && fromWrite:
+			return Resource{ID: id, Version: stored.Version, JSON: appendRendered(k, *stored, view.Base, related, facts)}, nil
+		default:
+			return s.Get(ctx, tenant, k, id, *view, Conditions{})
 		}
 	}
 	pre := s.prefetchIfErasing(ctx, tenant, k, id, likelyErasing)
@@ -175,21 +206,24 @@ func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string,
 		erased = false
 		_, commit, err := with(tx, pre, &erased)
 		if err == nil && commit != nil {
-			err = commit(tx)
+			_, err = commit(tx)
 		}
 		return err
 	})
 	if err == nil && erased {
 		s.finishErasure(ctx)
 	}
-	return err
+	if err != nil || view == nil {
+		return Resource{ID: id}, err
+	}
+	return s.Get(ctx, tenant, k, id, *view, Conditions{})
 }
 
 // replaceWith works out a PUT against tx: the version it read, and the writes that apply it
 // (nil when nothing changes). Reading a snapshot (erased nil), it leaves what only the writer
 // can do — an anonymization, a member list — to the writer, with errOnWriter. On the writer
 // (erased set) it does those itself, and *erased says an anonymization ran.
-func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in input, cond Conditions, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in input, cond Conditions, pre *erasure, erased *bool) (uint64, commitFunc, error) {
 	rec, old, err := current(tx, k, id, cond)
 	if err != nil {
 		return 0, nil, err
@@ -219,20 +253,30 @@ func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in
 	if in.secret != nil {
 		rec.Secret = in.secret
 	}
-	return version, func(tx storage.Tx) error {
-		version, err := s.update(tx, k, rec, old, in.doc)
+	return version, func(tx storage.Tx) (storage.Record, error) {
+		stored, err := s.update(tx, k, rec, old, in.doc)
 		if err != nil {
-			return err
+			return stored, err
 		}
-		return record(tx, actor, updateOp(opReplace, old, in.doc), k, id, version, names)
+		return stored, record(tx, actor, updateOp(opReplace, old, in.doc), k, id, stored.Version, names)
 	}, nil
 }
 
 // Patch applies a PATCH body (RFC 7644 §3.5.2) in one transaction.
 func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions) error {
+	_, err := s.patch(ctx, tenant, actor, k, id, body, cond, nil)
+	return err
+}
+
+// PatchRendered is Patch that renders the resource as view says, for the answer to the PATCH.
+func (s *Service) PatchRendered(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view View) (Resource, error) {
+	return s.patch(ctx, tenant, actor, k, id, body, cond, &view)
+}
+
+func (s *Service) patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view *View) (Resource, error) {
 	ops, err := patch.Parse(body, k.patchSchema())
 	if err != nil {
-		return ErrorOf(err)
+		return Resource{}, ErrorOf(err)
 	}
 	// Hash new passwords here: the write function runs on the store's single writer, where a
 	// deliberately slow hash would hold up every other write.
@@ -241,13 +285,13 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		hashes[pw] = hashPassword(pw)
 	}
 	likelyErasing := bytes.Contains(body, []byte("anonymized"))
-	return s.modify(ctx, tenant, k, id, likelyErasing, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+	return s.modify(ctx, tenant, k, id, likelyErasing, view, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error) {
 		return s.patchWith(tx, actor, k, id, ops, hashes, cond, pre, erased)
 	})
 }
 
 // patchWith works out a PATCH against tx, as replaceWith does a PUT.
-func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops []patch.Operation, hashes map[string][]byte, cond Conditions, pre *erasure, erased *bool) (uint64, func(storage.Tx) error, error) {
+func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops []patch.Operation, hashes map[string][]byte, cond Conditions, pre *erasure, erased *bool) (uint64, commitFunc, error) {
 	rec, doc, err := current(tx, k, id, cond)
 	if err != nil {
 		return 0, nil, err
@@ -308,12 +352,12 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 		}
 		rec.Secret = h
 	}
-	return version, func(tx storage.Tx) error {
-		version, err := s.update(tx, k, rec, doc, newDoc)
+	return version, func(tx storage.Tx) (storage.Record, error) {
+		stored, err := s.update(tx, k, rec, doc, newDoc)
 		if err != nil {
-			return err
+			return stored, err
 		}
-		return record(tx, actor, updateOp(opPatch, doc, newDoc), k, id, version, names)
+		return stored, record(tx, actor, updateOp(opPatch, doc, newDoc), k, id, stored.Version, names)
 	}, nil
 }
 
@@ -355,11 +399,12 @@ const optimisticTries = 3
 // changes). Those are committed only if the record still has that version; if it changed
 // meanwhile, the write is worked out again from a fresh snapshot. done is false when prepare
 // said the write needs the writer (errOnWriter) or the record kept changing: the caller then
-// does the whole write on the writer, as a write that reads what it changes must.
-func (s *Service) writeChecked(ctx context.Context, tenant string, k *Kind, id string, prepare func(storage.Tx) (uint64, func(storage.Tx) error, error)) (done bool, err error) {
+// does the whole write on the writer, as a write that reads what it changes must. stored is the
+// record as the commit left it, nil when nothing changed.
+func (s *Service) writeChecked(ctx context.Context, tenant string, k *Kind, id string, prepare func(storage.Tx) (uint64, commitFunc, error)) (done bool, stored *storage.Record, err error) {
 	for range optimisticTries {
 		var version uint64
-		var commit func(storage.Tx) error
+		var commit commitFunc
 		err := s.read(ctx, tenant, func(tx storage.Tx) error {
 			var err error
 			version, commit, err = prepare(tx)
@@ -367,30 +412,32 @@ func (s *Service) writeChecked(ctx context.Context, tenant string, k *Kind, id s
 		})
 		switch {
 		case errors.Is(err, errOnWriter):
-			return false, nil
+			return false, nil, nil
 		case err != nil:
-			return true, err
+			return true, nil, err
 		case commit == nil:
-			return true, nil
+			return true, nil, nil
 		}
 		stale := false
+		var rec storage.Record
 		err = s.write(ctx, tenant, func(tx storage.Tx) error {
 			stale = false
-			rec, err := k.get(tx, id)
+			cur, err := k.get(tx, id)
 			if err != nil {
 				return err
 			}
-			if rec.Version != version {
+			if cur.Version != version {
 				stale = true
 				return nil // nothing written: the transaction goes on with the other writes
 			}
-			return commit(tx)
+			rec, err = commit(tx)
+			return err
 		})
 		if !stale {
-			return true, err
+			return true, &rec, err
 		}
 	}
-	return false, nil
+	return false, nil, nil
 }
 
 // Delete deletes a resource; of an audited user, it deactivates it instead (deleteRecord).
@@ -429,15 +476,15 @@ func (s *Service) prefetchIfErasing(ctx context.Context, tenant string, k *Kind,
 
 // update stores a record's new document and returns its new version. Members show their groups'
 // names: when a group's name changes, its members get new versions too.
-func (s *Service) update(tx storage.Tx, k *Kind, rec storage.Record, old, doc map[string]any) (uint64, error) {
+func (s *Service) update(tx storage.Tx, k *Kind, rec storage.Record, old, doc map[string]any) (storage.Record, error) {
 	rec, err := tx.Update(k.Collection, rec)
 	if err != nil {
-		return 0, err
+		return rec, err
 	}
 	if k.hasMembers && stringAt(old, k.nameAttr) != stringAt(doc, k.nameAttr) {
-		return rec.Version, s.touchMembers(tx, rec.ID)
+		return rec, s.touchMembers(tx, rec.ID)
 	}
-	return rec.Version, nil
+	return rec, nil
 }
 
 // input is a POST or PUT body made into what is stored.

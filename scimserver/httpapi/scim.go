@@ -87,12 +87,12 @@ func (s *Server) create(k *scimserver.Kind) http.HandlerFunc {
 
 func (s *Server) replace(k *scimserver.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := resourceID(r)
-		if err := s.svc.Replace(r.Context(), tenantOf(r), actorOf(r), k, id, body(r), conditions(r)); err != nil {
+		res, err := s.svc.ReplaceRendered(r.Context(), tenantOf(r), actorOf(r), k, resourceID(r), body(r), conditions(r), s.view(r))
+		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		s.respond(w, r, k, id, http.StatusOK, scimserver.Conditions{})
+		s.send(w, r, k, res, http.StatusOK)
 	}
 }
 
@@ -102,17 +102,21 @@ func (s *Server) replace(k *scimserver.Kind) http.HandlerFunc {
 // with the group.
 func (s *Server) patch(k *scimserver.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := resourceID(r)
-		if err := s.svc.Patch(r.Context(), tenantOf(r), actorOf(r), k, id, body(r), conditions(r)); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		v := r.URL.Query()
+		id, v := resourceID(r), r.URL.Query()
 		if k.HasMembers() && !v.Has("attributes") && !v.Has("excludedAttributes") {
+			if err := s.svc.Patch(r.Context(), tenantOf(r), actorOf(r), k, id, body(r), conditions(r)); err != nil {
+				writeError(w, r, err)
+				return
+			}
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		s.respond(w, r, k, id, http.StatusOK, scimserver.Conditions{})
+		res, err := s.svc.PatchRendered(r.Context(), tenantOf(r), actorOf(r), k, id, body(r), conditions(r), s.view(r))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		s.send(w, r, k, res, http.StatusOK)
 	}
 }
 
