@@ -64,3 +64,56 @@ func TestAnalyzeRefreshesStatistics(t *testing.T) {
 		t.Errorf("a lookup by key after Analyze does not probe the primary key:\n%s", plan.String())
 	}
 }
+
+// TestAnalyzeSkipsABusyTable: a table another session holds locked (as autovacuum or a schema
+// change would) is skipped after the short lock wait, not waited for: Analyze returns while the
+// lock is still held, with the other tables analyzed and the locked one not.
+func TestAnalyzeSkipsABusyTable(t *testing.T) {
+	s, conn := openTenant(t)
+	ctx := context.Background()
+	lastAnalyzed := func(table string) (at *time.Time) {
+		t.Helper()
+		// Inside the locking transaction, statistics are read from a snapshot taken at their
+		// first read, unless it is cleared.
+		if _, err := conn.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1`,
+			table).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	if lastAnalyzed("entries") != nil || lastAnalyzed("records") != nil {
+		t.Fatal("a new schema's tables are already analyzed")
+	}
+	lock, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE entries IN SHARE UPDATE EXCLUSIVE MODE"); err != nil { // the lock ANALYZE and VACUUM take
+		t.Fatal(err)
+	}
+	// Analyze does nothing while the store's own refresh holds the advisory lock: try again.
+	for deadline := time.Now().Add(20 * time.Second); lastAnalyzed("records") == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		done := make(chan error, 1)
+		go func() { done <- s.Analyze(ctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Analyze with a table locked: %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("Analyze waits for a locked table")
+		}
+	}
+	if lastAnalyzed("records") == nil {
+		t.Fatal("the unlocked tables were not analyzed")
+	}
+	if lastAnalyzed("entries") != nil {
+		t.Fatal("the locked table was analyzed")
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
