@@ -105,21 +105,23 @@ func (s *Service) membersOf(tx storage.Tx, gid, base string) ([]any, error) {
 // document's members are spliced between the attributes the server adds. It produces what
 // render produces with no projection, and is the path every plain read takes.
 func (s *Service) renderRaw(tx storage.Tx, k *Kind, rec storage.Record, base string) ([]byte, error) {
-	related, f, err := s.beside(tx, k, rec.ID, base)
+	related, err := s.related(tx, k, rec.ID, base)
 	if err != nil {
 		return nil, err
+	}
+	var f *storage.Facts
+	if k.audited {
+		if f, err = factsOf(tx, rec.ID); err != nil {
+			return nil, err
+		}
 	}
 	return appendRendered(k, rec, base, related, f), nil
 }
 
-// beside reads what the representation of record id shows besides its document: the related
-// records and, for an audited kind, the facts (nil otherwise).
-func (s *Service) beside(tx storage.Tx, k *Kind, id, base string) (related []any, f *storage.Facts, err error) {
-	if related, err = s.related(tx, k, id, base); err != nil || !k.audited {
-		return related, nil, err
-	}
-	facts, err := tx.Facts(id)
-	return related, &facts, err
+// factsOf reads a record's facts, for appendRendered.
+func factsOf(tx storage.Tx, id string) (*storage.Facts, error) {
+	f, err := tx.Facts(id)
+	return &f, err
 }
 
 // appendRendered is renderRaw once the related records and the facts (nil for a kind without)

@@ -174,10 +174,11 @@ type commitFunc func(storage.Tx) (storage.Record, error)
 
 // modify carries out a PUT or PATCH that with works out (replaceWith, patchWith): from a
 // snapshot when it can (writeChecked), wholly on the writer otherwise. With a view it renders
-// the result. A write worked out on a snapshot is rendered from the record as stored, with what
-// that snapshot shows beside it (a user's groups, its facts): the version the commit checked
-// proves them current, since a membership change gives the member a new version. Otherwise,
-// and for a projection, the resource is read back.
+// the result. A write worked out on a snapshot is rendered from the record as stored, with the
+// groups that snapshot shows (the version the commit checked proves them current: a membership
+// change gives the member a new version) and the facts as the commit found them (an interaction
+// changes them without a new version). Otherwise, and for a projection, the resource is read
+// back.
 func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string, likelyErasing bool, view *View, with func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error)) (Resource, error) {
 	if !k.hasMembers && !likelyErasing {
 		var related []any
@@ -185,10 +186,19 @@ func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string,
 		fromWrite := view != nil && k.parseProjection(view.Attributes, view.Excluded).empty()
 		done, stored, err := s.writeChecked(ctx, tenant, k, id, func(tx storage.Tx) (uint64, commitFunc, error) {
 			version, commit, err := with(tx, nil, nil)
-			if err == nil && commit != nil && fromWrite {
-				related, facts, err = s.beside(tx, k, id, view.Base)
+			if err != nil || commit == nil || !fromWrite {
+				return version, commit, err
 			}
-			return version, commit, err
+			if related, err = s.related(tx, k, id, view.Base); err != nil {
+				return version, nil, err
+			}
+			return version, func(tx storage.Tx) (storage.Record, error) {
+				rec, err := commit(tx)
+				if err == nil && k.audited {
+					facts, err = factsOf(tx, id)
+				}
+				return rec, err
+			}, nil
 		})
 		switch {
 		case !done:
