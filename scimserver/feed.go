@@ -248,10 +248,12 @@ func (s *Service) TrailEnds(ctx context.Context) (map[string]uint64, error) {
 var restoreActor = Actor{ID: "server", Name: "scimserver restore"}
 
 // Restored is what MarkRestored did for one tenant: its trail ended at From in the backup and at
-// To in the data the backup replaced; the trail goes on after To.
+// To in the data the backup replaced; the trail goes on after To. Missing: the tenant is not in
+// the backup at all, and nothing could be marked.
 type Restored struct {
 	Tenant   string
 	From, To uint64
+	Missing  bool
 }
 
 // MarkRestored runs on data just restored from a backup, before a server uses it, with the
@@ -275,8 +277,9 @@ func (s *Service) MarkRestored(ctx context.Context, ends map[string]uint64) ([]R
 			return tx.PutEvent(Event{Seq: end + 1, Time: tx.Now(), Tenant: tenant, ActorName: restoreActor.Name,
 				Operation: opRestored, Related: FormatCursor(last), Outcome: "success"})
 		})
-		if storage.ErrorCode(err) == storage.NotFound {
-			continue // a tenant created after the backup was taken is not in it
+		if storage.ErrorCode(err) == storage.NotFound { // created after the backup was taken
+			out = append(out, Restored{Tenant: tenant, To: end, Missing: true})
+			continue
 		}
 		if err != nil {
 			return out, err

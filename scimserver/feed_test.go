@@ -17,7 +17,8 @@ func TestMarkRestored(t *testing.T) {
 	}
 	const lost = 5 // changes the replaced data had beyond this trail
 	marked, err := s.MarkRestored(bg, map[string]uint64{DefaultTenant: head + lost, "no-such-tenant": 9})
-	if err != nil || len(marked) != 1 || marked[0] != (Restored{Tenant: DefaultTenant, From: head, To: head + lost}) {
+	if err != nil || len(marked) != 2 || marked[0] != (Restored{Tenant: DefaultTenant, From: head, To: head + lost}) ||
+		marked[1] != (Restored{Tenant: "no-such-tenant", To: 9, Missing: true}) {
 		t.Fatalf("MarkRestored: %v %+v", err, marked)
 	}
 	id := create(t, s, s.users, map[string]any{"userName": "new@example.com"})

@@ -273,7 +273,12 @@ cursors the restore took back, and new changes take cursors after them.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s into %s: %d bytes, checked\n", from, c.data, n)
 			for _, m := range marked {
-				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s: changes %d to %d of the replaced file are not in the snapshot; the change feed answers their cursors with 410 (resync), and new changes follow from %d\n",
+				if m.Missing {
+					fmt.Fprintf(cmd.OutOrStdout(), "tenant %s is not in the snapshot (its trail had reached %d): tell the consumers of its change feed and its webhook receivers to resync; created again, its cursors would start over\n",
+						m.Tenant, m.To)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s: changes %d to %d of the replaced file are not in the snapshot; the change feed answers their cursors with 410 (resync), and new changes follow from %d; its webhook receivers may have been sent them: tell them to resync\n",
 					m.Tenant, m.From+1, m.To, m.To+1)
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "note: tokens revoked and users anonymized after the snapshot was taken are live and identifiable again; revoke and anonymize them again before starting the server")
