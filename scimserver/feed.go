@@ -268,21 +268,24 @@ func (s *Service) MarkRestored(ctx context.Context, ends map[string]uint64) ([]R
 	}
 	var out []Restored
 	for tenant, end := range ends {
+		var marked *Restored // set by the write function, which may run more than once
 		err := im.Import(ctx, tenant, func(tx storage.ImportTx) error {
+			marked = nil
 			last, err := tx.LastSeq()
 			if err != nil || end <= last {
 				return err
 			}
-			out = append(out, Restored{Tenant: tenant, From: last, To: end})
+			marked = &Restored{Tenant: tenant, From: last, To: end}
 			return tx.PutEvent(Event{Seq: end + 1, Time: tx.Now(), Tenant: tenant, ActorName: restoreActor.Name,
 				Operation: opRestored, Related: FormatCursor(last), Outcome: "success"})
 		})
-		if storage.ErrorCode(err) == storage.NotFound { // created after the backup was taken
+		switch {
+		case storage.ErrorCode(err) == storage.NotFound: // created after the backup was taken
 			out = append(out, Restored{Tenant: tenant, To: end, Missing: true})
-			continue
-		}
-		if err != nil {
+		case err != nil:
 			return out, err
+		case marked != nil:
+			out = append(out, *marked)
 		}
 	}
 	slices.SortFunc(out, func(a, b Restored) int { return strings.Compare(a.Tenant, b.Tenant) })
