@@ -147,9 +147,9 @@ func appendRendered(k *Kind, rec storage.Record, base string, related []any, f *
 	b = append(b, `","lastModified":"`...)
 	b = rec.Modified.AppendFormat(b, timeFormat)
 	b = append(b, `","location":`...)
-	b = appendJSON(b, k.location(base, rec.ID))
+	b = appendString(b, k.location(base, rec.ID))
 	b = append(b, `,"version":`...)
-	b = appendJSON(b, etag(rec.Version))
+	b = appendString(b, etag(rec.Version))
 	b = append(b, '}')
 	if len(rec.Doc) > 2 {
 		b = append(b, ',')
@@ -163,7 +163,7 @@ func appendRendered(k *Kind, rec storage.Record, base string, related []any, f *
 	}
 	if f != nil {
 		b = append(b, `,"`+schemas.LifecycleURN+`":`...)
-		b = appendJSON(b, lifecycleOf(*f))
+		b = appendLifecycle(b, *f)
 	}
 	return append(b, '}')
 }
@@ -181,6 +181,24 @@ func (s *Service) renderBytes(tx storage.Tx, k *Kind, rec storage.Record, base s
 }
 
 // appendJSON appends v's JSON encoding; v is always server-built and encodable.
+// appendString appends s as json.Marshal writes a string, without its reflection for what a
+// location or an ETag holds (printable ASCII); anything else goes through json.Marshal.
+func appendString(b []byte, s string) []byte {
+	start := len(b)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&':
+			return appendJSON(b[:start], s)
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
 func appendJSON(b []byte, v any) []byte {
 	raw, err := json.Marshal(v)
 	if err != nil {

@@ -57,3 +57,36 @@ func TestRawRenderMatchesMapRender(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAppendStringIsJSONMarshal: the string appender writes exactly what json.Marshal writes.
+func TestAppendStringIsJSONMarshal(t *testing.T) {
+	for _, s := range []string{"", "https://scim.example.com/scim/v2/Users/0192", `W/"12"`, `a\b`, `"\`, "<a&b>", "é", "\u2028",
+		"tab\there", "\x00", "\x1f", "\x7f", "~ !#$%'()*+,-./:;=?@[]^_`{|}", "\xff"} {
+		want, _ := json.Marshal(s)
+		if got := appendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("%q: %s, json.Marshal %s", s, got, want)
+		}
+	}
+}
+
+// TestAppendLifecycleIsJSONMarshal: the lifecycle extension is written exactly as json.Marshal
+// writes lifecycleOf, for every combination of facts.
+func TestAppendLifecycleIsJSONMarshal(t *testing.T) {
+	at := time.Date(2026, 12, 2, 9, 14, 3, 512_000_000, time.UTC)
+	times := []*time.Time{nil, &at}
+	for _, n := range []int{0, 3} {
+		for _, c := range []int{0, 1, 12} {
+			for _, li := range times {
+				for _, a := range times {
+					for _, sc := range times {
+						f := storage.Facts{Interactions: n, Campaigns: c, LastInteractionAt: li, FirstInteractionAt: li, AnonymizedAt: a, ScrubbedAt: sc}
+						want, _ := json.Marshal(lifecycleOf(f))
+						if got := appendLifecycle(nil, f); string(got) != string(want) {
+							t.Errorf("%+v: %s, json.Marshal %s", f, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
