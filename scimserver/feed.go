@@ -25,8 +25,8 @@ type Change struct {
 	// Cursor is the change's position (the trail event's sequence number), to resume after.
 	Cursor       string    `json:"cursor"`
 	Time         time.Time `json:"time"`
-	ResourceType string    `json:"resourceType"`
-	ResourceID   string    `json:"resourceId"`
+	ResourceType string    `json:"resourceType,omitempty"` // empty only for "restored"
+	ResourceID   string    `json:"resourceId,omitempty"`
 	Operation    string    `json:"operation"`
 	// Version is the resource's meta.version after the change; empty when it was deleted.
 	Version string `json:"version,omitempty"`
@@ -40,8 +40,17 @@ type Change struct {
 	Interaction string `json:"interaction,omitempty"`
 	// Actor is the name of the token (or operator command) that made the change.
 	Actor string `json:"actor,omitempty"`
+	// TakenBack is, for "restored", the cursors a restore from a backup took back: a consumer
+	// that handled any of those changes must resync.
+	TakenBack *CursorRange `json:"takenBack,omitempty"`
 
 	seq uint64
+}
+
+// CursorRange is the cursors after After, through Through.
+type CursorRange struct {
+	After   string `json:"after"`
+	Through string `json:"through"`
 }
 
 // ChangeMember is the member of a membership change.
@@ -68,6 +77,7 @@ var changeOps = map[string]string{
 	opInteraction:               "interaction",
 	opCampaignAssign:            "campaign-assigned",
 	opCampaignUnassign:          "campaign-unassigned",
+	opRestored:                  "restored",
 }
 
 // changeOf reads a trail event as a change of the feed; false for events the feed leaves out.
@@ -88,6 +98,8 @@ func changeOf(ev Event) (Change, bool) {
 		c.Campaign = ev.Related
 	case opInteraction:
 		c.Interaction, c.Attributes = firstOf(ev.Attributes), nil
+	case opRestored:
+		c.TakenBack = &CursorRange{After: ev.Related, Through: FormatCursor(ev.Seq - 1)}
 	}
 	return c, true
 }
@@ -260,7 +272,9 @@ type Restored struct {
 // TrailEnds of the data it replaces. Where a tenant's trail had gone further than the backup's,
 // the trail goes on after where it had gone, and a mark there (an event "restored", Related
 // the backup's newest cursor) makes the feed answer a cursor between the two with 410: that
-// consumer saw changes the restore took back, and new changes take cursors above its own.
+// consumer saw changes the restore took back, and new changes take cursors above its own. A
+// consumer at or before the backup's newest cursor reads the mark as a change "restored": a
+// webhook, whose position the backup holds, may have sent its receiver what was taken back.
 func (s *Service) MarkRestored(ctx context.Context, ends map[string]uint64) ([]Restored, error) {
 	im, ok := s.store.(storage.Importer)
 	if !ok {

@@ -30,8 +30,14 @@ func TestMarkRestored(t *testing.T) {
 		}
 	}
 	page, err := s.Changes(bg, DefaultTenant, head, 10)
-	if err != nil || len(page.Changes) != 1 || page.Changes[0].ResourceID != id || page.Changes[0].Seq() <= head+lost {
+	if err != nil || len(page.Changes) != 2 || page.Changes[1].ResourceID != id || page.Changes[1].Seq() <= head+lost {
 		t.Fatalf("after the restored trail's head: %v %+v", err, page)
+	}
+	// The mark reads as a change, for a webhook whose receiver may have been sent what was taken
+	// back.
+	if c := page.Changes[0]; c.Operation != "restored" || c.TakenBack == nil ||
+		*c.TakenBack != (CursorRange{After: FormatCursor(head), Through: FormatCursor(head + lost)}) || c.Seq() != head+lost+1 {
+		t.Fatalf("the restore's mark: %+v", c)
 	}
 	// Data that went no further than the backup is not marked.
 	if marked, err := s.MarkRestored(bg, map[string]uint64{DefaultTenant: head}); err != nil || len(marked) != 0 {

@@ -278,7 +278,7 @@ cursors the restore took back, and new changes take cursors after them.`,
 						m.Tenant, m.To)
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s: changes %d to %d of the replaced file are not in the snapshot; the change feed answers their cursors with 410 (resync), and new changes follow from %d; its webhook receivers may have been sent them: tell them to resync\n",
+				fmt.Fprintf(cmd.OutOrStdout(), "tenant %s: changes %d to %d of the replaced file are not in the snapshot; the change feed answers their cursors with 410 (resync), and new changes follow from %d; webhooks deliver a change \"restored\" naming them\n",
 					m.Tenant, m.From+1, m.To, m.To+1)
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "note: tokens revoked and users anonymized after the snapshot was taken are live and identifiable again; revoke and anonymize them again before starting the server")

@@ -292,11 +292,15 @@ func TestRestoreTakesBackFeedCursors(t *testing.T) {
 	if status != http.StatusGone || !strings.Contains(fmt.Sprint(body["detail"]), "restored from a backup") || body["oldestCursor"] != "0" {
 		t.Fatalf("a cursor past the snapshot: %d %v", status, body)
 	}
-	// At the snapshot: the new change comes next, the mark of the restore is not a change.
+	// At the snapshot: the restore's mark, naming what it took back, then the new change.
 	status, page = l.changes(atSnapshot)
 	changes, _ := page["changes"].([]any)
-	if status != http.StatusOK || len(changes) != 1 || changes[0].(map[string]any)["resourceId"] != created {
+	if status != http.StatusOK || len(changes) != 2 || changes[1].(map[string]any)["resourceId"] != created {
 		t.Fatalf("changes after the snapshot's cursor: %d %v", status, page)
+	}
+	if mark := changes[0].(map[string]any); mark["operation"] != "restored" ||
+		fmt.Sprint(mark["takenBack"]) != fmt.Sprint(map[string]any{"after": atSnapshot, "through": ahead}) {
+		t.Fatalf("the restore's mark: %v", mark)
 	}
 	if next, _ := strconv.ParseUint(page["nextCursor"].(string), 10, 64); next <= mustUint(t, ahead) {
 		t.Fatalf("the new change took cursor %d, not above the taken-back %s", next, ahead)
