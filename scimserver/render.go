@@ -3,6 +3,7 @@ package scimserver
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/scimserver/scimserver/schemas"
@@ -105,7 +106,7 @@ func (s *Service) membersOf(tx storage.Tx, gid, base string) ([]any, error) {
 // document's members are spliced between the attributes the server adds. It produces what
 // render produces with no projection, and is the path every plain read takes.
 func (s *Service) renderRaw(tx storage.Tx, k *Kind, rec storage.Record, base string) ([]byte, error) {
-	related, err := s.related(tx, k, rec.ID, base)
+	related, err := s.relatedJSON(tx, k, rec.ID, base)
 	if err != nil {
 		return nil, err
 	}
@@ -124,10 +125,56 @@ func factsOf(tx storage.Tx, id string) (*storage.Facts, error) {
 	return &f, err
 }
 
-// appendRendered is renderRaw once the related records and the facts (nil for a kind without)
-// are known.
-func appendRendered(k *Kind, rec storage.Record, base string, related []any, f *storage.Facts) []byte {
-	b := make([]byte, 0, len(rec.Doc)+640)
+// relatedJSON is related as the JSON array appendRendered splices in, nil when there is none. A
+// group's members are written straight from the membership index: a large group's list is most
+// of its representation.
+func (s *Service) relatedJSON(tx storage.Tx, k *Kind, id, base string) ([]byte, error) {
+	if !k.hasMembers {
+		related, err := s.related(tx, k, id, base)
+		if err != nil || len(related) == 0 {
+			return nil, err
+		}
+		return appendList(nil, related), nil
+	}
+	var b []byte
+	err := tx.Members(id, func(m storage.Member) error {
+		b = append(b, ',')
+		if len(b) == 1 {
+			b[0] = '['
+		}
+		b = appendMember(b, s.kindNamed(m.Type), m, base)
+		return nil
+	})
+	if len(b) > 0 {
+		b = append(b, ']')
+	}
+	return b, err
+}
+
+// appendMember appends what membersOf makes of m, as json.Marshal writes it (keys in byte order).
+func appendMember(b []byte, k *Kind, m storage.Member, base string) []byte {
+	b = append(b, '{')
+	if k != nil {
+		b = append(b, `"$ref":`...)
+		b = appendString(b, k.location(base, m.Value))
+		b = append(b, ',')
+	}
+	if m.Display != "" {
+		b = append(b, `"display":`...)
+		b = appendString(b, m.Display)
+		b = append(b, ',')
+	}
+	b = append(b, `"type":`...)
+	b = appendString(b, m.Type)
+	b = append(b, `,"value":`...)
+	b = appendString(b, m.Value)
+	return append(b, '}')
+}
+
+// appendRendered is renderRaw once the related records (as relatedJSON writes them) and the
+// facts (nil for a kind without) are known.
+func appendRendered(k *Kind, rec storage.Record, base string, related []byte, f *storage.Facts) []byte {
+	b := make([]byte, 0, len(rec.Doc)+len(related)+640)
 	b = append(b, `{"schemas":["`...)
 	b = append(b, k.core.ID...)
 	b = append(b, '"')
@@ -159,7 +206,7 @@ func appendRendered(k *Kind, rec storage.Record, base string, related []any, f *
 		b = append(b, `,"`...)
 		b = append(b, k.related...)
 		b = append(b, `":`...)
-		b = appendJSON(b, related)
+		b = append(b, related...)
 	}
 	if f != nil {
 		b = append(b, `,"`+schemas.LifecycleURN+`":`...)
@@ -197,6 +244,44 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// appendList appends a list of related records (objects of strings: a user's groups, a group's
+// members) as json.Marshal writes it, keys in byte order, without its reflection; a list of
+// anything else goes through json.Marshal.
+func appendList(b []byte, list []any) []byte {
+	start := len(b)
+	b = append(b, '[')
+	var keys []string
+	for i, el := range list {
+		m, ok := el.(map[string]any)
+		if !ok {
+			return appendJSON(b[:start], list)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		keys = keys[:0]
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for j, k := range keys {
+			v, ok := m[k].(string)
+			if !ok {
+				return appendJSON(b[:start], list)
+			}
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, v)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 func appendJSON(b []byte, v any) []byte {

@@ -90,3 +90,41 @@ func TestAppendLifecycleIsJSONMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendListIsJSONMarshal: related records are written exactly as json.Marshal writes them.
+func TestAppendListIsJSONMarshal(t *testing.T) {
+	for _, list := range [][]any{
+		{},
+		{map[string]any{"value": "g1", "$ref": "https://x/Groups/g1", "display": `Sales & "Ops" <EU>`, "type": "direct"}},
+		{map[string]any{"value": "u1", "type": "User"}, map[string]any{"value": "u2", "type": "User", "display": "Zoë\u2028", "$ref": "r"}},
+		{map[string]any{"b": "1", "B": "2", "a\x00": "3", "é": "4"}},
+		{map[string]any{"value": "n", "count": 3}}, // not all strings: json.Marshal decides
+		{"a string"},
+	} {
+		want, _ := json.Marshal(list)
+		if got := appendList([]byte("x"), list); string(got) != "x"+string(want) {
+			t.Errorf("%v: %s, json.Marshal %s", list, got, want)
+		}
+	}
+}
+
+// TestAppendMemberIsJSONMarshal: a member is written exactly as json.Marshal writes what
+// membersOf makes of it, with and without a display, of a known kind or not.
+func TestAppendMemberIsJSONMarshal(t *testing.T) {
+	s := New(nil, Options{})
+	const base = "https://scim.example.com/scim/v2"
+	for _, m := range []storage.Member{{Value: "u1", Type: "User"}, {Value: "g1", Type: "Group", Display: `Sales & "Ops" é`}, {Value: "x", Type: "Robot"}} {
+		el := map[string]any{"value": m.Value, "type": m.Type}
+		k := s.kindNamed(m.Type)
+		if k != nil {
+			el["$ref"] = k.location(base, m.Value)
+		}
+		if m.Display != "" {
+			el["display"] = m.Display
+		}
+		want, _ := json.Marshal(el)
+		if got := appendMember(nil, k, m, base); string(got) != string(want) {
+			t.Errorf("%+v: %s, json.Marshal %s", m, got, want)
+		}
+	}
+}

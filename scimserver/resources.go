@@ -181,7 +181,7 @@ type commitFunc func(storage.Tx) (storage.Record, error)
 // back.
 func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string, likelyErasing bool, view *View, with func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error)) (Resource, error) {
 	if !k.hasMembers && !likelyErasing {
-		var related []any
+		var related []byte
 		var facts *storage.Facts
 		fromWrite := view != nil && k.parseProjection(view.Attributes, view.Excluded).empty()
 		done, stored, err := s.writeChecked(ctx, tenant, k, id, func(tx storage.Tx) (uint64, commitFunc, error) {
@@ -189,7 +189,7 @@ func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string,
 			if err != nil || commit == nil || !fromWrite {
 				return version, commit, err
 			}
-			if related, err = s.related(tx, k, id, view.Base); err != nil {
+			if related, err = s.relatedJSON(tx, k, id, view.Base); err != nil {
 				return version, nil, err
 			}
 			return version, func(tx storage.Tx) (storage.Record, error) {

@@ -216,6 +216,16 @@ func (e *benchEnv) newGroupOf(b *testing.B, name string, size int) string {
 	return gid
 }
 
+// BenchmarkGetGroup reads a group of 1,000 members with its member list, as Okta does.
+func BenchmarkGetGroup(b *testing.B) {
+	e := newBench(b, benchScale(1_000))
+	gid := e.newGroupOf(b, "big", len(e.ids))
+	b.ReportAllocs()
+	for b.Loop() {
+		e.serve(b, "GET", "/scim/v2/Groups/"+gid, nil, 200)
+	}
+}
+
 // BenchmarkGetGroupWithoutMembers reads a group the way Entra ID does; its cost must not depend
 // on the number of members.
 func BenchmarkGetGroupWithoutMembers(b *testing.B) {
