@@ -230,7 +230,8 @@ takes traffic.
 
 When the replaced file is readable and its audit trail had gone further than the snapshot's,
 restore marks that in the restored trail: the change feed then answers 410 (resync) to the
-cursors the restore took back, and new changes take cursors after them.`,
+cursors the restore took back, new changes take cursors after them, and consumers behind the
+snapshot, webhooks among them, read a change "restored" naming the cursors taken back.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.fileOnly("restore", backupOnPostgres); err != nil {
