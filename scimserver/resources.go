@@ -148,18 +148,9 @@ func (s *Service) create(ctx context.Context, tenant string, actor Actor, k *Kin
 	return Resource{ID: id, Version: ins.Version, JSON: appendRendered(k, ins, view.Base, nil, f)}, nil
 }
 
-// Replace replaces a resource with a PUT body.
-func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions) error {
-	_, err := s.replace(ctx, tenant, actor, k, id, body, cond, nil)
-	return err
-}
-
-// ReplaceRendered is Replace that renders the resource as view says, for the answer to the PUT.
-func (s *Service) ReplaceRendered(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view View) (Resource, error) {
-	return s.replace(ctx, tenant, actor, k, id, body, cond, &view)
-}
-
-func (s *Service) replace(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view *View) (Resource, error) {
+// Replace replaces a resource with a PUT body. With a view, the answer is the resource rendered
+// as view says, for the answer to the PUT; without, it holds only the id.
+func (s *Service) Replace(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view *View) (Resource, error) {
 	in, err := k.input(body)
 	if err != nil {
 		return Resource{}, err
@@ -272,18 +263,9 @@ func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in
 	}, nil
 }
 
-// Patch applies a PATCH body (RFC 7644 §3.5.2) in one transaction.
-func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions) error {
-	_, err := s.patch(ctx, tenant, actor, k, id, body, cond, nil)
-	return err
-}
-
-// PatchRendered is Patch that renders the resource as view says, for the answer to the PATCH.
-func (s *Service) PatchRendered(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view View) (Resource, error) {
-	return s.patch(ctx, tenant, actor, k, id, body, cond, &view)
-}
-
-func (s *Service) patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view *View) (Resource, error) {
+// Patch applies a PATCH body (RFC 7644 §3.5.2) in one transaction. With a view, the answer is
+// the resource rendered as view says; without, it holds only the id.
+func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view *View) (Resource, error) {
 	ops, err := patch.Parse(body, k.patchSchema())
 	if err != nil {
 		return Resource{}, ErrorOf(err)

@@ -43,12 +43,12 @@ func TestWriteAnswerSeesFactsOfItsCommit(t *testing.T) {
 		do   func() (Resource, error)
 	}{
 		{"PATCH", func() (Resource, error) {
-			return s.PatchRendered(bg, DefaultTenant, testActor, s.users, id,
-				[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"After"}]}`), Conditions{}, view)
+			return s.Patch(bg, DefaultTenant, testActor, s.users, id,
+				[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"After"}]}`), Conditions{}, &view)
 		}},
 		{"PUT", func() (Resource, error) {
-			return s.ReplaceRendered(bg, DefaultTenant, testActor, s.users, id,
-				[]byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"facts@example.com","displayName":"Put"}`), Conditions{}, view)
+			return s.Replace(bg, DefaultTenant, testActor, s.users, id,
+				[]byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"facts@example.com","displayName":"Put"}`), Conditions{}, &view)
 		}},
 	} {
 		w.armed.Store(true)

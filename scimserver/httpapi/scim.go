@@ -87,7 +87,8 @@ func (s *Server) create(k *scimserver.Kind) http.HandlerFunc {
 
 func (s *Server) replace(k *scimserver.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.svc.ReplaceRendered(r.Context(), tenantOf(r), actorOf(r), k, resourceID(r), body(r), conditions(r), s.view(r))
+		view := s.view(r)
+		res, err := s.svc.Replace(r.Context(), tenantOf(r), actorOf(r), k, resourceID(r), body(r), conditions(r), &view)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -102,21 +103,20 @@ func (s *Server) replace(k *scimserver.Kind) http.HandlerFunc {
 // with the group.
 func (s *Server) patch(k *scimserver.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, v := resourceID(r), r.URL.Query()
-		if k.HasMembers() && !v.Has("attributes") && !v.Has("excludedAttributes") {
-			if err := s.svc.Patch(r.Context(), tenantOf(r), actorOf(r), k, id, body(r), conditions(r)); err != nil {
-				writeError(w, r, err)
-				return
-			}
-			w.WriteHeader(http.StatusNoContent)
-			return
+		var view *scimserver.View
+		if v := r.URL.Query(); !k.HasMembers() || v.Has("attributes") || v.Has("excludedAttributes") {
+			rendered := s.view(r)
+			view = &rendered
 		}
-		res, err := s.svc.PatchRendered(r.Context(), tenantOf(r), actorOf(r), k, id, body(r), conditions(r), s.view(r))
-		if err != nil {
+		res, err := s.svc.Patch(r.Context(), tenantOf(r), actorOf(r), k, resourceID(r), body(r), conditions(r), view)
+		switch {
+		case err != nil:
 			writeError(w, r, err)
-			return
+		case view == nil:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			s.send(w, r, k, res, http.StatusOK)
 		}
-		s.send(w, r, k, res, http.StatusOK)
 	}
 }
 

@@ -53,8 +53,8 @@ func TestErasureResidue(t *testing.T) {
 	victim := create(users, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"quillon.wrexhamtide@example.net",
 		"externalId":"QZW-ext-7731","name":{"givenName":"Quillonzeb","familyName":"Wrexhamtide"},"displayName":"Quillonzeb Wrexhamtide",
 		"emails":[{"value":"quillon.wrexhamtide@example.net","primary":true}],"phoneNumbers":[{"value":"+44 7700 900731"}]}`)
-	if err := svc.Patch(ctx, scimserver.DefaultTenant, actor, users, victim, []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-		"Operations":[{"op":"replace","path":"title","value":"Engineer"}]}`), scimserver.Conditions{}); err != nil {
+	if _, err := svc.Patch(ctx, scimserver.DefaultTenant, actor, users, victim, []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"replace","path":"title","value":"Engineer"}]}`), scimserver.Conditions{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	create(groups, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Team","members":[{"value":"`+victim+`"}]}`)
