@@ -2,8 +2,6 @@ package scimserver
 
 import (
 	"encoding/json"
-	"strconv"
-	"time"
 
 	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/storage"
@@ -135,44 +133,6 @@ func lifecycleOf(f storage.Facts) map[string]any {
 		m["scrubbedAt"] = f.ScrubbedAt.Format(timeFormat)
 	}
 	return m
-}
-
-// appendLifecycle appends lifecycleOf(f) as json.Marshal writes it (keys in byte order), without
-// building the map: every read of a user renders it.
-func appendLifecycle(b []byte, f storage.Facts) []byte {
-	b = append(b, `{"anonymized":`...)
-	b = strconv.AppendBool(b, f.AnonymizedAt != nil)
-	b = appendTimeField(b, "anonymizedAt", f.AnonymizedAt)
-	if r := auditReasons(f); len(r) > 0 {
-		b = append(b, `,"auditReasons":[`...)
-		for i, v := range r {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, v)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"audited":`...)
-	b = strconv.AppendBool(b, audited(f))
-	if f.Campaigns > 0 {
-		b = append(b, `,"campaignCount":`...)
-		b = strconv.AppendInt(b, int64(f.Campaigns), 10)
-	}
-	b = appendTimeField(b, "lastInteractionAt", f.LastInteractionAt)
-	b = appendTimeField(b, "scrubbedAt", f.ScrubbedAt)
-	return append(b, '}')
-}
-
-func appendTimeField(b []byte, name string, t *time.Time) []byte {
-	if t == nil {
-		return b
-	}
-	b = append(b, `,"`...)
-	b = append(b, name...)
-	b = append(b, `":"`...)
-	b = t.AppendFormat(b, timeFormat)
-	return append(b, '"')
 }
 
 // stripLifecycle removes the lifecycle extension from a client's document: its attributes are

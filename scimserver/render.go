@@ -134,18 +134,19 @@ func (s *Service) relatedJSON(tx storage.Tx, k *Kind, id, base string) ([]byte, 
 		if err != nil || len(related) == 0 {
 			return nil, err
 		}
-		return appendList(nil, related), nil
+		return appendValue(nil, related), nil
 	}
 	var b []byte
 	err := tx.Members(id, func(m storage.Member) error {
-		b = append(b, ',')
-		if len(b) == 1 {
-			b[0] = '['
+		if b == nil {
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
 		}
 		b = appendMember(b, s.kindNamed(m.Type), m, base)
 		return nil
 	})
-	if len(b) > 0 {
+	if b != nil {
 		b = append(b, ']')
 	}
 	return b, err
@@ -210,7 +211,7 @@ func appendRendered(k *Kind, rec storage.Record, base string, related []byte, f 
 	}
 	if f != nil {
 		b = append(b, `,"`+schemas.LifecycleURN+`":`...)
-		b = appendLifecycle(b, *f)
+		b = appendValue(b, lifecycleOf(*f))
 	}
 	return append(b, '}')
 }
@@ -227,9 +228,54 @@ func (s *Service) renderBytes(tx storage.Tx, k *Kind, rec storage.Record, base s
 	return json.Marshal(m)
 }
 
-// appendJSON appends v's JSON encoding; v is always server-built and encodable.
-// appendString appends s as json.Marshal writes a string, without its reflection for what a
-// location or an ETag holds (printable ASCII); anything else goes through json.Marshal.
+// appendValue appends a server-built value — objects, lists, strings, booleans and ints, as the
+// lifecycle extension and a user's groups are — as json.Marshal writes it (object keys in byte
+// order), without its reflection; anything else goes through json.Marshal.
+func appendValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case string:
+		return appendString(b, v)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case int:
+		return strconv.AppendInt(b, int64(v), 10)
+	case []any:
+		if v == nil {
+			return append(b, "null"...)
+		}
+		b = append(b, '[')
+		for i, el := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendValue(b, el)
+		}
+		return append(b, ']')
+	case map[string]any:
+		if v == nil {
+			return append(b, "null"...)
+		}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendValue(b, v[k])
+		}
+		return append(b, '}')
+	}
+	return appendJSON(b, v)
+}
+
+// appendString appends s as json.Marshal writes a string, without its reflection for plain
+// printable ASCII (locations, ETags, ids); anything else goes through json.Marshal.
 func appendString(b []byte, s string) []byte {
 	start := len(b)
 	b = append(b, '"')
@@ -246,44 +292,7 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendList appends a list of related records (objects of strings: a user's groups, a group's
-// members) as json.Marshal writes it, keys in byte order, without its reflection; a list of
-// anything else goes through json.Marshal.
-func appendList(b []byte, list []any) []byte {
-	start := len(b)
-	b = append(b, '[')
-	var keys []string
-	for i, el := range list {
-		m, ok := el.(map[string]any)
-		if !ok {
-			return appendJSON(b[:start], list)
-		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		keys = keys[:0]
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for j, k := range keys {
-			v, ok := m[k].(string)
-			if !ok {
-				return appendJSON(b[:start], list)
-			}
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, v)
-		}
-		b = append(b, '}')
-	}
-	return append(b, ']')
-}
-
+// appendJSON appends v's JSON encoding; v is always server-built and encodable.
 func appendJSON(b []byte, v any) []byte {
 	raw, err := json.Marshal(v)
 	if err != nil {

@@ -81,7 +81,7 @@ func TestAppendLifecycleIsJSONMarshal(t *testing.T) {
 					for _, sc := range times {
 						f := storage.Facts{Interactions: n, Campaigns: c, LastInteractionAt: li, FirstInteractionAt: li, AnonymizedAt: a, ScrubbedAt: sc}
 						want, _ := json.Marshal(lifecycleOf(f))
-						if got := appendLifecycle(nil, f); string(got) != string(want) {
+						if got := appendValue(nil, lifecycleOf(f)); string(got) != string(want) {
 							t.Errorf("%+v: %s, json.Marshal %s", f, got, want)
 						}
 					}
@@ -91,40 +91,48 @@ func TestAppendLifecycleIsJSONMarshal(t *testing.T) {
 	}
 }
 
-// TestAppendListIsJSONMarshal: related records are written exactly as json.Marshal writes them.
-func TestAppendListIsJSONMarshal(t *testing.T) {
-	for _, list := range [][]any{
-		{},
-		{map[string]any{"value": "g1", "$ref": "https://x/Groups/g1", "display": `Sales & "Ops" <EU>`, "type": "direct"}},
-		{map[string]any{"value": "u1", "type": "User"}, map[string]any{"value": "u2", "type": "User", "display": "Zoë\u2028", "$ref": "r"}},
-		{map[string]any{"b": "1", "B": "2", "a\x00": "3", "é": "4"}},
-		{map[string]any{"value": "n", "count": 3}}, // not all strings: json.Marshal decides
-		{"a string"},
+// TestAppendValueIsJSONMarshal: server-built values are written exactly as json.Marshal writes
+// them, and what the writer does not know goes through json.Marshal.
+func TestAppendValueIsJSONMarshal(t *testing.T) {
+	for _, v := range []any{
+		[]any{},
+		[]any{map[string]any{"value": "g1", "$ref": "https://x/Groups/g1", "display": `Sales & "Ops" <EU>`, "type": "direct"}},
+		map[string]any{"b": "1", "B": true, "a\x00": 3, "é": []any{"x", false}, "": map[string]any{}},
+		map[string]any{"n": json.Number("1.50"), "f": 2.5, "t": time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		[]any(nil), map[string]any(nil), nil, -7, "Zoë\u2028",
 	} {
-		want, _ := json.Marshal(list)
-		if got := appendList([]byte("x"), list); string(got) != "x"+string(want) {
-			t.Errorf("%v: %s, json.Marshal %s", list, got, want)
+		want, _ := json.Marshal(v)
+		if got := appendValue([]byte("x"), v); string(got) != "x"+string(want) {
+			t.Errorf("%v: %s, json.Marshal %s", v, got, want)
 		}
 	}
 }
 
-// TestAppendMemberIsJSONMarshal: a member is written exactly as json.Marshal writes what
-// membersOf makes of it, with and without a display, of a known kind or not.
-func TestAppendMemberIsJSONMarshal(t *testing.T) {
-	s := New(nil, Options{})
+// TestMemberListIsMembersOf: a group's member list, written straight from the membership index,
+// is byte for byte json.Marshal of what membersOf builds for the map path.
+func TestMemberListIsMembersOf(t *testing.T) {
+	s, store := newService(t)
+	u := create(t, s, s.users, map[string]any{"userName": "member@example.com"})
+	inner := create(t, s, s.groups, map[string]any{"displayName": "Inner"})
+	g := create(t, s, s.groups, map[string]any{"displayName": "Outer", "members": []any{
+		map[string]any{"value": u, "display": `Q"uote & é`}, map[string]any{"value": inner}}})
 	const base = "https://scim.example.com/scim/v2"
-	for _, m := range []storage.Member{{Value: "u1", Type: "User"}, {Value: "g1", Type: "Group", Display: `Sales & "Ops" é`}, {Value: "x", Type: "Robot"}} {
-		el := map[string]any{"value": m.Value, "type": m.Type}
-		k := s.kindNamed(m.Type)
-		if k != nil {
-			el["$ref"] = k.location(base, m.Value)
+	err := store.Read(bg, DefaultTenant, func(tx storage.Tx) error {
+		list, err := s.membersOf(tx, g, base)
+		if err != nil {
+			return err
 		}
-		if m.Display != "" {
-			el["display"] = m.Display
+		got, err := s.relatedJSON(tx, s.groups, g, base)
+		if err != nil {
+			return err
 		}
-		want, _ := json.Marshal(el)
-		if got := appendMember(nil, k, m, base); string(got) != string(want) {
-			t.Errorf("%+v: %s, json.Marshal %s", m, got, want)
+		want, _ := json.Marshal(list)
+		if len(list) != 2 || string(got) != string(want) {
+			t.Errorf("members written %s, membersOf %s", got, want)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
