@@ -110,6 +110,14 @@ func (t *tx) check() []string {
 					}
 				}
 			}
+			for _, seq := range h.events {
+				v := t.b.Bucket(bktTrail).Get(seqKey(seq))
+				if v == nil {
+					bad("%s %s: the header lists trail event %d, which the trail lacks", name, id, seq)
+				} else if ev, err := t.decodeEvent(seqKey(seq), v); err != nil || ev.ResourceID != string(id) {
+					bad("%s %s: the header lists trail event %d, which is not about it", name, id, seq)
+				}
+			}
 			return nil
 		})
 		if err != nil {

@@ -18,7 +18,9 @@ import (
 //	2  index buckets named by a layout record; index keys stored in record headers
 //	3  version stamps (Touch) in the memberOf bucket, which an older version would take for
 //	   memberships; nothing to migrate
-const formatVersion = 3
+//	4  record headers of format 3, which list a record's latest events (trail.go) and which an
+//	   older version cannot read; nothing to migrate
+const formatVersion = 4
 
 var (
 	keyFormat = []byte("format")

@@ -166,7 +166,7 @@ func TestOrderBuiltForOlderFiles(t *testing.T) {
 		if err := tx.reindex(cl, u.ID, nil, nil, u.Keys); err != nil {
 			return err
 		}
-		if err := tx.put(cl, u); err != nil {
+		if err := tx.put(cl, u, nil); err != nil {
 			return err
 		}
 		if err := tx.addCount("users", 1); err != nil {

@@ -10,6 +10,7 @@ import (
 // Records are stored as a small binary header followed by the document's JSON, so that reading
 // a record never re-parses the document and writing one never re-encodes it:
 //
+//	format 3:  3 | events uvarint, each: trail seq uvarint | the rest as format 2 after its first byte
 //	format 2:  2 | version uvarint | created, modified: unix ns varint |
 //	           key lists uvarint, each: index id uvarint, keys uvarint, each key: uvarint length + bytes |
 //	           secret: uvarint length + bytes | document JSON
@@ -17,20 +18,25 @@ import (
 //
 // A format-1 header's keys are ignored: they are derived from the document when needed. So are
 // the keys of an index declared after the record was last written (its id is not in the header).
+//
+// A format-3 header lists the record's latest events (see trail.go): the events the record was
+// written with, which the trailBy index then need not hold.
 const (
 	recordFormat1 = 1
-	recordFormat  = 2
+	recordFormat2 = 2
+	recordFormat  = 3
 )
 
 type header struct {
+	events            []uint64 // the trail seqs the header lists, oldest first
 	version           uint64
 	created, modified time.Time
 	keys              []byte // the encoded key lists (format 2), nil for format 1
 	secret            []byte
 }
 
-func encodeRecord(c *coll, r storage.Record) []byte {
-	n := 1 + 4*binary.MaxVarintLen64 + len(r.Secret) + len(r.Doc)
+func encodeRecord(c *coll, r storage.Record, events []uint64) []byte {
+	n := 1 + (5+len(events))*binary.MaxVarintLen64 + len(r.Secret) + len(r.Doc)
 	for _, ks := range r.Keys {
 		n += 2 * binary.MaxVarintLen32
 		for _, k := range ks {
@@ -38,7 +44,7 @@ func encodeRecord(c *coll, r storage.Record) []byte {
 		}
 	}
 	b := make([]byte, 0, n)
-	b = append(b, recordFormat)
+	b = appendEvents(append(b, recordFormat), events)
 	b = binary.AppendUvarint(b, r.Version)
 	b = binary.AppendVarint(b, r.Created.UnixNano())
 	b = binary.AppendVarint(b, r.Modified.UnixNano())
@@ -99,6 +105,45 @@ func (r *reader) bytes() []byte {
 	return v
 }
 
+// events reads format 3's list of events.
+func (r *reader) events() []uint64 {
+	n := r.uvarint()
+	if n > uint64(len(r.p)) { // each takes a byte at least
+		r.ok = false
+		return nil
+	}
+	var seqs []uint64
+	for i := uint64(0); i < n && r.ok; i++ {
+		seqs = append(seqs, r.uvarint())
+	}
+	return seqs
+}
+
+func appendEvents(b []byte, events []uint64) []byte {
+	b = binary.AppendUvarint(b, uint64(len(events)))
+	for _, seq := range events {
+		b = binary.AppendUvarint(b, seq)
+	}
+	return b
+}
+
+// withEvents gives a stored record (of any format) the list events, leaving the rest as it is.
+func withEvents(raw []byte, events []uint64) ([]byte, error) {
+	if len(raw) == 0 || raw[0] < recordFormat2 || raw[0] > recordFormat {
+		return nil, errCorrupt
+	}
+	r := reader{p: raw[1:], ok: true}
+	if raw[0] == recordFormat {
+		r.events()
+	}
+	if !r.ok {
+		return nil, errCorrupt
+	}
+	b := make([]byte, 0, len(r.p)+(1+len(events))*binary.MaxVarintLen64+1)
+	b = appendEvents(append(b, recordFormat), events)
+	return append(b, r.p...), nil
+}
+
 // skipKeys steps over format 2's key lists.
 func (r *reader) skipKeys() {
 	lists := r.uvarint()
@@ -115,10 +160,13 @@ func (r *reader) skipKeys() {
 // raw, which bbolt owns for the transaction only; callers copy what outlives it.
 func decodeRecord(raw []byte) (header, []byte, error) {
 	var h header
-	if len(raw) == 0 || (raw[0] != recordFormat && raw[0] != recordFormat1) {
+	if len(raw) == 0 || raw[0] < recordFormat1 || raw[0] > recordFormat {
 		return h, nil, errCorrupt
 	}
 	r := reader{p: raw[1:], ok: true}
+	if raw[0] == recordFormat {
+		h.events = r.events()
+	}
 	h.version = r.uvarint()
 	h.created = r.time()
 	h.modified = r.time()

@@ -24,6 +24,15 @@ type storedEvent struct {
 	Outcome      string   `json:"s,omitempty"` // empty: success
 }
 
+// The events of one resource are found through the trailBy index (resource id, seq), or, for
+// the latest events of a record, through the record's own header: an event about a record the
+// same transaction stored (a create, PUT or PATCH) is listed in the header that transaction
+// writes anyway, rather than in trailBy, whose entry would be one more page written at a random
+// place of the file (resources are changed in no particular order). A header lists at most
+// headerEvents; when it is full, or the record is deleted, its events move to trailBy together,
+// onto one page.
+const headerEvents = 16
+
 // Append numbers events with the bucket's sequence: one writer commits at a time, so sequence
 // order is commit order. The tenant's watchers wake once the commit is on disk.
 func (t *tx) Append(ev storage.Event) error {
@@ -53,14 +62,61 @@ func (t *tx) putEvent(seq uint64, at time.Time, ev storage.Event) error {
 	if err != nil {
 		return err
 	}
-	k := seqKey(seq)
-	if err := t.appended(bktTrail).Put(k, raw); err != nil {
+	if err := t.appended(bktTrail).Put(seqKey(seq), raw); err != nil {
 		return err
 	}
-	if ev.ResourceID != "" {
-		return t.b.Bucket(bktTrailBy).Put(append(prefixOf(ev.ResourceID), k...), nil)
+	if ev.ResourceID == "" {
+		return nil
+	}
+	if cl := t.written[ev.ResourceID]; cl != nil {
+		return t.listEvent(cl, ev.ResourceID, seq)
+	}
+	return t.indexEvents(ev.ResourceID, []uint64{seq})
+}
+
+// listEvent adds seq to the header of record id, which this transaction stored; a full list
+// moves to trailBy first.
+func (t *tx) listEvent(cl *coll, id string, seq uint64) error {
+	b := t.appended(cl.records)
+	raw := b.Get([]byte(id))
+	h, _, err := decodeRecord(raw)
+	if err != nil {
+		return err
+	}
+	events := h.events
+	if len(events) >= headerEvents {
+		if err := t.indexEvents(id, events); err != nil {
+			return err
+		}
+		events = nil
+	}
+	next, err := withEvents(raw, append(events[:len(events):len(events)], seq))
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(id), next)
+}
+
+// indexEvents puts events of resource id into trailBy.
+func (t *tx) indexEvents(id string, events []uint64) error {
+	b := t.b.Bucket(bktTrailBy)
+	for _, seq := range events {
+		if err := b.Put(append(prefixOf(id), seqKey(seq)...), nil); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// listedEvents returns the events the header of record id lists, if id is a record.
+func (t *tx) listedEvents(id string) ([]uint64, error) {
+	for _, cl := range t.s.layout.colls {
+		if raw := t.b.Bucket(cl.records).Get([]byte(id)); raw != nil {
+			h, _, err := decodeRecord(raw)
+			return h.events, err
+		}
+	}
+	return nil, nil
 }
 
 func (t *tx) decodeEvent(k, v []byte) (storage.Event, error) {
@@ -110,9 +166,31 @@ func (t *tx) Trail(q storage.TrailQuery) ([]storage.Event, uint64, error) {
 		return true, nil
 	}
 	var prefix []byte
+	var listed []uint64 // the resource's events its header lists, oldest first
 	c := trail.Cursor()
 	if q.ResourceID != "" {
 		c, prefix = t.b.Bucket(bktTrailBy).Cursor(), prefixOf(q.ResourceID)
+		var err error
+		if listed, err = t.listedEvents(q.ResourceID); err != nil {
+			return nil, 0, err
+		}
+	}
+	// takeListed takes the listed events newer than seq, newest first.
+	takeListed := func(seq uint64) (bool, error) {
+		for ; len(listed) > 0 && listed[len(listed)-1] > seq; listed = listed[:len(listed)-1] {
+			last := listed[len(listed)-1]
+			if q.Before > 0 && last >= q.Before {
+				continue
+			}
+			v := trail.Get(seqKey(last))
+			if v == nil {
+				return false, errCorrupt
+			}
+			if more, err := take(seqKey(last), v); err != nil || !more {
+				return false, err
+			}
+		}
+		return true, nil
 	}
 	// Position on the newest key of the range below the cursor.
 	upper := append(append([]byte{}, prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
@@ -131,6 +209,12 @@ func (t *tx) Trail(q storage.TrailQuery) ([]storage.Event, uint64, error) {
 		if q.Before > 0 && seq >= q.Before {
 			continue
 		}
+		if more, err := takeListed(seq); err != nil {
+			return nil, 0, err
+		} else if !more {
+			listed = nil
+			break
+		}
 		seqK := k[len(prefix):]
 		if prefix != nil {
 			v = trail.Get(seqK)
@@ -140,8 +224,12 @@ func (t *tx) Trail(q storage.TrailQuery) ([]storage.Event, uint64, error) {
 			return nil, 0, err
 		}
 		if !more {
+			listed = nil
 			break
 		}
+	}
+	if _, err := takeListed(0); err != nil {
+		return nil, 0, err
 	}
 	if !full {
 		return out, 0, nil

@@ -19,6 +19,9 @@ type tx struct {
 	tenant string
 	// appendedEvent: the transaction appended to the trail, and wakes the watchers on commit.
 	appendedEvent bool
+	// written holds the records this transaction stored, by id: an event about one of them goes
+	// into its header (see trail.go).
+	written map[string]*coll
 }
 
 var _ storage.Tx = (*tx)(nil)
@@ -92,7 +95,7 @@ func (t *tx) add(cl *coll, r storage.Record) error {
 	if err := t.reindex(cl, r.ID, nil, nil, r.Keys); err != nil {
 		return err
 	}
-	if err := t.put(cl, r); err != nil {
+	if err := t.put(cl, r, nil); err != nil {
 		return err
 	}
 	if err := t.addCount(cl.decl.Name, 1); err != nil {
@@ -126,7 +129,7 @@ func (t *tx) Update(c *storage.Collection, r storage.Record) (storage.Record, er
 	if h.modified != t.now && st.at != t.now {
 		r.Version++
 	}
-	if err := t.put(cl, r); err != nil {
+	if err := t.put(cl, r, h.events); err != nil {
 		return r, err
 	}
 	return r, t.dropStamp(r.ID, st)
@@ -174,6 +177,11 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 	if err := t.reindex(cl, id, &h, doc, make([][]string, len(cl.indexes))); err != nil {
 		return err
 	}
+	// The record's trail outlives it: the events its header lists move to the index.
+	if err := t.indexEvents(id, h.events); err != nil {
+		return err
+	}
+	delete(t.written, id)
 	if err := t.b.Bucket(cl.records).Delete([]byte(id)); err != nil {
 		return err
 	}
@@ -189,8 +197,13 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 	return cl.order.remove(t.b, []byte(id))
 }
 
-func (t *tx) put(cl *coll, r storage.Record) error {
-	return t.appended(cl.records).Put([]byte(r.ID), encodeRecord(cl, r))
+// put stores r with the events its header lists.
+func (t *tx) put(cl *coll, r storage.Record, events []uint64) error {
+	if t.written == nil {
+		t.written = map[string]*coll{}
+	}
+	t.written[r.ID] = cl
+	return t.appended(cl.records).Put([]byte(r.ID), encodeRecord(cl, r, events))
 }
 
 // reindex moves id's index entries from the stored record's keys (old; nil for a new record)

@@ -15,6 +15,7 @@ import (
 var trailTests = []test{
 	{"append sets seq, time and tenant", testAppend},
 	{"newest first in pages", testTrailPages},
+	{"a record's events, however it was written", testRecordTrail},
 	{"since and until", testTrailTimes},
 	{"events oldest first, resumed", testEvents},
 	{"seq follows commit order", testTrailCommitOrder},
@@ -495,4 +496,113 @@ func testWatchClose(t *testing.T, open Opener) {
 	if !watchClosed(e.s.Watch(tenantA)) {
 		t.Fatal("a watch on a closed store waits")
 	}
+}
+
+// testRecordTrail holds a record's trail, read by resource, to the events of the whole trail
+// that name it, whichever way they were appended: with a create, update or delete of the record
+// in the same transaction, alone, several to a transaction, or beside a write of another
+// record; read in pages of every size, from a cursor and from a time, before and after the
+// record is deleted. An engine may keep a record's latest events with the record.
+func testRecordTrail(t *testing.T, open Opener) {
+	e := newEnv(t, open)
+	id, other := storage.NewID(), storage.NewID()
+	appendAbout := func(tx storage.Tx, resource, op string) error {
+		return tx.Append(storage.Event{Operation: op, ResourceID: resource, Outcome: "success"})
+	}
+	update := func(tx storage.Tx, resource string, n int) error {
+		_, err := tx.Update(People, rec(People, resource, obj{"userName": fmt.Sprintf("%s-%d", resource, n)}))
+		return err
+	}
+	e.write(func(tx storage.Tx) error {
+		if _, err := tx.Insert(People, rec(People, id, obj{"userName": id})); err != nil {
+			return err
+		}
+		if _, err := tx.Insert(People, rec(People, other, obj{"userName": other})); err != nil {
+			return err
+		}
+		return appendAbout(tx, id, "create")
+	})
+	for n := range 60 {
+		op := fmt.Sprintf("op%d", n)
+		e.write(func(tx storage.Tx) error {
+			switch n % 6 {
+			case 0, 1: // the usual PUT or PATCH: the record and its event
+				if err := update(tx, id, n); err != nil {
+					return err
+				}
+				return appendAbout(tx, id, op)
+			case 2: // an event without a write of the record (a membership, a login)
+				return appendAbout(tx, id, op)
+			case 3: // two writes and three events in one transaction
+				for i := range 2 {
+					if err := update(tx, id, n*10+i); err != nil {
+						return err
+					}
+					if err := appendAbout(tx, id, fmt.Sprintf("%s.%d", op, i)); err != nil {
+						return err
+					}
+				}
+				return appendAbout(tx, id, op+".2")
+			case 4: // beside a write of another record, and an event about that one between
+				if err := update(tx, other, n); err != nil {
+					return err
+				}
+				if err := appendAbout(tx, other, "other"+op); err != nil {
+					return err
+				}
+				return appendAbout(tx, id, op)
+			default: // the event first, the write after
+				if err := appendAbout(tx, id, op); err != nil {
+					return err
+				}
+				return update(tx, id, n)
+			}
+		})
+	}
+	check := func(when string) {
+		t.Helper()
+		var want []string
+		all := e.events(0)
+		for i := len(all) - 1; i >= 0; i-- {
+			if all[i].ResourceID == id {
+				want = append(want, all[i].Operation)
+			}
+		}
+		for _, limit := range []int{1, 3, 7, 16, 17, 100} {
+			if seen, _ := e.pages(storage.TrailQuery{ResourceID: id, Limit: limit}); !slices.Equal(seen, want) {
+				t.Errorf("%s, pages of %d:\n got %v\nwant %v", when, limit, seen, want)
+			}
+		}
+		mid := all[len(all)/2]
+		var below []string
+		for _, op := range want {
+			if ev := findOp(all, op); ev.Seq < mid.Seq {
+				below = append(below, op)
+			}
+		}
+		if seen, _ := e.pages(storage.TrailQuery{ResourceID: id, Before: mid.Seq, Limit: 5}); !slices.Equal(seen, below) {
+			t.Errorf("%s, before seq %d:\n got %v\nwant %v", when, mid.Seq, seen, below)
+		}
+		if evs, _ := e.trail(storage.TrailQuery{ResourceID: other}); len(evs) != 10 {
+			t.Errorf("%s: the other record has %d events, want 10", when, len(evs))
+		}
+	}
+	check("while the record exists")
+	e.write(func(tx storage.Tx) error {
+		if err := tx.Delete(People, id); err != nil {
+			return err
+		}
+		return appendAbout(tx, id, "delete")
+	})
+	check("once the record is deleted")
+}
+
+// findOp returns the event of evs with operation op.
+func findOp(evs []storage.Event, op string) storage.Event {
+	for _, ev := range evs {
+		if ev.Operation == op {
+			return ev
+		}
+	}
+	return storage.Event{}
 }

@@ -1,0 +1,109 @@
+package bolt
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// TestHeaderEvents holds a record's list of events to what was written, through an encode and
+// through a change of the list alone, and refuses lists that do not fit the record.
+func TestHeaderEvents(t *testing.T) {
+	s := openTemp(t)
+	cl := s.layout.colls["users"]
+	r := named(storage.NewID(), "listed")
+	r.Secret = []byte("hash")
+	r.Version, r.Created, r.Modified = 7, time.Unix(1, 2).UTC(), time.Unix(3, 4).UTC()
+	same := func(raw []byte, events []uint64) {
+		t.Helper()
+		h, doc, err := decodeRecord(raw)
+		if err != nil || !slices.Equal(h.events, events) || h.version != 7 || !h.created.Equal(r.Created) ||
+			!h.modified.Equal(r.Modified) || string(h.secret) != "hash" || !bytes.Equal(doc, r.Doc) {
+			t.Errorf("decoded %+v %q %v, want events %v and the record as written", h, doc, err, events)
+		}
+	}
+	for _, events := range [][]uint64{nil, {1}, {5, 1 << 40, 1<<64 - 1}, make([]uint64, headerEvents)} {
+		raw := encodeRecord(cl, r, events)
+		same(raw, events)
+		next, err := withEvents(raw, []uint64{42, 43})
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(next, []uint64{42, 43})
+		// A record of format 2 is the same record without a list.
+		format2 := append([]byte{recordFormat2}, encodeRecord(cl, r, nil)[2:]...)
+		same(format2, nil)
+		if next, err := withEvents(format2, events); err != nil {
+			t.Error(err)
+		} else {
+			same(next, events)
+		}
+	}
+	for _, raw := range [][]byte{{recordFormat}, {recordFormat, 200, 1}, {recordFormat, 1, 0x80}, {recordFormat + 1, 0}} {
+		if _, _, err := decodeRecord(raw); !errors.Is(err, errCorrupt) {
+			t.Errorf("decodeRecord(%v): %v, want corrupt", raw, err)
+		}
+		if _, err := withEvents(raw, nil); !errors.Is(err, errCorrupt) {
+			t.Errorf("withEvents(%v): %v, want corrupt", raw, err)
+		}
+	}
+}
+
+// TestRecordEventsStayOffTheIndex: an event about a record written in the same transaction is
+// listed in the record's header and writes nothing to trailBy until the list is full or the
+// record is deleted; then the list moves there whole.
+func TestRecordEventsStayOffTheIndex(t *testing.T) {
+	s := openTemp(t)
+	id := storage.NewID()
+	indexed := func() int {
+		t.Helper()
+		n := 0
+		err := s.view(func(btx *bbolt.Tx) error {
+			return scanPrefix(btx.Bucket(bktData).Bucket([]byte(defaultTenant)).Bucket(bktTrailBy), prefixOf(id), func([]byte) error { n++; return nil })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	write := func(fn func(tx storage.Tx) error) {
+		t.Helper()
+		err := s.Write(bg, defaultTenant, func(tx storage.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			return tx.Append(storage.Event{Operation: "op", ResourceID: id, Outcome: "success"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(func(tx storage.Tx) error { _, err := tx.Insert(users, named(id, "u")); return err })
+	for range headerEvents - 1 {
+		write(func(tx storage.Tx) error { _, err := tx.Update(users, named(id, "u")); return err })
+	}
+	if n := indexed(); n != 0 {
+		t.Fatalf("%d events of a full list in trailBy, want none", n)
+	}
+	write(func(tx storage.Tx) error { _, err := tx.Update(users, named(id, "u")); return err })
+	if n := indexed(); n != headerEvents {
+		t.Fatalf("%d events in trailBy once the list overflowed, want %d", n, headerEvents)
+	}
+	write(func(tx storage.Tx) error { return tx.Touch(users, id) }) // not written: indexed at once
+	if n := indexed(); n != headerEvents+1 {
+		t.Fatalf("%d events in trailBy after an event without a write, want %d", n, headerEvents+1)
+	}
+	write(func(tx storage.Tx) error { return tx.Delete(users, id) })
+	if n := indexed(); n != headerEvents+3 {
+		t.Fatalf("%d events in trailBy after the delete, want all %d", n, headerEvents+3)
+	}
+	if problems, err := s.Check(); len(problems) != 0 || err != nil {
+		t.Errorf("check: %v %v", problems, err)
+	}
+}
