@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 
 	bbolt "go.etcd.io/bbolt"
@@ -110,8 +111,15 @@ func (t *tx) check() []string {
 					}
 				}
 			}
-			for _, seq := range h.events {
+			events := h.events()
+			if len(events) > headerEvents || !slices.IsSorted(events) {
+				bad("%s %s: the header's list of events is out of order or too long: %v", name, id, events)
+			}
+			for _, seq := range events {
 				v := t.b.Bucket(bktTrail).Get(seqKey(seq))
+				if t.b.Bucket(bktTrailBy).Get(append(prefixOf(string(id)), seqKey(seq)...)) != nil {
+					bad("%s %s: trail event %d is both in the header's list and in trailBy", name, id, seq)
+				}
 				if v == nil {
 					bad("%s %s: the header lists trail event %d, which the trail lacks", name, id, seq)
 				} else if ev, err := t.decodeEvent(seqKey(seq), v); err != nil || ev.ResourceID != string(id) {

@@ -39,7 +39,7 @@ func (t importTx) PutRecord(c *storage.Collection, r storage.Record) error {
 	if err := t.reindex(cl, r.ID, &h, doc, r.Keys); err != nil {
 		return err
 	}
-	return t.put(cl, r, h.events)
+	return t.put(cl, r, h.events())
 }
 
 func (t importTx) PutEvent(ev storage.Event) error {

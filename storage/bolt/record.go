@@ -28,7 +28,7 @@ const (
 )
 
 type header struct {
-	events            []uint64 // the trail seqs the header lists, oldest first
+	listed            []byte // format 3's list of events, as stored; see events
 	version           uint64
 	created, modified time.Time
 	keys              []byte // the encoded key lists (format 2), nil for format 1
@@ -105,16 +105,30 @@ func (r *reader) bytes() []byte {
 	return v
 }
 
-// events reads format 3's list of events.
-func (r *reader) events() []uint64 {
+// skipEvents steps over format 3's list of events and returns it as stored. Reads of a record
+// do not need the list, so it is decoded only when asked for (header.events).
+func (r *reader) skipEvents() []byte {
+	start := r.p
 	n := r.uvarint()
 	if n > uint64(len(r.p)) { // each takes a byte at least
 		r.ok = false
 		return nil
 	}
-	var seqs []uint64
 	for i := uint64(0); i < n && r.ok; i++ {
-		seqs = append(seqs, r.uvarint())
+		r.uvarint()
+	}
+	return start[:len(start)-len(r.p)]
+}
+
+// events is the list of events the header holds, oldest first.
+func (h header) events() []uint64 {
+	if len(h.listed) == 0 {
+		return nil
+	}
+	r := reader{p: h.listed, ok: true}
+	seqs := make([]uint64, r.uvarint())
+	for i := range seqs {
+		seqs[i] = r.uvarint()
 	}
 	return seqs
 }
@@ -134,7 +148,7 @@ func withEvents(raw []byte, events []uint64) ([]byte, error) {
 	}
 	r := reader{p: raw[1:], ok: true}
 	if raw[0] == recordFormat {
-		r.events()
+		r.skipEvents()
 	}
 	if !r.ok {
 		return nil, errCorrupt
@@ -165,7 +179,7 @@ func decodeRecord(raw []byte) (header, []byte, error) {
 	}
 	r := reader{p: raw[1:], ok: true}
 	if raw[0] == recordFormat {
-		h.events = r.events()
+		h.listed = r.skipEvents()
 	}
 	h.version = r.uvarint()
 	h.created = r.time()

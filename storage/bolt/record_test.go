@@ -23,7 +23,7 @@ func TestHeaderEvents(t *testing.T) {
 	same := func(raw []byte, events []uint64) {
 		t.Helper()
 		h, doc, err := decodeRecord(raw)
-		if err != nil || !slices.Equal(h.events, events) || h.version != 7 || !h.created.Equal(r.Created) ||
+		if err != nil || !slices.Equal(h.events(), events) || h.version != 7 || !h.created.Equal(r.Created) ||
 			!h.modified.Equal(r.Modified) || string(h.secret) != "hash" || !bytes.Equal(doc, r.Doc) {
 			t.Errorf("decoded %+v %q %v, want events %v and the record as written", h, doc, err, events)
 		}

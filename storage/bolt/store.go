@@ -37,7 +37,7 @@ var (
 	bktMembers      = []byte("members")      // groupID 0 memberID -> member
 	bktMemberOf     = []byte("memberOf")     // memberID 0 groupID -> empty; memberID 0 -> stamp (members.go)
 	bktTrail        = []byte("trail")        // seq -> event
-	bktTrailBy      = []byte("trailBy")      // resourceID 0 seq -> empty
+	bktTrailBy      = []byte("trailBy")      // resourceID 0 seq -> empty, for events no record header lists (trail.go)
 	bktCounts       = []byte("counts")       // counter name -> uint64
 	bktFacts        = []byte("facts")        // userID -> Facts
 	bktParticipants = []byte("participants") // campaignID 0 userID -> assigned at

@@ -255,7 +255,7 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		t.Fatalf("want 2 problems, got %v %v", problems, err)
 	}
 	// More damage, each reported: a membership one way only, a count off, a record whose stored
-	// keys are not its document's and whose header lists an event the trail lacks, an index
+	// keys are not its document's and whose header lists events out of order, one the trail lacks, an index
 	// entry pointing at another record.
 	err = s.update(func(tx *bbolt.Tx) error {
 		b := tenant(tx)
@@ -268,7 +268,7 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		cl := s.layout.colls["users"]
 		r := named(storage.NewID(), "stored")
 		r.Doc = []byte(`{"userName":"documented"}`)
-		if err := b.Bucket(cl.records).Put([]byte(r.ID), encodeRecord(cl, r, []uint64{1 << 40})); err != nil {
+		if err := b.Bucket(cl.records).Put([]byte(r.ID), encodeRecord(cl, r, []uint64{1 << 40, 5})); err != nil {
 			return err
 		}
 		if err := b.Bucket(bktMemberOf).Put(prefixOf("gone"), make([]byte, 16)); err != nil {
@@ -280,7 +280,7 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	problems, err = s.Check()
-	for _, want := range []string{"memberOf lacks", "groups count says 7", "differ from its document", "displayName index points at", "ix.users.userName has an entry", "a version stamp of gone", "lists trail event 1099511627776, which the trail lacks"} {
+	for _, want := range []string{"memberOf lacks", "groups count says 7", "differ from its document", "displayName index points at", "ix.users.userName has an entry", "a version stamp of gone", "lists trail event 1099511627776, which the trail lacks", "out of order or too long"} {
 		found := false
 		for _, p := range problems {
 			found = found || strings.Contains(p, want)

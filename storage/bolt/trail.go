@@ -3,6 +3,7 @@ package bolt
 import (
 	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/scimserver/scimserver/storage"
@@ -79,11 +80,14 @@ func (t *tx) putEvent(seq uint64, at time.Time, ev storage.Event) error {
 func (t *tx) listEvent(cl *coll, id string, seq uint64) error {
 	b := t.appended(cl.records)
 	raw := b.Get([]byte(id))
+	if raw == nil { // deleted since, through another Tx over the same transaction
+		return t.indexEvents(id, []uint64{seq})
+	}
 	h, _, err := decodeRecord(raw)
 	if err != nil {
 		return err
 	}
-	events := h.events
+	events := h.events()
 	if len(events) >= headerEvents {
 		if err := t.indexEvents(id, events); err != nil {
 			return err
@@ -108,15 +112,21 @@ func (t *tx) indexEvents(id string, events []uint64) error {
 	return nil
 }
 
-// listedEvents returns the events the header of record id lists, if id is a record.
+// listedEvents returns, oldest first, the events the headers of records with id list (one
+// record, unless an import gave two collections the same id).
 func (t *tx) listedEvents(id string) ([]uint64, error) {
+	var all []uint64
 	for _, cl := range t.s.layout.colls {
 		if raw := t.b.Bucket(cl.records).Get([]byte(id)); raw != nil {
 			h, _, err := decodeRecord(raw)
-			return h.events, err
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, h.events()...)
 		}
 	}
-	return nil, nil
+	slices.Sort(all)
+	return all, nil
 }
 
 func (t *tx) decodeEvent(k, v []byte) (storage.Event, error) {

@@ -129,7 +129,7 @@ func (t *tx) Update(c *storage.Collection, r storage.Record) (storage.Record, er
 	if h.modified != t.now && st.at != t.now {
 		r.Version++
 	}
-	if err := t.put(cl, r, h.events); err != nil {
+	if err := t.put(cl, r, h.events()); err != nil {
 		return r, err
 	}
 	return r, t.dropStamp(r.ID, st)
@@ -178,7 +178,7 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 		return err
 	}
 	// The record's trail outlives it: the events its header lists move to the index.
-	if err := t.indexEvents(id, h.events); err != nil {
+	if err := t.indexEvents(id, h.events()); err != nil {
 		return err
 	}
 	delete(t.written, id)

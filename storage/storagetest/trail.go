@@ -559,19 +559,50 @@ func testRecordTrail(t *testing.T, open Opener) {
 			}
 		})
 	}
+	// More events about the record than a list may hold, in the transaction that writes it.
+	e.write(func(tx storage.Tx) error {
+		if err := update(tx, id, 1000); err != nil {
+			return err
+		}
+		for i := range 20 {
+			if err := appendAbout(tx, id, fmt.Sprintf("burst%d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	check := func(when string) {
 		t.Helper()
 		var want []string
+		var wantEvents []storage.Event
 		all := e.events(0)
 		for i := len(all) - 1; i >= 0; i-- {
 			if all[i].ResourceID == id {
 				want = append(want, all[i].Operation)
+				wantEvents = append(wantEvents, all[i])
 			}
 		}
-		for _, limit := range []int{1, 3, 7, 16, 17, 100} {
-			if seen, _ := e.pages(storage.TrailQuery{ResourceID: id, Limit: limit}); !slices.Equal(seen, want) {
+		for _, limit := range []int{2, 3, 7, 16, 17, 100, len(want)} {
+			seen, sizes := e.pages(storage.TrailQuery{ResourceID: id, Limit: limit})
+			if !slices.Equal(seen, want) {
 				t.Errorf("%s, pages of %d:\n got %v\nwant %v", when, limit, seen, want)
 			}
+			for i, n := range sizes {
+				if n != limit && (i < len(sizes)-1 || n == 0) {
+					t.Errorf("%s, pages of %d: sizes %v", when, limit, sizes)
+					break
+				}
+			}
+		}
+		since := wantEvents[len(wantEvents)/2].Time
+		var recent []string
+		for _, ev := range wantEvents {
+			if !ev.Time.Before(since) {
+				recent = append(recent, ev.Operation)
+			}
+		}
+		if seen, _ := e.pages(storage.TrailQuery{ResourceID: id, Since: since, Limit: 4}); !slices.Equal(seen, recent) {
+			t.Errorf("%s, since %v:\n got %v\nwant %v", when, since, seen, recent)
 		}
 		mid := all[len(all)/2]
 		var below []string
@@ -595,6 +626,23 @@ func testRecordTrail(t *testing.T, open Opener) {
 		return appendAbout(tx, id, "delete")
 	})
 	check("once the record is deleted")
+	// Created, written about and deleted in one transaction.
+	brief := storage.NewID()
+	e.write(func(tx storage.Tx) error {
+		if _, err := tx.Insert(People, rec(People, brief, obj{"userName": brief})); err != nil {
+			return err
+		}
+		if err := appendAbout(tx, brief, "create"); err != nil {
+			return err
+		}
+		if err := tx.Delete(People, brief); err != nil {
+			return err
+		}
+		return appendAbout(tx, brief, "delete")
+	})
+	if evs, _ := e.trail(storage.TrailQuery{ResourceID: brief}); !slices.Equal(ops(evs), []string{"delete", "create"}) {
+		t.Errorf("a record created and deleted in one transaction: %v", ops(evs))
+	}
 }
 
 // findOp returns the event of evs with operation op.
