@@ -386,3 +386,40 @@ func TestWebhookLease(t *testing.T) {
 		t.Fatalf("after the release: %+v %v (the position never moves back)", got, err)
 	}
 }
+
+// TestWebhookDeliversTheRestoreMark: after a restore from a backup took changes back, a
+// webhook whose position the backup held delivers the mark as a change "restored" naming the
+// cursors taken back, in its place among the changes, so that a receiver that may have been
+// sent them learns to resync.
+func TestWebhookDeliversTheRestoreMark(t *testing.T) {
+	e := newEnv(t, true)
+	rcv, ts := newReceiver(t, 0)
+	code, hook := e.createWebhook(ts.URL+"/hook", nil)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, hook)
+	}
+	rcv.key, _ = base64.StdEncoding.DecodeString(strings.TrimPrefix(hook["secret"].(string), "whsec_"))
+	before := e.createUser("before@example.com")
+	head, err := e.svc.Head(context.Background(), scimserver.DefaultTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As `scimserver restore` does when the file it replaces had gone 3 changes further.
+	if _, err := e.svc.MarkRestored(context.Background(), map[string]uint64{scimserver.DefaultTenant: head + 3}); err != nil {
+		t.Fatal(err)
+	}
+	after := e.createUser("after@example.com")
+	e.deliverer(e.svc, "only")
+	waitFor(t, "three deliveries", func() bool { return len(rcv.taken()) >= 3 })
+	got := rcv.taken()
+	want := scimserver.CursorRange{After: scimserver.FormatCursor(head), Through: scimserver.FormatCursor(head + 3)}
+	if len(got) != 3 || got[0].ResourceID != before || got[1].Operation != "restored" || got[1].TakenBack == nil ||
+		*got[1].TakenBack != want || got[2].ResourceID != after {
+		t.Fatalf("delivered %+v, want the create before, the mark taking back %+v, the create after", got, want)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.bad) > 0 {
+		t.Fatalf("bad deliveries: %v", rcv.bad)
+	}
+}
