@@ -91,7 +91,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.untilDrained(r.Context())
 	defer cancel()
 	if stream {
-		s.streamChanges(ctx, w, r, after)
+		s.streamChanges(ctx, w, r, after, limit)
 		return
 	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + writeGrace))
@@ -152,12 +152,13 @@ func writeFeedError(w http.ResponseWriter, r *http.Request, err error) {
 // after the last change it received. While nothing happens, a heartbeat every FeedHeartbeat
 // carries the current cursor as an id-only message (past changes the feed leaves out) and keeps
 // proxies from closing the connection. The stream ends when the token stops being valid, when
-// the server shuts down, or when the client goes.
-func (s *Server) streamChanges(ctx context.Context, w http.ResponseWriter, r *http.Request, after uint64) {
+// the server shuts down, or when the client goes. Each read of the feed takes up to limit
+// changes, which are written and flushed together.
+func (s *Server) streamChanges(ctx context.Context, w http.ResponseWriter, r *http.Request, after uint64, limit int) {
 	tenant := tenantOf(r)
 	// The first read happens before the answer starts, so that a cursor the feed cannot resume
 	// from is still answered with a status and an error body.
-	page, err := s.svc.Changes(ctx, tenant, after, defaultChangesLimit)
+	page, err := s.svc.Changes(ctx, tenant, after, limit)
 	if err != nil {
 		writeFeedError(w, r, err)
 		return
@@ -198,7 +199,7 @@ func (s *Server) streamChanges(ctx context.Context, w http.ResponseWriter, r *ht
 			_ = rc.Flush()
 			return
 		}
-		if page, err = s.svc.WaitChanges(ctx, tenant, after, defaultChangesLimit, s.opts.FeedHeartbeat); err != nil {
+		if page, err = s.svc.WaitChanges(ctx, tenant, after, limit, s.opts.FeedHeartbeat); err != nil {
 			setErr(r, err)
 			return
 		}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -758,4 +759,55 @@ func TestChangesMetrics(t *testing.T) {
 	eventually(t, "the streamed change counted", func() bool { return metric("scimserver_feed_changes_sent_total", "stream") == 1 })
 	s.close()
 	eventually(t, "the closed stream no longer counted", func() bool { return metric("scimserver_feed_waiting", "stream") == 0 })
+}
+
+// writeCounter records how many change events each write of a response carries, and cancels
+// the request once want have been written.
+type writeCounter struct {
+	*httptest.ResponseRecorder
+	mu     sync.Mutex
+	writes []int
+	total  int
+	want   int
+	cancel context.CancelFunc
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := strings.Count(string(p), "event: change\n"); n > 0 {
+		w.writes = append(w.writes, n)
+		w.total += n
+		if w.total >= w.want {
+			w.cancel()
+		}
+	}
+	return w.ResponseRecorder.Write(p)
+}
+
+// TestEventStreamLimit: a stream sends a backlog in writes of at most limit changes, and all
+// of it.
+func TestEventStreamLimit(t *testing.T) {
+	e := newEnv(t)
+	head := e.feed(testPlatformToken, "").NextCursor
+	for i := range 5 {
+		e.createUser(fmt.Sprintf("batch%d@example.com", i), nil)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []int
+	}{{"&limit=2", []int{2, 2, 1}}, {"", []int{5}}, {"&limit=5", []int{5}}} {
+		ctx, cancel := context.WithTimeout(bg, time.Minute)
+		w := &writeCounter{ResponseRecorder: httptest.NewRecorder(), want: 5, cancel: cancel}
+		req := httptest.NewRequestWithContext(ctx, "GET", "/api/v1/changes?after="+head+tc.query, nil)
+		req.Header.Set("Authorization", "Bearer "+testPlatformToken)
+		req.Header.Set("Accept", "text/event-stream")
+		e.server.ServeHTTP(w, req)
+		cancel()
+		w.mu.Lock()
+		if w.Code != 200 || !slices.Equal(w.writes, tc.want) {
+			t.Errorf("%q: status %d, changes per write %v, want %v", tc.query, w.Code, w.writes, tc.want)
+		}
+		w.mu.Unlock()
+	}
 }
