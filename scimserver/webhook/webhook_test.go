@@ -385,6 +385,21 @@ func TestWebhookLease(t *testing.T) {
 	if err != nil || got.Holder != "b" || got.Position < 5 || got.Delivered != 5 {
 		t.Fatalf("after the release: %+v %v (the position never moves back)", got, err)
 	}
+	// A holder that stops without releasing (a server killed) loses the lease when it runs out,
+	// and another takes it over with the progress reported so far.
+	if _, _, err := e.svc.LeaseWebhook(ctx, scimserver.DefaultTenant, h.ID, "b", 50*time.Millisecond, &scimserver.DeliveryReport{Position: 7, Delivered: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.LeaseWebhook(ctx, scimserver.DefaultTenant, h.ID, "c", time.Hour, nil); scimserver.ErrorCode(err) != scimserver.Conflict {
+		t.Fatalf("a lease taken while held: %v", err)
+	}
+	waitFor(t, "the lease to run out", func() bool {
+		got, _, err = e.svc.LeaseWebhook(ctx, scimserver.DefaultTenant, h.ID, "c", time.Hour, nil)
+		return err == nil
+	})
+	if got.Holder != "c" || got.Position != 7 || got.Delivered != 7 {
+		t.Fatalf("taken over: %+v, want holder c at position 7 with 7 delivered", got)
+	}
 }
 
 // TestWebhookDeliversTheRestoreMark: after a restore from a backup took changes back, a
