@@ -15,8 +15,9 @@ func newCheckCmd(c *config) *cobra.Command {
 		Short: "Verify a data file: bbolt page consistency and every index against the data",
 		Long: `check opens the data file read-only (the server must be stopped, or point --data at a copy)
 and verifies bbolt's page structure, then that every index (userName, externalId, emails, group
-displayName and externalId, members and their reverse index) agrees with the records, and the
-counts. On a PostgreSQL database (--data postgres://...) it checks, in one snapshot and with
+displayName and externalId, members and their reverse index) agrees with the records, that the
+audit events a record's header lists are in the trail and about that record, and the counts.
+On a PostgreSQL database (--data postgres://...) it checks, in one snapshot and with
 servers running, every index's entries against the documents, the counts, and each trail's
 sequence. It prints one line per problem and exits 1 if there is any, 0 if the file is consistent.`,
 		Args: exactArgs(0),
