@@ -141,7 +141,7 @@ func appendEvents(b []byte, events []uint64) []byte {
 	return b
 }
 
-// withEvents gives a stored record (of any format) the list events, leaving the rest as it is.
+// withEvents gives a stored record of format 2 or 3 the list events, leaving the rest as it is.
 func withEvents(raw []byte, events []uint64) ([]byte, error) {
 	if len(raw) == 0 || raw[0] < recordFormat2 || raw[0] > recordFormat {
 		return nil, errCorrupt
