@@ -31,7 +31,7 @@ type storedEvent struct {
 // writes anyway, rather than in trailBy, whose entry would be one more page written at a random
 // place of the file (resources are changed in no particular order). A header lists at most
 // headerEvents; when it is full, or the record is deleted, its events move to trailBy together,
-// onto one page.
+// as adjacent keys (one page, as a rule).
 const headerEvents = 16
 
 // Append numbers events with the bucket's sequence: one writer commits at a time, so sequence
