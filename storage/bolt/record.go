@@ -141,16 +141,14 @@ func appendEvents(b []byte, events []uint64) []byte {
 	return b
 }
 
-// withEvents gives a stored record of format 2 or 3 the list events, leaving the rest as it is.
+// withEvents gives a record of the current format (one this transaction wrote) the list events,
+// leaving the rest as it is.
 func withEvents(raw []byte, events []uint64) ([]byte, error) {
-	if len(raw) == 0 || raw[0] < recordFormat2 || raw[0] > recordFormat {
+	if len(raw) == 0 || raw[0] != recordFormat {
 		return nil, errCorrupt
 	}
 	r := reader{p: raw[1:], ok: true}
-	if raw[0] == recordFormat {
-		r.skipEvents()
-	}
-	if !r.ok {
+	if r.skipEvents(); !r.ok {
 		return nil, errCorrupt
 	}
 	b := make([]byte, 0, len(r.p)+(1+len(events))*binary.MaxVarintLen64+1)
