@@ -345,11 +345,20 @@ type Snapshot struct {
 
 // Instrumented is implemented by engines that report figures for metrics.
 type Instrumented interface {
-	// ObserveCommits has fn called after each commit with how many writes it carried and how
-	// long it took.
-	ObserveCommits(fn func(writes int, took time.Duration))
+	// ObserveCommits has fn called after each commit with its figures.
+	ObserveCommits(fn func(Commit))
 	// Sizes reports the storage's size in bytes, and how much of it holds live data.
 	Sizes() (total, used int64, err error)
+}
+
+// Commit is what an engine reports of one committed write transaction.
+type Commit struct {
+	Writes int           // the writes it carried (group commit shares one transaction)
+	Took   time.Duration // from its start to its end, fsync included
+	// Pages is how many pages of the data file it wrote: what a commit costs on a disk where
+	// each page written at its own place is an I/O of its own. 0 where the engine does not
+	// count them (PostgreSQL).
+	Pages int
 }
 
 // Importer is implemented by engines that can take in another store's data as it was, with its

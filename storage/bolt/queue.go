@@ -22,7 +22,7 @@ type commitQueue struct {
 	done    chan struct{} // closed by close: take no more writes
 	stopped chan struct{} // closed when the writer goroutine has ended
 	once    sync.Once
-	stats   func(batch int, took time.Duration)
+	stats   func(storage.Commit)
 }
 
 type call struct {
@@ -32,7 +32,7 @@ type call struct {
 
 const maxBatch = 256
 
-func newCommitQueue(db *bbolt.DB, stats func(int, time.Duration)) *commitQueue {
+func newCommitQueue(db *bbolt.DB, stats func(storage.Commit)) *commitQueue {
 	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stopped: make(chan struct{}), stats: stats}
 	go q.run()
 	return q
@@ -110,7 +110,9 @@ func (q *commitQueue) commit(batch []*call) {
 		start := time.Now()
 		failed := -1
 		var fnErr error
+		var committed *bbolt.Tx
 		err := q.db.Update(func(tx *bbolt.Tx) error {
+			committed = tx
 			for i, c := range batch {
 				if fnErr = safeRun(c.fn, tx); fnErr != nil {
 					failed = i
@@ -121,7 +123,7 @@ func (q *commitQueue) commit(batch []*call) {
 		})
 		if failed < 0 {
 			if err == nil && q.stats != nil {
-				q.stats(len(batch), time.Since(start))
+				q.stats(figures(committed, len(batch), start))
 			}
 			for _, c := range batch {
 				c.err <- wrapBolt(err)
@@ -137,7 +139,9 @@ func (q *commitQueue) commit(batch []*call) {
 func (q *commitQueue) solo(c *call) error {
 	start := time.Now()
 	var fnErr error
+	var committed *bbolt.Tx
 	err := q.db.Update(func(tx *bbolt.Tx) error {
+		committed = tx
 		fnErr = safeRun(c.fn, tx)
 		return fnErr
 	})
@@ -145,9 +149,15 @@ func (q *commitQueue) solo(c *call) error {
 		return fnErr
 	}
 	if err == nil && q.stats != nil {
-		q.stats(1, time.Since(start))
+		q.stats(figures(committed, 1, start))
 	}
 	return wrapBolt(err)
+}
+
+// figures are a committed transaction's: its statistics are final once Commit has returned.
+func figures(tx *bbolt.Tx, writes int, start time.Time) storage.Commit {
+	st := tx.Stats()
+	return storage.Commit{Writes: writes, Took: time.Since(start), Pages: int(st.GetWrite())}
 }
 
 // safeRun turns a panic inside a write function into an error, so one bad request cannot stop

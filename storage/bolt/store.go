@@ -139,10 +139,10 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			s.scrub = newScrubber()
 			go s.scrubLoop()
 		}()
-		s.queue = newCommitQueue(db, func(n int, took time.Duration) {
+		s.queue = newCommitQueue(db, func(c storage.Commit) {
 			s.commits.Add(1)
-			s.writes.Add(uint64(n))
-			s.observers.Observe(n, took)
+			s.writes.Add(uint64(c.Writes))
+			s.observers.Observe(c)
 		})
 	}
 	return s, nil
@@ -220,9 +220,10 @@ func (s *Store) now() time.Time {
 // Path is the data file's path.
 func (s *Store) Path() string { return s.path }
 
-// ObserveCommits has fn called after each commit with how many writes it carried and how long
-// it took (for metrics). It may be called at any time, also while writes run.
-func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) { s.observers.Add(fn) }
+// ObserveCommits has fn called after each commit with how many writes it carried, how long it
+// took and how many pages it wrote (for metrics). It may be called at any time, also while
+// writes run.
+func (s *Store) ObserveCommits(fn func(storage.Commit)) { s.observers.Add(fn) }
 
 // CommitStats reports how many transactions were committed and how many writes they carried.
 func (s *Store) CommitStats() (commits, writes uint64) { return s.commits.Load(), s.writes.Load() }

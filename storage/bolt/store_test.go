@@ -78,7 +78,7 @@ func TestGroupCommit(t *testing.T) {
 	s := openTemp(t)
 	c0, w0 := s.CommitStats() // the default tenant's
 	var observed, late atomic.Int64
-	s.ObserveCommits(func(n int, _ time.Duration) { observed.Add(int64(n)) })
+	s.ObserveCommits(func(c storage.Commit) { observed.Add(int64(c.Writes)) })
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -87,7 +87,7 @@ func TestGroupCommit(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			if i == 101 { // an observer added while writes run sees the commits after it
-				s.ObserveCommits(func(n int, _ time.Duration) { late.Add(int64(n)) })
+				s.ObserveCommits(func(c storage.Commit) { late.Add(int64(c.Writes)) })
 			}
 			errs[i] = s.Write(bg, defaultTenant, func(tx storage.Tx) error {
 				if _, err := tx.Insert(users, named(storage.NewID(), fmt.Sprintf("u%d", i))); err != nil {

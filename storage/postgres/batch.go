@@ -7,6 +7,8 @@ import (
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/scimserver/scimserver/storage"
 )
 
 // A tenant's writes run one at a time (they hold its row lock to their commit), so each waits
@@ -136,7 +138,7 @@ func (s *Store) commitBatch(ctx context.Context, tenant string, calls []*writeCa
 		}
 		return
 	}
-	s.observers.Observe(committed, time.Since(start))
+	s.observers.Observe(storage.Commit{Writes: committed, Took: time.Since(start)})
 }
 
 // runSafely turns a panic in a write function into its error, so that one bad request cannot

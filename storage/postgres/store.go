@@ -241,7 +241,7 @@ func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) 
 	start := time.Now()
 	defer func() {
 		if err == nil {
-			s.observers.Observe(1, time.Since(start))
+			s.observers.Observe(storage.Commit{Writes: 1, Took: time.Since(start)})
 		}
 	}()
 	return s.transact(ctx, true, func(ctx context.Context, q *conn) error {
@@ -327,8 +327,8 @@ func (s *Store) once(ctx context.Context, write bool, fn func(context.Context, *
 }
 
 // ObserveCommits has fn called after each committed write transaction with how many writes it
-// carried and how long it took from BEGIN to COMMIT.
-func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) { s.observers.Add(fn) }
+// carried and how long it took from BEGIN to COMMIT; pages are not counted.
+func (s *Store) ObserveCommits(fn func(storage.Commit)) { s.observers.Add(fn) }
 
 // Sizes reports the size of the schema's tables with their indexes and TOAST, and how much of
 // that the live rows take by PostgreSQL's statistics (the rest is dead rows and free space that

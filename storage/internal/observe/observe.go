@@ -5,21 +5,22 @@ package observe
 import (
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/scimserver/scimserver/storage"
 )
 
 // Commits is a store's commit observers. Adding one may happen at any time, also while writes
 // run; calling them takes no lock.
 type Commits struct {
 	mu  sync.Mutex // serialises Add
-	fns atomic.Pointer[[]func(writes int, took time.Duration)]
+	fns atomic.Pointer[[]func(storage.Commit)]
 }
 
-// Add has fn called after each commit with how many writes it carried and how long it took.
-func (c *Commits) Add(fn func(writes int, took time.Duration)) {
+// Add has fn called after each commit with its figures.
+func (c *Commits) Add(fn func(storage.Commit)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var fns []func(int, time.Duration)
+	var fns []func(storage.Commit)
 	if old := c.fns.Load(); old != nil {
 		fns = append(fns, *old...)
 	}
@@ -28,10 +29,10 @@ func (c *Commits) Add(fn func(writes int, took time.Duration)) {
 }
 
 // Observe calls the observers with a commit's figures.
-func (c *Commits) Observe(writes int, took time.Duration) {
+func (c *Commits) Observe(commit storage.Commit) {
 	if fns := c.fns.Load(); fns != nil {
 		for _, fn := range *fns {
-			fn(writes, took)
+			fn(commit)
 		}
 	}
 }
