@@ -2,7 +2,7 @@
 //
 //	scimload [--url URL --token T --users N --phases P ...]   load phases against --url
 //	scimload baseline [--addr A] [--size B] [--concurrency C] [--duration D] [--post]
-//	scimload fsync [--dir DIR] [--duration D]
+//	scimload fsync [--dir DIR] [--duration D] [--pages N [--contiguous] [--span MiB]]
 //
 // A load run creates --users users (or, with the discover phase, learns those the server holds),
 // then reads, looks up, patches, groups and pages through them (see --phases); a wrong answer
@@ -211,13 +211,30 @@ Exit codes: 0 no errors, 1 errors (or the run was interrupted), 2 command-line m
 
 	var dir string
 	var fsyncDuration time.Duration
+	var commit fsyncCommit
+	var spanMiB int64
 	fsync := &cobra.Command{
 		Use:   "fsync",
 		Short: "Measure the disk's commit rate for one writer (write + fdatasync): the durability ceiling",
-		Args:  noArgs,
+		Long: `Measure the disk's commit rate for one writer. By default a commit is one 4 KiB write and an
+fdatasync: the ceiling of a single-writer store. With --pages N a commit is what bbolt writes
+for one: N pages at random places of a --span already written (or side by side with
+--contiguous), an fdatasync, the meta page and an fdatasync again. Set N to a run's pages per
+commit (scimserver_store_commit_pages) to see what its commits cost the disk alone.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if commit.pages < 0 || spanMiB < 1 || int64(commit.pages) >= spanMiB<<20/4096 {
+				return usageError{fmt.Errorf("--pages must be 0 or more and fit in --span (%d MiB)", spanMiB)}
+			}
+			if commit.contiguous && commit.pages == 0 {
+				return usageError{errors.New("--contiguous needs --pages")}
+			}
+			commit.span = spanMiB << 20
+			if commit.pages == 0 {
+				commit.span = 1 << 20 // one page at a time, over the same MiB
+			}
 			var err error
-			*rep, err = runFsync(cmd.Context(), dir, fsyncDuration)
+			*rep, err = runFsync(cmd.Context(), dir, fsyncDuration, commit)
 			if err == nil {
 				printProgress(progress, (*rep).Phases[0])
 			}
@@ -226,6 +243,9 @@ Exit codes: 0 no errors, 1 errors (or the run was interrupted), 2 command-line m
 	}
 	fsync.Flags().StringVar(&dir, "dir", ".", "directory of the test file: the data file's, to measure its disk")
 	fsync.Flags().DurationVar(&fsyncDuration, "duration", 5*time.Second, "how long to measure")
+	fsync.Flags().IntVar(&commit.pages, "pages", 0, "pages per commit, written as bbolt writes them (0: one write and one fdatasync)")
+	fsync.Flags().BoolVar(&commit.contiguous, "contiguous", false, "write a commit's pages side by side instead of at random places")
+	fsync.Flags().Int64Var(&spanMiB, "span", 256, "with --pages: MiB of test file the pages are spread over (written first)")
 
 	root.AddCommand(baseline, fsync)
 	root.CompletionOptions.DisableDefaultCmd = true
@@ -398,7 +418,7 @@ func printText(w io.Writer, rep *Report) {
 	case "baseline":
 		fmt.Fprintf(w, "scimload baseline: bare net/http at %s, concurrency %d\n", rep.URL, rep.Concurrency)
 	case "fsync":
-		fmt.Fprintf(w, "scimload fsync: 4 KiB write + fdatasync in %s, one writer\n", rep.Dir)
+		fmt.Fprintf(w, "scimload fsync: one writer's commits in %s (fsync: a 4 KiB write and an fdatasync each)\n", rep.Dir)
 	}
 	type line struct {
 		name string

@@ -292,6 +292,8 @@ func TestModes(t *testing.T) {
 		{[]string{"baseline", "--size", "700", "--concurrency", "2", "--duration", "200ms"}, "baseline"},
 		{[]string{"baseline", "--post", "--size", "900", "--concurrency", "2", "--duration", "200ms"}, "baseline-post"},
 		{[]string{"fsync", "--dir", t.TempDir(), "--duration", "200ms"}, "fsync"},
+		{[]string{"fsync", "--dir", t.TempDir(), "--duration", "200ms", "--pages", "8", "--span", "2"}, "commit-8-pages"},
+		{[]string{"fsync", "--dir", t.TempDir(), "--duration", "200ms", "--pages", "8", "--span", "2", "--contiguous"}, "commit-8-pages-contiguous"},
 	} {
 		rep, code := runJSON(t, c.args...)
 		if code != 0 || len(rep.Phases) != 1 || rep.Phases[0].Ops == 0 || rep.Errors != 0 {
@@ -301,6 +303,34 @@ func TestModes(t *testing.T) {
 		if rep.Phases[0].Name != c.phase {
 			t.Errorf("%v: phase %q, want %q", c.args, rep.Phases[0].Name, c.phase)
 		}
+	}
+}
+
+// TestCommitPlaces holds the fsync mode's pages to the file, clear of the meta page: scattered
+// ones spread over it, contiguous ones side by side.
+func TestCommitPlaces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const pages = 64
+	offs := make([]int64, 16)
+	spread := map[int64]bool{}
+	for range 100 {
+		for _, contiguous := range []bool{false, true} {
+			fsyncCommit{pages: len(offs), contiguous: contiguous}.place(offs, rng, pages)
+			for i, o := range offs {
+				if o%4096 != 0 || o < 4096 || o >= pages*4096 || (i > 0 && o < offs[i-1]) {
+					t.Fatalf("contiguous %v: page at %d in %v", contiguous, o, offs)
+				}
+				if contiguous && i > 0 && o != offs[i-1]+4096 {
+					t.Fatalf("contiguous pages apart: %v", offs)
+				}
+				if !contiguous {
+					spread[o] = true
+				}
+			}
+		}
+	}
+	if len(spread) < pages-1-4 { // 1,600 draws leave a page of 63 unused with odds of about 1e-11
+		t.Errorf("scattered pages fell on %d places of %d", len(spread), pages-1)
 	}
 }
 
@@ -318,6 +348,10 @@ func TestUsageErrors(t *testing.T) {
 		{"baselin"},
 		{"--token", "x", "-concurrency", "8"}, // Go's flag syntax: the main command's does not take it either
 		{"fsync", "--dir"},
+		{"fsync", "--pages", "-1"},
+		{"fsync", "--pages", "512", "--span", "2"}, // a 2 MiB span has 511 pages besides the meta page
+		{"fsync", "--contiguous"},
+		{"fsync", "--pages", "4", "--span", "0"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(t.Context(), args, &out, &errOut); code != 2 || errOut.Len() == 0 {

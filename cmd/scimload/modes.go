@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -69,9 +71,34 @@ func runBaseline(ctx context.Context, addr string, size, concurrency int, durati
 	return &Report{Mode: "baseline", URL: c.base, Concurrency: concurrency, Phases: []PhaseResult{p.result()}}, nil
 }
 
-// runFsync measures the commit ceiling of one writer in dir: a 4 KiB write and an fdatasync
-// per commit, the least a durable single-writer store (bbolt) pays for each acknowledged write.
-func runFsync(ctx context.Context, dir string, duration time.Duration) (*Report, error) {
+// fsyncCommit is what one commit of the fsync mode writes.
+type fsyncCommit struct {
+	pages      int  // 0: one 4 KiB write and one fdatasync, the least a durable commit pays
+	contiguous bool // the pages side by side instead of at random places
+	span       int64
+}
+
+// place puts a commit's pages in a file of pages pages, in file order: page 0 stands for the
+// meta page, the others go where bbolt's freelist would put them, anywhere (a page may come up
+// twice, as two writes of one place) or side by side.
+func (c fsyncCommit) place(offs []int64, rng *rand.Rand, pages int64) {
+	const block = 4096
+	first := 1 + rng.Int64N(pages-int64(len(offs)))
+	for i := range offs {
+		if c.contiguous {
+			offs[i] = (first + int64(i)) * block
+		} else {
+			offs[i] = (1 + rng.Int64N(pages-1)) * block
+		}
+	}
+	slices.Sort(offs)
+}
+
+// runFsync measures the commit rate of one writer in dir. With pages 0 a commit is a 4 KiB
+// write and an fdatasync: the ceiling of a single-writer store (bbolt). With pages n it is a
+// commit as bbolt makes one: n pages at random places of a span already written (a data file's
+// free pages; in file order, as bbolt writes them), an fdatasync, the meta page, an fdatasync.
+func runFsync(ctx context.Context, dir string, duration time.Duration, c fsyncCommit) (*Report, error) {
 	f, err := os.CreateTemp(dir, "scimload-fsync-*")
 	if err != nil {
 		return nil, err
@@ -80,25 +107,55 @@ func runFsync(ctx context.Context, dir string, duration time.Duration) (*Report,
 	defer f.Close()
 	// Writes go over a preallocated span, as bbolt rewrites pages of a file that has already
 	// grown: the file size never changes, so fdatasync flushes data only.
-	const block, span = 4096, 1 << 20
-	if _, err := f.Write(make([]byte, span)); err != nil {
-		return nil, err
+	const block = 4096
+	span := c.span / block * block
+	chunk := make([]byte, 1<<20)
+	for off := int64(0); off < span; off += int64(len(chunk)) {
+		if _, err := f.WriteAt(chunk[:min(int64(len(chunk)), span-off)], off); err != nil {
+			return nil, err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return nil, err
 	}
-	p := newPhase("fsync", 1, 1)
+	name := "fsync"
+	if c.pages > 0 {
+		name = fmt.Sprintf("commit-%d-pages", c.pages)
+		if c.contiguous {
+			name += "-contiguous"
+		}
+	}
+	p := newPhase(name, 1, 1)
 	w := p.workers[0]
 	buf := make([]byte, block)
+	rng := rand.New(rand.NewPCG(1, 2))
+	offs := make([]int64, c.pages)
+	commit := func(off int64) error {
+		if c.pages == 0 {
+			if _, err := f.WriteAt(buf, off); err != nil {
+				return err
+			}
+			return fdatasync(f)
+		}
+		c.place(offs, rng, span/block)
+		for _, o := range offs {
+			if _, err := f.WriteAt(buf, o); err != nil {
+				return err
+			}
+		}
+		if err := fdatasync(f); err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(buf, 0); err != nil {
+			return err
+		}
+		return fdatasync(f)
+	}
 	deadline := time.Now().Add(duration)
 	for off := int64(0); time.Now().Before(deadline) && ctx.Err() == nil; off = (off + block) % span {
 		buf[0]++
 		start := time.Now()
-		_, err := f.WriteAt(buf, off)
-		if err == nil {
-			err = fdatasync(f)
-		}
-		if err != nil {
+		if err := commit(off); err != nil {
 			w.rec.fail("commit", err)
 			break
 		}
