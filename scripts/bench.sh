@@ -20,7 +20,8 @@
 # "bash scripts/bench.sh feed" follows the change feed while creates run (REPEAT=3, FEED_USERS=20000).
 # "... stall" measures the write stall one anonymization causes, and "... abandon" GETs behind
 # abandoned listings (see there).
-# "... writes" measures creates, PATCHes and member adds against the two ceilings, in rounds
+# "... writes" measures creates, PATCHes and member adds against the two ceilings, and the pages
+# each write costs against what the disk takes for them, in rounds
 # (see there; SERVER_BIN_BEFORE alternates another build).
 # "... peer" runs the same load against SCIMMY (Node.js, in memory) and scimserver, alternated.
 # Needs go, curl, jq and bc on PATH.
@@ -55,7 +56,7 @@ URL=http://127.0.0.1:$PORT/scim/v2
 PID=
 
 start() { # start DATAFILE: a server on $PORT over that file
-  SCIMSERVER_TOKEN=$TOKEN SCIMSERVER_PLATFORM_TOKEN=$PTOKEN "${SERVER_BIN:-$OUT/bin/scimserver}" --addr 127.0.0.1:$PORT --data "$1" --log-level error >>"$OUT/server.log" 2>&1 &
+  SCIMSERVER_TOKEN=$TOKEN SCIMSERVER_PLATFORM_TOKEN=$PTOKEN "${SERVER_BIN:-$OUT/bin/scimserver}" --addr 127.0.0.1:$PORT --data "$1" --log-level error ${METRICS_PORT:+--metrics-addr 127.0.0.1:$METRICS_PORT} >>"$OUT/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.01; done
   echo "server did not start" >&2; exit 1
@@ -158,6 +159,15 @@ if [ "${1:-}" = writes ]; then
   # (default 100,000) created at c=32, OPS Entra- and Okta-style PATCHes at c=32, then at c=8
   # WRITE_GROUPS groups (default 20) of WRITE_GROUP_SIZE members (default 1,000), added 100 per
   # PATCH. Compare each round's figures with its own ceilings, and the medians of the rounds.
+  # For this build also: pages per write of the two loads (scimserver_store_commit_pages), and
+  # the disk alone committing the first load's mean commit (scimload fsync --pages), times the
+  # writes that commit carried: what the disk allows this layout at that concurrency.
+  METRICS_PORT=$((PORT + 1))
+  committed() { # commits, writes and pages so far: "COMMITS WRITES PAGES"
+    curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "scimserver_store_commit_writes_count" {c = $2}
+      $1 == "scimserver_store_commit_writes_sum" {w = $2} $1 == "scimserver_store_commit_pages_sum" {p = $2} END {printf "%d %d %d\n", c, w, p}'
+  }
+  per() { echo "scale=2; $1 / $2" | bc; }
   builds=(after)
   [ -n "${SERVER_BIN_BEFORE:-}" ] && builds=(before after)
   for i in $(seq 1 "${REPEAT:-3}"); do
@@ -167,11 +177,22 @@ if [ "${1:-}" = writes ]; then
     for b in "${builds[@]}"; do
       bin=$OUT/bin/scimserver; [ "$b" = before ] && bin=$SERVER_BIN_BEFORE
       rm -rf "$OUT/dwrites"; SERVER_BIN=$bin start "$OUT/dwrites/data.db"
+      c0=$(committed)
       load --users "${WRITE_USERS:-100000}" --concurrency 32 --ops "$OPS" --phases create,patch-entra,patch-okta --json > "$OUT/writes-$i-$b.json"
+      c1=$(committed)
       load --concurrency 8 --groups "${WRITE_GROUPS:-20}" --group-size "${WRITE_GROUP_SIZE:-1000}" --phases discover,groups --json > "$OUT/writes-$i-$b-groups.json"
+      c2=$(committed)
       stop
       line+="; $b: $(jq -r '[.phases[] | "\(.name) \(.opsPerSec|floor)/s"] | join(", ")' "$OUT/writes-$i-$b.json")"
       line+=", add-members $(jq -r '.phases[] | select(.name == "groups") | .kinds[] | select(.name == "add-members") | "\(.opsPerSec|floor)/s p50 \(.p50Ms) ms"' "$OUT/writes-$i-$b-groups.json")"
+      if [ "$b" = after ]; then
+        read -r n0 w0 p0 <<<"$c0"; read -r n1 w1 p1 <<<"$c1"; read -r n2 w2 p2 <<<"$c2"
+        pages=$(( (p1 - p0 + (n1 - n0) / 2) / (n1 - n0) ))
+        "$OUT/bin/scimload" fsync --dir "$OUT" --duration "${FSYNC_SECONDS}s" --pages "$pages" --json > "$OUT/writes-$i-commit.json"
+        rate=$(jq '.phases[0].opsPerSec' "$OUT/writes-$i-commit.json")
+        line+=", pages/write $(per $((p1 - p0)) $((w1 - w0))) and $(per $((p2 - p1)) $((w2 - w1))) (groups);"
+        line+=" disk alone: $(printf %.0f "$rate") commits/s of $pages pages = $(printf %.0f "$(echo "$rate * ($w1 - $w0) / ($n1 - $n0)" | bc -l)") writes/s at $(per $((w1 - w0)) $((n1 - n0))) writes/commit"
+      fi
     done
     echo "$line"
   done
