@@ -159,15 +159,15 @@ if [ "${1:-}" = writes ]; then
   # (default 100,000) created at c=32, OPS Entra- and Okta-style PATCHes at c=32, then at c=8
   # WRITE_GROUPS groups (default 20) of WRITE_GROUP_SIZE members (default 1,000), added 100 per
   # PATCH. Compare each round's figures with its own ceilings, and the medians of the rounds.
-  # For this build also: pages per write of the two loads (scimserver_store_commit_pages), and
+  # For this build also: pages per write of the two loads (scimserver_store_commit_page_writes), and
   # the disk alone committing the first load's mean commit (scimload fsync --pages), times the
   # writes that commit carried: what the disk allows this layout at that concurrency.
   METRICS_PORT=$((PORT + 1))
   committed() { # commits, writes and pages so far: "COMMITS WRITES PAGES"
     curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "scimserver_store_commit_writes_count" {c = $2}
-      $1 == "scimserver_store_commit_writes_sum" {w = $2} $1 == "scimserver_store_commit_pages_sum" {p = $2} END {printf "%d %d %d\n", c, w, p}'
+      $1 == "scimserver_store_commit_writes_sum" {w = $2} $1 == "scimserver_store_commit_page_writes_sum" {p = $2} END {printf "%d %d %d\n", c, w, p}'
   }
-  per() { echo "scale=2; $1 / $2" | bc; }
+  per() { printf %.2f "$(echo "scale=4; $1 / $2" | bc)"; }
   builds=(after)
   [ -n "${SERVER_BIN_BEFORE:-}" ] && builds=(before after)
   for i in $(seq 1 "${REPEAT:-3}"); do

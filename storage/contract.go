@@ -355,10 +355,11 @@ type Instrumented interface {
 type Commit struct {
 	Writes int           // the writes it carried (group commit shares one transaction)
 	Took   time.Duration // from its start to its end, fsync included
-	// Pages is how many pages of the data file it wrote: what a commit costs on a disk where
-	// each page written at its own place is an I/O of its own. 0 where the engine does not
-	// count them (PostgreSQL).
-	Pages int
+	// PageWrites is how many writes of pages to the data file it made besides its meta page,
+	// each at a place of its own (a node spanning adjacent pages is one write): what its
+	// fdatasync waits for, on a disk where each is an I/O of its own. 0 where the engine does
+	// not count them (PostgreSQL).
+	PageWrites int
 }
 
 // Importer is implemented by engines that can take in another store's data as it was, with its

@@ -220,14 +220,14 @@ Exit codes: 0 no errors, 1 errors (or the run was interrupted), 2 command-line m
 fdatasync: the ceiling of a single-writer store. With --pages N a commit is what bbolt writes
 for one: N pages at random places of a --span already written (or side by side with
 --contiguous), an fdatasync, the meta page and an fdatasync again. Set N to a run's pages per
-commit (scimserver_store_commit_pages) to see what its commits cost the disk alone.`,
+commit (scimserver_store_commit_page_writes) to see what its commits cost the disk alone.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if commit.pages < 0 || spanMiB < 1 || int64(commit.pages) >= spanMiB<<20/4096 {
 				return usageError{fmt.Errorf("--pages must be 0 or more and fit in --span (%d MiB)", spanMiB)}
 			}
-			if commit.contiguous && commit.pages == 0 {
-				return usageError{errors.New("--contiguous needs --pages")}
+			if (commit.contiguous || cmd.Flags().Changed("span")) && commit.pages == 0 {
+				return usageError{errors.New("--contiguous and --span need --pages")}
 			}
 			commit.span = spanMiB << 20
 			if commit.pages == 0 {

@@ -306,8 +306,8 @@ func TestModes(t *testing.T) {
 	}
 }
 
-// TestCommitPlaces holds the fsync mode's pages to the file, clear of the meta page: scattered
-// ones spread over it, contiguous ones side by side.
+// TestCommitPlaces holds the fsync mode's pages to the file, clear of the meta page, each once:
+// scattered ones spread over it, contiguous ones side by side.
 func TestCommitPlaces(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const pages = 64
@@ -317,7 +317,7 @@ func TestCommitPlaces(t *testing.T) {
 		for _, contiguous := range []bool{false, true} {
 			fsyncCommit{pages: len(offs), contiguous: contiguous}.place(offs, rng, pages)
 			for i, o := range offs {
-				if o%4096 != 0 || o < 4096 || o >= pages*4096 || (i > 0 && o < offs[i-1]) {
+				if o%4096 != 0 || o < 4096 || o >= pages*4096 || (i > 0 && o <= offs[i-1]) {
 					t.Fatalf("contiguous %v: page at %d in %v", contiguous, o, offs)
 				}
 				if contiguous && i > 0 && o != offs[i-1]+4096 {
@@ -351,6 +351,7 @@ func TestUsageErrors(t *testing.T) {
 		{"fsync", "--pages", "-1"},
 		{"fsync", "--pages", "512", "--span", "2"}, // a 2 MiB span has 511 pages besides the meta page
 		{"fsync", "--contiguous"},
+		{"fsync", "--span", "4"},
 		{"fsync", "--pages", "4", "--span", "0"},
 	} {
 		var out, errOut bytes.Buffer

@@ -79,17 +79,29 @@ type fsyncCommit struct {
 }
 
 // place puts a commit's pages in a file of pages pages, in file order: page 0 stands for the
-// meta page, the others go where bbolt's freelist would put them, anywhere (a page may come up
-// twice, as two writes of one place) or side by side.
+// meta page, the others go where bbolt's freelist would put them, anywhere (each page once, as
+// in a bbolt commit) or side by side.
 func (c fsyncCommit) place(offs []int64, rng *rand.Rand, pages int64) {
 	const block = 4096
-	first := 1 + rng.Int64N(pages-int64(len(offs)))
-	for i := range offs {
-		if c.contiguous {
+	k := int64(len(offs))
+	if c.contiguous {
+		first := 1 + rng.Int64N(pages-k)
+		for i := range offs {
 			offs[i] = (first + int64(i)) * block
-		} else {
-			offs[i] = (1 + rng.Int64N(pages-1)) * block
 		}
+		return
+	}
+	// Floyd's sampling: k distinct pages of 1..pages-1 in O(k).
+	taken := make(map[int64]bool, k)
+	i := 0
+	for j := pages - 1 - k; j < pages-1; j++ {
+		p := rng.Int64N(j + 1)
+		if taken[p] {
+			p = j
+		}
+		taken[p] = true
+		offs[i] = (1 + p) * block
+		i++
 	}
 	slices.Sort(offs)
 }

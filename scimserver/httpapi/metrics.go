@@ -19,17 +19,17 @@ import (
 // route pattern, the method and the status class: never an id, a tenant or a query, which would
 // make the series unbounded and could carry personal data.
 type metrics struct {
-	reg          *prometheus.Registry
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	inFlight     prometheus.Gauge
-	authFailures *prometheus.CounterVec
-	commitTime   prometheus.Histogram
-	commitWrites prometheus.Histogram
-	commitPages  prometheus.Histogram
-	feedWaiting  *prometheus.GaugeVec
-	feedSent     *prometheus.CounterVec
-	handler      http.Handler
+	reg              *prometheus.Registry
+	requests         *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	inFlight         prometheus.Gauge
+	authFailures     *prometheus.CounterVec
+	commitTime       prometheus.Histogram
+	commitWrites     prometheus.Histogram
+	commitPageWrites prometheus.Histogram
+	feedWaiting      *prometheus.GaugeVec
+	feedSent         *prometheus.CounterVec
+	handler          http.Handler
 }
 
 const metricsNamespace = "scimserver"
@@ -62,8 +62,8 @@ func newMetrics(svc *scimserver.Service) *metrics {
 		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: "store",
 			Name: "commit_writes", Help: "Writes carried by one commit (group commit shares one fsync among concurrent writers).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
-		commitPages: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: "store",
-			Name: "commit_pages", Help: "Pages of the data file one commit wrote: on most disks each page written at its own place costs an I/O of its own, so this, more than the writes, sets a commit's time. Not observed for PostgreSQL.",
+		commitPageWrites: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: "store",
+			Name: "commit_page_writes", Help: "Writes of pages to the data file one commit made besides its meta page, each at a place of its own: on most disks each is an I/O of its own, so this, more than the writes it carried, sets a commit's time. Not observed for PostgreSQL.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		feedWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: metricsNamespace, Subsystem: "feed",
 			Name: "waiting", Help: "Change-feed requests holding a connection open: long polls (poll) and event streams (stream)."},
@@ -81,7 +81,7 @@ func newMetrics(svc *scimserver.Service) *metrics {
 	for _, kind := range []string{feedKindPage, feedKindStream} {
 		m.feedSent.WithLabelValues(kind)
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites, m.commitPages, m.feedWaiting, m.feedSent,
+	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.authFailures, m.commitTime, m.commitWrites, m.commitPageWrites, m.feedWaiting, m.feedSent,
 		newStoreCollector(svc),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -115,8 +115,8 @@ func metricMethod(method string) string {
 func (m *metrics) observeCommit(c storage.Commit) {
 	m.commitWrites.Observe(float64(c.Writes))
 	m.commitTime.Observe(c.Took.Seconds())
-	if c.Pages > 0 {
-		m.commitPages.Observe(float64(c.Pages))
+	if c.PageWrites > 0 {
+		m.commitPageWrites.Observe(float64(c.PageWrites))
 	}
 }
 

@@ -179,17 +179,17 @@ func TestMetricsEndpoint(t *testing.T) {
 	want("scimserver_store_commit_duration_seconds_sum", 1e-9)
 	want("scimserver_store_commit_writes_count", 4)
 	want("scimserver_store_commit_writes_sum", 4)
-	// Every bbolt commit here writes at least a leaf and the freelist; PostgreSQL's commits do
-	// not count pages.
+	// Every bbolt commit here writes at least a leaf and the freelist besides its meta page;
+	// PostgreSQL's commits do not count page writes.
 	commits, _ := sample(body, "scimserver_store_commit_writes_count")
-	pages, _ := sample(body, "scimserver_store_commit_pages_count")
-	pagesSum, _ := sample(body, "scimserver_store_commit_pages_sum")
+	pages, _ := sample(body, "scimserver_store_commit_page_writes_count")
+	pagesSum, _ := sample(body, "scimserver_store_commit_page_writes_sum")
 	if _, ok := e.store.(*bolt.Store); ok {
 		if pages != commits || pagesSum < 2*commits {
-			t.Errorf("%v commits, %v with pages counted, %v pages in all", commits, pages, pagesSum)
+			t.Errorf("%v commits, %v with page writes counted, %v page writes in all", commits, pages, pagesSum)
 		}
 	} else if pages != 0 {
-		t.Errorf("%v commits counted pages over PostgreSQL", pages)
+		t.Errorf("%v commits counted page writes over PostgreSQL", pages)
 	}
 	want("go_goroutines", 1)
 	want("process_cpu_seconds_total", 0)

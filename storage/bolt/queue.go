@@ -155,9 +155,10 @@ func (q *commitQueue) solo(c *call) error {
 }
 
 // figures are a committed transaction's: its statistics are final once Commit has returned.
+// bbolt counts a write per node (however many adjacent pages it spans) and one for the meta page.
 func figures(tx *bbolt.Tx, writes int, start time.Time) storage.Commit {
 	st := tx.Stats()
-	return storage.Commit{Writes: writes, Took: time.Since(start), Pages: int(st.GetWrite())}
+	return storage.Commit{Writes: writes, Took: time.Since(start), PageWrites: int(st.GetWrite()) - 1}
 }
 
 // safeRun turns a panic inside a write function into an error, so one bad request cannot stop
