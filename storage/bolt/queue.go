@@ -107,24 +107,17 @@ func (q *commitQueue) run() {
 // Errors from the functions pass through unchanged; failures to commit become Unavailable.
 func (q *commitQueue) commit(batch []*call) {
 	for len(batch) > 0 {
-		start := time.Now()
 		failed := -1
-		var fnErr error
-		var committed *bbolt.Tx
-		err := q.db.Update(func(tx *bbolt.Tx) error {
-			committed = tx
+		err := q.update(len(batch), func(tx *bbolt.Tx) error {
 			for i, c := range batch {
-				if fnErr = safeRun(c.fn, tx); fnErr != nil {
+				if err := safeRun(c.fn, tx); err != nil {
 					failed = i
-					return fnErr
+					return err
 				}
 			}
 			return nil
 		})
 		if failed < 0 {
-			if err == nil && q.stats != nil {
-				q.stats(figures(committed, len(batch), start))
-			}
 			for _, c := range batch {
 				c.err <- wrapBolt(err)
 			}
@@ -137,28 +130,32 @@ func (q *commitQueue) commit(batch []*call) {
 }
 
 func (q *commitQueue) solo(c *call) error {
-	start := time.Now()
 	var fnErr error
-	var committed *bbolt.Tx
-	err := q.db.Update(func(tx *bbolt.Tx) error {
-		committed = tx
+	err := q.update(1, func(tx *bbolt.Tx) error {
 		fnErr = safeRun(c.fn, tx)
 		return fnErr
 	})
 	if fnErr != nil {
 		return fnErr
 	}
-	if err == nil && q.stats != nil {
-		q.stats(figures(committed, 1, start))
-	}
 	return wrapBolt(err)
 }
 
-// figures are a committed transaction's: its statistics are final once Commit has returned.
-// bbolt counts a write per node (however many adjacent pages it spans) and one for the meta page.
-func figures(tx *bbolt.Tx, writes int, start time.Time) storage.Commit {
-	st := tx.Stats()
-	return storage.Commit{Writes: writes, Took: time.Since(start), PageWrites: int(st.GetWrite()) - 1}
+// update runs fn in a bbolt write transaction carrying writes writes and, once it has committed,
+// reports its figures: bbolt's statistics of a transaction are final when Commit returns. bbolt
+// counts a write per node (however many adjacent pages it spans) and one for the meta page.
+func (q *commitQueue) update(writes int, fn func(*bbolt.Tx) error) error {
+	start := time.Now()
+	var committed *bbolt.Tx
+	err := q.db.Update(func(tx *bbolt.Tx) error {
+		committed = tx
+		return fn(tx)
+	})
+	if err == nil && q.stats != nil {
+		st := committed.Stats()
+		q.stats(storage.Commit{Writes: writes, Took: time.Since(start), PageWrites: int(st.GetWrite()) - 1})
+	}
+	return err
 }
 
 // safeRun turns a panic inside a write function into an error, so one bad request cannot stop

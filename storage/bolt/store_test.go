@@ -290,3 +290,27 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitFigures pins what a commit reports: an empty write still commits bbolt's freelist
+// (one page write; the meta page is not counted), and a write that stores a record writes its
+// leaf and the pages above it besides.
+func TestCommitFigures(t *testing.T) {
+	s := openTemp(t)
+	var last storage.Commit
+	s.ObserveCommits(func(c storage.Commit) { last = c })
+	if err := s.Write(bg, defaultTenant, func(storage.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if last.Writes != 1 || last.PageWrites != 1 || last.Took <= 0 {
+		t.Errorf("an empty write: %+v, want 1 write and 1 page write (the freelist)", last)
+	}
+	if err := s.Write(bg, defaultTenant, func(tx storage.Tx) error {
+		_, err := tx.Insert(users, named(storage.NewID(), "figures"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if last.Writes != 1 || last.PageWrites < 3 {
+		t.Errorf("a create: %+v, want 1 write and its leaves, their buckets and the freelist", last)
+	}
+}
