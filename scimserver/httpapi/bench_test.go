@@ -186,7 +186,7 @@ func BenchmarkAddMembersParallel(b *testing.B) {
 		gids = append(gids, e.newGroupOf(b, fmt.Sprintf("g%02d", g), 0))
 	}
 	perm := rand.New(rand.NewPCG(1, 2)).Perm(len(e.ids))
-	parallel(b, 8, func(n int64) {
+	e.parallel(b, 8, func(n int64) {
 		i := int(n - 1)
 		if (i+1)*100 > len(perm) {
 			b.Error("ran out of users to add; raise the seed")
@@ -274,15 +274,10 @@ func BenchmarkAnonymizeUserIn1000Groups(b *testing.B) {
 // does; every 201 is durable, and the writes share commits.
 func BenchmarkCreateUserParallel(b *testing.B) {
 	e := newBench(b, 0)
-	parallel32(b, func(i int64) {
+	e.parallel32(b, func(i int64) {
 		body := fmt.Appendf(nil, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"userName":"p%d@example.com","externalId":"ext-%d","active":true,"displayName":"P %d","name":{"givenName":"P","familyName":"F%d"},"emails":[{"value":"p%d@example.com","type":"work","primary":true}],"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"D","employeeNumber":"%d"}}`, i, i, i, i, i, i)
 		e.serve(b, "POST", "/scim/v2/Users", body, 201)
 	})
-	if s, ok := e.store.(*bolt.Store); ok {
-		if commits, writes := s.CommitStats(); commits > 0 {
-			b.ReportMetric(float64(writes)/float64(commits), "writes/commit")
-		}
-	}
 }
 
 // BenchmarkPatchUserParallel sends Entra ID's PATCH (a replace of several attributes, one of
@@ -290,7 +285,7 @@ func BenchmarkCreateUserParallel(b *testing.B) {
 // 200 durable, with the user rendered.
 func BenchmarkPatchUserParallel(b *testing.B) {
 	e := newBench(b, benchScale(10_000))
-	parallel32(b, func(i int64) {
+	e.parallel32(b, func(i int64) {
 		body := fmt.Appendf(nil, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"%s"},{"op":"Replace","path":"displayName","value":"P %d"},{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department","value":"D%d"}]}`,
 			[]string{"False", "True"}[i%2], i, i%7)
 		e.serve(b, "PATCH", "/scim/v2/Users/"+e.ids[int(i*7919)%len(e.ids)], body, 200)
@@ -299,11 +294,22 @@ func BenchmarkPatchUserParallel(b *testing.B) {
 
 // parallel32 runs op from 32 concurrent clients, as an identity provider's import does, with
 // i counting the operations from 1.
-func parallel32(b *testing.B, op func(i int64)) { parallel(b, 32, op) }
+func (e *benchEnv) parallel32(b *testing.B, op func(i int64)) { e.parallel(b, 32, op) }
 
 // parallel runs op from about as many concurrent clients as it is given (a multiple of
-// GOMAXPROCS), with i counting the operations from 1; the time before it is not counted.
-func parallel(b *testing.B, clients int, op func(i int64)) {
+// GOMAXPROCS), with i counting the operations from 1; the time before it is not counted. Over
+// bbolt it also reports the commits of those operations: writes per commit, and page writes
+// (besides the meta page) per operation, what the disk is asked for.
+func (e *benchEnv) parallel(b *testing.B, clients int, op func(i int64)) {
+	var commits, writes, pages atomic.Int64
+	s, onBolt := e.store.(*bolt.Store)
+	if onBolt {
+		s.ObserveCommits(func(c storage.Commit) {
+			commits.Add(1)
+			writes.Add(int64(c.Writes))
+			pages.Add(int64(c.PageWrites))
+		})
+	}
 	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 	var n atomic.Int64
 	b.ReportAllocs()
@@ -313,6 +319,10 @@ func parallel(b *testing.B, clients int, op func(i int64)) {
 			op(n.Add(1))
 		}
 	})
+	if onBolt && commits.Load() > 0 {
+		b.ReportMetric(float64(writes.Load())/float64(commits.Load()), "writes/commit")
+		b.ReportMetric(float64(pages.Load())/float64(b.N), "pages/op")
+	}
 }
 
 // BenchmarkChangesPage reads the change feed 1,000 changes a page (a consumer catching up on a
