@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -9,7 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/scimserver/scimserver/storage"
 	"github.com/scimserver/scimserver/storage/postgres/pgtest"
+	"github.com/scimserver/scimserver/storage/storagetest"
 )
 
 // roundTrips records what a connection sends, one entry per round trip (a statement alone, or
@@ -112,5 +116,88 @@ func TestTransactionRoundTrips(t *testing.T) {
 				t.Errorf("the connection is left in transaction state %q, not idle", st)
 			}
 		})
+	}
+}
+
+// TestReadFetchesGroupsAndFactsWithTheRecord: in a read-only transaction, the statement that
+// reads a record also reads its groups and facts, which rendering it asks for next: once the
+// record is read, no further statement is needed for them (here any fails, and so does the
+// read's end). A write reads
+// them afresh, after its own membership changes.
+func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.URL(t), Options{Collections: []*storage.Collection{storagetest.People}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WriteAdmin(ctx, func(a storage.AdminTx) error {
+		return a.PutTenant(storage.Tenant{ID: "t", Name: "t", Created: a.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	uid, bare, team, other := storage.NewID(), storage.NewID(), storage.NewID(), storage.NewID()
+	err = s.Write(ctx, "t", func(tx storage.Tx) error {
+		for _, id := range []string{uid, bare} {
+			r := storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, id), Keys: storagetest.People.KeysOf(map[string]any{"userName": id})}
+			if _, err := tx.Insert(storagetest.People, r); err != nil {
+				return err
+			}
+		}
+		for _, g := range []string{team, other} {
+			if err := tx.AddMember(g, storage.Member{Value: uid, Type: "User"}); err != nil {
+				return err
+			}
+		}
+		return tx.PutFacts(uid, storage.Facts{Interactions: 3})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMore := errors.New("no statement may follow the record's")
+	for _, tc := range []struct {
+		id     string
+		groups []string
+		facts  storage.Facts
+	}{
+		{uid, slices.Sorted(slices.Values([]string{team, other})), storage.Facts{Interactions: 3}},
+		{bare, nil, storage.Facts{}},
+	} {
+		err = s.Read(ctx, "t", func(st storage.Tx) error {
+			tx := st.(*tx)
+			if _, err := tx.Get(storagetest.People, tc.id); err != nil {
+				return err
+			}
+			tx.q.failed = noMore
+			groups, err := tx.MemberOf(tc.id)
+			if err != nil || !slices.Equal(groups, tc.groups) {
+				t.Errorf("groups of %s: %v %v, want %v", tc.id, groups, err, tc.groups)
+			}
+			if f, err := tx.Facts(tc.id); err != nil || f.Interactions != tc.facts.Interactions {
+				t.Errorf("facts of %s: %+v %v, want %+v", tc.id, f, err, tc.facts)
+			}
+			if _, err := tx.MemberOf(team); err == nil {
+				t.Errorf("the groups of a record not read came without a statement: %v", err)
+			}
+			return nil
+		})
+		if err == nil {
+			t.Fatal("the read committed after a statement failed")
+		}
+	}
+	err = s.Write(ctx, "t", func(tx storage.Tx) error {
+		if _, err := tx.Get(storagetest.People, bare); err != nil {
+			return err
+		}
+		if err := tx.AddMember(team, storage.Member{Value: bare, Type: "User"}); err != nil {
+			return err
+		}
+		if groups, err := tx.MemberOf(bare); err != nil || !slices.Equal(groups, []string{team}) {
+			t.Errorf("a write's groups after its own change: %v %v", groups, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -78,6 +79,9 @@ func (t *tx) Members(group string, fn func(storage.Member) error) error {
 }
 
 func (t *tx) MemberOf(member string) ([]string, error) {
+	if b, ok := t.fetched[member]; ok {
+		return slices.Clone(b.groups), nil
+	}
 	return t.strings("SELECT grp FROM members WHERE tid = $1 AND member = $2 ORDER BY grp", t.tid, []byte(member))
 }
 
@@ -97,13 +101,19 @@ func (t *tx) strings(query string, args ...any) ([]string, error) {
 
 func (t *tx) Facts(user string) (storage.Facts, error) {
 	var f storage.Facts
-	var raw []byte
-	err := t.q.QueryRow(t.ctx, "SELECT doc FROM facts WHERE tid = $1 AND uid = $2", t.tid, []byte(user)).Scan(&raw)
-	if err == pgx.ErrNoRows {
-		return f, nil
+	b, fetched := t.fetched[user]
+	raw := b.facts
+	if !fetched {
+		err := t.q.QueryRow(t.ctx, "SELECT doc FROM facts WHERE tid = $1 AND uid = $2", t.tid, []byte(user)).Scan(&raw)
+		if err == pgx.ErrNoRows {
+			return f, nil
+		}
+		if err != nil {
+			return f, dbError(err)
+		}
 	}
-	if err != nil {
-		return f, dbError(err)
+	if raw == nil {
+		return f, nil
 	}
 	return f, json.Unmarshal(raw, &f)
 }

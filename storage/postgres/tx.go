@@ -30,6 +30,14 @@ type tx struct {
 	// changed holds the records this transaction inserted, updated or touched (coll 0 id):
 	// they get no second new version in it.
 	changed map[string]bool
+	// fetched holds, in a read-only transaction, what Get read beside each record: the reads
+	// that render a record ask for its groups and facts next, and one statement serves all three.
+	fetched map[string]beside
+}
+
+type beside struct {
+	groups []string
+	facts  []byte // nil when none are stored
 }
 
 // count is a collection's Count and Deletes: as stored, and this transaction's changes.
@@ -189,11 +197,12 @@ func changeKey(c *storage.Collection, id string) string { return c.Name + "\x00"
 
 const recordColumns = "id, doc, secret, created, modified, version"
 
-func scanRecord(row pgx.Row) (storage.Record, error) {
+// scanRecord reads a row of recordColumns, and of more columns into more.
+func scanRecord(row pgx.Row, more ...any) (storage.Record, error) {
 	var r storage.Record
 	var id []byte
 	var created, modified, version int64
-	if err := row.Scan(&id, &r.Doc, &r.Secret, &created, &modified, &version); err != nil {
+	if err := row.Scan(append([]any{&id, &r.Doc, &r.Secret, &created, &modified, &version}, more...)...); err != nil {
 		return r, err
 	}
 	r.ID = string(id)
@@ -206,8 +215,27 @@ func (t *tx) Get(c *storage.Collection, id string) (storage.Record, error) {
 	if err != nil {
 		return storage.Record{}, err
 	}
-	r, err := scanRecord(t.q.QueryRow(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id = $3",
-		t.tid, d.Name, []byte(id)))
+	var r storage.Record
+	if t.write {
+		r, err = scanRecord(t.q.QueryRow(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id = $3",
+			t.tid, d.Name, []byte(id)))
+	} else {
+		var b beside
+		var groups [][]byte
+		r, err = scanRecord(t.q.QueryRow(t.ctx, "SELECT "+recordColumns+`,
+			ARRAY(SELECT grp FROM members WHERE tid = $1 AND member = $3 ORDER BY grp),
+			(SELECT doc FROM facts WHERE tid = $1 AND uid = $3)
+			FROM records WHERE tid = $1 AND coll = $2 AND id = $3`, t.tid, d.Name, []byte(id)), &groups, &b.facts)
+		if err == nil {
+			for _, g := range groups {
+				b.groups = append(b.groups, string(g))
+			}
+			if t.fetched == nil {
+				t.fetched = map[string]beside{}
+			}
+			t.fetched[id] = b
+		}
+	}
 	if err == pgx.ErrNoRows {
 		return r, storage.Errorf(storage.NotFound, "no such record")
 	}
