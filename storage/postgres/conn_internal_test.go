@@ -120,7 +120,7 @@ func TestTransactionRoundTrips(t *testing.T) {
 }
 
 // TestReadFetchesGroupsAndFactsWithTheRecord: in a read-only transaction, the statement that
-// reads a record also reads its groups and facts, which rendering it asks for next: once the
+// reads a record (Get, or a scan's first chunks) also reads its groups and facts, which rendering it asks for next: once the
 // record is read, no further statement is needed for them (here any fails, and so does the
 // read's end). A write reads
 // them afresh, after its own membership changes.
@@ -184,6 +184,38 @@ func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
 		if err == nil {
 			t.Fatal("the read committed after a statement failed")
 		}
+	}
+	// A scan reads them with its first records (a page), not with every record it reads.
+	err = s.Write(ctx, "t", func(tx storage.Tx) error {
+		for i := range 2500 {
+			name := fmt.Sprintf("many%d", i)
+			r := storage.Record{ID: storage.NewID(), Doc: fmt.Appendf(nil, `{"userName":%q}`, name), Keys: storagetest.People.KeysOf(map[string]any{"userName": name})}
+			if _, err := tx.Insert(storagetest.People, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, "t", func(st storage.Tx) error {
+		tx := st.(*tx)
+		scanned := 0
+		if err := tx.Scan(storagetest.People, storage.Position{}, func(storage.Record) (bool, error) { scanned++; return true, nil }); err != nil {
+			return err
+		}
+		if scanned != 2502 || len(tx.fetched) < 2 || len(tx.fetched) > fetchedScan+maxChunk {
+			t.Errorf("a scan of %d records kept what %d of them have beside", scanned, len(tx.fetched))
+		}
+		tx.q.failed = noMore
+		if groups, err := tx.MemberOf(uid); err != nil || len(groups) != 2 {
+			t.Errorf("groups of the first record scanned: %v %v", groups, err)
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("the read committed after a statement failed")
 	}
 	err = s.Write(ctx, "t", func(tx storage.Tx) error {
 		if _, err := tx.Get(storagetest.People, bare); err != nil {

@@ -197,6 +197,17 @@ func changeKey(c *storage.Collection, id string) string { return c.Name + "\x00"
 
 const recordColumns = "id, doc, secret, created, modified, version"
 
+// besideColumns follow recordColumns, in a read-only transaction, with what rendering a record
+// reads next: its groups and its facts. Read with the record, they save two statements per
+// record shown (see fetched).
+const besideColumns = `,
+	ARRAY(SELECT grp FROM members WHERE members.tid = records.tid AND members.member = records.id ORDER BY grp),
+	(SELECT doc FROM facts WHERE facts.tid = records.tid AND facts.uid = records.id)`
+
+// fetchedScan bounds the records of a scan read with besideColumns: the pages a scan renders
+// are its first records, and a scan that filters every record would otherwise pay for them all.
+const fetchedScan = 1024
+
 // scanRecord reads a row of recordColumns, and of more columns into more.
 func scanRecord(row pgx.Row, more ...any) (storage.Record, error) {
 	var r storage.Record
@@ -210,32 +221,38 @@ func scanRecord(row pgx.Row, more ...any) (storage.Record, error) {
 	return r, nil
 }
 
+// recordReader gives the columns that read a record, with besideColumns when fetch, and what
+// reads a row of them.
+func (t *tx) recordReader(fetch bool) (string, func(pgx.Row) (storage.Record, error)) {
+	if !fetch {
+		return recordColumns, func(row pgx.Row) (storage.Record, error) { return scanRecord(row) }
+	}
+	return recordColumns + besideColumns, func(row pgx.Row) (storage.Record, error) {
+		var groups [][]byte
+		var b beside
+		r, err := scanRecord(row, &groups, &b.facts)
+		if err != nil {
+			return r, err
+		}
+		for _, g := range groups {
+			b.groups = append(b.groups, string(g))
+		}
+		if t.fetched == nil {
+			t.fetched = map[string]beside{}
+		}
+		t.fetched[r.ID] = b
+		return r, nil
+	}
+}
+
 func (t *tx) Get(c *storage.Collection, id string) (storage.Record, error) {
 	d, err := t.coll(c)
 	if err != nil {
 		return storage.Record{}, err
 	}
-	var r storage.Record
-	if t.write {
-		r, err = scanRecord(t.q.QueryRow(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id = $3",
-			t.tid, d.Name, []byte(id)))
-	} else {
-		var b beside
-		var groups [][]byte
-		r, err = scanRecord(t.q.QueryRow(t.ctx, "SELECT "+recordColumns+`,
-			ARRAY(SELECT grp FROM members WHERE tid = $1 AND member = $3 ORDER BY grp),
-			(SELECT doc FROM facts WHERE tid = $1 AND uid = $3)
-			FROM records WHERE tid = $1 AND coll = $2 AND id = $3`, t.tid, d.Name, []byte(id)), &groups, &b.facts)
-		if err == nil {
-			for _, g := range groups {
-				b.groups = append(b.groups, string(g))
-			}
-			if t.fetched == nil {
-				t.fetched = map[string]beside{}
-			}
-			t.fetched[id] = b
-		}
-	}
+	columns, scan := t.recordReader(!t.write)
+	r, err := scan(t.q.QueryRow(t.ctx, "SELECT "+columns+" FROM records WHERE tid = $1 AND coll = $2 AND id = $3",
+		t.tid, d.Name, []byte(id)))
 	if err == pgx.ErrNoRows {
 		return r, storage.Errorf(storage.NotFound, "no such record")
 	}
@@ -621,22 +638,25 @@ func (t *tx) Scan(c *storage.Collection, from storage.Position, fn func(storage.
 		}
 		start = id
 	}
+	read := 0
 	for chunk := firstChunk; ; chunk = min(4*chunk, maxChunk) {
+		columns, scan := t.recordReader(!t.write && read < fetchedScan)
 		var rows pgx.Rows
 		if after == nil {
-			rows, err = t.q.Query(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id >= $3 ORDER BY id LIMIT $4",
+			rows, err = t.q.Query(t.ctx, "SELECT "+columns+" FROM records WHERE tid = $1 AND coll = $2 AND id >= $3 ORDER BY id LIMIT $4",
 				t.tid, d.Name, start, chunk)
 		} else {
-			rows, err = t.q.Query(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id > $3 ORDER BY id LIMIT $4",
+			rows, err = t.q.Query(t.ctx, "SELECT "+columns+" FROM records WHERE tid = $1 AND coll = $2 AND id > $3 ORDER BY id LIMIT $4",
 				t.tid, d.Name, after, chunk)
 		}
 		if err != nil {
 			return dbError(err)
 		}
-		recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Record, error) { return scanRecord(row) })
+		recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Record, error) { return scan(row) })
 		if err != nil {
 			return dbError(err)
 		}
+		read += len(recs)
 		for _, r := range recs {
 			more, err := fn(r)
 			if err != nil || !more {
