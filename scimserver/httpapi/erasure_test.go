@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -293,6 +295,37 @@ func TestUndeliveredAnswerIsNotLoggedAsSent(t *testing.T) {
 	}
 	if n := e.metric(admin, "scimserver_http_requests_total", `route="/scim/v2/Users/{id}/.anonymize"`, `status="4xx"`); n != 1 {
 		t.Errorf("undelivered answers counted: %v, want 1", n)
+	}
+}
+
+// TestDeliveredAnswerIsNotLoggedAsGone: a client that reads the whole answer and closes its
+// connection at once (curl, a client without keep-alive) got the answer: it is logged and
+// counted with its status, never as 499, however soon the close follows the answer.
+func TestDeliveredAnswerIsNotLoggedAsGone(t *testing.T) {
+	e := newEnv(t)
+	admin := e.adminToken()
+	id := e.createUser("delivered@example.com", nil)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	const n = 300
+	for range n {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/scim/v2/Users/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		e.sent.Add(1)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 || !bytes.Contains(body, []byte(id)) {
+			t.Fatalf("GET: %d %v %s", res.StatusCode, err, body)
+		}
+	}
+	if gone := strings.Count(e.logText(), `"status":499`); gone != 0 {
+		t.Errorf("%d of %d answers the client read whole were logged as 499", gone, n)
+	}
+	if got := e.metric(admin, "scimserver_http_requests_total", `route="/scim/v2/Users/{id}"`, `method="GET"`, `status="2xx"`); got != n {
+		t.Errorf("GETs counted as 2xx: %v, want %d", got, n)
 	}
 }
 

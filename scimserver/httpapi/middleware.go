@@ -80,6 +80,10 @@ func (w *statusWriter) delivered(out http.ResponseWriter, r *http.Request) int {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	// Whether the client is still there is asked before the rest of the answer goes out: a
+	// client that reads it whole may close its connection at once, which cancels the context
+	// before this function returns although the answer was delivered.
+	gone := r.Context().Err() != nil
 	err := w.writeErr
 	if err == nil {
 		err = http.NewResponseController(out).Flush()
@@ -87,7 +91,7 @@ func (w *statusWriter) delivered(out http.ResponseWriter, r *http.Request) int {
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		w.undelivered = "the write timeout passed before the answer was sent"
-	case r.Context().Err() != nil:
+	case gone:
 		w.undelivered = "the client went away"
 	case err != nil:
 		w.undelivered = "the connection failed" // its error names the client's address
