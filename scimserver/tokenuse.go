@@ -36,6 +36,6 @@ func (s *Service) TokenLastUsed(id string) *time.Time {
 	if !ok {
 		return nil
 	}
-	t := time.Unix(0, v.(*atomic.Int64).Load()).UTC()
+	t := time.Unix(0, v.(*atomic.Int64).Load()).UTC().Truncate(useResolution) // no finer than it is kept
 	return &t
 }

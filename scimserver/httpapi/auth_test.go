@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -81,6 +82,9 @@ func TestAuthFailuresAreLoggedWithReason(t *testing.T) {
 		line := e.logLine(reqID)
 		if line["authFailure"] != c.reason {
 			t.Errorf("%s: logged reason %v, want %q", c.name, line["authFailure"], c.reason)
+		}
+		if want := map[string]string{"/api/v1/admin/tenants": "/api/v1/admin/*", "/api/v1/audit": "/api/v1/*"}[c.path]; line["route"] != cmp.Or(want, "/scim/v2/*") {
+			t.Errorf("%s: logged route %v: a refused request is logged under its API's prefix", c.name, line["route"])
 		}
 		if c.tokenID != "" && line["tokenId"] != c.tokenID {
 			t.Errorf("%s: logged token %v, want %s", c.name, line["tokenId"], c.tokenID)
