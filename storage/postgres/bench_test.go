@@ -26,16 +26,7 @@ func benchScale(n int) int {
 func BenchmarkPage(b *testing.B) {
 	n := benchScale(1_000_000)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, pgtest.URL(b), postgres.Options{Collections: []*storage.Collection{storagetest.People}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.WriteAdmin(ctx, func(a storage.AdminTx) error {
-		return a.PutTenant(storage.Tenant{ID: "t", Name: "t", Created: a.Now()})
-	}); err != nil {
-		b.Fatal(err)
-	}
+	s := postgres.OpenTenant(b, pgtest.URL(b), postgres.Options{Collections: []*storage.Collection{storagetest.People}})
 	for start := 0; start < n; start += 10000 {
 		err := s.Write(ctx, "t", func(tx storage.Tx) error {
 			for i := start; i < min(start+10000, n); i++ {

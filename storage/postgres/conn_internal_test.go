@@ -126,18 +126,9 @@ func TestTransactionRoundTrips(t *testing.T) {
 // them afresh, after its own membership changes.
 func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.URL(t), Options{Collections: []*storage.Collection{storagetest.People}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.WriteAdmin(ctx, func(a storage.AdminTx) error {
-		return a.PutTenant(storage.Tenant{ID: "t", Name: "t", Created: a.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	s := OpenTenant(t, pgtest.URL(t), Options{Collections: []*storage.Collection{storagetest.People}})
 	uid, bare, team, other := storage.NewID(), storage.NewID(), storage.NewID(), storage.NewID()
-	err = s.Write(ctx, "t", func(tx storage.Tx) error {
+	err := s.Write(ctx, "t", func(tx storage.Tx) error {
 		for _, id := range []string{uid, bare} {
 			r := storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, id), Keys: storagetest.People.KeysOf(map[string]any{"userName": id})}
 			if _, err := tx.Insert(storagetest.People, r); err != nil {

@@ -90,17 +90,8 @@ func TestOutage(t *testing.T) {
 	p := newProxy(t, u.Host)
 	u.Host = p.ln.Addr().String()
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, u.String(), postgres.Options{Collections: []*storage.Collection{storagetest.People},
+	s := postgres.OpenTenant(t, u.String(), postgres.Options{Collections: []*storage.Collection{storagetest.People},
 		ConnectTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.WriteAdmin(ctx, func(a storage.AdminTx) error {
-		return a.PutTenant(storage.Tenant{ID: "t", Name: "t", Created: a.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
 	write := func() error {
 		return s.Write(ctx, "t", func(tx storage.Tx) error {
 			return tx.Append(storage.Event{Operation: "op", Outcome: "success"})

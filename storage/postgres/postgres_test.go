@@ -53,13 +53,8 @@ var named = map[string]map[string]string{}
 func openTenant(t *testing.T) (*postgres.Store, *pgx.Conn) {
 	t.Helper()
 	url := pgtest.URL(t)
-	s := open(t, url, []*storage.Collection{storagetest.People})
+	s := postgres.OpenTenant(t, url, postgres.Options{Collections: []*storage.Collection{storagetest.People}})
 	ctx := context.Background()
-	if err := s.WriteAdmin(ctx, func(a storage.AdminTx) error {
-		return a.PutTenant(storage.Tenant{ID: "t", Name: "t", Created: a.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
