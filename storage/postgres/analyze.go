@@ -15,20 +15,25 @@ import (
 // (seen: 10 ms for a userName lookup among 10,000 users, where the probe takes a fraction of a
 // millisecond). So the engine refreshes its own tables' statistics once they changed by
 // autovacuum's default measure (50 rows and 10% of the table), checked when it opens and every
-// analyzeEvery, by one process at a time.
+// analyzeEvery, by one process at a time, and also each time this process has committed
+// checkAfterWrites writes since the last check: a bulk load is analyzed while it runs, not up to
+// a minute after it began (measured: a userName lookup took 18 ms among 20,000 users created in
+// the last 15 s, walking all their index entries).
 //
 // Each table is analyzed in a transaction of its own that waits at most lockWait for the table:
 // a table autovacuum is working on is skipped rather than waited for, since PostgreSQL cancels an
 // autovacuum that holds up another session's lock.
 const (
-	analyzeEvery = time.Minute
-	lockWait     = "100ms"
+	analyzeEvery     = time.Minute
+	checkAfterWrites = 1000
+	lockWait         = "100ms"
 )
 
 // analyzeLock is the advisory lock key of the statistics refresh: one process runs it at a time.
 const analyzeLock = 0x5c1a_a7a1
 
-// statistician refreshes the statistics now and every analyzeEvery, until the store closes.
+// statistician refreshes the statistics now, every analyzeEvery and when wrote asks, until the
+// store closes.
 func (s *Store) statistician() {
 	ctx, cancel := s.untilClosed()
 	defer cancel()
@@ -40,7 +45,22 @@ func (s *Store) statistician() {
 		case <-s.stopped:
 			return
 		case <-tick.C:
+		case <-s.recheck:
 		}
+	}
+}
+
+// wrote counts n committed writes, and asks the statistician for a check every
+// checkAfterWrites. PostgreSQL counts the changes within a second or so of their commit, so a
+// check may come before they show; during a load the next one comes soon.
+func (s *Store) wrote(n int) {
+	if s.unchecked.Add(int64(n)) < checkAfterWrites {
+		return
+	}
+	s.unchecked.Store(0)
+	select {
+	case s.recheck <- struct{}{}:
+	default: // a check is already due
 	}
 }
 

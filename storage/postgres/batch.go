@@ -139,6 +139,7 @@ func (s *Store) commitBatch(ctx context.Context, tenant string, calls []*writeCa
 		return
 	}
 	s.observers.Observe(storage.Commit{Writes: committed, Took: time.Since(start)})
+	s.wrote(committed)
 }
 
 // runSafely turns a panic in a write function into its error, so that one bad request cannot

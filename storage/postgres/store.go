@@ -59,6 +59,8 @@ type Store struct {
 	vacuums   chan struct{}  // asks the vacuumer for a targeted VACUUM (erase.go)
 	stopped   chan struct{}  // closed by Close: the background work ends
 	workers   sync.WaitGroup // the background work: the vacuumer and the statistics refresh
+	recheck   chan struct{}  // asks the statistician for a check (analyze.go)
+	unchecked atomic.Int64   // writes committed since the last such request
 	last      atomic.Int64   // the latest clock reading (Unix ns)
 	observers observe.Commits
 	txTimeout time.Duration
@@ -115,7 +117,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
 	}
 	s := &Store{pool: pool, colls: map[string]*storage.Collection{}, watchers: &watch.Set{}, txTimeout: opts.TxTimeout, readOnly: opts.ReadOnly,
-		vacuums: make(chan struct{}, 1), stopped: make(chan struct{})}
+		vacuums: make(chan struct{}, 1), recheck: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if s.txTimeout <= 0 {
 		s.txTimeout = time.Minute
 	}
