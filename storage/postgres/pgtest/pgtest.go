@@ -87,21 +87,64 @@ func URL(t testing.TB) string {
 // RunTwice runs a package's tests (m.Run), then, when they pass and the server is reachable, sets
 // *onPostgres and runs them again, for the package's helpers to open PostgreSQL stores instead.
 // An unreachable server skips the second run, or fails it when CI=true. A fuzz run (-fuzz)
-// fuzzes once: its time budget is the run's. It returns the exit code.
+// fuzzes once: its time budget is the run's. SCIMSERVER_TEST_ENGINE=bolt or =postgres runs one
+// of the two only. It returns the exit code.
 func RunTwice(m *testing.M, onPostgres *bool) int {
-	code := m.Run()
-	if fuzzing := flag.Lookup("test.fuzz"); code != 0 || fuzzing != nil && fuzzing.Value.String() != "" {
-		return code
+	if !flag.Parsed() {
+		flag.Parse() // m.Run would parse them; the choice below reads them first
+	}
+	fuzzing := flag.Lookup("test.fuzz")
+	bolt, pg, err := passes(os.Getenv("SCIMSERVER_TEST_ENGINE"), profiling())
+	switch {
+	case err != nil:
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	case !bolt && !pg:
+		fmt.Fprintln(os.Stderr, "a CPU profile or trace covers one run: set SCIMSERVER_TEST_ENGINE to bolt or postgres")
+		return 2
+	}
+	code := 0
+	if bolt {
+		if code = m.Run(); code != 0 || !pg || fuzzing != nil && fuzzing.Value.String() != "" {
+			return code
+		}
 	}
 	if err := Reachable(); err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "PostgreSQL is unreachable and CI=true:", err)
+		if os.Getenv("CI") == "true" || !bolt {
+			fmt.Fprintln(os.Stderr, "PostgreSQL is unreachable:", err)
 			return 1
 		}
 		fmt.Fprintln(os.Stderr, "skipped the run over PostgreSQL, unreachable:", err)
 		return code
 	}
-	fmt.Fprintln(os.Stderr, "--- the same tests over PostgreSQL")
+	if bolt {
+		fmt.Fprintln(os.Stderr, "--- the same tests over PostgreSQL")
+	}
 	*onPostgres = true
 	return m.Run()
+}
+
+// passes decides which of the two runs to make from SCIMSERVER_TEST_ENGINE. The testing package
+// starts a CPU profile or trace at each m.Run but writes it only after the first, leaving the
+// file empty: a profiled run must name its engine.
+func passes(engine string, profiled bool) (bolt, pg bool, err error) {
+	switch engine {
+	case "bolt":
+		return true, false, nil
+	case "postgres":
+		return false, true, nil
+	case "":
+		return !profiled, !profiled, nil
+	}
+	return false, false, fmt.Errorf("SCIMSERVER_TEST_ENGINE=%q: want bolt, postgres or nothing (both)", engine)
+}
+
+// profiling reports whether the run writes a CPU profile or an execution trace.
+func profiling() bool {
+	for _, name := range []string{"test.cpuprofile", "test.trace"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
+			return true
+		}
+	}
+	return false
 }
