@@ -10,7 +10,7 @@ func TestPasses(t *testing.T) {
 		wantError bool
 	}{
 		{"", false, true, true, false},
-		{"", true, false, false, false}, // one profile per process: the engine must be named
+		{"", true, true, false, false}, // one profile per process: bbolt's unless named
 		{"bolt", false, true, false, false},
 		{"bolt", true, true, false, false},
 		{"postgres", false, false, true, false},
