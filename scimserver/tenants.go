@@ -485,32 +485,50 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 		return t, nil
 	}
 	gen := s.auth.generation()
-	var t Token
-	err := s.store.ReadAdmin(ctx, func(a storage.AdminTx) error {
-		var err error
-		if t, err = a.TokenByHash(hash); err != nil {
-			if storage.ErrorCode(err) == storage.NotFound {
-				return &AuthFailure{Reason: AuthUnknown}
-			}
-			return err
-		}
-		switch TokenState(t, now) {
-		case "revoked":
-			return &AuthFailure{Reason: AuthRevoked, Token: t}
-		case "expired":
-			return &AuthFailure{Reason: AuthExpired, Token: t}
-		}
-		if tenant, err := a.Tenant(t.Tenant); err != nil || tenant.Disabled {
-			return &AuthFailure{Reason: AuthTenantDisabled, Token: t}
-		}
-		return nil
-	})
-	if err != nil {
+	t, tenant, err := s.findToken(ctx, hash)
+	switch {
+	case storage.ErrorCode(err) == storage.NotFound:
+		return Token{}, &AuthFailure{Reason: AuthUnknown}
+	case err != nil:
 		return Token{}, err
+	}
+	switch TokenState(t, now) {
+	case "revoked":
+		return Token{}, &AuthFailure{Reason: AuthRevoked, Token: t}
+	case "expired":
+		return Token{}, &AuthFailure{Reason: AuthExpired, Token: t}
+	}
+	if tenant == nil || tenant.Disabled {
+		return Token{}, &AuthFailure{Reason: AuthTenantDisabled, Token: t}
 	}
 	s.auth.put(string(hash), t, gen)
 	s.uses.touch(t.ID, now)
 	return t, nil
+}
+
+// findToken reads the token whose secret hashes to hash and its tenant (nil when it does not
+// exist), together: in one statement where the engine can (storage.TokenFinder), else in one
+// transaction.
+func (s *Service) findToken(ctx context.Context, hash []byte) (Token, *storage.Tenant, error) {
+	if f, ok := s.store.(storage.TokenFinder); ok {
+		return f.FindToken(ctx, hash)
+	}
+	var t Token
+	var tenant *storage.Tenant
+	err := s.store.ReadAdmin(ctx, func(a storage.AdminTx) error {
+		var err error
+		if t, err = a.TokenByHash(hash); err != nil {
+			return err
+		}
+		switch found, err := a.Tenant(t.Tenant); {
+		case err == nil:
+			tenant = &found
+		case storage.ErrorCode(err) != storage.NotFound:
+			return err
+		}
+		return nil
+	})
+	return t, tenant, err
 }
 
 // writeAuth runs a write that changes tokens or tenants, forgetting the remembered tokens

@@ -362,6 +362,15 @@ type Commit struct {
 	PageWrites int
 }
 
+// TokenFinder is implemented by engines that read a token with its tenant in one statement, with
+// no transaction around it: where every request checks its token in the store (one shared by
+// several servers), a transaction's BEGIN and COMMIT would double that check's round trips.
+type TokenFinder interface {
+	// FindToken returns the token whose secret hashes to hash and its tenant as they were at one
+	// instant: NotFound when no token has the hash, a nil tenant when the tenant does not exist.
+	FindToken(ctx context.Context, hash []byte) (Token, *Tenant, error)
+}
+
 // Importer is implemented by engines that can take in another store's data as it was, with its
 // versions, times and trail order (scimserver migrate copies a deployment between engines).
 type Importer interface {

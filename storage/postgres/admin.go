@@ -86,9 +86,14 @@ func (a *adminTx) PutTenant(t storage.Tenant) error {
 
 // token reads the token the query finds (its doc first, then whatever more reads).
 func (a *adminTx) token(query string, arg []byte, more ...any) (storage.Token, error) {
+	return scanToken(a.q.QueryRow(a.ctx, query, arg), more...)
+}
+
+// scanToken reads a token's doc from row, and whatever more reads.
+func scanToken(row pgx.Row, more ...any) (storage.Token, error) {
 	var t storage.Token
 	var raw []byte
-	err := a.q.QueryRow(a.ctx, query, arg).Scan(append([]any{&raw}, more...)...)
+	err := row.Scan(append([]any{&raw}, more...)...)
 	if err == pgx.ErrNoRows {
 		return t, storage.Errorf(storage.NotFound, "no such token")
 	}
@@ -98,9 +103,30 @@ func (a *adminTx) token(query string, arg []byte, more ...any) (storage.Token, e
 	return t, json.Unmarshal(raw, &t)
 }
 
+// tokenWithTenant reads a token by its hash, and its tenant.
+const tokenWithTenant = "SELECT k.doc, t.doc FROM tokens k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.hash = $1"
+
+var _ storage.TokenFinder = (*Store)(nil)
+
+// FindToken reads a token and its tenant with one statement, which sees one snapshot.
+func (s *Store) FindToken(ctx context.Context, hash []byte) (storage.Token, *storage.Tenant, error) {
+	if s.closed.Load() {
+		return storage.Token{}, nil, errClosed
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var tenantDoc []byte
+	t, err := scanToken(s.pool.QueryRow(ctx, tokenWithTenant, hash), &tenantDoc)
+	if err != nil || tenantDoc == nil {
+		return t, nil, err
+	}
+	var tenant storage.Tenant
+	return t, &tenant, json.Unmarshal(tenantDoc, &tenant)
+}
+
 func (a *adminTx) TokenByHash(hash []byte) (storage.Token, error) {
 	var tenant []byte
-	t, err := a.token("SELECT k.doc, t.doc FROM tokens k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.hash = $1", hash, &tenant)
+	t, err := a.token(tokenWithTenant, hash, &tenant)
 	if err == nil && tenant != nil {
 		if a.tenants == nil {
 			a.tenants = map[string][]byte{}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -222,5 +223,48 @@ func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFindTokenIsOneStatement: the token check every request makes on a shared store is one
+// round trip, the statement alone, with no BEGIN or COMMIT around it.
+func TestFindTokenIsOneStatement(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	s, err := Open(ctx, url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tok := storage.Token{ID: "tok-1", Tenant: "t", Name: "idp", Scopes: []string{"scim"}, Created: time.Now().UTC(), Hash: "ab"}
+	err = s.WriteAdmin(ctx, func(a storage.AdminTx) error {
+		if err := a.PutTenant(storage.Tenant{ID: "t", Name: "t", Created: time.Now().UTC()}); err != nil {
+			return err
+		}
+		return a.PutToken(tok)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips := &roundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	traced, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer traced.Close()
+	own := s.pool
+	s.pool = traced
+	defer func() { s.pool = own }()
+	got, tenant, err := s.FindToken(ctx, []byte{0xab})
+	if err != nil || got.ID != tok.ID || tenant == nil || tenant.ID != "t" {
+		t.Fatalf("FindToken: %+v, tenant %+v, %v", got, tenant, err)
+	}
+	if got, want := trips.take(), [][]string{{tokenWithTenant}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("round trips %q, want %q", got, want)
 	}
 }

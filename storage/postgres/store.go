@@ -280,11 +280,7 @@ func (s *Store) transact(ctx context.Context, write bool, fn func(context.Contex
 	if s.closed.Load() {
 		return errClosed
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(s.txTimeout)
-	}
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		err := s.once(ctx, write, fn)
@@ -303,6 +299,16 @@ func (s *Store) transact(ctx context.Context, write bool, fn func(context.Contex
 		case <-time.After(time.Duration(attempt) * time.Millisecond):
 		}
 	}
+}
+
+// bound detaches ctx from its cancellation but keeps its deadline, or sets TxTimeout's (see
+// transact).
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(s.txTimeout)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
 }
 
 func (s *Store) once(ctx context.Context, write bool, fn func(context.Context, *conn) error) error {

@@ -411,6 +411,23 @@ func testTokens(t *testing.T, open Opener) {
 	if err := e.s.ReadAdmin(ctx, check); err != nil {
 		t.Fatal(err)
 	}
+	finder, _ := e.s.(storage.TokenFinder)
+	find := func(when string) {
+		t.Helper()
+		if finder == nil {
+			return
+		}
+		for i, tok := range tokens {
+			got, tenant, err := finder.FindToken(ctx, rawHash(fmt.Sprintf("secret-%d", i+1)))
+			if err != nil || !sameToken(got, tok) || tenant == nil || tenant.ID != tok.Tenant {
+				t.Errorf("%s: FindToken of %s: %+v, tenant %+v, %v", when, tok.ID, got, tenant, err)
+			}
+		}
+		if _, _, err := finder.FindToken(ctx, rawHash("secret-4")); storage.ErrorCode(err) != storage.NotFound {
+			t.Errorf("%s: FindToken of an unknown secret: %v", when, err)
+		}
+	}
+	find("stored")
 	// Revoking is an update: found by its id, its hash unchanged.
 	revoked := base.Add(time.Hour)
 	tokens[0].Revoked = &revoked
@@ -418,6 +435,20 @@ func testTokens(t *testing.T, open Opener) {
 	e.admin(func(a storage.AdminTx) error { return a.PutToken(tokens[0]) })
 	if err := e.s.ReadAdmin(ctx, check); err != nil {
 		t.Fatalf("after revoking: %v", err)
+	}
+	find("after revoking")
+	if finder != nil { // the tenant comes as it is now
+		e.admin(func(a storage.AdminTx) error {
+			tenant, err := a.Tenant(tenantB)
+			if err != nil {
+				return err
+			}
+			tenant.Disabled = true
+			return a.PutTenant(tenant)
+		})
+		if _, tenant, err := finder.FindToken(ctx, rawHash("secret-2")); err != nil || tenant == nil || !tenant.Disabled {
+			t.Errorf("FindToken after its tenant was disabled: tenant %+v, %v", tenant, err)
+		}
 	}
 }
 
