@@ -1,12 +1,14 @@
 package scimserver
 
 import (
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/scimserver/scimserver/storage"
 	"github.com/scimserver/scimserver/storage/bolt"
 )
 
@@ -92,7 +94,7 @@ func TestBootstrapShowsBeforeCommitting(t *testing.T) {
 
 // TestAuthFailureReasons: a refused secret says why, and which token it matched, for the log.
 func TestAuthFailureReasons(t *testing.T) {
-	s, _ := newService(t)
+	s, store := newService(t)
 	if _, err := s.CreateTenant(bg, testActor, "acme", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +115,13 @@ func TestAuthFailureReasons(t *testing.T) {
 	if _, err := s.SetTenantDisabled(bg, testActor, "acme", true); err != nil {
 		t.Fatal(err)
 	}
+	// A token whose tenant does not exist (the store's data, not something the service makes).
+	orphanSecret := "scim_orphan-0123456789abcdefghijklmnopqrstuvwx"
+	orphan := Token{ID: newTokenID(), Tenant: "gone", Name: "orphan", Scopes: []string{ScopeSCIM}, Created: time.Now().UTC(),
+		Hash: hex.EncodeToString(hashSecret(orphanSecret))}
+	if err := store.WriteAdmin(bg, func(a storage.AdminTx) error { return a.PutToken(orphan) }); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		secret, reason, tokenID string
 	}{
@@ -120,12 +129,27 @@ func TestAuthFailureReasons(t *testing.T) {
 		{revokedSecret, AuthRevoked, revoked.ID},
 		{expiredSecret, AuthExpired, expired.ID},
 		{disabledSecret, AuthTenantDisabled, disabled.ID},
+		{orphanSecret, AuthTenantDisabled, orphan.ID},
 	} {
 		_, err := s.Authenticate(bg, c.secret)
 		var af *AuthFailure
 		if !errors.As(err, &af) || af.Reason != c.reason || af.Token.ID != c.tokenID || ErrorCode(err) != Unauthorized {
 			t.Errorf("%s: %v (%+v), want %q of token %q", c.reason, err, af, c.reason, c.tokenID)
 		}
+	}
+}
+
+// TestAuthenticateWithoutTheStore: a store that cannot be read is the store's error, not a
+// refused token (the log says which).
+func TestAuthenticateWithoutTheStore(t *testing.T) {
+	s, store := newService(t)
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Authenticate(bg, "scim_some-token-0123456789abcdefghijklmnopqrstu")
+	var af *AuthFailure
+	if err == nil || errors.As(err, &af) {
+		t.Fatalf("Authenticate over a closed store: %v (%+v), want the store's error", err, af)
 	}
 }
 

@@ -19,9 +19,6 @@ type adminTx struct {
 	write bool
 	now   time.Time
 	views map[string]*tx // In's views, one per tenant, flushed at commit
-	// tenants holds tenant rows fetched along with a token (TokenByHash), so that the check of
-	// the token's tenant that follows costs no round trip.
-	tenants map[string][]byte
 }
 
 var _ storage.AdminTx = (*adminTx)(nil)
@@ -53,9 +50,6 @@ func (a *adminTx) Tenants() ([]storage.Tenant, error) {
 
 func (a *adminTx) Tenant(id string) (storage.Tenant, error) {
 	var t storage.Tenant
-	if raw, ok := a.tenants[id]; ok {
-		return t, json.Unmarshal(raw, &t)
-	}
 	var raw []byte
 	err := a.q.QueryRow(a.ctx, "SELECT doc FROM tenants WHERE id = $1", []byte(id)).Scan(&raw)
 	if err == pgx.ErrNoRows {
@@ -78,15 +72,14 @@ func (a *adminTx) PutTenant(t storage.Tenant) error {
 	if err != nil {
 		return err
 	}
-	delete(a.tenants, t.ID) // read with a token before: no longer as stored
 	_, err = a.q.Exec(a.ctx, "INSERT INTO tenants (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
 		[]byte(t.ID), raw)
 	return dbError(err)
 }
 
-// token reads the token the query finds (its doc first, then whatever more reads).
-func (a *adminTx) token(query string, arg []byte, more ...any) (storage.Token, error) {
-	return scanToken(a.q.QueryRow(a.ctx, query, arg), more...)
+// token reads the token the query finds.
+func (a *adminTx) token(query string, arg []byte) (storage.Token, error) {
+	return scanToken(a.q.QueryRow(a.ctx, query, arg))
 }
 
 // scanToken reads a token's doc from row, and whatever more reads.
@@ -103,7 +96,7 @@ func scanToken(row pgx.Row, more ...any) (storage.Token, error) {
 	return t, json.Unmarshal(raw, &t)
 }
 
-// tokenWithTenant reads a token by its hash, and its tenant.
+// tokenWithTenant reads a token by its hash, and its tenant (NULL when it does not exist).
 const tokenWithTenant = "SELECT k.doc, t.doc FROM tokens k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.hash = $1"
 
 var _ storage.TokenFinder = (*Store)(nil)
@@ -117,6 +110,9 @@ func (s *Store) FindToken(ctx context.Context, hash []byte) (storage.Token, *sto
 	defer cancel()
 	var tenantDoc []byte
 	t, err := scanToken(s.pool.QueryRow(ctx, tokenWithTenant, hash), &tenantDoc)
+	if err != nil && s.closed.Load() {
+		return storage.Token{}, nil, errClosed // closed while it ran
+	}
 	if err != nil || tenantDoc == nil {
 		return t, nil, err
 	}
@@ -125,15 +121,7 @@ func (s *Store) FindToken(ctx context.Context, hash []byte) (storage.Token, *sto
 }
 
 func (a *adminTx) TokenByHash(hash []byte) (storage.Token, error) {
-	var tenant []byte
-	t, err := a.token(tokenWithTenant, hash, &tenant)
-	if err == nil && tenant != nil {
-		if a.tenants == nil {
-			a.tenants = map[string][]byte{}
-		}
-		a.tenants[t.Tenant] = tenant
-	}
-	return t, err
+	return a.token("SELECT doc FROM tokens WHERE hash = $1", hash)
 }
 
 func (a *adminTx) Token(id string) (storage.Token, error) {

@@ -57,7 +57,7 @@ func (s *Store) wrote(n int) {
 	if s.unchecked.Add(int64(n)) < checkAfterWrites {
 		return
 	}
-	s.unchecked.Store(0)
+	s.unchecked.Add(-checkAfterWrites) // what other commits added meanwhile still counts
 	select {
 	case s.recheck <- struct{}{}:
 	default: // a check is already due

@@ -437,7 +437,12 @@ func testTokens(t *testing.T, open Opener) {
 		t.Fatalf("after revoking: %v", err)
 	}
 	find("after revoking")
-	if finder != nil { // the tenant comes as it is now
+	if finder != nil { // the tenant comes as it is now, or not at all
+		orphan := storage.Token{ID: "tok-o", Tenant: "gone", Name: "orphan", Scopes: []string{"scim"}, Created: base, Hash: hashOf("secret-o")}
+		e.admin(func(a storage.AdminTx) error { return a.PutToken(orphan) })
+		if got, tenant, err := finder.FindToken(ctx, rawHash("secret-o")); err != nil || !sameToken(got, orphan) || tenant != nil {
+			t.Errorf("FindToken of a token whose tenant does not exist: %+v, tenant %+v, %v", got, tenant, err)
+		}
 		e.admin(func(a storage.AdminTx) error {
 			tenant, err := a.Tenant(tenantB)
 			if err != nil {

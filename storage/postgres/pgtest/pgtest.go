@@ -124,8 +124,8 @@ func RunTwice(m *testing.M, onPostgres *bool) int {
 }
 
 // passes decides which of the two runs to make from SCIMSERVER_TEST_ENGINE. The testing package
-// starts a CPU profile or trace at each m.Run but writes it only after the first, leaving the
-// file empty: a profiled run makes one, over bbolt unless the engine is named.
+// writes profiles only after the first m.Run (a CPU profile or trace, started again by the
+// second, is left empty): a profiled run makes one, over bbolt unless the engine is named.
 func passes(engine string, profiled bool) (bolt, pg bool, err error) {
 	switch engine {
 	case "bolt":
@@ -138,9 +138,9 @@ func passes(engine string, profiled bool) (bolt, pg bool, err error) {
 	return false, false, fmt.Errorf("SCIMSERVER_TEST_ENGINE=%q: want bolt, postgres or nothing (both)", engine)
 }
 
-// profiling reports whether the run writes a CPU profile or an execution trace.
+// profiling reports whether the run writes a profile or an execution trace.
 func profiling() bool {
-	for _, name := range []string{"test.cpuprofile", "test.trace"} {
+	for _, name := range []string{"test.cpuprofile", "test.memprofile", "test.blockprofile", "test.mutexprofile", "test.trace"} {
 		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
 			return true
 		}
