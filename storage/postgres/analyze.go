@@ -80,13 +80,13 @@ func (s *Store) analyze(ctx context.Context, onlyChanged bool) error {
 		return dbError(err)
 	}
 	var mine bool
-	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(analyzeLock)).Scan(&mine); err != nil || !mine {
+	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, "+schemaKey+")", int32(analyzeLock)).Scan(&mine); err != nil || !mine {
 		c.Release()
 		return dbError(err)
 	}
 	defer func() {
 		// A connection that cannot give the lock back must not return to the pool holding it.
-		if _, err := c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(analyzeLock)); err != nil {
+		if _, err := c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, "+schemaKey+")", int32(analyzeLock)); err != nil {
 			_ = c.Conn().Close(context.WithoutCancel(ctx))
 		}
 		c.Release()

@@ -156,3 +156,54 @@ func TestWritesRefreshStatisticsBeforeTheMinute(t *testing.T) {
 		t.Fatalf("entries was not analyzed after %d writes", writes)
 	}
 }
+
+// TestAnalyzeLockIsPerSchema: the refresh runs one at a time per schema, not per database: a
+// store skips it while its own schema's lock is held elsewhere, and runs it while another
+// schema's is.
+func TestAnalyzeLockIsPerSchema(t *testing.T) {
+	s, conn := openTenant(t)
+	ctx := context.Background()
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	lastAnalyzed := func() (at *time.Time) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, `SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'records'`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	lock := func(of string) (unlock func()) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext($2))", int32(postgres.AnalyzeLock), of); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1, hashtext($2))", int32(postgres.AnalyzeLock), of); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	unlockOther := lock(schema + "_other")
+	// The store's own refresh (at open) may hold the lock a moment: try again.
+	for deadline := time.Now().Add(20 * time.Second); lastAnalyzed() == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err := s.Analyze(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := lastAnalyzed()
+	if first == nil {
+		t.Fatal("another schema's lock kept the store from analyzing")
+	}
+	unlockOther()
+	defer lock(schema)()
+	for range 3 {
+		if err := s.Analyze(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if at := lastAnalyzed(); !at.Equal(*first) {
+		t.Fatal("the store analyzed while its schema's lock was held elsewhere")
+	}
+}

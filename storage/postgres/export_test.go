@@ -27,3 +27,6 @@ func OpenTenant(tb testing.TB, url string, opts Options) *Store {
 	}
 	return s
 }
+
+// AnalyzeLock is the first key of the statistics refresh's advisory lock.
+const AnalyzeLock = analyzeLock
