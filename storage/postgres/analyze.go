@@ -29,8 +29,14 @@ const (
 	lockWait         = "100ms"
 )
 
-// analyzeLock is the advisory lock key of the statistics refresh: one process runs it at a time.
+// analyzeLock is the advisory lock key of the statistics refresh: one process runs it at a time
+// per schema (schemaKey), so that the stores of other schemas in the database do not make this
+// one skip its checks. (Migrations and admin writes keep database-wide locks, which every version
+// of the engine takes alike: a rolling upgrade still runs them one at a time.)
 const analyzeLock = 0x5c1a_a7a1
+
+// schemaKey is the analyze lock's second key: the hash of the schema's name.
+const schemaKey = "hashtext(current_schema())"
 
 // statistician refreshes the statistics now, every analyzeEvery and when wrote asks, until the
 // store closes.

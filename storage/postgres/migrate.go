@@ -62,7 +62,7 @@ func (s *Store) migrate(ctx context.Context, decls []*storage.Collection) error 
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(q pgx.Tx) error {
-		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1, "+schemaKey+")", int32(migrateLock)); err != nil {
+		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
 			return err
 		}
 		if s.readOnly {

@@ -225,11 +225,6 @@ func (s *Store) Import(ctx context.Context, tenant string, fn func(storage.Impor
 	return s.write(ctx, tenant, func(t *tx) error { return fn(importTx{t}) })
 }
 
-// schemaKey is the second key of every advisory lock the engine takes, with the lock's own
-// first: locks are per schema, so that stores of different schemas in one database neither wait
-// for each other nor skip work the other holds a lock for.
-const schemaKey = "hashtext(current_schema())"
-
 // adminLock is the advisory lock key every admin write holds: admin writes check tokens'
 // uniqueness and bootstrap the default tenant, each once across every process.
 const adminLock = 0x5c1a_ad01
@@ -252,7 +247,7 @@ func (s *Store) WriteAdmin(ctx context.Context, fn func(storage.AdminTx) error) 
 		}
 	}()
 	return s.transact(ctx, true, func(ctx context.Context, q *conn) error {
-		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1, "+schemaKey+")", int32(adminLock)); err != nil {
+		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(adminLock)); err != nil {
 			return dbError(err)
 		}
 		a := &adminTx{s: s, ctx: ctx, q: q, write: true, now: s.now(0), views: map[string]*tx{}}
