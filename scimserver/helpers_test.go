@@ -42,7 +42,7 @@ func newService(t testing.TB) (*Service, storage.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	s := New(store, Options{})
+	s := New(store, Options{SharedStore: onPostgres}) // as the server runs on PostgreSQL
 	if err := s.Bootstrap(bg, EnvTokens{}, nil); err != nil {
 		t.Fatal(err)
 	}

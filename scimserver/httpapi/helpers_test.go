@@ -307,6 +307,7 @@ func openServiceWith(t testing.TB, path string, opts scimserver.Options) (storag
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.SharedStore = opts.SharedStore || onPostgres // as the server runs on PostgreSQL
 	svc := scimserver.New(store, opts)
 	if err := svc.Bootstrap(bg, scimserver.EnvTokens{SCIM: testToken, Platform: testPlatformToken}, nil); err != nil {
 		store.Close()
