@@ -44,11 +44,7 @@ type Conditions struct {
 func (s *Service) Get(ctx context.Context, tenant string, k *Kind, id string, view View, cond Conditions) (Resource, error) {
 	p := k.parseProjection(view.Attributes, view.Excluded)
 	var res Resource
-	read := s.read
-	if !k.hasMembers { // the record, its groups and its facts: a point read
-		read = s.readPoint
-	}
-	err := read(ctx, tenant, func(tx storage.Tx) error {
+	err := s.read(ctx, tenant, func(tx storage.Tx) error {
 		rec, err := k.get(tx, id)
 		if err != nil {
 			return err

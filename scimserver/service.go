@@ -103,15 +103,6 @@ func (s *Service) read(ctx context.Context, tenant string, fn func(storage.Tx) e
 	return s.store.Read(ctx, tenant, fn)
 }
 
-// readPoint runs fn, which reads one record with its memberships and facts, as a point read
-// where the store offers one (storage.PointReader): fn may then run more than once.
-func (s *Service) readPoint(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	if p, ok := s.store.(storage.PointReader); ok {
-		return p.ReadPoint(ctx, tenant, fn)
-	}
-	return s.read(ctx, tenant, fn)
-}
-
 // write runs fn in a write transaction of tenant: fn may run more than once.
 func (s *Service) write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
 	return s.store.Write(ctx, tenant, fn)

@@ -362,16 +362,6 @@ type Commit struct {
 	PageWrites int
 }
 
-// PointReader is implemented by engines that serve a read of one record for less than a
-// transaction: one statement that reads the record with its memberships and facts.
-type PointReader interface {
-	// ReadPoint runs fn like Read. When fn reads no more than one record (Get) and that record's
-	// MemberOf and Facts, the engine may read them without a transaction around the statement;
-	// when fn reads more, the engine may run fn again, in a transaction. So fn must keep nothing
-	// but its results, which a second run overwrites.
-	ReadPoint(ctx context.Context, tenant string, fn func(Tx) error) error
-}
-
 // TokenFinder is implemented by engines that read a token with its tenant in one statement, with
 // no transaction around it: where every request checks its token in the store (one shared by
 // several servers), a transaction's BEGIN and COMMIT would double that check's round trips.

@@ -22,26 +22,6 @@ type conn struct {
 	prefix  []*pgx.QueuedQuery // held statements, to send ahead of the next one
 	started bool               // the BEGIN has been sent
 	failed  error              // a held statement failed: the transaction cannot commit
-	// single marks a connection outside any transaction that runs one statement alone (see
-	// ReadPoint); sent is set by it, and spent by a second, which is refused.
-	single, sent, spent bool
-}
-
-// errSecondStatement refuses a point read's second statement: its snapshot could not be the
-// first one's.
-var errSecondStatement = errors.New("a point read needs a second statement")
-
-// another reports whether a single connection refuses the statement about to go.
-func (c *conn) another() bool {
-	if !c.single {
-		return false
-	}
-	if c.sent {
-		c.spent = true
-		return true
-	}
-	c.sent = true
-	return false
 }
 
 // begin holds back the transaction's BEGIN.
@@ -93,9 +73,6 @@ func (c *conn) sendOne(ctx context.Context, sql string, args []any) (pgx.BatchRe
 }
 
 func (c *conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if c.another() {
-		return pgconn.CommandTag{}, errSecondStatement
-	}
 	if c.direct() {
 		return c.c.Exec(ctx, sql, args...)
 	}
@@ -108,9 +85,6 @@ func (c *conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 func (c *conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if c.another() {
-		return nil, errSecondStatement
-	}
 	if c.direct() {
 		return c.c.Query(ctx, sql, args...)
 	}
@@ -135,9 +109,6 @@ func (c *conn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 }
 
 func (c *conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	if c.another() {
-		return pgx.FailedBatchResults(b, errSecondStatement)
-	}
 	br, err := c.send(ctx, b)
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)

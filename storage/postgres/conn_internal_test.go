@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -267,98 +266,5 @@ func TestFindTokenIsOneStatement(t *testing.T) {
 	}
 	if got, want := trips.take(), [][]string{{tokenWithTenant}}; !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("round trips %q, want %q", got, want)
-	}
-}
-
-// TestReadPoint: a point read of a record, its groups and its facts is one statement, with no
-// BEGIN or COMMIT; a point read that reads more is run again in a transaction, with right
-// results; a point read's errors are the read's.
-func TestReadPoint(t *testing.T) {
-	url := pgtest.URL(t)
-	ctx := context.Background()
-	s := OpenTenant(t, url, Options{Collections: []*storage.Collection{storagetest.People}})
-	uid, team := storage.NewID(), storage.NewID()
-	err := s.Write(ctx, "t", func(tx storage.Tx) error {
-		r := storage.Record{ID: uid, Doc: []byte(`{"userName":"ada"}`), Keys: storagetest.People.KeysOf(map[string]any{"userName": "ada"})}
-		if _, err := tx.Insert(storagetest.People, r); err != nil {
-			return err
-		}
-		if err := tx.AddMember(team, storage.Member{Value: uid, Type: "User"}); err != nil {
-			return err
-		}
-		return tx.PutFacts(uid, storage.Facts{Interactions: 3})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	trips := &roundTrips{}
-	cfg.ConnConfig.Tracer = trips
-	traced, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer traced.Close()
-	// A store of its own over the traced pool (none of the open store's background work),
-	// which knows the tenant's row number as a server does after its first request.
-	bare := &Store{pool: traced, txTimeout: time.Minute, colls: s.colls}
-	var tid int64
-	if err := traced.QueryRow(ctx, "SELECT tid FROM tenants WHERE id = 't'").Scan(&tid); err != nil {
-		t.Fatal(err)
-	}
-	bare.tids.Store("t", tid)
-	trips.take()
-
-	runs := 0
-	var groups []string
-	var facts storage.Facts
-	err = bare.ReadPoint(ctx, "t", func(tx storage.Tx) error {
-		runs++
-		if _, err := tx.Get(storagetest.People, uid); err != nil {
-			return err
-		}
-		var err error
-		if groups, err = tx.MemberOf(uid); err != nil {
-			return err
-		}
-		facts, err = tx.Facts(uid)
-		return err
-	})
-	if err != nil || runs != 1 || !slices.Equal(groups, []string{team}) || facts.Interactions != 3 {
-		t.Fatalf("point read: %v, %d runs, groups %v, facts %+v", err, runs, groups, facts)
-	}
-	if got := trips.take(); len(got) != 1 || len(got[0]) != 1 || !strings.HasPrefix(got[0][0], "SELECT ") {
-		t.Errorf("a point read's round trips: %q, want one statement alone", got)
-	}
-
-	runs = 0
-	var n int
-	err = bare.ReadPoint(ctx, "t", func(tx storage.Tx) error {
-		runs++
-		if _, err := tx.Get(storagetest.People, uid); err != nil {
-			return err
-		}
-		n = tx.Count(storagetest.People)
-		return nil
-	})
-	got := trips.take()
-	if err != nil || runs != 2 || n != 1 {
-		t.Fatalf("a point read that reads more: %v, %d runs, count %d (round trips %q)", err, runs, n, got)
-	}
-	if len(got) < 3 || len(got[0]) != 1 || got[1][0] != "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" {
-		t.Errorf("a point read that reads more: round trips %q, want the record alone, then a transaction", got)
-	}
-
-	if err := bare.ReadPoint(ctx, "t", func(tx storage.Tx) error {
-		_, err := tx.Get(storagetest.People, storage.NewID())
-		return err
-	}); storage.ErrorCode(err) != storage.NotFound {
-		t.Errorf("a point read of no record: %v, want NotFound", err)
-	}
-	if err := bare.ReadPoint(ctx, "nobody", func(storage.Tx) error { return nil }); storage.ErrorCode(err) != storage.NotFound {
-		t.Errorf("a point read of no tenant: %v, want NotFound", err)
 	}
 }

@@ -214,47 +214,6 @@ func (s *Store) Read(ctx context.Context, tenant string, fn func(storage.Tx) err
 	})
 }
 
-var _ storage.PointReader = (*Store)(nil)
-
-// ReadPoint runs fn with its first statement alone, outside a transaction: a GET by id reads
-// its record with the record's groups and facts in one statement (Get), and one statement sees
-// one snapshot, so a transaction's BEGIN and COMMIT would triple its round trips. A second
-// statement could not share the first one's snapshot: it is refused, and fn runs again in a
-// transaction (Read), whatever it returned.
-func (s *Store) ReadPoint(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	if s.closed.Load() {
-		return errClosed
-	}
-	err := s.point(ctx, tenant, fn)
-	if errors.Is(err, errSecondStatement) {
-		return s.Read(ctx, tenant, fn)
-	}
-	return err
-}
-
-// point runs fn on a single connection; errSecondStatement when fn asked for a second one.
-func (s *Store) point(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	pc, err := s.pool.Acquire(ctx)
-	if err != nil {
-		if s.closed.Load() {
-			return errClosed
-		}
-		return dbError(err)
-	}
-	defer pc.Release()
-	c := &conn{c: pc, single: true}
-	t, err := s.open(ctx, c, tenant, false, time.Time{})
-	if err == nil {
-		err = fn(t)
-	}
-	if c.spent {
-		return errSecondStatement
-	}
-	return err
-}
-
 // Write runs fn in a write transaction over tenant, shared with the tenant's concurrent writers
 // (see batches).
 func (s *Store) Write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
