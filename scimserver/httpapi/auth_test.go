@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,28 @@ func TestRequestLogDurationHasUnit(t *testing.T) {
 	}
 	if _, ok := line["duration"]; ok {
 		t.Fatalf("a duration without a unit: %v", line)
+	}
+}
+
+// TestAuthWithoutTheStoreIs503: when the store cannot be read, a token cannot be checked: the
+// answer is 503 with Retry-After (the client retries later), never 401 (which tells an identity
+// provider its credentials are wrong) nor, however many requests come, 429 (the failures are
+// not the client's).
+func TestAuthWithoutTheStoreIs503(t *testing.T) {
+	e := newEnv(t)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 { // beyond the failure limiter's burst
+		for _, secret := range []string{testToken, "scim_guessed-0123456789abcdefghijklmnopqrstuvwxyz"} {
+			r := e.doAs(secret, "GET", "/scim/v2/Users", nil)
+			if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+				t.Fatalf("request %d: %d (Retry-After %q): %s", i, r.status, r.header.Get("Retry-After"), r.raw)
+			}
+			checkErrorBody(t, "auth without the store", r)
+		}
+	}
+	if strings.Contains(e.logText(), testToken) {
+		t.Error("the log holds the bearer token")
 	}
 }

@@ -193,36 +193,41 @@ func (s *Server) authenticate(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ri := info(r)
-			tok, reason := s.checkToken(r, scope)
-			if reason == "" {
+			tok, reason, err := s.checkToken(r, scope)
+			switch {
+			case err != nil:
+				// The store could not say whether the token is good: the client is not at fault
+				// and should retry (503 with Retry-After), not take its token for a bad one.
+				writeError(w, r, err)
+			case reason == "":
 				ri.token = tok
 				next.ServeHTTP(w, r)
-				return
+			default:
+				ri.token, ri.authFailure = tok, reason
+				s.refuse(w, r, scope, "a valid bearer token is required")
 			}
-			ri.token, ri.authFailure = tok, reason
-			s.refuse(w, r, scope, "a valid bearer token is required")
 		})
 	}
 }
 
 // checkToken finds the live token of scope the request presents, or says why there is none
-// (and which token the secret matched, if any).
-func (s *Server) checkToken(r *http.Request, scope string) (scimserver.Token, string) {
+// (and which token the secret matched, if any); err when the store could not be read.
+func (s *Server) checkToken(r *http.Request, scope string) (scimserver.Token, string, error) {
 	secret, ok := bearer(r)
 	if !ok {
-		return scimserver.Token{}, "no bearer token"
+		return scimserver.Token{}, "no bearer token", nil
 	}
 	tok, err := s.svc.Authenticate(r.Context(), secret)
 	var af *scimserver.AuthFailure
 	switch {
 	case errors.As(err, &af):
-		return af.Token, af.Reason
+		return af.Token, af.Reason, nil
 	case err != nil:
-		return scimserver.Token{}, "the data store could not be read"
+		return scimserver.Token{}, "", err
 	case !scimserver.HasScope(tok, scope):
-		return tok, "wrong scope: has " + strings.Join(tok.Scopes, " and ") + ", needs " + scope
+		return tok, "wrong scope: has " + strings.Join(tok.Scopes, " and ") + ", needs " + scope, nil
 	}
-	return tok, ""
+	return tok, "", nil
 }
 
 // refuse answers a failed authentication for scope: 401 with detail, or 429 once the client's
