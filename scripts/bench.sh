@@ -13,6 +13,7 @@
 #   MIX_SECONDS=60         length of the mixed workload
 #   FSYNC_SECONDS=10 BASELINE_SECONDS=10   the two ceilings (every *_SECONDS takes fractions: 0.5)
 #   PORT=18090             where the measured server listens
+#   WRITES_METRICS_PORT    where the writes rounds read the server's metrics (default PORT+1)
 # A quick run that checks the script and the tools (a minute or so, figures meaningless):
 #   USERS=2000 SMALL_USERS=1000 CREATE_USERS=500 OPS=500 GROUP_COUNT=20 MIX_SECONDS=2 \
 #   FSYNC_SECONDS=1 BASELINE_SECONDS=1 bash scripts/bench.sh
@@ -59,7 +60,7 @@ start() { # start DATAFILE: a server on $PORT over that file
   SCIMSERVER_TOKEN=$TOKEN SCIMSERVER_PLATFORM_TOKEN=$PTOKEN "${SERVER_BIN:-$OUT/bin/scimserver}" --addr 127.0.0.1:$PORT --data "$1" --log-level error ${METRICS_PORT:+--metrics-addr 127.0.0.1:$METRICS_PORT} >>"$OUT/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 500); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.01; done
-  echo "server did not start" >&2; exit 1
+  echo "server did not start; the end of its log:" >&2; tail -n 5 "$OUT/server.log" >&2; exit 1
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; }
 load() { SCIMLOAD_TOKEN=$TOKEN "$OUT/bin/scimload" --url "$URL" --pid "$PID" --seed 1 "$@"; }
@@ -162,7 +163,7 @@ if [ "${1:-}" = writes ]; then
   # For this build also: pages per write of the two loads (scimserver_store_commit_page_writes), and
   # the disk alone committing the first load's mean commit (scimload fsync --pages), times the
   # writes that commit carried: what the disk allows this layout at that concurrency.
-  METRICS_PORT=$((PORT + 1))
+  METRICS_PORT=${WRITES_METRICS_PORT:-$((PORT + 1))}
   committed() { # commits, writes and pages so far: "COMMITS WRITES PAGES"
     curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "scimserver_store_commit_writes_count" {c = $2}
       $1 == "scimserver_store_commit_writes_sum" {w = $2} $1 == "scimserver_store_commit_page_writes_sum" {p = $2} END {printf "%d %d %d\n", c, w, p}'

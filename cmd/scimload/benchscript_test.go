@@ -74,7 +74,9 @@ func TestBenchScript(t *testing.T) {
 	}
 
 	// The stall rounds and the GETs behind abandoned listings, on a small file.
-	env := append(os.Environ(), "OUT="+out, "PORT="+strings.Split(testtool.FreeAddr(t), ":")[1], "STALL_USERS=300",
+	// The writes rounds' metrics listener gets a port of its own: PORT+1 may be any socket's.
+	env := append(os.Environ(), "OUT="+out, "PORT="+strings.Split(testtool.FreeAddr(t), ":")[1],
+		"WRITES_METRICS_PORT="+strings.Split(testtool.FreeAddr(t), ":")[1], "STALL_USERS=300",
 		"REPEAT=1", "DURATION=1s", "WRITE_USERS=300", "OPS=100", "WRITE_GROUPS=2", "WRITE_GROUP_SIZE=200",
 		"FSYNC_SECONDS=0.2", "BASELINE_SECONDS=0.2", "SERVER_BIN_BEFORE="+filepath.Join(out, "bin", "scimserver"))
 	for _, c := range []struct{ mode, want string }{
