@@ -94,7 +94,8 @@ func RunTwice(m *testing.M, onPostgres *bool) int {
 		flag.Parse() // m.Run would parse them; the choice below reads them first
 	}
 	fuzzing := flag.Lookup("test.fuzz")
-	bolt, pg, err := passes(os.Getenv("SCIMSERVER_TEST_ENGINE"), profiling())
+	engine, profiled := os.Getenv("SCIMSERVER_TEST_ENGINE"), profiling()
+	bolt, pg, err := passes(engine, profiled)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -102,7 +103,7 @@ func RunTwice(m *testing.M, onPostgres *bool) int {
 	code := 0
 	if bolt {
 		if code = m.Run(); code != 0 || !pg || fuzzing != nil && fuzzing.Value.String() != "" {
-			if !pg && profiling() && os.Getenv("SCIMSERVER_TEST_ENGINE") == "" {
+			if profiled && engine == "" {
 				fmt.Fprintln(os.Stderr, "profiled over bbolt only (SCIMSERVER_TEST_ENGINE=postgres profiles the PostgreSQL run)")
 			}
 			return code
