@@ -226,6 +226,113 @@ func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
 	}
 }
 
+// TestReadReadsGroupsTogether: in a read-only transaction, the first Get of a group of a record
+// read so far reads all such groups in one statement, and the others come without one; a group
+// with no record is NotFound, a Get of anything else still reads it, and a write reads afresh.
+func TestReadReadsGroupsTogether(t *testing.T) {
+	ctx := context.Background()
+	s := OpenTenant(t, pgtest.URL(t), Options{Collections: []*storage.Collection{storagetest.People, storagetest.Teams}})
+	var users, teams []string
+	gone := storage.NewID() // a membership whose group has no record
+	err := s.Write(ctx, "t", func(tx storage.Tx) error {
+		for i := range 3 {
+			id := storage.NewID()
+			teams = append(teams, id)
+			name := fmt.Sprintf("team%d", i)
+			if _, err := tx.Insert(storagetest.Teams, storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"displayName":%q}`, name),
+				Keys: storagetest.Teams.KeysOf(map[string]any{"displayName": name})}); err != nil {
+				return err
+			}
+		}
+		for i := range 3 {
+			id := storage.NewID()
+			users = append(users, id)
+			name := fmt.Sprintf("user%d", i)
+			if _, err := tx.Insert(storagetest.People, storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, name),
+				Keys: storagetest.People.KeysOf(map[string]any{"userName": name})}); err != nil {
+				return err
+			}
+			// user i is in teams 0..i; user 0 also in the group without a record
+			for _, g := range teams[:i+1] {
+				if err := tx.AddMember(g, storage.Member{Value: id, Type: "User"}); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.AddMember(gone, storage.Member{Value: users[0], Type: "User"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMore := errors.New("no statement may follow")
+	wantName := func(tx *tx, i int) {
+		t.Helper()
+		g, err := tx.Get(storagetest.Teams, teams[i])
+		if want := fmt.Sprintf(`{"displayName":"team%d"}`, i); err != nil || g.ID != teams[i] || string(g.Doc) != want || g.Version != 1 {
+			t.Errorf("team %d read ahead: %+v %v, want %s", i, g, err, want)
+		}
+	}
+	// A GET: the user, then its groups.
+	err = s.Read(ctx, "t", func(st storage.Tx) error {
+		tx := st.(*tx)
+		if _, err := tx.Get(storagetest.People, users[2]); err != nil {
+			return err
+		}
+		wantName(tx, 1) // one statement for the three
+		tx.q.failed = noMore
+		wantName(tx, 0)
+		wantName(tx, 2)
+		wantName(tx, 1)
+		if _, err := tx.Get(storagetest.People, users[1]); err == nil {
+			t.Errorf("a record that is no group of what was read came without a statement: %v", err)
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("the read committed after a statement failed")
+	}
+	// A page: every group of the records scanned, in one statement; the group without a record
+	// is NotFound.
+	err = s.Read(ctx, "t", func(st storage.Tx) error {
+		tx := st.(*tx)
+		if err := tx.Scan(storagetest.People, storage.Position{}, func(storage.Record) (bool, error) { return true, nil }); err != nil {
+			return err
+		}
+		if _, err := tx.Get(storagetest.Teams, gone); storage.ErrorCode(err) != storage.NotFound {
+			t.Errorf("a group without a record: %v, want NotFound", err)
+		}
+		tx.q.failed = noMore
+		for i := range teams {
+			wantName(tx, i)
+		}
+		if _, err := tx.Get(storagetest.Teams, gone); storage.ErrorCode(err) != storage.NotFound {
+			t.Errorf("a group without a record, again: %v, want NotFound", err)
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("the read committed after a statement failed")
+	}
+	// A write reads what it is asked for, as it stands after its own changes.
+	err = s.Write(ctx, "t", func(tx storage.Tx) error {
+		if _, err := tx.Get(storagetest.People, users[2]); err != nil {
+			return err
+		}
+		if _, err := tx.Update(storagetest.Teams, storage.Record{ID: teams[0], Doc: []byte(`{"displayName":"renamed"}`),
+			Keys: storagetest.Teams.KeysOf(map[string]any{"displayName": "renamed"})}); err != nil {
+			return err
+		}
+		g, err := tx.Get(storagetest.Teams, teams[0])
+		if err != nil || string(g.Doc) != `{"displayName":"renamed"}` {
+			t.Errorf("a write's read of a group it changed: %s %v", g.Doc, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestFindTokenIsOneStatement: the token check every request makes on a shared store is one
 // round trip, the statement alone, with no BEGIN or COMMIT around it.
 func TestFindTokenIsOneStatement(t *testing.T) {

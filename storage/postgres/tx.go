@@ -33,6 +33,11 @@ type tx struct {
 	// fetched holds, in a read-only transaction, what Get read beside each record: the reads
 	// that render a record ask for its groups and facts next, and one statement serves all three.
 	fetched map[string]beside
+	// ahead holds, in a read-only transaction, records read before they were asked for, by
+	// changeKey: the groups of the records in fetched, whose names rendering those records reads
+	// next, are read together at the first Get of one of them. A nil record was looked for and
+	// is not stored.
+	ahead map[string]*storage.Record
 }
 
 type beside struct {
@@ -250,6 +255,9 @@ func (t *tx) Get(c *storage.Collection, id string) (storage.Record, error) {
 	if err != nil {
 		return storage.Record{}, err
 	}
+	if r, ok, err := t.readAhead(d, id); ok {
+		return r, err
+	}
 	columns, scan := t.recordReader(!t.write)
 	r, err := scan(t.q.QueryRow(t.ctx, "SELECT "+columns+" FROM records WHERE tid = $1 AND coll = $2 AND id = $3",
 		t.tid, d.Name, []byte(id)))
@@ -257,6 +265,61 @@ func (t *tx) Get(c *storage.Collection, id string) (storage.Record, error) {
 		return r, storage.Errorf(storage.NotFound, "no such record")
 	}
 	return r, dbError(err)
+}
+
+// readAhead answers a Get of a group of the records read so far (ok), reading every such group
+// of collection d not yet read in one statement: a page of users in groups costs one statement
+// for their groups, not one per group of each user.
+func (t *tx) readAhead(d *storage.Collection, id string) (storage.Record, bool, error) {
+	if t.write || len(t.fetched) == 0 {
+		return storage.Record{}, false, nil
+	}
+	r, ok := t.ahead[changeKey(d, id)]
+	if !ok {
+		var ids [][]byte
+		seen := map[string]bool{}
+		for _, b := range t.fetched {
+			for _, g := range b.groups {
+				if _, read := t.ahead[changeKey(d, g)]; !read && !seen[g] {
+					seen[g] = true
+					ids = append(ids, []byte(g))
+				}
+			}
+		}
+		if !seen[id] {
+			return storage.Record{}, false, nil
+		}
+		if err := t.readGroups(d, ids); err != nil {
+			return storage.Record{}, true, err
+		}
+		r = t.ahead[changeKey(d, id)]
+	}
+	if r == nil {
+		return storage.Record{}, true, storage.Errorf(storage.NotFound, "no such record")
+	}
+	return *r, true, nil
+}
+
+// readGroups reads the records of collection d with the given ids into ahead.
+func (t *tx) readGroups(d *storage.Collection, ids [][]byte) error {
+	rows, err := t.q.Query(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id = ANY($3)", t.tid, d.Name, ids)
+	if err != nil {
+		return dbError(err)
+	}
+	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Record, error) { return scanRecord(row) })
+	if err != nil {
+		return dbError(err)
+	}
+	if t.ahead == nil {
+		t.ahead = map[string]*storage.Record{}
+	}
+	for _, id := range ids {
+		t.ahead[changeKey(d, string(id))] = nil
+	}
+	for i := range recs {
+		t.ahead[changeKey(d, recs[i].ID)] = &recs[i]
+	}
+	return nil
 }
 
 func (t *tx) Exists(c *storage.Collection, id string) bool {
