@@ -1,6 +1,7 @@
 package scimserver
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/scimserver/scimserver/scimserver/patch"
@@ -220,8 +221,29 @@ func memberIDs(tx storage.Tx, gid string) ([]string, error) {
 	return ids, err
 }
 
+// prepare names the members whose memberships of a group a write is about to change to an
+// engine that reads better in one go (storage.MemberPreparer).
+func (s *Service) prepare(tx storage.Tx, gid string, drop []string, add []storage.Member) error {
+	p, ok := tx.(storage.MemberPreparer)
+	if !ok || len(drop)+len(add) < 2 {
+		return nil
+	}
+	ids := slices.Clone(drop)
+	for _, m := range add {
+		ids = append(ids, m.Value)
+	}
+	colls := make([]*storage.Collection, len(s.kinds))
+	for i, k := range s.kinds {
+		colls[i] = k.Collection
+	}
+	return p.PrepareMembers(gid, ids, colls)
+}
+
 // addMembers adds the members of a new group.
 func (s *Service) addMembers(tx storage.Tx, actor Actor, gid string, members []storage.Member) error {
+	if err := s.prepare(tx, gid, nil, members); err != nil {
+		return err
+	}
 	e := editGroup(tx, actor, gid)
 	for _, m := range members {
 		if _, _, err := s.addMember(e, m); err != nil {
@@ -251,6 +273,9 @@ func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []
 		}
 		return nil
 	}); err != nil {
+		return false, err
+	}
+	if err := s.prepare(tx, gid, drop, want); err != nil {
 		return false, err
 	}
 	for _, id := range drop {
@@ -315,14 +340,17 @@ func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, 
 			return false, err
 		}
 	}
+	add := make([]storage.Member, len(mc.Add))
+	for i, m := range mc.Add {
+		add[i] = storage.Member{Value: m.Value, Display: m.Display}
+	}
+	if err := s.prepare(tx, gid, drop, add); err != nil {
+		return false, err
+	}
 	for _, id := range drop {
 		if _, err := s.removeMember(e, id); err != nil {
 			return false, err
 		}
-	}
-	add := make([]storage.Member, len(mc.Add))
-	for i, m := range mc.Add {
-		add[i] = storage.Member{Value: m.Value, Display: m.Display}
 	}
 	return s.addAll(e, add, func(storage.Member) bool { return true })
 }

@@ -371,6 +371,15 @@ type TokenFinder interface {
 	FindToken(ctx context.Context, hash []byte) (Token, *Tenant, error)
 }
 
+// MemberPreparer is implemented by engines whose statements each cost a round trip. Before the
+// domain adds or removes many members of one group in a write, it names them; the engine then
+// reads at once what each change will ask for (the memberships, whether each member is a record
+// of one of colls, the members' facts), so that the changes send nothing they must wait for.
+// A hint: every answer is the same with or without it.
+type MemberPreparer interface {
+	PrepareMembers(group string, members []string, colls []*Collection) error
+}
+
 // Importer is implemented by engines that can take in another store's data as it was, with its
 // versions, times and trail order (scimserver migrate copies a deployment between engines).
 type Importer interface {

@@ -102,6 +102,7 @@ func (s *Store) commitBatch(ctx context.Context, tenant string, calls []*writeCa
 				t.now, t.changed = s.now(t.lastTime), map[string]bool{}
 			}
 			q.hold("SAVEPOINT write")
+			t.prep = nil // what the write before prepared is its own
 			saved := t.save()
 			c.err = runSafely(c.fn, t)
 			if q.failed != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -325,6 +326,128 @@ func TestReadReadsGroupsTogether(t *testing.T) {
 		g, err := tx.Get(storagetest.Teams, teams[0])
 		if err != nil || string(g.Doc) != `{"displayName":"renamed"}` {
 			t.Errorf("a write's read of a group it changed: %s %v", g.Doc, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPreparedMembersAnswerAsUnprepared: after PrepareMembers, a write's membership reads,
+// existence checks, facts and touches of the members named give what they give without it, and
+// send nothing to wait for (here every statement sent fails); its changes, held back, are
+// committed with it.
+func TestPreparedMembersAnswerAsUnprepared(t *testing.T) {
+	ctx := context.Background()
+	s := OpenTenant(t, pgtest.URL(t), Options{Collections: []*storage.Collection{storagetest.People, storagetest.Teams}})
+	team, team2, missing := storage.NewID(), storage.NewID(), storage.NewID()
+	var u []string
+	err := s.Write(ctx, "t", func(tx storage.Tx) error {
+		for i, g := range []string{team, team2} {
+			name := fmt.Sprintf("team%d", i)
+			if _, err := tx.Insert(storagetest.Teams, storage.Record{ID: g, Doc: fmt.Appendf(nil, `{"displayName":%q}`, name),
+				Keys: storagetest.Teams.KeysOf(map[string]any{"displayName": name})}); err != nil {
+				return err
+			}
+		}
+		for i := range 3 {
+			id := storage.NewID()
+			u = append(u, id)
+			name := fmt.Sprintf("user%d", i)
+			if _, err := tx.Insert(storagetest.People, storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, name),
+				Keys: storagetest.People.KeysOf(map[string]any{"userName": name})}); err != nil {
+				return err
+			}
+		}
+		if err := tx.AddMember(team, storage.Member{Value: u[0], Type: "User", Display: "zero"}); err != nil {
+			return err
+		}
+		return tx.PutFacts(u[2], storage.Facts{Interactions: 7})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := func(tx *tx) []string {
+		var out []string
+		say := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+		member := func(id string) {
+			m, ok, err := tx.Member(team, id)
+			say("member %s: %+v %v %v", id, m, ok, err)
+		}
+		for _, id := range []string{u[0], u[1], missing} {
+			member(id)
+		}
+		say("exists %v %v %v %v", tx.Exists(storagetest.People, u[0]), tx.Exists(storagetest.People, missing),
+			tx.Exists(storagetest.Teams, team2), tx.Exists(storagetest.Teams, u[0]))
+		for _, id := range []string{u[2], u[0]} {
+			f, err := tx.Facts(id)
+			say("facts %s: %d %v", id, f.Interactions, err)
+		}
+		for _, c := range []struct {
+			coll *storage.Collection
+			id   string
+		}{{storagetest.People, u[1]}, {storagetest.People, missing}, {storagetest.Teams, team2}, {storagetest.People, u[1]}} {
+			say("touch %s: %v", c.id, storage.ErrorCode(tx.Touch(c.coll, c.id)))
+		}
+		say("add: %v", tx.AddMember(team, storage.Member{Value: u[1], Type: "User", Display: "one"}))
+		member(u[1])
+		for _, id := range []string{u[0], u[0], missing} {
+			removed, err := tx.RemoveMember(team, id)
+			say("remove %s: %v %v", id, removed, err)
+		}
+		member(u[0])
+		return out
+	}
+	undo := errors.New("undo")
+	var want, got []string
+	if err := s.Write(ctx, "t", func(st storage.Tx) error { want = script(st.(*tx)); return undo }); err != undo {
+		t.Fatal(err)
+	}
+	noMore := errors.New("no statement may be sent")
+	err = s.Write(ctx, "t", func(st storage.Tx) error {
+		tx := st.(*tx)
+		if err := tx.PrepareMembers(team, []string{u[0], u[1], u[2], missing, team2, u[0]}, []*storage.Collection{storagetest.People, storagetest.Teams}); err != nil {
+			return err
+		}
+		tx.q.failed = noMore
+		got = script(tx)
+		return nil
+	})
+	if !errors.Is(err, noMore) {
+		t.Errorf("a write that could not send its held changes committed: %v", err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("prepared:\n%s\nunprepared:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The held changes are committed with the write.
+	err = s.Write(ctx, "t", func(st storage.Tx) error {
+		tx := st.(*tx)
+		if err := tx.PrepareMembers(team, []string{u[0], u[1]}, []*storage.Collection{storagetest.People}); err != nil {
+			return err
+		}
+		script(tx)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, "t", func(tx storage.Tx) error {
+		var ids []string
+		if err := tx.Members(team, func(m storage.Member) error { ids = append(ids, m.Value+" "+m.Display); return nil }); err != nil {
+			return err
+		}
+		if want := []string{u[1] + " one"}; !slices.Equal(ids, want) {
+			t.Errorf("members after the prepared write: %q, want %q", ids, want)
+		}
+		for _, c := range []struct {
+			coll    *storage.Collection
+			id      string
+			version uint64
+		}{{storagetest.People, u[1], 2}, {storagetest.Teams, team2, 2}, {storagetest.People, u[0], 1}} {
+			if r, err := tx.Get(c.coll, c.id); err != nil || r.Version != c.version {
+				t.Errorf("version of %s after the prepared write: %d %v, want %d", c.id, r.Version, err, c.version)
+			}
 		}
 		return nil
 	})

@@ -20,9 +20,16 @@ func (t *tx) AddMember(group string, m storage.Member) error {
 	if group == "" || m.Value == "" || len(group)+len(m.Value) > storage.MaxKeyLen {
 		return storage.Errorf(storage.Invalid, "a membership needs a group and a member id")
 	}
-	_, err := t.q.Exec(t.ctx, `INSERT INTO members (tid, grp, member, type, display) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (tid, grp, member) DO UPDATE SET type = excluded.type, display = excluded.display`,
-		t.tid, []byte(group), []byte(m.Value), []byte(m.Type), []byte(m.Display))
+	const add = `INSERT INTO members (tid, grp, member, type, display) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (tid, grp, member) DO UPDATE SET type = excluded.type, display = excluded.display`
+	args := []any{t.tid, []byte(group), []byte(m.Value), []byte(m.Type), []byte(m.Display)}
+	if _, ok := t.prep.membership(group, m.Value); ok {
+		// Its only answer is success: it goes with the next statement.
+		t.q.hold(add, args...)
+		t.prep.members[m.Value] = &m
+		return nil
+	}
+	_, err := t.q.Exec(t.ctx, add, args...)
 	return dbError(err)
 }
 
@@ -30,7 +37,15 @@ func (t *tx) RemoveMember(group, member string) (bool, error) {
 	if err := t.mustWrite(); err != nil {
 		return false, err
 	}
-	tag, err := t.q.Exec(t.ctx, "DELETE FROM members WHERE tid = $1 AND grp = $2 AND member = $3", t.tid, []byte(group), []byte(member))
+	const remove = "DELETE FROM members WHERE tid = $1 AND grp = $2 AND member = $3"
+	if cur, ok := t.prep.membership(group, member); ok {
+		if cur != nil {
+			t.q.hold(remove, t.tid, []byte(group), []byte(member))
+			t.prep.members[member] = nil
+		}
+		return cur != nil, nil
+	}
+	tag, err := t.q.Exec(t.ctx, remove, t.tid, []byte(group), []byte(member))
 	if err != nil {
 		return false, dbError(err)
 	}
@@ -38,6 +53,12 @@ func (t *tx) RemoveMember(group, member string) (bool, error) {
 }
 
 func (t *tx) Member(group, member string) (storage.Member, bool, error) {
+	if m, ok := t.prep.membership(group, member); ok {
+		if m == nil {
+			return storage.Member{}, false, nil
+		}
+		return *m, true, nil
+	}
 	var typ, display []byte
 	err := t.q.QueryRow(t.ctx, "SELECT type, display FROM members WHERE tid = $1 AND grp = $2 AND member = $3",
 		t.tid, []byte(group), []byte(member)).Scan(&typ, &display)
@@ -103,6 +124,9 @@ func (t *tx) Facts(user string) (storage.Facts, error) {
 	var f storage.Facts
 	b, fetched := t.fetched[user]
 	raw := b.facts
+	if t.prep != nil {
+		raw, fetched = t.prep.facts[user]
+	}
 	if !fetched {
 		err := t.q.QueryRow(t.ctx, "SELECT doc FROM facts WHERE tid = $1 AND uid = $2", t.tid, []byte(user)).Scan(&raw)
 		if err == pgx.ErrNoRows {
@@ -122,6 +146,7 @@ func (t *tx) PutFacts(user string, f storage.Facts) error {
 	if err := t.mustWrite(); err != nil {
 		return err
 	}
+	t.prep = nil
 	raw, err := json.Marshal(f)
 	if err != nil {
 		return err

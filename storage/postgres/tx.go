@@ -38,6 +38,7 @@ type tx struct {
 	// next, are read together at the first Get of one of them. A nil record was looked for and
 	// is not stored.
 	ahead map[string]*storage.Record
+	prep  *prepared // see PrepareMembers
 }
 
 type beside struct {
@@ -327,6 +328,9 @@ func (t *tx) Exists(c *storage.Collection, id string) bool {
 	if err != nil {
 		return false
 	}
+	if exists, ok := t.prep.record(d, id); ok {
+		return exists
+	}
 	var ok bool
 	err = t.q.QueryRow(t.ctx, "SELECT EXISTS (SELECT 1 FROM records WHERE tid = $1 AND coll = $2 AND id = $3)",
 		t.tid, d.Name, []byte(id)).Scan(&ok)
@@ -415,6 +419,7 @@ func (t *tx) Insert(c *storage.Collection, r storage.Record) (storage.Record, er
 	if err := t.mustWrite(); err != nil {
 		return r, err
 	}
+	t.prep = nil // it may have made or ended a member's record
 	if err := storage.CheckID(r.ID); err != nil {
 		return r, err
 	}
@@ -585,13 +590,20 @@ func (t *tx) Touch(c *storage.Collection, id string) error {
 	if t.changed[changeKey(d, id)] {
 		return nil
 	}
-	tag, err := t.q.Exec(t.ctx, "UPDATE records SET version = version + 1, modified = $4 WHERE tid = $1 AND coll = $2 AND id = $3",
-		t.tid, d.Name, []byte(id), t.now.UnixNano())
-	if err != nil {
-		return dbError(err)
-	}
-	if tag.RowsAffected() == 0 {
+	const touch = "UPDATE records SET version = version + 1, modified = $4 WHERE tid = $1 AND coll = $2 AND id = $3"
+	switch exists, known := t.prep.record(d, id); {
+	case known && !exists:
 		return storage.Errorf(storage.NotFound, "no such record")
+	case known:
+		t.q.hold(touch, t.tid, d.Name, []byte(id), t.now.UnixNano())
+	default:
+		tag, err := t.q.Exec(t.ctx, touch, t.tid, d.Name, []byte(id), t.now.UnixNano())
+		if err != nil {
+			return dbError(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return storage.Errorf(storage.NotFound, "no such record")
+		}
 	}
 	t.changed[changeKey(d, id)] = true
 	return nil
@@ -605,6 +617,7 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 	if err := t.mustWrite(); err != nil {
 		return err
 	}
+	t.prep = nil // it may have made or ended a member's record
 	var deleted int64
 	var block []byte
 	err = t.q.QueryRow(t.ctx, `WITH r AS (DELETE FROM records WHERE tid = $1 AND coll = $2 AND id = $3 RETURNING 1),

@@ -1,0 +1,96 @@
+package scimserver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// prepareSpy is a real store whose write transactions note what the domain names to
+// PrepareMembers, and pass it on to the engine when it offers it.
+type prepareSpy struct {
+	storage.Store
+	mu    sync.Mutex
+	calls []string // "group: member member …"
+}
+
+func (p *prepareSpy) Write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
+	return p.Store.Write(ctx, tenant, func(tx storage.Tx) error { return fn(spyTx{tx, p}) })
+}
+
+func (p *prepareSpy) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.calls
+	p.calls = nil
+	return c
+}
+
+type spyTx struct {
+	storage.Tx
+	spy *prepareSpy
+}
+
+func (t spyTx) PrepareMembers(group string, members []string, colls []*storage.Collection) error {
+	t.spy.mu.Lock()
+	t.spy.calls = append(t.spy.calls, fmt.Sprint(group, ": ", members))
+	t.spy.mu.Unlock()
+	if p, ok := t.Tx.(storage.MemberPreparer); ok {
+		return p.PrepareMembers(group, members, colls)
+	}
+	return nil
+}
+
+// TestMemberChangesArePrepared: a write that changes several memberships of a group names
+// them all to the engine once, before the changes (which is what lets the PostgreSQL engine
+// read what they ask for in one round trip); a single change names none.
+func TestMemberChangesArePrepared(t *testing.T) {
+	_, store := newService(t)
+	spy := &prepareSpy{Store: store}
+	s := New(spy, Options{SharedStore: onPostgres})
+	var u []string
+	for i := range 4 {
+		u = append(u, create(t, s, s.users, map[string]any{"userName": fmt.Sprintf("prep%d@example.com", i)}))
+	}
+	gid := create(t, s, s.groups, map[string]any{"displayName": "prepared", "members": []any{map[string]any{"value": u[0]}, map[string]any{"value": u[1]}}})
+	patch := func(ops string) {
+		t.Helper()
+		body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[` + ops + `]}`
+		if _, err := s.Patch(bg, DefaultTenant, testActor, s.groups, gid, []byte(body), Conditions{}, nil); err != nil {
+			t.Fatalf("PATCH %s: %v", ops, err)
+		}
+	}
+	want := []string{fmt.Sprint(gid, ": ", []string{u[0], u[1]})}
+	if got := spy.take(); !slices.Equal(got, want) {
+		t.Errorf("a group created with members prepared %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		name, ops string
+		want      []string
+	}{
+		{"add two", fmt.Sprintf(`{"op":"add","path":"members","value":[{"value":%q},{"value":%q}]}`, u[2], u[3]),
+			[]string{fmt.Sprint(gid, ": ", []string{u[2], u[3]})}},
+		{"remove two", fmt.Sprintf(`{"op":"remove","path":"members","value":[{"value":%q},{"value":%q}]}`, u[0], u[3]),
+			[]string{fmt.Sprint(gid, ": ", []string{u[0], u[3]})}},
+		{"remove one by filter", fmt.Sprintf(`{"op":"remove","path":"members[value eq \"%s\"]"}`, u[2]), nil},
+		{"add one", fmt.Sprintf(`{"op":"add","path":"members","value":[{"value":%q}]}`, u[1]), nil},
+		{"replace the list", fmt.Sprintf(`{"op":"replace","path":"members","value":[{"value":%q},{"value":%q}]}`, u[1], u[2]),
+			[]string{fmt.Sprint(gid, ": ", []string{u[1], u[2]})}},
+	} {
+		patch(tc.ops)
+		if got := spy.take(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: prepared %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	var got []string
+	err := store.Read(bg, DefaultTenant, func(tx storage.Tx) error {
+		return tx.Members(gid, func(m storage.Member) error { got = append(got, m.Value); return nil })
+	})
+	if want := slices.Sorted(slices.Values([]string{u[1], u[2]})); err != nil || !slices.Equal(got, want) {
+		t.Errorf("members at the end: %v %v, want %v", got, err, want)
+	}
+}
