@@ -102,7 +102,7 @@ func (s *Store) commitBatch(ctx context.Context, tenant string, calls []*writeCa
 				t.now, t.changed = s.now(t.lastTime), map[string]bool{}
 			}
 			q.hold("SAVEPOINT write")
-			t.prep = nil // what the write before prepared is its own
+			t.prep, t.factsRead = nil, nil // what the write before read is its own
 			saved := t.save()
 			c.err = runSafely(c.fn, t)
 			if q.failed != nil {

@@ -334,6 +334,61 @@ func TestReadReadsGroupsTogether(t *testing.T) {
 	}
 }
 
+// TestWriteReadsFactsWithTheRecord: a write's Get reads the record's facts in its statement, so
+// that the answer's facts, read in the commit, cost no round trip of their own; facts the write
+// changes are read as changed.
+func TestWriteReadsFactsWithTheRecord(t *testing.T) {
+	ctx := context.Background()
+	s := OpenTenant(t, pgtest.URL(t), Options{Collections: []*storage.Collection{storagetest.People}})
+	uid, bare := storage.NewID(), storage.NewID()
+	err := s.Write(ctx, "t", func(tx storage.Tx) error {
+		for _, id := range []string{uid, bare} {
+			if _, err := tx.Insert(storagetest.People, storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, id),
+				Keys: storagetest.People.KeysOf(map[string]any{"userName": id})}); err != nil {
+				return err
+			}
+		}
+		return tx.PutFacts(uid, storage.Facts{Interactions: 3})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMore := errors.New("no statement may follow the record's")
+	err = s.Write(ctx, "t", func(st storage.Tx) error {
+		tx := st.(*tx)
+		for _, id := range []string{uid, bare} {
+			if _, err := tx.Get(storagetest.People, id); err != nil {
+				return err
+			}
+		}
+		tx.q.failed = noMore
+		for id, want := range map[string]int{uid: 3, bare: 0} {
+			if f, err := tx.Facts(id); err != nil || f.Interactions != want {
+				t.Errorf("facts of %s read with the record: %+v %v, want %d interactions", id, f, err, want)
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, noMore) {
+		t.Errorf("a write that could not send its statements committed: %v", err)
+	}
+	err = s.Write(ctx, "t", func(tx storage.Tx) error {
+		if _, err := tx.Get(storagetest.People, uid); err != nil {
+			return err
+		}
+		if err := tx.PutFacts(uid, storage.Facts{Interactions: 4}); err != nil {
+			return err
+		}
+		if f, err := tx.Facts(uid); err != nil || f.Interactions != 4 {
+			t.Errorf("facts the write changed: %+v %v, want 4 interactions", f, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPreparedMembersAnswerAsUnprepared: after PrepareMembers, a write's membership reads,
 // existence checks, facts and touches of the members named give what they give without it, and
 // send nothing to wait for (here every statement sent fails); its changes, held back, are

@@ -127,6 +127,9 @@ func (t *tx) Facts(user string) (storage.Facts, error) {
 	if t.prep != nil {
 		raw, fetched = t.prep.facts[user]
 	}
+	if r, ok := t.factsRead[user]; ok && !fetched {
+		raw, fetched = r, true
+	}
 	if !fetched {
 		err := t.q.QueryRow(t.ctx, "SELECT doc FROM facts WHERE tid = $1 AND uid = $2", t.tid, []byte(user)).Scan(&raw)
 		if err == pgx.ErrNoRows {
@@ -147,6 +150,7 @@ func (t *tx) PutFacts(user string, f storage.Facts) error {
 		return err
 	}
 	t.prep = nil
+	delete(t.factsRead, user)
 	raw, err := json.Marshal(f)
 	if err != nil {
 		return err

@@ -39,6 +39,9 @@ type tx struct {
 	// is not stored.
 	ahead map[string]*storage.Record
 	prep  *prepared // see PrepareMembers
+	// factsRead holds, in a write, the facts read with each record Get read, until the write
+	// changes them; each write of a batch starts without them.
+	factsRead map[string][]byte
 }
 
 type beside struct {
@@ -207,7 +210,11 @@ const recordColumns = "id, doc, secret, created, modified, version"
 // reads next: its groups and its facts. Read with the record, they save two statements per
 // record shown (see fetched).
 const besideColumns = `,
-	ARRAY(SELECT grp FROM members WHERE members.tid = records.tid AND members.member = records.id ORDER BY grp),
+	ARRAY(SELECT grp FROM members WHERE members.tid = records.tid AND members.member = records.id ORDER BY grp)` + factsColumn
+
+// factsColumn follows recordColumns with the record's facts. A write reads them with the record
+// too (see factsRead): a write that answers with the record shows its facts, read in the commit.
+const factsColumn = `,
 	(SELECT doc FROM facts WHERE facts.tid = records.tid AND facts.uid = records.id)`
 
 // fetchedScan bounds the records of a scan read with besideColumns: the pages a scan renders
@@ -259,13 +266,29 @@ func (t *tx) Get(c *storage.Collection, id string) (storage.Record, error) {
 	if r, ok, err := t.readAhead(d, id); ok {
 		return r, err
 	}
-	columns, scan := t.recordReader(!t.write)
-	r, err := scan(t.q.QueryRow(t.ctx, "SELECT "+columns+" FROM records WHERE tid = $1 AND coll = $2 AND id = $3",
-		t.tid, d.Name, []byte(id)))
-	if err == pgx.ErrNoRows {
-		return r, storage.Errorf(storage.NotFound, "no such record")
+	const where = " FROM records WHERE tid = $1 AND coll = $2 AND id = $3"
+	if t.write {
+		var facts []byte
+		r, err := scanRecord(t.q.QueryRow(t.ctx, "SELECT "+recordColumns+factsColumn+where, t.tid, d.Name, []byte(id)), &facts)
+		if err == nil {
+			if t.factsRead == nil {
+				t.factsRead = map[string][]byte{}
+			}
+			t.factsRead[id] = facts
+		}
+		return r, getError(err)
 	}
-	return r, dbError(err)
+	columns, scan := t.recordReader(true)
+	r, err := scan(t.q.QueryRow(t.ctx, "SELECT "+columns+where, t.tid, d.Name, []byte(id)))
+	return r, getError(err)
+}
+
+// getError is the error of a Get that read err.
+func getError(err error) error {
+	if err == pgx.ErrNoRows {
+		return storage.Errorf(storage.NotFound, "no such record")
+	}
+	return dbError(err)
 }
 
 // readAhead answers a Get of a group of the records read so far (ok), reading every such group
