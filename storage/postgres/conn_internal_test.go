@@ -234,7 +234,7 @@ func TestReadReadsGroupsTogether(t *testing.T) {
 	ctx := context.Background()
 	s := OpenTenant(t, pgtest.URL(t), Options{Collections: []*storage.Collection{storagetest.People, storagetest.Teams}})
 	var users, teams []string
-	gone := storage.NewID() // a membership whose group has no record
+	gone, missing := storage.NewID(), storage.NewID() // a membership whose group has no record; no record
 	err := s.Write(ctx, "t", func(tx storage.Tx) error {
 		for i := range 3 {
 			id := storage.NewID()
@@ -273,14 +273,24 @@ func TestReadReadsGroupsTogether(t *testing.T) {
 			t.Errorf("team %d read ahead: %+v %v, want %s", i, g, err, want)
 		}
 	}
-	// A GET: the user, then its groups.
+	// A GET: the user, then its groups; a record read again, or looked for again, is answered
+	// from the first read.
 	err = s.Read(ctx, "t", func(st storage.Tx) error {
 		tx := st.(*tx)
 		if _, err := tx.Get(storagetest.People, users[2]); err != nil {
 			return err
 		}
+		if _, err := tx.Get(storagetest.People, missing); storage.ErrorCode(err) != storage.NotFound {
+			t.Errorf("a record not stored: %v, want NotFound", err)
+		}
 		wantName(tx, 1) // one statement for the three
 		tx.q.failed = noMore
+		if r, err := tx.Get(storagetest.People, users[2]); err != nil || r.ID != users[2] || string(r.Doc) != `{"userName":"user2"}` {
+			t.Errorf("a record read again: %+v %v", r, err)
+		}
+		if _, err := tx.Get(storagetest.People, missing); storage.ErrorCode(err) != storage.NotFound {
+			t.Errorf("a record not stored, looked for again: %v, want NotFound", err)
+		}
 		wantName(tx, 0)
 		wantName(tx, 2)
 		wantName(tx, 1)

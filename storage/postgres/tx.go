@@ -33,10 +33,10 @@ type tx struct {
 	// fetched holds, in a read-only transaction, what Get read beside each record: the reads
 	// that render a record ask for its groups and facts next, and one statement serves all three.
 	fetched map[string]beside
-	// ahead holds, in a read-only transaction, records read before they were asked for, by
-	// changeKey: the groups of the records in fetched, whose names rendering those records reads
-	// next, are read together at the first Get of one of them. A nil record was looked for and
-	// is not stored.
+	// ahead holds, in a read-only transaction, the records Get read, and records read before
+	// they were asked for, by changeKey: the groups of the records in fetched, whose names
+	// rendering those records reads next, are read together at the first Get of one of them. A
+	// nil record was looked for and is not stored.
 	ahead map[string]*storage.Record
 	prep  *prepared // see PrepareMembers
 	// factsRead holds, in a write, the facts read with each record Get read, until the write
@@ -280,7 +280,23 @@ func (t *tx) Get(c *storage.Collection, id string) (storage.Record, error) {
 	}
 	columns, scan := t.recordReader(true)
 	r, err := scan(t.q.QueryRow(t.ctx, "SELECT "+columns+where, t.tid, d.Name, []byte(id)))
+	switch err {
+	case nil:
+		t.keep(d, id, &r)
+	case pgx.ErrNoRows:
+		t.keep(d, id, nil)
+	}
 	return r, getError(err)
+}
+
+// keep notes, in a read-only transaction, the record of collection d with id as read (nil: not
+// stored), so that a second Get of it is answered from its snapshot without a statement: a
+// lookup reads the record it found to match it, then again to render it.
+func (t *tx) keep(d *storage.Collection, id string, r *storage.Record) {
+	if t.ahead == nil {
+		t.ahead = map[string]*storage.Record{}
+	}
+	t.ahead[changeKey(d, id)] = r
 }
 
 // getError is the error of a Get that read err.
@@ -291,11 +307,12 @@ func getError(err error) error {
 	return dbError(err)
 }
 
-// readAhead answers a Get of a group of the records read so far (ok), reading every such group
-// of collection d not yet read in one statement: a page of users in groups costs one statement
-// for their groups, not one per group of each user.
+// readAhead answers a Get from what the read has read (ok): a record Get read before, or a group
+// of the records read so far, reading every such group of collection d not yet read in one
+// statement (a page of users in groups costs one statement for their groups, not one per group
+// of each user).
 func (t *tx) readAhead(d *storage.Collection, id string) (storage.Record, bool, error) {
-	if t.write || len(t.fetched) == 0 {
+	if t.write {
 		return storage.Record{}, false, nil
 	}
 	r, ok := t.ahead[changeKey(d, id)]
@@ -334,14 +351,11 @@ func (t *tx) readGroups(d *storage.Collection, ids [][]byte) error {
 	if err != nil {
 		return dbError(err)
 	}
-	if t.ahead == nil {
-		t.ahead = map[string]*storage.Record{}
-	}
 	for _, id := range ids {
-		t.ahead[changeKey(d, string(id))] = nil
+		t.keep(d, string(id), nil)
 	}
 	for i := range recs {
-		t.ahead[changeKey(d, recs[i].ID)] = &recs[i]
+		t.keep(d, recs[i].ID, &recs[i])
 	}
 	return nil
 }
