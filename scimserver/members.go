@@ -191,12 +191,24 @@ func (s *Service) touchMember(e *groupEdit, m storage.Member) error {
 // touchMembers gives every member that shows its groups a new version: a group's name, which
 // they show, changed.
 func (s *Service) touchMembers(tx storage.Tx, gid string) error {
-	return tx.Members(gid, func(m storage.Member) error {
+	var touch []storage.Member
+	if err := tx.Members(gid, func(m storage.Member) error {
 		if k := s.kindNamed(m.Type); k != nil && !k.hasMembers {
-			return tx.Touch(k.Collection, m.Value)
+			touch = append(touch, m)
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	if err := s.prepare(tx, gid, nil, touch); err != nil {
+		return err
+	}
+	for _, m := range touch {
+		if err := tx.Touch(s.kindNamed(m.Type).Collection, m.Value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // leaveAllGroups removes id from every group it is a member of, through the reverse index:
@@ -221,8 +233,8 @@ func memberIDs(tx storage.Tx, gid string) ([]string, error) {
 	return ids, err
 }
 
-// prepare names the members whose memberships of a group a write is about to change to an
-// engine that reads better in one go (storage.MemberPreparer).
+// prepare names the members whose memberships of a group a write is about to change, or that it
+// is about to touch, to an engine that reads better in one go (storage.MemberPreparer).
 func (s *Service) prepare(tx storage.Tx, gid string, drop []string, add []storage.Member) error {
 	p, ok := tx.(storage.MemberPreparer)
 	if !ok || len(drop)+len(add) < 2 {

@@ -45,9 +45,10 @@ func (t spyTx) PrepareMembers(group string, members []string, colls []*storage.C
 	return nil
 }
 
-// TestMemberChangesArePrepared: a write that changes several memberships of a group names
-// them all to the engine once, before the changes (which is what lets the PostgreSQL engine
-// read what they ask for in one round trip); a single change names none.
+// TestMemberChangesArePrepared: a write that changes several memberships of a group, or gives
+// its members new versions (a rename), names them all to the engine once, before the changes
+// (which is what lets the PostgreSQL engine read what they ask for in one round trip); a single
+// change names none.
 func TestMemberChangesArePrepared(t *testing.T) {
 	_, store := newService(t)
 	spy := &prepareSpy{Store: store}
@@ -80,6 +81,8 @@ func TestMemberChangesArePrepared(t *testing.T) {
 		{"add one", fmt.Sprintf(`{"op":"add","path":"members","value":[{"value":%q}]}`, u[1]), nil},
 		{"replace the list", fmt.Sprintf(`{"op":"replace","path":"members","value":[{"value":%q},{"value":%q}]}`, u[1], u[2]),
 			[]string{fmt.Sprint(gid, ": ", []string{u[1], u[2]})}},
+		{"rename: every member gets a new version", `{"op":"replace","path":"displayName","value":"renamed"}`,
+			[]string{fmt.Sprint(gid, ": ", slices.Sorted(slices.Values([]string{u[1], u[2]})))}},
 	} {
 		patch(tc.ops)
 		if got := spy.take(); !slices.Equal(got, tc.want) {

@@ -372,7 +372,7 @@ type TokenFinder interface {
 }
 
 // MemberPreparer is implemented by engines whose statements each cost a round trip. Before the
-// domain adds or removes many members of one group in a write, it names them; the engine then
+// domain adds, removes or touches many members of one group in a write, it names them; the engine then
 // reads at once what each change will ask for (the memberships, whether each member is a record
 // of one of colls, the members' facts), so that the changes send nothing they must wait for.
 // A hint: every answer is the same with or without it.
