@@ -18,6 +18,11 @@ import (
 	"github.com/scimserver/scimserver/storage/storagetest"
 )
 
+// named is a record of c whose document is attr set to name, with its index keys.
+func named(c *storage.Collection, id, attr, name string) storage.Record {
+	return storage.Record{ID: id, Doc: fmt.Appendf(nil, `{%q:%q}`, attr, name), Keys: c.KeysOf(map[string]any{attr: name})}
+}
+
 // roundTrips records what a connection sends, one entry per round trip (a statement alone, or
 // a pipeline).
 type roundTrips struct {
@@ -132,7 +137,7 @@ func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
 	uid, bare, team, other := storage.NewID(), storage.NewID(), storage.NewID(), storage.NewID()
 	err := s.Write(ctx, "t", func(tx storage.Tx) error {
 		for _, id := range []string{uid, bare} {
-			r := storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, id), Keys: storagetest.People.KeysOf(map[string]any{"userName": id})}
+			r := named(storagetest.People, id, "userName", id)
 			if _, err := tx.Insert(storagetest.People, r); err != nil {
 				return err
 			}
@@ -182,7 +187,7 @@ func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
 	err = s.Write(ctx, "t", func(tx storage.Tx) error {
 		for i := range 2500 {
 			name := fmt.Sprintf("many%d", i)
-			r := storage.Record{ID: storage.NewID(), Doc: fmt.Appendf(nil, `{"userName":%q}`, name), Keys: storagetest.People.KeysOf(map[string]any{"userName": name})}
+			r := named(storagetest.People, storage.NewID(), "userName", name)
 			if _, err := tx.Insert(storagetest.People, r); err != nil {
 				return err
 			}
@@ -227,9 +232,10 @@ func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
 	}
 }
 
-// TestReadReadsGroupsTogether: in a read-only transaction, the first Get of a group of a record
-// read so far reads all such groups in one statement, and the others come without one; a group
-// with no record is NotFound, a Get of anything else still reads it, and a write reads afresh.
+// TestReadReadsGroupsTogether: in a read-only transaction, a record Get read (or did not find)
+// is answered again without a statement, and the first Get of a group of a record read so far
+// reads all such groups in one statement, the others then coming without one; a group with no
+// record is NotFound, a Get of anything else still reads it, and a write reads afresh.
 func TestReadReadsGroupsTogether(t *testing.T) {
 	ctx := context.Background()
 	s := OpenTenant(t, pgtest.URL(t), Options{Collections: []*storage.Collection{storagetest.People, storagetest.Teams}})
@@ -240,8 +246,7 @@ func TestReadReadsGroupsTogether(t *testing.T) {
 			id := storage.NewID()
 			teams = append(teams, id)
 			name := fmt.Sprintf("team%d", i)
-			if _, err := tx.Insert(storagetest.Teams, storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"displayName":%q}`, name),
-				Keys: storagetest.Teams.KeysOf(map[string]any{"displayName": name})}); err != nil {
+			if _, err := tx.Insert(storagetest.Teams, named(storagetest.Teams, id, "displayName", name)); err != nil {
 				return err
 			}
 		}
@@ -249,8 +254,7 @@ func TestReadReadsGroupsTogether(t *testing.T) {
 			id := storage.NewID()
 			users = append(users, id)
 			name := fmt.Sprintf("user%d", i)
-			if _, err := tx.Insert(storagetest.People, storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, name),
-				Keys: storagetest.People.KeysOf(map[string]any{"userName": name})}); err != nil {
+			if _, err := tx.Insert(storagetest.People, named(storagetest.People, id, "userName", name)); err != nil {
 				return err
 			}
 			// user i is in teams 0..i; user 0 also in the group without a record
@@ -329,8 +333,7 @@ func TestReadReadsGroupsTogether(t *testing.T) {
 		if _, err := tx.Get(storagetest.People, users[2]); err != nil {
 			return err
 		}
-		if _, err := tx.Update(storagetest.Teams, storage.Record{ID: teams[0], Doc: []byte(`{"displayName":"renamed"}`),
-			Keys: storagetest.Teams.KeysOf(map[string]any{"displayName": "renamed"})}); err != nil {
+		if _, err := tx.Update(storagetest.Teams, named(storagetest.Teams, teams[0], "displayName", "renamed")); err != nil {
 			return err
 		}
 		g, err := tx.Get(storagetest.Teams, teams[0])
@@ -353,8 +356,7 @@ func TestWriteReadsFactsWithTheRecord(t *testing.T) {
 	uid, bare := storage.NewID(), storage.NewID()
 	err := s.Write(ctx, "t", func(tx storage.Tx) error {
 		for _, id := range []string{uid, bare} {
-			if _, err := tx.Insert(storagetest.People, storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, id),
-				Keys: storagetest.People.KeysOf(map[string]any{"userName": id})}); err != nil {
+			if _, err := tx.Insert(storagetest.People, named(storagetest.People, id, "userName", id)); err != nil {
 				return err
 			}
 		}
@@ -411,8 +413,7 @@ func TestPreparedMembersAnswerAsUnprepared(t *testing.T) {
 	err := s.Write(ctx, "t", func(tx storage.Tx) error {
 		for i, g := range []string{team, team2} {
 			name := fmt.Sprintf("team%d", i)
-			if _, err := tx.Insert(storagetest.Teams, storage.Record{ID: g, Doc: fmt.Appendf(nil, `{"displayName":%q}`, name),
-				Keys: storagetest.Teams.KeysOf(map[string]any{"displayName": name})}); err != nil {
+			if _, err := tx.Insert(storagetest.Teams, named(storagetest.Teams, g, "displayName", name)); err != nil {
 				return err
 			}
 		}
@@ -420,8 +421,7 @@ func TestPreparedMembersAnswerAsUnprepared(t *testing.T) {
 			id := storage.NewID()
 			u = append(u, id)
 			name := fmt.Sprintf("user%d", i)
-			if _, err := tx.Insert(storagetest.People, storage.Record{ID: id, Doc: fmt.Appendf(nil, `{"userName":%q}`, name),
-				Keys: storagetest.People.KeysOf(map[string]any{"userName": name})}); err != nil {
+			if _, err := tx.Insert(storagetest.People, named(storagetest.People, id, "userName", name)); err != nil {
 				return err
 			}
 		}
