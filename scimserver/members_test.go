@@ -19,7 +19,7 @@ type prepareSpy struct {
 }
 
 func (p *prepareSpy) Write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
-	return p.Store.Write(ctx, tenant, func(tx storage.Tx) error { return fn(spyTx{tx, p}) })
+	return p.Store.Write(ctx, tenant, func(tx storage.Tx) error { return fn(spyTx{tx, p, new(int)}) })
 }
 
 func (p *prepareSpy) take() []string {
@@ -32,12 +32,32 @@ func (p *prepareSpy) take() []string {
 
 type spyTx struct {
 	storage.Tx
-	spy *prepareSpy
+	spy     *prepareSpy
+	changes *int // member changes and touches the write made so far
+}
+
+func (t spyTx) AddMember(group string, m storage.Member) error {
+	*t.changes++
+	return t.Tx.AddMember(group, m)
+}
+
+func (t spyTx) RemoveMember(group, member string) (bool, error) {
+	*t.changes++
+	return t.Tx.RemoveMember(group, member)
+}
+
+func (t spyTx) Touch(c *storage.Collection, id string) error {
+	*t.changes++
+	return t.Tx.Touch(c, id)
 }
 
 func (t spyTx) PrepareMembers(group string, members []string, colls []*storage.Collection) error {
+	call := fmt.Sprint(group, ": ", members)
+	if *t.changes > 0 {
+		call += fmt.Sprintf(" (after %d changes)", *t.changes)
+	}
 	t.spy.mu.Lock()
-	t.spy.calls = append(t.spy.calls, fmt.Sprint(group, ": ", members))
+	t.spy.calls = append(t.spy.calls, call)
 	t.spy.mu.Unlock()
 	if p, ok := t.Tx.(storage.MemberPreparer); ok {
 		return p.PrepareMembers(group, members, colls)

@@ -375,7 +375,9 @@ type TokenFinder interface {
 // domain adds, removes or touches many members of one group in a write, it names them; the engine then
 // reads at once what each change will ask for (the memberships, whether each member is a record
 // of one of colls, the members' facts), so that the changes send nothing they must wait for.
-// A hint: every answer is the same with or without it.
+// A hint: every answer is the same with or without it. (The changes then go with the write's
+// next statement; should the database refuse one, which their statements leave no reason for,
+// the whole commit fails as the database's error, not the write alone.)
 type MemberPreparer interface {
 	PrepareMembers(group string, members []string, colls []*Collection) error
 }

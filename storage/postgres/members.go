@@ -124,10 +124,9 @@ func (t *tx) Facts(user string) (storage.Facts, error) {
 	var f storage.Facts
 	b, fetched := t.fetched[user]
 	raw := b.facts
-	if t.prep != nil {
-		raw, fetched = t.prep.facts[user]
-	}
-	if r, ok := t.factsRead[user]; ok && !fetched {
+	if r, ok := t.prep.factsOf(user); ok {
+		raw, fetched = r, true
+	} else if r, ok := t.factsRead[user]; ok {
 		raw, fetched = r, true
 	}
 	if !fetched {

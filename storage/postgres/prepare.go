@@ -10,13 +10,12 @@ import (
 // among the members named, which of them are records of which collection, and their facts. The
 // write's own membership changes and touches keep it current; anything else that could change it
 // (a record created or deleted, facts written) drops it, and each write of a batch starts
-// without it.
+// without it (a write rolled back to its savepoint leaves nothing of what it prepared).
 type prepared struct {
 	group   string
 	members map[string]*storage.Member // nil: not a member
 	records map[string]bool            // by changeKey, for each member and collection named
-	colls   map[string]bool
-	facts   map[string][]byte // nil: none stored
+	facts   map[string][]byte          // nil: none stored
 }
 
 var _ storage.MemberPreparer = (*tx)(nil)
@@ -25,24 +24,26 @@ func (t *tx) PrepareMembers(group string, members []string, colls []*storage.Col
 	if err := t.mustWrite(); err != nil {
 		return err
 	}
-	p := &prepared{group: group, members: map[string]*storage.Member{}, records: map[string]bool{}, colls: map[string]bool{},
-		facts: map[string][]byte{}}
+	p := &prepared{group: group, members: map[string]*storage.Member{}, records: map[string]bool{}, facts: map[string][]byte{}}
 	ids := make([][]byte, 0, len(members))
+	seen := map[string]bool{}
 	for _, m := range members {
-		if _, dup := p.facts[m]; !dup {
+		if !seen[m] {
+			seen[m] = true
 			p.facts[m], p.members[m] = nil, nil
 			ids = append(ids, []byte(m))
 		}
 	}
 	names := make([]string, 0, len(colls))
+	byName := map[string]*storage.Collection{}
 	for _, c := range colls {
 		d, err := t.coll(c)
 		if err != nil {
 			return err
 		}
 		names = append(names, d.Name)
-		p.colls[d.Name] = true
-		for _, m := range members {
+		byName[d.Name] = d
+		for m := range seen {
 			p.records[changeKey(d, m)] = false
 		}
 	}
@@ -61,7 +62,7 @@ func (t *tx) PrepareMembers(group string, members []string, colls []*storage.Col
 			var coll string
 			var id []byte
 			_, err := pgx.ForEachRow(rows, []any{&coll, &id}, func() error {
-				p.records[coll+"\x00"+string(id)] = true
+				p.records[changeKey(byName[coll], string(id))] = true
 				return nil
 			})
 			return err
@@ -89,6 +90,15 @@ func (p *prepared) membership(group, member string) (m *storage.Member, ok bool)
 	}
 	m, ok = p.members[member]
 	return m, ok
+}
+
+// factsOf answers Facts from what was prepared (ok).
+func (p *prepared) factsOf(user string) (raw []byte, ok bool) {
+	if p == nil {
+		return nil, false
+	}
+	raw, ok = p.facts[user]
+	return raw, ok
 }
 
 // record answers whether id is a record of collection d from what was prepared (ok).

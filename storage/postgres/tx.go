@@ -37,8 +37,9 @@ type tx struct {
 	// they were asked for, by changeKey: the groups of the records in fetched, whose names
 	// rendering those records reads next, are read together at the first Get of one of them. A
 	// nil record was looked for and is not stored.
-	ahead map[string]*storage.Record
-	prep  *prepared // see PrepareMembers
+	ahead   map[string]*storage.Record
+	pending map[string]bool // groups of the records in fetched not yet read
+	prep    *prepared       // see PrepareMembers
 	// factsRead holds, in a write, the facts read with each record Get read, until the write
 	// changes them; each write of a batch starts without them.
 	factsRead map[string][]byte
@@ -251,9 +252,12 @@ func (t *tx) recordReader(fetch bool) (string, func(pgx.Row) (storage.Record, er
 			b.groups = append(b.groups, string(g))
 		}
 		if t.fetched == nil {
-			t.fetched = map[string]beside{}
+			t.fetched, t.pending = map[string]beside{}, map[string]bool{}
 		}
 		t.fetched[r.ID] = b
+		for _, g := range b.groups {
+			t.pending[g] = true
+		}
 		return r, nil
 	}
 }
@@ -297,6 +301,7 @@ func (t *tx) keep(d *storage.Collection, id string, r *storage.Record) {
 		t.ahead = map[string]*storage.Record{}
 	}
 	t.ahead[changeKey(d, id)] = r
+	delete(t.pending, id)
 }
 
 // getError is the error of a Get that read err.
@@ -308,29 +313,24 @@ func getError(err error) error {
 }
 
 // readAhead answers a Get from what the read has read (ok): a record Get read before, or a group
-// of the records read so far, reading every such group of collection d not yet read in one
-// statement (a page of users in groups costs one statement for their groups, not one per group
-// of each user).
+// of the records read so far, reading every such group not yet read in one statement (a page of
+// users in groups costs one statement for their groups, not one per group of each user).
 func (t *tx) readAhead(d *storage.Collection, id string) (storage.Record, bool, error) {
 	if t.write {
 		return storage.Record{}, false, nil
 	}
 	r, ok := t.ahead[changeKey(d, id)]
 	if !ok {
-		var ids [][]byte
-		seen := map[string]bool{}
-		for _, b := range t.fetched {
-			for _, g := range b.groups {
-				if _, read := t.ahead[changeKey(d, g)]; !read && !seen[g] {
-					seen[g] = true
-					ids = append(ids, []byte(g))
-				}
-			}
-		}
-		if !seen[id] {
+		if !t.pending[id] {
 			return storage.Record{}, false, nil
 		}
-		if err := t.readGroups(d, ids); err != nil {
+		ids := make([][]byte, 0, len(t.pending))
+		for g := range t.pending {
+			if _, read := t.ahead[changeKey(d, g)]; !read {
+				ids = append(ids, []byte(g))
+			}
+		}
+		if err := t.readRecords(d, ids); err != nil {
 			return storage.Record{}, true, err
 		}
 		r = t.ahead[changeKey(d, id)]
@@ -341,8 +341,8 @@ func (t *tx) readAhead(d *storage.Collection, id string) (storage.Record, bool, 
 	return *r, true, nil
 }
 
-// readGroups reads the records of collection d with the given ids into ahead.
-func (t *tx) readGroups(d *storage.Collection, ids [][]byte) error {
+// readRecords reads the records of collection d with the given ids, and keeps them.
+func (t *tx) readRecords(d *storage.Collection, ids [][]byte) error {
 	rows, err := t.q.Query(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id = ANY($3)", t.tid, d.Name, ids)
 	if err != nil {
 		return dbError(err)
@@ -456,7 +456,6 @@ func (t *tx) Insert(c *storage.Collection, r storage.Record) (storage.Record, er
 	if err := t.mustWrite(); err != nil {
 		return r, err
 	}
-	t.prep = nil // it may have made or ended a member's record
 	if err := storage.CheckID(r.ID); err != nil {
 		return r, err
 	}
@@ -494,6 +493,7 @@ func (t *tx) uniqueTaken(d *storage.Collection, id string, l keyLists) (*string,
 
 // insert runs insertSQL: Conflict when another record holds one of r's unique keys or r's id.
 func (t *tx) insert(d *storage.Collection, r storage.Record, l keyLists, created, modified time.Time, version uint64) error {
+	t.prep = nil // it may make a member's record
 	idx, key, err := t.uniqueTaken(d, r.ID, l)
 	if err != nil {
 		return err
@@ -654,7 +654,7 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 	if err := t.mustWrite(); err != nil {
 		return err
 	}
-	t.prep = nil // it may have made or ended a member's record
+	t.prep = nil // it may end a member's record
 	var deleted int64
 	var block []byte
 	err = t.q.QueryRow(t.ctx, `WITH r AS (DELETE FROM records WHERE tid = $1 AND coll = $2 AND id = $3 RETURNING 1),
