@@ -175,9 +175,9 @@ func (s *Service) plainPage(tx storage.Tx, k *Kind, q Query, base string, pg *Pa
 		return nil
 	}
 	key := pageKey{tenant: tx.Tenant(), kind: k.Name, deletes: tx.Deletes(k.Collection), startIndex: q.StartIndex}
-	from := storage.Position{Offset: q.StartIndex - 1}
+	from := storage.Position{Offset: q.StartIndex - 1, Want: q.Count + 1} // the page, and the next one's start
 	if id, ok := s.pages.get(key); ok {
-		from = storage.Position{From: id}
+		from.From, from.Offset = id, 0
 	}
 	proj := k.parseProjection(q.Attributes, q.Excluded)
 	first, next := "", ""

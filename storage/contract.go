@@ -223,6 +223,9 @@ type Record struct {
 type Position struct {
 	From   string
 	Offset int
+	// Want is how many records the scan is expected to read, where the caller knows (a page):
+	// an engine that reads in chunks may read that many at once. 0: not known.
+	Want int
 }
 
 // Member is one membership of a group.

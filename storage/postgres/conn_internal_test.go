@@ -197,6 +197,23 @@ func TestReadFetchesGroupsAndFactsWithTheRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A scan that says how many records it wants reads them in one statement.
+	err = s.Read(ctx, "t", func(st storage.Tx) error {
+		tx := st.(*tx)
+		scanned := 0
+		err := tx.Scan(storagetest.People, storage.Position{Want: 101}, func(storage.Record) (bool, error) {
+			tx.q.failed = noMore
+			scanned++
+			return scanned < 101, nil
+		})
+		if err != nil || scanned != 101 {
+			t.Errorf("a scan that wants 101 records: %d, %v", scanned, err)
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("the read committed after a statement failed")
+	}
 	err = s.Read(ctx, "t", func(st storage.Tx) error {
 		tx := st.(*tx)
 		scanned := 0

@@ -703,7 +703,8 @@ func (t *tx) Lookup(c *storage.Collection, name, key string) ([]string, error) {
 }
 
 // Scans read in chunks, each fully before fn runs, so that fn may use the transaction; a chunk
-// grows from the first so that a scan fn stops early reads little.
+// grows from the first so that a scan fn stops early reads little. A scan that says how many
+// records it wants (Position.Want) reads that many at first.
 const (
 	firstChunk = 32
 	maxChunk   = 1024
@@ -752,7 +753,7 @@ func (t *tx) Scan(c *storage.Collection, from storage.Position, fn func(storage.
 		start = id
 	}
 	read := 0
-	for chunk := firstChunk; ; chunk = min(4*chunk, maxChunk) {
+	for chunk := min(max(from.Want, firstChunk), maxChunk); ; chunk = min(4*chunk, maxChunk) {
 		columns, scan := t.recordReader(!t.write && read < fetchedScan)
 		var rows pgx.Rows
 		if after == nil {
