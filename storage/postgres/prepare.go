@@ -48,7 +48,7 @@ func (t *tx) PrepareMembers(group string, members []string, colls []*storage.Col
 		}
 	}
 	b := &pgx.Batch{}
-	b.Queue("SELECT member, type, display FROM members WHERE tid = $1 AND grp = $2 AND member = ANY($3)", t.tid, []byte(group), ids).
+	b.Queue(membersAmong, t.tid, []byte(group), ids).
 		Query(func(rows pgx.Rows) error {
 			var v, typ, display []byte
 			_, err := pgx.ForEachRow(rows, []any{&v, &typ, &display}, func() error {
@@ -57,7 +57,7 @@ func (t *tx) PrepareMembers(group string, members []string, colls []*storage.Col
 			})
 			return err
 		})
-	b.Queue("SELECT coll, id FROM records WHERE tid = $1 AND coll = ANY($2) AND id = ANY($3)", t.tid, names, ids).
+	b.Queue(recordsAmong, t.tid, names, ids).
 		Query(func(rows pgx.Rows) error {
 			var coll string
 			var id []byte
@@ -67,7 +67,7 @@ func (t *tx) PrepareMembers(group string, members []string, colls []*storage.Col
 			})
 			return err
 		})
-	b.Queue("SELECT uid, doc FROM facts WHERE tid = $1 AND uid = ANY($2)", t.tid, ids).
+	b.Queue(factsAmong, t.tid, ids).
 		Query(func(rows pgx.Rows) error {
 			var uid, doc []byte
 			_, err := pgx.ForEachRow(rows, []any{&uid, &doc}, func() error {
@@ -82,6 +82,19 @@ func (t *tx) PrepareMembers(group string, members []string, colls []*storage.Col
 	t.prep = p
 	return nil
 }
+
+// What PrepareMembers reads. Each statement looks its keys up one by one (LATERAL … LIMIT 1),
+// which PostgreSQL plans as index probes whatever it knows of the tables; with "= ANY" and no
+// statistics yet (a group or a tenant just loaded), it may read every row of the group or the
+// tenant instead (TestLookupsAmongKeysProbe).
+const (
+	membersAmong = `SELECT m.member, m.type, m.display FROM unnest($3::bytea[]) AS x(want)
+		CROSS JOIN LATERAL (SELECT member, type, display FROM members WHERE tid = $1 AND grp = $2 AND member = x.want LIMIT 1) m`
+	recordsAmong = `SELECT r.coll, r.id FROM unnest($2::text[]) AS c(name) CROSS JOIN unnest($3::bytea[]) AS x(want)
+		CROSS JOIN LATERAL (SELECT coll, id FROM records WHERE tid = $1 AND coll = c.name AND id = x.want LIMIT 1) r`
+	factsAmong = `SELECT f.uid, f.doc FROM unnest($2::bytea[]) AS x(want)
+		CROSS JOIN LATERAL (SELECT uid, doc FROM facts WHERE tid = $1 AND uid = x.want LIMIT 1) f`
+)
 
 // membership answers Member from what was prepared (ok).
 func (p *prepared) membership(group, member string) (m *storage.Member, ok bool) {

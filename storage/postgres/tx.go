@@ -341,9 +341,14 @@ func (t *tx) readAhead(d *storage.Collection, id string) (storage.Record, bool, 
 	return *r, true, nil
 }
 
+// recordsByID reads the records of a collection with the given ids, looked up one by one as
+// PrepareMembers looks up members (membersAmong).
+const recordsByID = "SELECT " + recordColumns + ` FROM unnest($3::bytea[]) AS x(want)
+	CROSS JOIN LATERAL (SELECT ` + recordColumns + " FROM records WHERE tid = $1 AND coll = $2 AND id = x.want LIMIT 1) r"
+
 // readRecords reads the records of collection d with the given ids, and keeps them.
 func (t *tx) readRecords(d *storage.Collection, ids [][]byte) error {
-	rows, err := t.q.Query(t.ctx, "SELECT "+recordColumns+" FROM records WHERE tid = $1 AND coll = $2 AND id = ANY($3)", t.tid, d.Name, ids)
+	rows, err := t.q.Query(t.ctx, recordsByID, t.tid, d.Name, ids)
 	if err != nil {
 		return dbError(err)
 	}
