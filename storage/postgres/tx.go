@@ -325,10 +325,8 @@ func (t *tx) readAhead(d *storage.Collection, id string) (storage.Record, bool, 
 			return storage.Record{}, false, nil
 		}
 		ids := make([][]byte, 0, len(t.pending))
-		for g := range t.pending {
-			if _, read := t.ahead[changeKey(d, g)]; !read {
-				ids = append(ids, []byte(g))
-			}
+		for g := range t.pending { // keep takes every record read out of pending
+			ids = append(ids, []byte(g))
 		}
 		if err := t.readRecords(d, ids); err != nil {
 			return storage.Record{}, true, err
