@@ -211,6 +211,9 @@ func (s *Store) scrubOnce(stop <-chan struct{}) error {
 			break
 		}
 	}
+	if err := s.clearLog(); err != nil {
+		return err
+	}
 	return s.update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bktScrub) != nil {
 			if err := tx.DeleteBucket(bktScrub); err != nil {
@@ -222,6 +225,23 @@ func (s *Store) scrubOnce(stop <-chan struct{}) error {
 		}
 		return s.markScrubbed(tx, owed, s.now())
 	})
+}
+
+// clearLog overwrites both files of the commit log, which hold images of the pages written
+// before: the active one is checkpointed and zeroed, then the other, which may still hold
+// records of an earlier epoch past its header.
+func (s *Store) clearLog() error {
+	for range 2 {
+		var done <-chan struct{}
+		if err := s.update(func(*bbolt.Tx) error {
+			done = s.log.rotate()
+			return nil
+		}); err != nil {
+			return err
+		}
+		<-done
+	}
+	return s.log.failure()
 }
 
 // maxScrubPages bounds the pages one scrub transaction fills (4 MiB of 4 KiB pages), so that

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,13 +53,20 @@ func erase(t *testing.T, s *Store, n int) []string {
 	return values
 }
 
-// residue returns the values the file at path still holds, as they are or folded (as index
-// keys).
+// residue returns the values the file at path or its commit log still holds, as they are or
+// folded (as index keys).
 func residue(t *testing.T, path string, values []string) []string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range logPaths(path) {
+		l, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		raw = append(raw, l...)
 	}
 	var found []string
 	for _, v := range values {

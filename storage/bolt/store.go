@@ -65,6 +65,7 @@ type Options struct {
 type Store struct {
 	db        *bbolt.DB
 	path      string
+	log       *commitLog // nil when read-only
 	layout    *layout
 	queue     *commitQueue
 	clock     func() time.Time // the system clock; see now
@@ -95,17 +96,30 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	db, err := openBolt(path, &bbolt.Options{
+	// A writer's commits go through the commit log, which can only be opened once bbolt holds
+	// the file: no commit runs before.
+	var log *commitLog
+	bopts := &bbolt.Options{
 		Timeout:         opts.Timeout,
 		ReadOnly:        opts.ReadOnly,
 		PreLoadFreelist: opts.ReadOnly, // for Sizes; a writer loads it anyway
 		FreelistType:    bbolt.FreelistMapType,
 		InitialMmapSize: initialMapSize(path, opts.ReadOnly),
-	})
+	}
+	if !opts.ReadOnly {
+		bopts.CommitLog = func(pages []bbolt.CommitPage) error { return log.append(pages) }
+	}
+	db, err := openBolt(path, bopts)
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{db: db, path: path, clock: time.Now, readers: newReaders(), watchers: &watch.Set{}, cleared: opts.ErasureCleared}
+	if !opts.ReadOnly {
+		if log, err = openLog(path, db.Sync); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open the commit log of %s: %w", path, err)
+		}
+	}
+	s = &Store{db: db, path: path, log: log, clock: time.Now, readers: newReaders(), watchers: &watch.Set{}, cleared: opts.ErasureCleared}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bbolt.Tx) error {
 			var err error
@@ -120,6 +134,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		})
 	}
 	if err != nil {
+		s.closeLog()
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -132,6 +147,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			}
 			if err := s.scrubOnce(nil); err != nil {
 				s.queue.close()
+				s.closeLog()
 				db.Close()
 				s, openErr = nil, fmt.Errorf("overwrite free pages of %s: %w", path, err)
 				return
@@ -148,9 +164,13 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 	return s, nil
 }
 
-// openBolt opens a bbolt file, saying in one way, with the path once, why it could not: another
-// process holds its lock, or the operating system refused (permissions, a missing directory).
+// openBolt opens a bbolt file, once the commits its log holds from before a crash are written
+// back, saying in one way, with the path once, why it could not: another process holds its
+// lock, or the operating system refused (permissions, a missing directory).
 func openBolt(path string, opts *bbolt.Options) (*bbolt.DB, error) {
+	if err := recoverLog(path, opts.Timeout); err != nil {
+		return nil, err
+	}
 	db, err := bbolt.Open(path, 0o600, opts)
 	var pathErr *fs.PathError
 	switch {
@@ -196,7 +216,22 @@ func (s *Store) Close() error {
 		s.queue.close()
 	}
 	s.watchers.Close()
-	return s.db.Close()
+	lerr := s.closeLog()
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return lerr
+}
+
+// closeLog checkpoints and closes the commit log of a writable store, and deletes its files
+// unless they may hold values of an erasure not yet scrubbed: the next open's scrub overwrites
+// them.
+func (s *Store) closeLog() error {
+	if s.log == nil {
+		return nil
+	}
+	n, _, err := s.PendingErasures()
+	return s.log.close(err == nil && n == 0)
 }
 
 // now is a transaction's clock reading: the system clock in UTC, but always later than the

@@ -1,0 +1,567 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// The commit log makes a write durable with one sequential append and one fdatasync. bbolt
+// alone writes each page a commit changed where its freelist put it — anywhere in the file —
+// and fdatasyncs twice; what a disk does slowly is exactly that, pages at scattered places
+// (BENCHMARKS.md, "What the disk allows a commit of scattered pages"). With the log, every
+// commit's pages (the meta page last) are appended to it and synced before any of them
+// reaches the data file; the data file is then written without a sync, and synced at a
+// checkpoint, after which the log that the checkpoint covers is reset. After a crash,
+// recoverLog writes the pages of every whole record back over the data file before bbolt
+// reads it: the file is then exactly as the last acknowledged commit left it.
+//
+// Two files alternate: commits append to one while the other, full, waits for its checkpoint
+// (an fdatasync of the data file, then a new header). Each reset gives a file a higher epoch;
+// a record counts only under its file's epoch and in sequence, so replaying both files in
+// epoch order replays the commits in the order they were made, and stops at a torn last
+// record. A header also names the data file (device and inode): the log of a file that a
+// restore or a compaction replaced is not replayed over its successor.
+//
+// The log holds images of pages with personal data until it is overwritten: the scrub that
+// follows an erasure zeroes both files (clearLog) before it reports the erasure cleared.
+
+const (
+	logHeaderSize  = 4096
+	logRotateSize  = 32 << 20
+	logRecordHead  = 32
+	logPageEntry   = 12
+	logMagic       = "SCIMLOG1"
+	logRecordMagic = 0x5c1a10c5
+	logMinExtend   = 1 << 20
+	logMaxExtend   = 16 << 20
+)
+
+var logCRC = crc32.MakeTable(crc32.Castagnoli)
+
+// logPaths are the two files of the commit log of the data file at path.
+func logPaths(path string) [2]string {
+	return [2]string{path + "-log.0", path + "-log.1"}
+}
+
+// fileID names a data file by device and inode.
+type fileID struct{ dev, ino uint64 }
+
+func identify(st os.FileInfo, err error) (fileID, error) {
+	if err != nil {
+		return fileID{}, err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, errors.New("no device and inode for " + st.Name())
+	}
+	return fileID{dev: uint64(sys.Dev), ino: uint64(sys.Ino)}, nil
+}
+
+type logHeader struct {
+	epoch uint64
+	id    fileID
+}
+
+func (h logHeader) encode() []byte {
+	b := make([]byte, logHeaderSize)
+	copy(b, logMagic)
+	binary.LittleEndian.PutUint64(b[8:], h.epoch)
+	binary.LittleEndian.PutUint64(b[16:], h.id.dev)
+	binary.LittleEndian.PutUint64(b[24:], h.id.ino)
+	binary.LittleEndian.PutUint32(b[32:], crc32.Checksum(b[:32], logCRC))
+	return b
+}
+
+// readLogHeader reads a log file's header; ok is false for a file too short, torn or foreign.
+func readLogHeader(f *os.File) (h logHeader, ok bool) {
+	b := make([]byte, 36)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return h, false
+	}
+	if string(b[:8]) != logMagic || binary.LittleEndian.Uint32(b[32:]) != crc32.Checksum(b[:32], logCRC) {
+		return h, false
+	}
+	h.epoch = binary.LittleEndian.Uint64(b[8:])
+	h.id = fileID{dev: binary.LittleEndian.Uint64(b[16:]), ino: binary.LittleEndian.Uint64(b[24:])}
+	return h, true
+}
+
+// encodeLogRecord lays out one commit: a head (magic, checksum, length, page count, epoch,
+// sequence), then each page's offset and size, then the pages. The checksum covers everything
+// after it.
+func encodeLogRecord(pages []bbolt.CommitPage, epoch, seq uint64) []byte {
+	n := logRecordHead + logPageEntry*len(pages)
+	for _, p := range pages {
+		n += len(p.Data)
+	}
+	b := make([]byte, n)
+	binary.LittleEndian.PutUint32(b[0:], logRecordMagic)
+	binary.LittleEndian.PutUint32(b[8:], uint32(n))
+	binary.LittleEndian.PutUint32(b[12:], uint32(len(pages)))
+	binary.LittleEndian.PutUint64(b[16:], epoch)
+	binary.LittleEndian.PutUint64(b[24:], seq)
+	at, data := logRecordHead, logRecordHead+logPageEntry*len(pages)
+	for _, p := range pages {
+		binary.LittleEndian.PutUint64(b[at:], uint64(p.Offset))
+		binary.LittleEndian.PutUint32(b[at+8:], uint32(len(p.Data)))
+		at += logPageEntry
+		data += copy(b[data:], p.Data)
+	}
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], logCRC))
+	return b
+}
+
+// replayLog writes the pages of each whole record of f, under epoch, at their offsets in data,
+// and reports how many records it applied.
+func replayLog(f *os.File, epoch uint64, data io.WriterAt) (int, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	at, applied := int64(logHeaderSize), 0
+	head := make([]byte, logRecordHead)
+	for seq := uint64(1); at+logRecordHead <= st.Size(); seq++ {
+		if _, err := f.ReadAt(head, at); err != nil {
+			return applied, err
+		}
+		n := int64(binary.LittleEndian.Uint32(head[8:]))
+		count := int64(binary.LittleEndian.Uint32(head[12:]))
+		if binary.LittleEndian.Uint32(head[0:]) != logRecordMagic || n < logRecordHead+logPageEntry*count ||
+			at+n > st.Size() || binary.LittleEndian.Uint64(head[16:]) != epoch || binary.LittleEndian.Uint64(head[24:]) != seq {
+			break
+		}
+		rec := make([]byte, n)
+		if _, err := f.ReadAt(rec, at); err != nil {
+			return applied, err
+		}
+		if binary.LittleEndian.Uint32(rec[4:]) != crc32.Checksum(rec[8:], logCRC) {
+			break // torn: its commit was never acknowledged
+		}
+		entries, pages := rec[logRecordHead:], rec[logRecordHead+logPageEntry*count:]
+		for i := range count {
+			off := int64(binary.LittleEndian.Uint64(entries[i*logPageEntry:]))
+			size := int64(binary.LittleEndian.Uint32(entries[i*logPageEntry+8:]))
+			if size > int64(len(pages)) {
+				return applied, fmt.Errorf("%s: record %d overruns itself", f.Name(), seq)
+			}
+			if _, err := data.WriteAt(pages[:size], off); err != nil {
+				return applied, err
+			}
+			pages = pages[size:]
+		}
+		at += n
+		applied++
+	}
+	return applied, nil
+}
+
+// discardAt counts records without writing them anywhere.
+type discardAt struct{}
+
+func (discardAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+// liveLogs opens the log files of the data file (identified by id) in epoch order, leaving out
+// any whose header is torn or names another file.
+func liveLogs(path string, id fileID) ([]*os.File, []uint64, error) {
+	var files []*os.File
+	var epochs []uint64
+	for _, p := range logPaths(path) {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			closeAll(files)
+			return nil, nil, err
+		}
+		h, ok := readLogHeader(f)
+		if !ok || h.id != id {
+			f.Close()
+			continue
+		}
+		files, epochs = append(files, f), append(epochs, h.epoch)
+	}
+	if len(files) == 2 && epochs[1] < epochs[0] {
+		files[0], files[1] = files[1], files[0]
+		epochs[0], epochs[1] = epochs[1], epochs[0]
+	}
+	return files, epochs, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// replayAll replays the live logs of the data file over w, in epoch order.
+func replayAll(path string, id fileID, w io.WriterAt) (int, error) {
+	files, epochs, err := liveLogs(path, id)
+	if err != nil {
+		return 0, err
+	}
+	defer closeAll(files)
+	total := 0
+	for i, f := range files {
+		n, err := replayLog(f, epochs[i], w)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// recoverLog completes every commit the log of the data file at path holds: it writes their
+// pages over the file, syncs it and retires the log. It runs before bbolt opens the file,
+// read-only opens included, since a file whose log holds commits is not consistent until they
+// are written back; it looks under a shared lock of the file (what bbolt's readers hold) and
+// writes under an exclusive one (what bbolt's writer holds), so it never touches the file of
+// a running server. A missing data file has nothing to recover.
+func recoverLog(path string, timeout time.Duration) error {
+	data, err := os.OpenFile(path, os.O_RDWR, 0)
+	writable := err == nil
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		data, err = os.Open(path)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	id, err := identify(data.Stat())
+	if err != nil {
+		return err
+	}
+	if err := lockFile(data, syscall.LOCK_SH, timeout); err != nil {
+		return err
+	}
+	n, err := replayAll(path, id, discardAt{})
+	if err != nil || n == 0 {
+		return err
+	}
+	if !writable {
+		return fmt.Errorf("open %s: its commit log holds %d commit(s) to write back, which needs write access to the file", path, n)
+	}
+	if err := lockFile(data, syscall.LOCK_EX, timeout); err != nil {
+		return err
+	}
+	// Another process may have written them back between the two locks: replay what is left.
+	if n, err = replayAll(path, id, data); err != nil {
+		return fmt.Errorf("recover %s from its commit log: %w", path, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := fdatasync(data); err != nil {
+		return err
+	}
+	// The records are in the file now: replayed again after more commits, they would undo them.
+	for _, p := range logPaths(path) {
+		if err := retireLog(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// retireLog overwrites a log file's header, so that its records no longer count.
+func retireLog(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, logHeaderSize), 0); err != nil {
+		return err
+	}
+	return fdatasync(f)
+}
+
+// lockFile takes a flock of f (how bbolt locks its file), waiting up to timeout; a lock held
+// elsewhere past it is ErrLocked.
+func lockFile(f *os.File, how int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errLocked(f.Name())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// commitLog is the log of an open, writable store. Appends come from bbolt's writer, one at a
+// time; a checkpoint runs in the background on the file the writer left.
+type commitLog struct {
+	files    [2]*os.File
+	id       fileID
+	sync     func() error // an fdatasync of the data file
+	rotateAt int64        // a file is checkpointed once its records pass this
+	// Of each file, owned by the writer while the file is active and by the checkpoint while
+	// it is not: the next append offset, the bytes known written, and the next sequence number.
+	pos, written [2]int64
+	seq          [2]uint64
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	epoch  [2]uint64
+	active int
+	busy   bool  // the other file is in (or waits for) its checkpoint
+	err    error // a failed append or checkpoint: the log takes no more commits
+	closed bool
+	jobs   chan checkpoint
+	done   chan struct{}
+}
+
+type checkpoint struct {
+	file int
+	zero bool          // overwrite the file's records, not only its header
+	done chan struct{} // closed when the checkpoint has ended
+}
+
+// openLog creates or takes over the log of the data file at path, which bbolt holds open for
+// writing (so recovered already): it resets both files, then starts the checkpoint worker.
+// syncData is an fdatasync of the data file.
+func openLog(path string, syncData func() error) (*commitLog, error) {
+	id, err := identify(os.Stat(path))
+	if err != nil {
+		return nil, err
+	}
+	l := &commitLog{id: id, sync: syncData, rotateAt: logRotateSize, jobs: make(chan checkpoint, 1), done: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	var last uint64
+	for i, p := range logPaths(path) {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			l.closeFiles()
+			return nil, err
+		}
+		l.files[i] = f
+		if h, ok := readLogHeader(f); ok {
+			last = max(last, h.epoch)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			l.closeFiles()
+			return nil, err
+		}
+		l.written[i] = st.Size()
+	}
+	// Epochs only grow, so that no record left in a file from an earlier life counts again.
+	for i := range l.files {
+		if err := l.reset(i, max(last+1, uint64(time.Now().UnixNano())), false); err != nil {
+			l.closeFiles()
+			return nil, err
+		}
+		last = l.epoch[i]
+	}
+	if err := SyncDir(path); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	go l.checkpoints()
+	return l, nil
+}
+
+func (l *commitLog) closeFiles() {
+	for _, f := range l.files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// append is bbolt's CommitLog: it writes one commit's pages to the active file and syncs it.
+// A failure before the record is written (the file could not grow) fails only this commit; a
+// failed write or sync of the record stops the log, since what the disk then holds is unknown.
+func (l *commitLog) append(pages []bbolt.CommitPage) error {
+	l.mu.Lock()
+	if l.err == nil && l.pos[l.active] >= l.rotateAt {
+		l.rotateLocked(false)
+	}
+	i, epoch, err := l.active, l.epoch[l.active], l.err
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	rec := encodeLogRecord(pages, epoch, l.seq[i])
+	if err := l.extend(i, l.pos[i]+int64(len(rec))); err != nil {
+		return fmt.Errorf("grow the commit log: %w", err)
+	}
+	if _, err := l.files[i].WriteAt(rec, l.pos[i]); err != nil {
+		return l.fail(fmt.Errorf("write the commit log: %w", err))
+	}
+	if err := fdatasync(l.files[i]); err != nil {
+		return l.fail(fmt.Errorf("sync the commit log: %w", err))
+	}
+	l.pos[i] += int64(len(rec))
+	l.seq[i]++
+	return nil
+}
+
+func (l *commitLog) fail(err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.cond.Broadcast()
+	return l.err
+}
+
+// extend makes sure the bytes up to end of file i were written, with zeros where nothing was:
+// a sync of a record then changes no file size or extent, only data.
+func (l *commitLog) extend(i int, end int64) error {
+	if end <= l.written[i] {
+		return nil
+	}
+	grow := min(max(l.written[i], logMinExtend), logMaxExtend)
+	end = max(end, l.written[i]+grow)
+	zeros := make([]byte, logMinExtend)
+	for at := l.written[i]; at < end; at += int64(len(zeros)) {
+		if _, err := l.files[i].WriteAt(zeros[:min(int64(len(zeros)), end-at)], at); err != nil {
+			return err
+		}
+	}
+	if err := fdatasync(l.files[i]); err != nil {
+		return err
+	}
+	l.written[i] = end
+	return nil
+}
+
+// rotateLocked makes the other file the active one, once its own checkpoint has ended, and
+// hands the one left to a checkpoint. l.mu is held; only the writer calls it.
+func (l *commitLog) rotateLocked(zero bool) chan struct{} {
+	for l.busy && l.err == nil {
+		l.cond.Wait()
+	}
+	done := make(chan struct{})
+	if l.err != nil {
+		close(done)
+		return done
+	}
+	old := l.active
+	l.active, l.busy = 1-old, true
+	l.jobs <- checkpoint{file: old, zero: zero, done: done}
+	return done
+}
+
+// rotate checkpoints the active file now, overwriting its records, and returns a channel
+// closed when that has ended. It must run on bbolt's writer (inside a write transaction), so
+// that no append runs meanwhile.
+func (l *commitLog) rotate() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rotateLocked(true)
+}
+
+// failure is the error that stopped the log, if one did.
+func (l *commitLog) failure() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+func (l *commitLog) checkpoints() {
+	defer close(l.done)
+	for c := range l.jobs {
+		err := l.sync()
+		if err == nil {
+			l.mu.Lock()
+			next := max(l.epoch[0], l.epoch[1]) + 1
+			l.mu.Unlock()
+			err = l.reset(c.file, next, c.zero)
+		}
+		l.mu.Lock()
+		if err != nil && l.err == nil {
+			l.err = fmt.Errorf("checkpoint the commit log: %w", err)
+		}
+		l.busy = false
+		l.cond.Broadcast()
+		l.mu.Unlock()
+		close(c.done)
+	}
+}
+
+// reset writes file i a new header under epoch, after overwriting the records it held when
+// zero is set, and syncs it. The data file must be synced past every record of the file.
+func (l *commitLog) reset(i int, epoch uint64, zero bool) error {
+	f := l.files[i]
+	if zero {
+		zeros := make([]byte, logMinExtend)
+		for at := int64(logHeaderSize); at < l.written[i]; at += int64(len(zeros)) {
+			if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), l.written[i]-at)], at); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := f.WriteAt(logHeader{epoch: epoch, id: l.id}.encode(), 0); err != nil {
+		return err
+	}
+	if err := fdatasync(f); err != nil {
+		return err
+	}
+	l.written[i] = max(l.written[i], logHeaderSize)
+	l.pos[i], l.seq[i] = logHeaderSize, 1
+	l.mu.Lock()
+	l.epoch[i] = epoch
+	l.mu.Unlock()
+	return nil
+}
+
+// close checkpoints both files, so that a store closed cleanly leaves nothing to replay, and
+// closes them; with remove, it deletes them too. No commit may run any more.
+func (l *commitLog) close(remove bool) error {
+	l.mu.Lock()
+	for l.busy {
+		l.cond.Wait()
+	}
+	failed, closed := l.err, l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if closed {
+		return nil
+	}
+	close(l.jobs)
+	<-l.done
+	defer l.closeFiles()
+	if failed != nil {
+		return nil // the records stay for the next open to write back
+	}
+	if err := l.sync(); err != nil {
+		return err
+	}
+	for i := range l.files {
+		if err := l.reset(i, max(l.epoch[0], l.epoch[1])+1, false); err != nil {
+			return err
+		}
+	}
+	if !remove {
+		return nil
+	}
+	for _, f := range l.files {
+		if err := os.Remove(f.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,288 @@
+package bolt
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/scimserver/scimserver/storage"
+)
+
+// crash stops s as a kill would: the commit log is neither checkpointed nor reset, and the
+// data file is closed without a sync.
+func crash(t *testing.T, s *Store) {
+	t.Helper()
+	s.scrub.closeOnce.Do(func() { close(s.scrub.stop) })
+	<-s.scrub.done
+	s.queue.close()
+	l := s.log
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	close(l.jobs)
+	<-l.done
+	l.closeFiles()
+	if err := s.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loseWrites puts back the bytes the data file held at an earlier moment (then) in the same
+// file, as if none of the page writes since had reached the disk. With metas, the two meta
+// pages of the latest commit stay: the worst a crash could leave, a meta page on disk whose
+// pages are not.
+func loseWrites(t *testing.T, path string, then []byte, metas bool, pageSize int) {
+	t.Helper()
+	now, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := append([]byte(nil), then...)
+	if metas {
+		copy(lost, now[:2*pageSize])
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(len(now))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(lost, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consistentWithoutLog opens a copy of the data file (a copy is another file, so its log is not
+// replayed over it) and reports whether bbolt finds it consistent.
+func consistentWithoutLog(t *testing.T, path string) bool {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(cp, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(cp, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	ok := true
+	_ = db.View(func(tx *bbolt.Tx) error {
+		for range tx.Check() {
+			ok = false
+		}
+		return nil
+	})
+	return ok
+}
+
+// TestCommitLogRecoversLostPages: acknowledged commits whose pages never reached the data file
+// (only their meta pages did) are all there after the next open, and the file is consistent;
+// without the log the same file is not.
+func TestCommitLogRecoversLostPages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	then, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		createUsers(t, s, 60, storage.NewID)
+	}
+	pageSize := s.db.Info().PageSize
+	crash(t, s)
+	loseWrites(t, path, then, true, pageSize)
+	if consistentWithoutLog(t, path) {
+		t.Fatal("the file is consistent without its log: the test shows nothing")
+	}
+	s = openAt(t, path)
+	if n := countUsers(t, s); n != 300 {
+		t.Errorf("%d users after recovery, want 300", n)
+	}
+	expectClean(t, s, "after recovery")
+	createUsers(t, s, 10, storage.NewID)
+	s.Close()
+	s = openAt(t, path)
+	if n := countUsers(t, s); n != 310 {
+		t.Errorf("%d users after a write and a clean reopen, want 310", n)
+	}
+}
+
+// TestCommitLogTornRecordIsNotReplayed: a record cut short (its sync never returned, so its
+// commit was never acknowledged) is left out, and the commits before it are replayed.
+func TestCommitLogTornRecordIsNotReplayed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	then, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createUsers(t, s, 50, storage.NewID)
+	createUsers(t, s, 7, storage.NewID)
+	l := s.log
+	torn, end := l.files[l.active].Name(), l.pos[l.active]
+	pageSize := s.db.Info().PageSize
+	crash(t, s)
+	loseWrites(t, path, then, false, pageSize)
+	f, err := os.OpenFile(torn, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xff, 0xfe}, end-2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s = openAt(t, path)
+	if n := countUsers(t, s); n != 50 {
+		t.Errorf("%d users after recovery, want the 50 of the whole records", n)
+	}
+	expectClean(t, s, "after recovery")
+}
+
+// TestCommitLogReplaysBothFilesInOrder: when the file the writer left is still waiting for its
+// checkpoint at the crash, both files hold commits, and they are replayed oldest first.
+func TestCommitLogReplaysBothFilesInOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	then, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.log
+	first := l.active
+	ids := createUsers(t, s, 80, storage.NewID) // into the first file
+	release := make(chan error)
+	l.rotateAt = 1 // the next commit leaves the file
+	l.sync = func() error { return <-release }
+	if err := s.Write(bg, defaultTenant, func(tx storage.Tx) error { // into the second
+		_, err := tx.Update(users, named(ids[0], "renamed-in-the-second-file"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if l.active == first || l.pos[0] == logHeaderSize || l.pos[1] == logHeaderSize {
+		t.Fatalf("the commits did not go to both files (active %d, ends %v)", l.active, l.pos)
+	}
+	release <- errors.New("the power went out during the checkpoint")
+	pageSize := s.db.Info().PageSize
+	crash(t, s)
+	loseWrites(t, path, then, true, pageSize)
+	s = openAt(t, path)
+	if n := countUsers(t, s); n != 80 {
+		t.Errorf("%d users after recovery, want 80", n)
+	}
+	err = s.Read(bg, defaultTenant, func(tx storage.Tx) error {
+		r, err := tx.Get(users, ids[0])
+		if err == nil && !bytes.Contains(r.Doc, []byte("renamed-in-the-second-file")) {
+			t.Errorf("the update of the second file is lost: %s", r.Doc)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClean(t, s, "after recovery")
+}
+
+// TestCommitLogOfAReplacedFileIsIgnored: a log left by a crash beside a file that was then
+// replaced (a restore renames another file over it) is not replayed over the newcomer.
+func TestCommitLogOfAReplacedFileIsIgnored(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	then, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createUsers(t, s, 40, storage.NewID)
+	crash(t, s)
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, then, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	if n := countUsers(t, s); n != 0 {
+		t.Errorf("%d users in the replacement, want its 0: the old file's log was replayed over it", n)
+	}
+	expectClean(t, s, "after the replacement")
+}
+
+// TestReadOnlyOpenRecovers: a read-only open (check, backup, the inspect commands) of a file
+// whose server crashed writes the logged commits back first, and finds them.
+func TestReadOnlyOpenRecovers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	then, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createUsers(t, s, 30, storage.NewID)
+	pageSize := s.db.Info().PageSize
+	crash(t, s)
+	loseWrites(t, path, then, true, pageSize)
+	ro, err := Open(path, Options{Collections: domain, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if n := countUsers(t, ro); n != 30 {
+		t.Errorf("%d users read-only after a crash, want 30", n)
+	}
+	expectClean(t, ro, "read-only after a crash")
+	id, err := identify(os.Stat(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := replayAll(path, id, discardAt{}); err != nil || n != 0 {
+		t.Errorf("the log still holds %d commit(s) once they were written back (%v): a later open would write them again", n, err)
+	}
+}
+
+// TestCommitLogRotates: under concurrent writers the two files take turns, each checkpointed
+// while the other takes commits; every write is kept and the files stay small.
+func TestCommitLogRotates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	s.log.rotateAt = 64 << 10
+	started := max(s.log.epoch[0], s.log.epoch[1])
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				createUsers(t, s, 5, storage.NewID)
+			}
+		})
+	}
+	wg.Wait()
+	if n := countUsers(t, s); n != 1000 {
+		t.Errorf("%d users, want 1000", n)
+	}
+	for _, p := range logPaths(path) {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > 2<<20 {
+			t.Errorf("%s grew to %d bytes: the files are not taking turns", p, st.Size())
+		}
+	}
+	s.log.mu.Lock()
+	checkpoints := max(s.log.epoch[0], s.log.epoch[1]) - started
+	s.log.mu.Unlock()
+	if checkpoints < 10 {
+		t.Errorf("%d checkpoints over 1,000 writes of 64 KiB files, want many", checkpoints)
+	}
+	expectClean(t, s, "after many checkpoints")
+}
