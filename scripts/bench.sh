@@ -161,8 +161,8 @@ if [ "${1:-}" = writes ]; then
   # WRITE_GROUPS groups (default 20) of WRITE_GROUP_SIZE members (default 1,000), added 100 per
   # PATCH. Compare each round's figures with its own ceilings, and the medians of the rounds.
   # For this build also: pages per write of the two loads (scimserver_store_commit_page_writes), and
-  # the disk alone committing the first load's mean commit (scimload fsync --pages), times the
-  # writes that commit carried: what the disk allows this layout at that concurrency.
+  # the disk alone committing the first load's mean commit as the commit log does (scimload fsync
+  # --pages --log), times the writes that commit carried: what the disk allows at that concurrency.
   METRICS_PORT=${WRITES_METRICS_PORT:-$((PORT + 1))}
   committed() { # commits, writes and pages so far: "COMMITS WRITES PAGES"
     curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "scimserver_store_commit_writes_count" {c = $2}
@@ -189,10 +189,10 @@ if [ "${1:-}" = writes ]; then
       if [ "$b" = after ]; then
         read -r n0 w0 p0 <<<"$c0"; read -r n1 w1 p1 <<<"$c1"; read -r n2 w2 p2 <<<"$c2"
         pages=$(( (p1 - p0 + (n1 - n0) / 2) / (n1 - n0) ))
-        "$OUT/bin/scimload" fsync --dir "$OUT" --duration "${FSYNC_SECONDS}s" --pages "$pages" --json > "$OUT/writes-$i-commit.json"
+        "$OUT/bin/scimload" fsync --dir "$OUT" --duration "${FSYNC_SECONDS}s" --pages "$pages" --log --json > "$OUT/writes-$i-commit.json"
         rate=$(jq '.phases[0].opsPerSec' "$OUT/writes-$i-commit.json")
         line+=", pages/write $(per $((p1 - p0)) $((w1 - w0))) and $(per $((p2 - p1)) $((w2 - w1))) (groups);"
-        line+=" disk alone: $(printf %.0f "$rate") commits/s of $pages pages = $(printf %.0f "$(echo "$rate * ($w1 - $w0) / ($n1 - $n0)" | bc -l)") writes/s at $(per $((w1 - w0)) $((n1 - n0))) writes/commit"
+        line+=" disk alone: $(printf %.0f "$rate") log commits/s of $pages pages = $(printf %.0f "$(echo "$rate * ($w1 - $w0) / ($n1 - $n0)" | bc -l)") writes/s at $(per $((w1 - w0)) $((n1 - n0))) writes/commit"
       fi
     done
     echo "$line"

@@ -2,7 +2,7 @@
 //
 //	scimload [--url URL --token T --users N --phases P ...]   load phases against --url
 //	scimload baseline [--addr A] [--size B] [--concurrency C] [--duration D] [--post]
-//	scimload fsync [--dir DIR] [--duration D] [--pages N [--contiguous] [--span MiB]]
+//	scimload fsync [--dir DIR] [--duration D] [--pages N [--contiguous | --log] [--span MiB]]
 //
 // A load run creates --users users (or, with the discover phase, learns those the server holds),
 // then reads, looks up, patches, groups and pages through them (see --phases); a wrong answer
@@ -220,14 +220,19 @@ Exit codes: 0 no errors, 1 errors (or the run was interrupted), 2 command-line m
 fdatasync: the ceiling of a single-writer store. With --pages N a commit is what bbolt writes
 for one: N pages at random places of a --span already written (or side by side with
 --contiguous), an fdatasync, the meta page and an fdatasync again. Set N to a run's pages per
-commit (scimserver_store_commit_page_writes) to see what its commits cost the disk alone.`,
+commit (scimserver_store_commit_page_writes) to see what its commits cost the disk alone. With
+--log a commit is what the server's commit log writes for one: the N pages in one write after
+the previous commit's, and one fdatasync.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if commit.pages < 0 || spanMiB < 1 || int64(commit.pages) >= spanMiB<<20/4096 {
 				return usageError{fmt.Errorf("--pages must be 0 or more and fit in --span (%d MiB)", spanMiB)}
 			}
-			if (commit.contiguous || cmd.Flags().Changed("span")) && commit.pages == 0 {
-				return usageError{errors.New("--contiguous and --span need --pages")}
+			if (commit.contiguous || commit.log || cmd.Flags().Changed("span")) && commit.pages == 0 {
+				return usageError{errors.New("--contiguous, --log and --span need --pages")}
+			}
+			if commit.contiguous && commit.log {
+				return usageError{errors.New("--contiguous and --log are two kinds of commit: choose one")}
 			}
 			commit.span = spanMiB << 20
 			if commit.pages == 0 {
@@ -245,6 +250,7 @@ commit (scimserver_store_commit_page_writes) to see what its commits cost the di
 	fsync.Flags().DurationVar(&fsyncDuration, "duration", 5*time.Second, "how long to measure")
 	fsync.Flags().IntVar(&commit.pages, "pages", 0, "pages per commit, written as bbolt writes them (0: one write and one fdatasync)")
 	fsync.Flags().BoolVar(&commit.contiguous, "contiguous", false, "write a commit's pages side by side instead of at random places")
+	fsync.Flags().BoolVar(&commit.log, "log", false, "write a commit's pages as the commit log does: appended in one write, one fdatasync")
 	fsync.Flags().Int64Var(&spanMiB, "span", 256, "with --pages: MiB of test file the pages are spread over (written first)")
 
 	root.AddCommand(baseline, fsync)

@@ -294,6 +294,7 @@ func TestModes(t *testing.T) {
 		{[]string{"fsync", "--dir", t.TempDir(), "--duration", "200ms"}, "fsync"},
 		{[]string{"fsync", "--dir", t.TempDir(), "--duration", "200ms", "--pages", "8", "--span", "2"}, "commit-8-pages"},
 		{[]string{"fsync", "--dir", t.TempDir(), "--duration", "200ms", "--pages", "8", "--span", "2", "--contiguous"}, "commit-8-pages-contiguous"},
+		{[]string{"fsync", "--dir", t.TempDir(), "--duration", "200ms", "--pages", "8", "--span", "2", "--log"}, "log-8-pages"},
 	} {
 		rep, code := runJSON(t, c.args...)
 		if code != 0 || len(rep.Phases) != 1 || rep.Phases[0].Ops == 0 || rep.Errors != 0 {
@@ -351,6 +352,8 @@ func TestUsageErrors(t *testing.T) {
 		{"fsync", "--pages", "-1"},
 		{"fsync", "--pages", "512", "--span", "2"}, // a 2 MiB span has 511 pages besides the meta page
 		{"fsync", "--contiguous"},
+		{"fsync", "--log"},
+		{"fsync", "--pages", "4", "--log", "--contiguous"},
 		{"fsync", "--span", "4"},
 		{"fsync", "--pages", "4", "--span", "0"},
 	} {

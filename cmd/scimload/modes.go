@@ -75,6 +75,7 @@ func runBaseline(ctx context.Context, addr string, size, concurrency int, durati
 type fsyncCommit struct {
 	pages      int  // 0: one 4 KiB write and one fdatasync, the least a durable commit pays
 	contiguous bool // the pages side by side instead of at random places
+	log        bool // the pages appended in one write after the last commit's, one fdatasync
 	span       int64
 }
 
@@ -109,7 +110,9 @@ func (c fsyncCommit) place(offs []int64, rng *rand.Rand, pages int64) {
 // runFsync measures the commit rate of one writer in dir. With pages 0 a commit is a 4 KiB
 // write and an fdatasync: the ceiling of a single-writer store (bbolt). With pages n it is a
 // commit as bbolt makes one: n pages at random places of a span already written (a data file's
-// free pages; in file order, as bbolt writes them), an fdatasync, the meta page, an fdatasync.
+// free pages; in file order, as bbolt writes them), an fdatasync, the meta page, an fdatasync;
+// with log, as the server's commit log makes one: n pages in one write after the last
+// commit's, an fdatasync.
 func runFsync(ctx context.Context, dir string, duration time.Duration, c fsyncCommit) (*Report, error) {
 	f, err := os.CreateTemp(dir, "scimload-fsync-*")
 	if err != nil {
@@ -136,17 +139,31 @@ func runFsync(ctx context.Context, dir string, duration time.Duration, c fsyncCo
 		if c.contiguous {
 			name += "-contiguous"
 		}
+		if c.log {
+			name = fmt.Sprintf("log-%d-pages", c.pages)
+		}
 	}
 	p := newPhase(name, 1, 1)
 	w := p.workers[0]
 	buf := make([]byte, block)
 	rng := rand.New(rand.NewPCG(1, 2))
 	offs := make([]int64, c.pages)
+	record, end := make([]byte, c.pages*block), int64(0)
 	commit := func(off int64) error {
 		if c.pages == 0 {
 			if _, err := f.WriteAt(buf, off); err != nil {
 				return err
 			}
+			return fdatasync(f)
+		}
+		if c.log {
+			if end+int64(len(record)) > span {
+				end = 0
+			}
+			if _, err := f.WriteAt(record, end); err != nil {
+				return err
+			}
+			end += int64(len(record))
 			return fdatasync(f)
 		}
 		c.place(offs, rng, span/block)

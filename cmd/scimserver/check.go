@@ -13,7 +13,8 @@ func newCheckCmd(c *config) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check",
 		Short: "Verify a data file: bbolt page consistency and every index against the data",
-		Long: `check opens the data file read-only (the server must be stopped, or point --data at a copy)
+		Long: `check opens the data file read-only (the server must be stopped, or point --data at a copy;
+after a crash it first writes back the commits the file's commit log holds)
 and verifies bbolt's page structure, then that every index (userName, externalId, emails, group
 displayName and externalId, members and their reverse index) agrees with the records, that the
 audit events a record's header lists are in the trail and about that record, and the counts.

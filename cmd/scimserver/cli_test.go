@@ -48,6 +48,7 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"--base-url", "scim.example.com"}, "--base-url: the base URL must be an absolute http or https URL"},
 		{[]string{"--base-url", "ftp://scim.example.com/scim/v2"}, "--base-url: the base URL must be an absolute http or https URL"},
 		{[]string{"--log-format", "xml"}, "--log-format must be json or console"},
+		{[]string{"--commit-log-bytes", "4096"}, "--commit-log-bytes must be at least 65536"},
 	} {
 		_, _, err := run(t, append(c.args, "--data", data)...)
 		if !isUsage(err) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {

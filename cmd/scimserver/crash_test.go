@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/scimserver/scimserver/internal/testtool"
+	"github.com/scimserver/scimserver/storage/bolt"
 )
 
 const (
@@ -981,7 +982,9 @@ func (h *crashHarness) start(cycle int) *crashServer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.cmd = exec.Command(h.bin, "--addr", s.addr, "--data", h.data)
+		// Small commit log files, so that kills land during checkpoints and while both files
+		// hold commits, not only in the first file's first life.
+		s.cmd = exec.Command(h.bin, "--addr", s.addr, "--data", h.data, "--commit-log-bytes", strconv.Itoa(bolt.MinCommitLogBytes))
 		s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = h.env, f, f
 		began := time.Now()
 		err = s.cmd.Start()

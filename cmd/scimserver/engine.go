@@ -27,7 +27,7 @@ func openStore(c *config, readOnly bool) (dataStore, error) {
 		return postgres.Open(ctx, c.data, postgres.Options{Collections: scimserver.Collections(), ReadOnly: readOnly})
 	}
 	return bolt.Open(c.data, bolt.Options{Collections: scimserver.Collections(), ReadOnly: readOnly, Timeout: 2 * time.Second,
-		ErasureCleared: scimserver.ErasureCleared})
+		ErasureCleared: scimserver.ErasureCleared, CommitLogBytes: c.commitLogBytes})
 }
 
 // dataName is how messages and logs name --data: a URL without its password.

@@ -51,6 +51,7 @@ type config struct {
 	webhookPrivate    bool
 	scanTimeout       time.Duration
 	maxScans          int
+	commitLogBytes    int64
 	// bootstrapTokenFile receives the first start's generated token, instead of stderr.
 	bootstrapTokenFile string
 }
@@ -84,6 +85,8 @@ func (c *config) bindServe(cmd *cobra.Command) {
 	f.DurationVar(&c.readTimeout, "read-timeout", envDuration("SCIMSERVER_READ_TIMEOUT", 30*time.Second), "time allowed to read a whole request [SCIMSERVER_READ_TIMEOUT]")
 	f.DurationVar(&c.writeTimeout, "write-timeout", envDuration("SCIMSERVER_WRITE_TIMEOUT", 60*time.Second), "time allowed to write a response [SCIMSERVER_WRITE_TIMEOUT]")
 	f.DurationVar(&c.idleTimeout, "idle-timeout", envDuration("SCIMSERVER_IDLE_TIMEOUT", 120*time.Second), "how long an idle keep-alive connection stays open [SCIMSERVER_IDLE_TIMEOUT]")
+	f.Int64Var(&c.commitLogBytes, "commit-log-bytes", envInt("SCIMSERVER_COMMIT_LOG_BYTES", bolt.DefaultCommitLogBytes),
+		"bbolt: size at which a commit log file is checkpointed (the data file synced) and the other takes over [SCIMSERVER_COMMIT_LOG_BYTES]")
 	f.IntVar(&c.maxHeaderBytes, "max-header-bytes", int(envInt("SCIMSERVER_MAX_HEADER_BYTES", 64<<10)), "largest request header block accepted [SCIMSERVER_MAX_HEADER_BYTES]")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("SCIMSERVER_SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests may finish after SIGINT/SIGTERM [SCIMSERVER_SHUTDOWN_TIMEOUT]")
 	f.DurationVar(&c.scanTimeout, "scan-timeout", envDuration("SCIMSERVER_SCAN_TIMEOUT", 5*time.Second),
@@ -177,6 +180,9 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 	if err := httpapi.CheckBaseURL(c.baseURL); err != nil {
 		return usageError{fmt.Errorf("--base-url: %w", err)}
+	}
+	if c.commitLogBytes < bolt.MinCommitLogBytes {
+		return usageError{fmt.Errorf("--commit-log-bytes must be at least %d", bolt.MinCommitLogBytes)}
 	}
 	env := scimserver.EnvTokens{SCIM: os.Getenv("SCIMSERVER_TOKEN"), Platform: os.Getenv("SCIMSERVER_PLATFORM_TOKEN"),
 		Admin: os.Getenv("SCIMSERVER_ADMIN_TOKEN")}

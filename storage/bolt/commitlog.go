@@ -36,13 +36,13 @@ import (
 
 const (
 	logHeaderSize  = 4096
-	logRotateSize  = 32 << 20
 	logRecordHead  = 32
 	logPageEntry   = 12
 	logMagic       = "SCIMLOG1"
 	logRecordMagic = 0x5c1a10c5
 	logMinExtend   = 1 << 20
 	logMaxExtend   = 16 << 20
+	logKeptBuffer  = 4 << 20
 )
 
 var logCRC = crc32.MakeTable(crc32.Castagnoli)
@@ -97,13 +97,16 @@ func readLogHeader(f *os.File) (h logHeader, ok bool) {
 
 // encodeLogRecord lays out one commit: a head (magic, checksum, length, page count, epoch,
 // sequence), then each page's offset and size, then the pages. The checksum covers everything
-// after it.
-func encodeLogRecord(pages []bbolt.CommitPage, epoch, seq uint64) []byte {
+// after it. The record goes in buf when buf is large enough.
+func encodeLogRecord(buf []byte, pages []bbolt.CommitPage, epoch, seq uint64) []byte {
 	n := logRecordHead + logPageEntry*len(pages)
 	for _, p := range pages {
 		n += len(p.Data)
 	}
-	b := make([]byte, n)
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	b := buf[:n]
 	binary.LittleEndian.PutUint32(b[0:], logRecordMagic)
 	binary.LittleEndian.PutUint32(b[8:], uint32(n))
 	binary.LittleEndian.PutUint32(b[12:], uint32(len(pages)))
@@ -319,6 +322,7 @@ type commitLog struct {
 	// it is not: the next append offset, the bytes known written, and the next sequence number.
 	pos, written [2]int64
 	seq          [2]uint64
+	buf          []byte // the last record's bytes, reused
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -339,13 +343,14 @@ type checkpoint struct {
 
 // openLog creates or takes over the log of the data file at path, which bbolt holds open for
 // writing (so recovered already): it resets both files, then starts the checkpoint worker.
-// syncData is an fdatasync of the data file.
-func openLog(path string, syncData func() error) (*commitLog, error) {
+// syncData is an fdatasync of the data file; a file is checkpointed once its records pass
+// rotateAt bytes.
+func openLog(path string, syncData func() error, rotateAt int64) (*commitLog, error) {
 	id, err := identify(os.Stat(path))
 	if err != nil {
 		return nil, err
 	}
-	l := &commitLog{id: id, sync: syncData, rotateAt: logRotateSize, jobs: make(chan checkpoint, 1), done: make(chan struct{})}
+	l := &commitLog{id: id, sync: syncData, rotateAt: rotateAt, jobs: make(chan checkpoint, 1), done: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	var last uint64
 	for i, p := range logPaths(path) {
@@ -402,7 +407,10 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	if err != nil {
 		return err
 	}
-	rec := encodeLogRecord(pages, epoch, l.seq[i])
+	rec := encodeLogRecord(l.buf, pages, epoch, l.seq[i])
+	if cap(rec) <= logKeptBuffer {
+		l.buf = rec // reused by the next append: a commit is a few hundred KiB
+	}
 	if err := l.extend(i, l.pos[i]+int64(len(rec))); err != nil {
 		return fmt.Errorf("grow the commit log: %w", err)
 	}

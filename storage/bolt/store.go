@@ -5,6 +5,7 @@
 package bolt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +60,17 @@ type Options struct {
 	// erasure (Tx.Erased) the free-page scrub has covered, with the scrub's time: the domain
 	// records it. Nil records nothing.
 	ErasureCleared func(tx storage.Tx, user string, at time.Time) error
+	// CommitLogBytes is the size at which a commit log file is checkpointed and the other takes
+	// over; 0 means DefaultCommitLogBytes.
+	CommitLogBytes int64
 }
+
+// DefaultCommitLogBytes and MinCommitLogBytes bound Options.CommitLogBytes: larger files mean
+// fewer syncs of the data file, and more log to write back after a crash.
+const (
+	DefaultCommitLogBytes = 32 << 20
+	MinCommitLogBytes     = 64 << 10
+)
 
 // Store is an open data file.
 type Store struct {
@@ -91,6 +102,9 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = time.Second
 	}
+	if opts.CommitLogBytes != 0 && opts.CommitLogBytes < MinCommitLogBytes {
+		return nil, fmt.Errorf("a commit log file of %d bytes is too small: at least %d", opts.CommitLogBytes, MinCommitLogBytes)
+	}
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
@@ -114,7 +128,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		return nil, err
 	}
 	if !opts.ReadOnly {
-		if log, err = openLog(path, db.Sync); err != nil {
+		if log, err = openLog(path, db.Sync, cmp.Or(opts.CommitLogBytes, DefaultCommitLogBytes)); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open the commit log of %s: %w", path, err)
 		}
