@@ -1,5 +1,5 @@
 module go.etcd.io/bbolt
 
-go 1.25.0
+go 1.26.0
 
 require golang.org/x/sys v0.50.0
