@@ -123,23 +123,19 @@ func encodeLogRecord(buf []byte, pages []bbolt.CommitPage, epoch, seq uint64) []
 	return b
 }
 
-// replayLog writes the pages of each whole record of f, under epoch, at their offsets in data,
-// and reports how many records it applied.
-func replayLog(f *os.File, epoch uint64, data io.WriterAt) (int, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
+// replayLog writes the pages of each whole record of a log file of size bytes, under epoch, at
+// their offsets in data, and reports how many records it applied.
+func replayLog(f io.ReaderAt, size int64, epoch uint64, data io.WriterAt) (int, error) {
 	at, applied := int64(logHeaderSize), 0
 	head := make([]byte, logRecordHead)
-	for seq := uint64(1); at+logRecordHead <= st.Size(); seq++ {
+	for seq := uint64(1); at+logRecordHead <= size; seq++ {
 		if _, err := f.ReadAt(head, at); err != nil {
 			return applied, err
 		}
 		n := int64(binary.LittleEndian.Uint32(head[8:]))
 		count := int64(binary.LittleEndian.Uint32(head[12:]))
 		if binary.LittleEndian.Uint32(head[0:]) != logRecordMagic || n < logRecordHead+logPageEntry*count ||
-			at+n > st.Size() || binary.LittleEndian.Uint64(head[16:]) != epoch || binary.LittleEndian.Uint64(head[24:]) != seq {
+			at+n > size || binary.LittleEndian.Uint64(head[16:]) != epoch || binary.LittleEndian.Uint64(head[24:]) != seq {
 			break
 		}
 		rec := make([]byte, n)
@@ -154,7 +150,7 @@ func replayLog(f *os.File, epoch uint64, data io.WriterAt) (int, error) {
 			off := int64(binary.LittleEndian.Uint64(entries[i*logPageEntry:]))
 			size := int64(binary.LittleEndian.Uint32(entries[i*logPageEntry+8:]))
 			if size > int64(len(pages)) {
-				return applied, fmt.Errorf("%s: record %d overruns itself", f.Name(), seq)
+				return applied, fmt.Errorf("record %d overruns itself", seq)
 			}
 			if _, err := data.WriteAt(pages[:size], off); err != nil {
 				return applied, err
@@ -215,7 +211,11 @@ func replayAll(path string, id fileID, w io.WriterAt) (int, error) {
 	defer closeAll(files)
 	total := 0
 	for i, f := range files {
-		n, err := replayLog(f, epochs[i], w)
+		st, err := f.Stat()
+		if err != nil {
+			return total, err
+		}
+		n, err := replayLog(f, st.Size(), epochs[i], w)
 		total += n
 		if err != nil {
 			return total, err
