@@ -59,6 +59,39 @@ func loseWrites(t *testing.T, path string, then []byte, metas bool, pageSize int
 	}
 }
 
+// openRemembering opens a new data file and returns, besides, the bytes it holds at once: what
+// the disk holds if none of the later page writes reaches it.
+func openRemembering(t *testing.T) (string, *Store, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	then, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, s, then
+}
+
+// powerCut stops s as a crash would and puts back what its data file held then (loseWrites).
+func powerCut(t *testing.T, s *Store, then []byte, metas bool) {
+	t.Helper()
+	pageSize := s.db.Info().PageSize
+	crash(t, s)
+	loseWrites(t, s.Path(), then, metas, pageSize)
+}
+
+// expectRecovered opens the data file at path and expects want users in it, and a consistent
+// file.
+func expectRecovered(t *testing.T, path string, want int, when string) *Store {
+	t.Helper()
+	s := openAt(t, path)
+	if n := countUsers(t, s); n != want {
+		t.Errorf("%s: %d users, want %d", when, n, want)
+	}
+	expectClean(t, s, when)
+	return s
+}
+
 // consistentWithoutLog opens a copy of the data file (a copy is another file, so its log is not
 // replayed over it) and reports whether bbolt finds it consistent.
 func consistentWithoutLog(t *testing.T, path string) bool {
@@ -90,26 +123,15 @@ func consistentWithoutLog(t *testing.T, path string) bool {
 // (only their meta pages did) are all there after the next open, and the file is consistent;
 // without the log the same file is not.
 func TestCommitLogRecoversLostPages(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "data.db")
-	s := openAt(t, path)
-	then, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, s, then := openRemembering(t)
 	for range 5 {
 		createUsers(t, s, 60, storage.NewID)
 	}
-	pageSize := s.db.Info().PageSize
-	crash(t, s)
-	loseWrites(t, path, then, true, pageSize)
+	powerCut(t, s, then, true)
 	if consistentWithoutLog(t, path) {
 		t.Fatal("the file is consistent without its log: the test shows nothing")
 	}
-	s = openAt(t, path)
-	if n := countUsers(t, s); n != 300 {
-		t.Errorf("%d users after recovery, want 300", n)
-	}
-	expectClean(t, s, "after recovery")
+	s = expectRecovered(t, path, 300, "after recovery")
 	createUsers(t, s, 10, storage.NewID)
 	s.Close()
 	s = openAt(t, path)
@@ -121,19 +143,12 @@ func TestCommitLogRecoversLostPages(t *testing.T) {
 // TestCommitLogTornRecordIsNotReplayed: a record cut short (its sync never returned, so its
 // commit was never acknowledged) is left out, and the commits before it are replayed.
 func TestCommitLogTornRecordIsNotReplayed(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "data.db")
-	s := openAt(t, path)
-	then, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, s, then := openRemembering(t)
 	createUsers(t, s, 50, storage.NewID)
 	createUsers(t, s, 7, storage.NewID)
 	l := s.log
 	torn, end := l.files[l.active].Name(), l.pos[l.active]
-	pageSize := s.db.Info().PageSize
-	crash(t, s)
-	loseWrites(t, path, then, false, pageSize)
+	powerCut(t, s, then, false)
 	f, err := os.OpenFile(torn, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -142,22 +157,13 @@ func TestCommitLogTornRecordIsNotReplayed(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	s = openAt(t, path)
-	if n := countUsers(t, s); n != 50 {
-		t.Errorf("%d users after recovery, want the 50 of the whole records", n)
-	}
-	expectClean(t, s, "after recovery")
+	expectRecovered(t, path, 50, "after recovery from a torn record (only whole records count)")
 }
 
 // TestCommitLogReplaysBothFilesInOrder: when the file the writer left is still waiting for its
 // checkpoint at the crash, both files hold commits, and they are replayed oldest first.
 func TestCommitLogReplaysBothFilesInOrder(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "data.db")
-	s := openAt(t, path)
-	then, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, s, then := openRemembering(t)
 	l := s.log
 	first := l.active
 	ids := createUsers(t, s, 80, storage.NewID) // into the first file
@@ -174,14 +180,12 @@ func TestCommitLogReplaysBothFilesInOrder(t *testing.T) {
 		t.Fatalf("the commits did not go to both files (active %d, ends %v)", l.active, l.pos)
 	}
 	release <- errors.New("the power went out during the checkpoint")
-	pageSize := s.db.Info().PageSize
-	crash(t, s)
-	loseWrites(t, path, then, true, pageSize)
+	powerCut(t, s, then, true)
 	s = openAt(t, path)
 	if n := countUsers(t, s); n != 80 {
 		t.Errorf("%d users after recovery, want 80", n)
 	}
-	err = s.Read(bg, defaultTenant, func(tx storage.Tx) error {
+	err := s.Read(bg, defaultTenant, func(tx storage.Tx) error {
 		r, err := tx.Get(users, ids[0])
 		if err == nil && !bytes.Contains(r.Doc, []byte("renamed-in-the-second-file")) {
 			t.Errorf("the update of the second file is lost: %s", r.Doc)
@@ -197,12 +201,7 @@ func TestCommitLogReplaysBothFilesInOrder(t *testing.T) {
 // TestCommitLogOfAReplacedFileIsIgnored: a log left by a crash beside a file that was then
 // replaced (a restore renames another file over it) is not replayed over the newcomer.
 func TestCommitLogOfAReplacedFileIsIgnored(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "data.db")
-	s := openAt(t, path)
-	then, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, s, then := openRemembering(t)
 	createUsers(t, s, 40, storage.NewID)
 	crash(t, s)
 	tmp := path + ".new"
@@ -212,26 +211,15 @@ func TestCommitLogOfAReplacedFileIsIgnored(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	s = openAt(t, path)
-	if n := countUsers(t, s); n != 0 {
-		t.Errorf("%d users in the replacement, want its 0: the old file's log was replayed over it", n)
-	}
-	expectClean(t, s, "after the replacement")
+	expectRecovered(t, path, 0, "in the replacement (the old file's log must not be replayed over it)")
 }
 
 // TestReadOnlyOpenRecovers: a read-only open (check, backup, the inspect commands) of a file
 // whose server crashed writes the logged commits back first, and finds them.
 func TestReadOnlyOpenRecovers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "data.db")
-	s := openAt(t, path)
-	then, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, s, then := openRemembering(t)
 	createUsers(t, s, 30, storage.NewID)
-	pageSize := s.db.Info().PageSize
-	crash(t, s)
-	loseWrites(t, path, then, true, pageSize)
+	powerCut(t, s, then, true)
 	ro, err := Open(path, Options{Collections: domain, ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
