@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -341,6 +342,9 @@ type checkpoint struct {
 	done chan struct{} // closed when the checkpoint has ended
 }
 
+// errLogNotEmpty: the log holds commits that no recovery wrote back.
+var errLogNotEmpty = errors.New("the commit log holds commits to write back")
+
 // openLog creates or takes over the log of the data file at path, which bbolt holds open for
 // writing (so recovered already): it resets both files, then starts the checkpoint worker.
 // syncData is an fdatasync of the data file; a file is checkpointed once its records pass
@@ -349,6 +353,9 @@ func openLog(path string, syncData func() error, rotateAt int64) (*commitLog, er
 	id, err := identify(os.Stat(path))
 	if err != nil {
 		return nil, err
+	}
+	if n, err := replayAll(path, id, discardAt{}); err != nil || n > 0 {
+		return nil, cmp.Or(err, errLogNotEmpty)
 	}
 	l := &commitLog{id: id, sync: syncData, rotateAt: rotateAt, jobs: make(chan checkpoint, 1), done: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)

@@ -307,3 +307,16 @@ func (s *pageSink) WriteAt(p []byte, off int64) (int, error) {
 	s.offsets = append(s.offsets, off)
 	return len(p), nil
 }
+
+// TestCommitLogNotTakenOverWithCommits: a writer never resets a log that holds commits no
+// recovery wrote back (another server crashed between this one's recovery and its lock); Open
+// recovers again instead.
+func TestCommitLogNotTakenOverWithCommits(t *testing.T) {
+	path, s, then := openRemembering(t)
+	createUsers(t, s, 20, storage.NewID)
+	powerCut(t, s, then, true)
+	if _, err := openLog(path, func() error { return nil }, DefaultCommitLogBytes); !errors.Is(err, errLogNotEmpty) {
+		t.Fatalf("openLog over a log with commits: %v, want errLogNotEmpty", err)
+	}
+	expectRecovered(t, path, 20, "after the refused take-over")
+}

@@ -123,13 +123,23 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 	if !opts.ReadOnly {
 		bopts.CommitLog = func(pages []bbolt.CommitPage) error { return log.append(pages) }
 	}
-	db, err := openBolt(path, bopts)
-	if err != nil {
-		return nil, err
-	}
-	if !opts.ReadOnly {
-		if log, err = openLog(path, db.Sync, cmp.Or(opts.CommitLogBytes, DefaultCommitLogBytes)); err != nil {
-			db.Close()
+	var db *bbolt.DB
+	var err error
+	for attempt := 1; ; attempt++ {
+		if db, err = openBolt(path, bopts); err != nil {
+			return nil, err
+		}
+		if opts.ReadOnly {
+			break
+		}
+		log, err = openLog(path, db.Sync, cmp.Or(opts.CommitLogBytes, DefaultCommitLogBytes))
+		if err == nil {
+			break
+		}
+		db.Close()
+		// Between the recovery and bbolt's lock another server ran on the file and crashed:
+		// recover again.
+		if !errors.Is(err, errLogNotEmpty) || attempt == 3 {
 			return nil, fmt.Errorf("open the commit log of %s: %w", path, err)
 		}
 	}
