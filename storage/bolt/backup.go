@@ -15,7 +15,6 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/scimserver/scimserver/storage"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Backup writes a consistent snapshot of the whole data file to w and returns the number of
@@ -97,9 +96,11 @@ func Restore(from, to string, overwrite bool, collections []*storage.Collection,
 		}
 		// Hold the old file's lock until the rename: a server running on it (or starting
 		// meanwhile) keeps the file, and the restore fails instead.
-		old, err := bbolt.Open(to, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+		// Its commit log, after a crash, is written back first, so that the hook reads the
+		// file as its last acknowledged commit left it.
+		old, err := openBolt(to, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 		switch {
-		case errors.Is(err, berrors.ErrTimeout):
+		case errors.Is(err, ErrLocked):
 			return 0, &storage.Error{Code: storage.Unavailable, Message: errLocked(to).Error() + " (restore needs the server stopped)"}
 		case err == nil:
 			defer old.Close()
@@ -151,6 +152,10 @@ func Restore(from, to string, overwrite bool, collections []*storage.Collection,
 	}
 	if err := os.Rename(tmp, to); err != nil {
 		os.Remove(tmp)
+		return 0, err
+	}
+	// The old file's log (written back when it was opened above) belongs to a file gone.
+	if err := removeLogs(to); err != nil {
 		return 0, err
 	}
 	return n, SyncDir(to)

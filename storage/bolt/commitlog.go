@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"syscall"
@@ -53,8 +54,9 @@ func logPaths(path string) [2]string {
 	return [2]string{path + "-log.0", path + "-log.1"}
 }
 
-// fileID names a data file by device and inode.
-type fileID struct{ dev, ino uint64 }
+// fileID names a data file by its inode: a file renamed over it (a restore, a compaction) is
+// another file. Not the device, which can change between boots for the same file.
+type fileID struct{ ino uint64 }
 
 func identify(st os.FileInfo, err error) (fileID, error) {
 	if err != nil {
@@ -62,9 +64,9 @@ func identify(st os.FileInfo, err error) (fileID, error) {
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fileID{}, errors.New("no device and inode for " + st.Name())
+		return fileID{}, errors.New("no inode for " + st.Name())
 	}
-	return fileID{dev: uint64(sys.Dev), ino: uint64(sys.Ino)}, nil
+	return fileID{ino: uint64(sys.Ino)}, nil
 }
 
 type logHeader struct {
@@ -76,8 +78,7 @@ func (h logHeader) encode() []byte {
 	b := make([]byte, logHeaderSize)
 	copy(b, logMagic)
 	binary.LittleEndian.PutUint64(b[8:], h.epoch)
-	binary.LittleEndian.PutUint64(b[16:], h.id.dev)
-	binary.LittleEndian.PutUint64(b[24:], h.id.ino)
+	binary.LittleEndian.PutUint64(b[16:], h.id.ino)
 	binary.LittleEndian.PutUint32(b[32:], crc32.Checksum(b[:32], logCRC))
 	return b
 }
@@ -92,18 +93,24 @@ func readLogHeader(f *os.File) (h logHeader, ok bool) {
 		return h, false
 	}
 	h.epoch = binary.LittleEndian.Uint64(b[8:])
-	h.id = fileID{dev: binary.LittleEndian.Uint64(b[16:]), ino: binary.LittleEndian.Uint64(b[24:])}
+	h.id = fileID{ino: binary.LittleEndian.Uint64(b[16:])}
 	return h, true
+}
+
+// logRecordSize is the length of the record of a commit of pages.
+func logRecordSize(pages []bbolt.CommitPage) int {
+	n := logRecordHead + logPageEntry*len(pages)
+	for _, p := range pages {
+		n += len(p.Data)
+	}
+	return n
 }
 
 // encodeLogRecord lays out one commit: a head (magic, checksum, length, page count, epoch,
 // sequence), then each page's offset and size, then the pages. The checksum covers everything
 // after it. The record goes in buf when buf is large enough.
 func encodeLogRecord(buf []byte, pages []bbolt.CommitPage, epoch, seq uint64) []byte {
-	n := logRecordHead + logPageEntry*len(pages)
-	for _, p := range pages {
-		n += len(p.Data)
-	}
+	n := logRecordSize(pages)
 	if cap(buf) < n {
 		buf = make([]byte, n)
 	}
@@ -170,7 +177,8 @@ type discardAt struct{}
 func (discardAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
 
 // liveLogs opens the log files of the data file (identified by id) in epoch order, leaving out
-// any whose header is torn or names another file.
+// any whose header is torn. A file whose header names another data file and that holds
+// commits is an error: replaying them would corrupt this file, ignoring them would lose them.
 func liveLogs(path string, id fileID) ([]*os.File, []uint64, error) {
 	var files []*os.File
 	var epochs []uint64
@@ -184,7 +192,16 @@ func liveLogs(path string, id fileID) ([]*os.File, []uint64, error) {
 			return nil, nil, err
 		}
 		h, ok := readLogHeader(f)
-		if !ok || h.id != id {
+		if ok && h.id != id {
+			n, err := replayFile(f, h.epoch, discardAt{})
+			f.Close()
+			if err != nil || n > 0 {
+				closeAll(files)
+				return nil, nil, cmp.Or(err, fmt.Errorf("%s holds %d commit(s) of another data file than %s: if that file was replaced on purpose, delete %s and %s", p, n, path, logPaths(path)[0], logPaths(path)[1]))
+			}
+			continue
+		}
+		if !ok {
 			f.Close()
 			continue
 		}
@@ -203,6 +220,15 @@ func closeAll(files []*os.File) {
 	}
 }
 
+// replayFile replays the records of an open log file under epoch over w.
+func replayFile(f *os.File, epoch uint64, w io.WriterAt) (int, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return replayLog(f, st.Size(), epoch, w)
+}
+
 // replayAll replays the live logs of the data file over w, in epoch order.
 func replayAll(path string, id fileID, w io.WriterAt) (int, error) {
 	files, epochs, err := liveLogs(path, id)
@@ -212,11 +238,7 @@ func replayAll(path string, id fileID, w io.WriterAt) (int, error) {
 	defer closeAll(files)
 	total := 0
 	for i, f := range files {
-		st, err := f.Stat()
-		if err != nil {
-			return total, err
-		}
-		n, err := replayLog(f, st.Size(), epochs[i], w)
+		n, err := replayFile(f, epochs[i], w)
 		total += n
 		if err != nil {
 			return total, err
@@ -225,30 +247,40 @@ func replayAll(path string, id fileID, w io.WriterAt) (int, error) {
 	return total, nil
 }
 
-// recoverLog completes every commit the log of the data file at path holds: it writes their
-// pages over the file, syncs it and retires the log. It runs before bbolt opens the file,
-// read-only opens included, since a file whose log holds commits is not consistent until they
-// are written back; it looks under a shared lock of the file (what bbolt's readers hold) and
-// writes under an exclusive one (what bbolt's writer holds), so it never touches the file of
-// a running server. A missing data file has nothing to recover.
-func recoverLog(path string, timeout time.Duration) error {
-	data, err := os.OpenFile(path, os.O_RDWR, 0)
+// openLocked opens the data file at path under the lock bbolt keeps on it (exclusive for a
+// writer, shared for a reader), having first written back every commit its log holds; bbolt
+// is then handed this very file (Options.OpenFile), so no other process comes between the
+// recovery and bbolt. Read-only opens recover too, since a file whose log holds commits is not
+// consistent until they are written back; they take the exclusive lock only while they do.
+func openLocked(path string, readOnly bool, timeout time.Duration) (*os.File, error) {
+	flag, how := os.O_RDWR|os.O_CREATE, syscall.LOCK_EX
+	if readOnly {
+		flag, how = os.O_RDWR, syscall.LOCK_SH
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
 	writable := err == nil
-	if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
-		data, err = os.Open(path)
-	}
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	if readOnly && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+		f, err = os.Open(path)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer data.Close()
-	id, err := identify(data.Stat())
+	if err := lockFile(f, how, timeout); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := recoverLocked(f, path, readOnly, writable, timeout); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// recoverLocked writes back the commits of the log of the data file f (locked), syncs it and
+// retires the log.
+func recoverLocked(f *os.File, path string, readOnly, writable bool, timeout time.Duration) error {
+	id, err := identify(f.Stat())
 	if err != nil {
-		return err
-	}
-	if err := lockFile(data, syscall.LOCK_SH, timeout); err != nil {
 		return err
 	}
 	n, err := replayAll(path, id, discardAt{})
@@ -258,39 +290,64 @@ func recoverLog(path string, timeout time.Duration) error {
 	if !writable {
 		return fmt.Errorf("open %s: its commit log holds %d commit(s) to write back, which needs write access to the file", path, n)
 	}
-	if err := lockFile(data, syscall.LOCK_EX, timeout); err != nil {
-		return err
-	}
-	// Another process may have written them back between the two locks: replay what is left.
-	if n, err = replayAll(path, id, data); err != nil {
-		return fmt.Errorf("recover %s from its commit log: %w", path, err)
-	}
-	if n == 0 {
-		return nil
-	}
-	if err := fdatasync(data); err != nil {
-		return err
-	}
-	// The records are in the file now: replayed again after more commits, they would undo them.
-	for _, p := range logPaths(path) {
-		if err := retireLog(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if readOnly {
+		if err := lockFile(f, syscall.LOCK_EX, timeout); err != nil {
 			return err
 		}
+		defer lockFile(f, syscall.LOCK_SH, timeout)
+		// Another reader may have written them back between the two locks.
+		if n, err = replayAll(path, id, discardAt{}); err != nil || n == 0 {
+			return err
+		}
+	}
+	if _, err := replayAll(path, id, f); err != nil {
+		return fmt.Errorf("recover %s from its commit log: %w", path, err)
+	}
+	if err := fdatasync(f); err != nil {
+		return err
+	}
+	return retireLogs(path, id)
+}
+
+// retireLogs gives each log file of the data file a new header and no records, the older file
+// first: a crash between the two leaves the newer one live, and replaying it again, once its
+// commits are in the file, changes nothing. Epochs keep growing across retirements.
+func retireLogs(path string, id fileID) error {
+	files, epochs, err := liveLogs(path, id)
+	if err != nil {
+		return err
+	}
+	closeAll(files)
+	next := uint64(time.Now().UnixNano())
+	if len(epochs) > 0 {
+		next = max(next, epochs[len(epochs)-1]+1)
+	}
+	for _, f := range files {
+		w, err := os.OpenFile(f.Name(), os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		_, err = w.WriteAt(logHeader{epoch: next, id: id}.encode(), 0)
+		if err == nil {
+			err = fdatasync(w)
+		}
+		w.Close()
+		if err != nil {
+			return err
+		}
+		next++
 	}
 	return nil
 }
 
-// retireLog overwrites a log file's header, so that its records no longer count.
-func retireLog(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
+// removeLogs deletes the log files of the data file at path, once they hold nothing to replay.
+func removeLogs(path string) error {
+	for _, p := range logPaths(path) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
-	defer f.Close()
-	if _, err := f.WriteAt(make([]byte, logHeaderSize), 0); err != nil {
-		return err
-	}
-	return fdatasync(f)
+	return nil
 }
 
 // lockFile takes a flock of f (how bbolt locks its file), waiting up to timeout; a lock held
@@ -324,6 +381,8 @@ type commitLog struct {
 	pos, written [2]int64
 	seq          [2]uint64
 	buf          []byte // the last record's bytes, reused
+	last         int64  // where the last record starts
+	pending      bool   // the last record's commit has not been settled
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -414,6 +473,9 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	if err != nil {
 		return err
 	}
+	if size := logRecordSize(pages); uint64(size) > math.MaxUint32 {
+		return fmt.Errorf("a commit of %d bytes is more than the commit log takes in one record", size)
+	}
 	rec := encodeLogRecord(l.buf, pages, epoch, l.seq[i])
 	if cap(rec) <= logKeptBuffer {
 		l.buf = rec // reused by the next append: a commit is a few hundred KiB
@@ -427,9 +489,31 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	if err := fdatasync(l.files[i]); err != nil {
 		return l.fail(fmt.Errorf("sync the commit log: %w", err))
 	}
+	l.last, l.pending = l.pos[i], true
 	l.pos[i] += int64(len(rec))
 	l.seq[i]++
 	return nil
+}
+
+// settle is told, after each commit, whether bbolt completed it. A commit that failed after its
+// record was synced (the data file could not be written) must not come back at the next open:
+// its record is taken back. If that fails too, the log stops.
+func (l *commitLog) settle(committed bool) {
+	pending := l.pending
+	l.pending = false
+	if committed || !pending {
+		return
+	}
+	i := l.active
+	if _, err := l.files[i].WriteAt(make([]byte, logRecordHead), l.last); err != nil {
+		l.fail(fmt.Errorf("take back a failed commit's record: %w", err))
+		return
+	}
+	if err := fdatasync(l.files[i]); err != nil {
+		l.fail(fmt.Errorf("take back a failed commit's record: %w", err))
+		return
+	}
+	l.pos[i], l.seq[i] = l.last, l.seq[i]-1
 }
 
 func (l *commitLog) fail(err error) error {
@@ -517,10 +601,18 @@ func (l *commitLog) checkpoints() {
 	}
 }
 
-// reset writes file i a new header under epoch, after overwriting the records it held when
-// zero is set, and syncs it. The data file must be synced past every record of the file.
+// reset writes file i a new header under epoch and syncs it, then, when zero is set,
+// overwrites the records it held and syncs again: the header goes first, so that no crash can
+// leave the old header over a mix of old records and zeros. The data file must be synced past
+// every record of the file.
 func (l *commitLog) reset(i int, epoch uint64, zero bool) error {
 	f := l.files[i]
+	if _, err := f.WriteAt(logHeader{epoch: epoch, id: l.id}.encode(), 0); err != nil {
+		return err
+	}
+	if err := fdatasync(f); err != nil {
+		return err
+	}
 	if zero {
 		zeros := make([]byte, logMinExtend)
 		for at := int64(logHeaderSize); at < l.written[i]; at += int64(len(zeros)) {
@@ -528,12 +620,9 @@ func (l *commitLog) reset(i int, epoch uint64, zero bool) error {
 				return err
 			}
 		}
-	}
-	if _, err := f.WriteAt(logHeader{epoch: epoch, id: l.id}.encode(), 0); err != nil {
-		return err
-	}
-	if err := fdatasync(f); err != nil {
-		return err
+		if err := fdatasync(f); err != nil {
+			return err
+		}
 	}
 	l.written[i] = max(l.written[i], logHeaderSize)
 	l.pos[i], l.seq[i] = logHeaderSize, 1
@@ -560,7 +649,7 @@ func (l *commitLog) close(remove bool) error {
 	<-l.done
 	defer l.closeFiles()
 	if failed != nil {
-		return nil // the records stay for the next open to write back
+		return failed // the records stay for the next open to write back
 	}
 	if err := l.sync(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -198,9 +199,11 @@ func TestCommitLogReplaysBothFilesInOrder(t *testing.T) {
 	expectClean(t, s, "after recovery")
 }
 
-// TestCommitLogOfAReplacedFileIsIgnored: a log left by a crash beside a file that was then
-// replaced (a restore renames another file over it) is not replayed over the newcomer.
-func TestCommitLogOfAReplacedFileIsIgnored(t *testing.T) {
+// TestCommitLogOfAReplacedFileStopsTheOpen: a log left by a crash beside a file that was then
+// replaced by hand is neither replayed over the newcomer nor dropped: the open fails, naming
+// the files to delete if the replacement was meant; once they are gone the newcomer opens. A
+// restore of a crashed server's file writes its log back and removes it.
+func TestCommitLogOfAReplacedFileStopsTheOpen(t *testing.T) {
 	path, s, then := openRemembering(t)
 	createUsers(t, s, 40, storage.NewID)
 	crash(t, s)
@@ -211,7 +214,67 @@ func TestCommitLogOfAReplacedFileIsIgnored(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	expectRecovered(t, path, 0, "in the replacement (the old file's log must not be replayed over it)")
+	for _, readOnly := range []bool{false, true} {
+		if _, err := Open(path, Options{Collections: domain, ReadOnly: readOnly}); err == nil || !strings.Contains(err.Error(), "another data file") || !strings.Contains(err.Error(), logPaths(path)[1]) {
+			t.Fatalf("open (read-only %v) beside another file's log: %v", readOnly, err)
+		}
+	}
+	if err := removeLogs(path); err != nil {
+		t.Fatal(err)
+	}
+	expectRecovered(t, path, 0, "in the replacement, its old log deleted")
+}
+
+// TestRestoreOverACrashedFile: restoring over the data file of a crashed server reads that
+// file as its last commit left it (the hook sees its users) and leaves no log beside the
+// restored file.
+func TestRestoreOverACrashedFile(t *testing.T) {
+	path, s, then := openRemembering(t)
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	if err := os.WriteFile(snap, then, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	createUsers(t, s, 25, storage.NewID)
+	powerCut(t, s, then, true)
+	seen := -1
+	_, err := Restore(snap, path, true, domain, RestoreHooks{Old: func(old string) error {
+		ro, err := Open(old, Options{Collections: domain, ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer ro.Close()
+		seen = countUsers(t, ro)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != 25 {
+		t.Errorf("the restore's hook saw %d users in the crashed file, want its 25", seen)
+	}
+	for _, p := range logPaths(path) {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is left beside the restored file (%v)", p, err)
+		}
+	}
+	expectRecovered(t, path, 0, "the restored snapshot")
+}
+
+// TestFailedCommitIsTakenBack: a commit whose record was synced but that bbolt did not
+// complete (its data file write failed) is taken back, and does not come back at the next
+// open.
+func TestFailedCommitIsTakenBack(t *testing.T) {
+	path, s, then := openRemembering(t)
+	createUsers(t, s, 10, storage.NewID)
+	l := s.log
+	junk := bytes.Repeat([]byte{0xee}, s.db.Info().PageSize)
+	// As bbolt's writer would: the commit's pages (junk over the meta pages), then its outcome.
+	if err := l.append([]bbolt.CommitPage{{Offset: 0, Data: junk}, {Offset: int64(len(junk)), Data: junk}}); err != nil {
+		t.Fatal(err)
+	}
+	l.settle(false)
+	powerCut(t, s, then, true)
+	expectRecovered(t, path, 10, "after a failed commit")
 }
 
 // TestReadOnlyOpenRecovers: a read-only open (check, backup, the inspect commands) of a file
@@ -309,8 +372,7 @@ func (s *pageSink) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // TestCommitLogNotTakenOverWithCommits: a writer never resets a log that holds commits no
-// recovery wrote back (another server crashed between this one's recovery and its lock); Open
-// recovers again instead.
+// recovery wrote back.
 func TestCommitLogNotTakenOverWithCommits(t *testing.T) {
 	path, s, then := openRemembering(t)
 	createUsers(t, s, 20, storage.NewID)

@@ -35,6 +35,10 @@ func Compact(path string) (before, after int64, err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return 0, 0, err
 	}
+	// The old file's log (written back when it was opened) belongs to a file gone.
+	if err := removeLogs(path); err != nil {
+		return 0, 0, err
+	}
 	return before, after, SyncDir(path)
 }
 

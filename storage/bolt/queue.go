@@ -23,6 +23,7 @@ type commitQueue struct {
 	stopped chan struct{} // closed when the writer goroutine has ended
 	once    sync.Once
 	stats   func(storage.Commit)
+	settle  func(committed bool)
 }
 
 type call struct {
@@ -32,8 +33,10 @@ type call struct {
 
 const maxBatch = 256
 
-func newCommitQueue(db *bbolt.DB, stats func(storage.Commit)) *commitQueue {
-	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stopped: make(chan struct{}), stats: stats}
+// newCommitQueue starts the writer of db; settle, when not nil, is told after each commit whether
+// it completed (the commit log's settle).
+func newCommitQueue(db *bbolt.DB, stats func(storage.Commit), settle func(bool)) *commitQueue {
+	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stopped: make(chan struct{}), stats: stats, settle: settle}
 	go q.run()
 	return q
 }
@@ -151,6 +154,9 @@ func (q *commitQueue) update(writes int, fn func(*bbolt.Tx) error) error {
 		committed = tx
 		return fn(tx)
 	})
+	if q.settle != nil {
+		q.settle(err == nil)
+	}
 	if err == nil && q.stats != nil {
 		st := committed.Stats()
 		q.stats(storage.Commit{Writes: writes, Took: time.Since(start), PageWrites: int(st.GetWrite()) - 1})

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/scimserver/scimserver/storage"
 	"github.com/scimserver/scimserver/storage/internal/observe"
@@ -121,25 +120,20 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		InitialMmapSize: initialMapSize(path, opts.ReadOnly),
 	}
 	if !opts.ReadOnly {
-		bopts.CommitLog = func(pages []bbolt.CommitPage) error { return log.append(pages) }
+		bopts.CommitLog = func(pages []bbolt.CommitPage) error {
+			if log == nil { // bbolt commits within Open only for a file without a synced freelist
+				return errors.New("the data file has no freelist stored: it was not written by scimserver")
+			}
+			return log.append(pages)
+		}
 	}
-	var db *bbolt.DB
-	var err error
-	for attempt := 1; ; attempt++ {
-		if db, err = openBolt(path, bopts); err != nil {
-			return nil, err
-		}
-		if opts.ReadOnly {
-			break
-		}
-		log, err = openLog(path, db.Sync, cmp.Or(opts.CommitLogBytes, DefaultCommitLogBytes))
-		if err == nil {
-			break
-		}
-		db.Close()
-		// Between the recovery and bbolt's lock another server ran on the file and crashed:
-		// recover again.
-		if !errors.Is(err, errLogNotEmpty) || attempt == 3 {
+	db, err := openBolt(path, bopts)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		if log, err = openLog(path, db.Sync, cmp.Or(opts.CommitLogBytes, DefaultCommitLogBytes)); err != nil {
+			db.Close()
 			return nil, fmt.Errorf("open the commit log of %s: %w", path, err)
 		}
 	}
@@ -156,6 +150,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			s.layout, err = migrate(tx, opts.Collections)
 			return err
 		})
+		log.settle(err == nil)
 	}
 	if err != nil {
 		s.closeLog()
@@ -183,7 +178,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			s.commits.Add(1)
 			s.writes.Add(uint64(c.Writes))
 			s.observers.Observe(c)
-		})
+		}, log.settle)
 	}
 	return s, nil
 }
@@ -192,16 +187,20 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 // back, saying in one way, with the path once, why it could not: another process holds its
 // lock, or the operating system refused (permissions, a missing directory).
 func openBolt(path string, opts *bbolt.Options) (*bbolt.DB, error) {
-	if err := recoverLog(path, opts.Timeout); err != nil {
-		return nil, err
+	f, err := openLocked(path, opts.ReadOnly, opts.Timeout)
+	if err == nil {
+		locked := *opts
+		locked.OpenFile = func(string, int, os.FileMode) (*os.File, error) { return f, nil }
+		var db *bbolt.DB
+		if db, err = bbolt.Open(path, 0o600, &locked); err == nil {
+			return db, nil
+		}
+		f.Close()
 	}
-	db, err := bbolt.Open(path, 0o600, opts)
 	var pathErr *fs.PathError
 	switch {
-	case err == nil:
-		return db, nil
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, errLocked(path)
+	case errors.Is(err, ErrLocked):
+		return nil, err
 	case errors.As(err, &pathErr) && pathErr.Path == path:
 		return nil, err // already "open PATH: reason"
 	default:
