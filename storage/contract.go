@@ -359,8 +359,8 @@ type Commit struct {
 	Writes int           // the writes it carried (group commit shares one transaction)
 	Took   time.Duration // from its start to its end, fsync included
 	// PageWrites is how many writes of pages to the data file it made besides its meta page,
-	// each at a place of its own (a node spanning adjacent pages is one write): what its
-	// fdatasync waits for, on a disk where each is an I/O of its own. 0 where the engine does
+	// each at a place of its own (a node spanning adjacent pages is one write): the size of its
+	// record in bbolt's commit log, and what the next checkpoint syncs. 0 where the engine does
 	// not count them (PostgreSQL).
 	PageWrites int
 }
