@@ -1,8 +1,7 @@
 // Package bolt is the embedded storage engine: every tenant's data, the tenants and the tokens in
 // one bbolt file. Every write is one bbolt transaction, durable before it returns (appended to
 // the commit log and fdatasynced: commitlog.go); concurrent writers share commits (group
-// commit). It implements the storage contract and passes its
-// conformance suite.
+// commit). It implements the storage contract and passes its conformance suite.
 package bolt
 
 import (
