@@ -309,35 +309,47 @@ func recoverLocked(f *os.File, path string, readOnly, writable bool, timeout tim
 	return retireLogs(path, id)
 }
 
-// retireLogs gives each log file of the data file a new header and no records, the older file
-// first: a crash between the two leaves the newer one live, and replaying it again, once its
-// commits are in the file, changes nothing. Epochs keep growing across retirements.
+// retireLogs gives each log file of the data file that holds records a new header, and so no
+// records, the older file first: a crash between the two leaves the newer one live, and
+// replaying it again, once its commits are in the file, changes nothing (the other way round,
+// the older one would be replayed over the newer commits). Epochs keep growing.
 func retireLogs(path string, id fileID) error {
+	for {
+		done, err := retireOldest(path, id)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// retireOldest retires the log file of the lowest epoch that holds records, giving it an epoch
+// above both; done reports that none holds any.
+func retireOldest(path string, id fileID) (done bool, err error) {
 	files, epochs, err := liveLogs(path, id)
 	if err != nil {
-		return err
+		return false, err
 	}
-	closeAll(files)
-	next := uint64(time.Now().UnixNano())
-	if len(epochs) > 0 {
-		next = max(next, epochs[len(epochs)-1]+1)
-	}
-	for _, f := range files {
+	defer closeAll(files)
+	for i, f := range files {
+		n, err := replayFile(f, epochs[i], discardAt{})
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			continue
+		}
 		w, err := os.OpenFile(f.Name(), os.O_RDWR, 0)
 		if err != nil {
-			return err
+			return false, err
 		}
-		_, err = w.WriteAt(logHeader{epoch: next, id: id}.encode(), 0)
-		if err == nil {
-			err = fdatasync(w)
+		defer w.Close()
+		next := max(uint64(time.Now().UnixNano()), epochs[len(epochs)-1]+1)
+		if _, err := w.WriteAt(logHeader{epoch: next, id: id}.encode(), 0); err != nil {
+			return false, err
 		}
-		w.Close()
-		if err != nil {
-			return err
-		}
-		next++
+		return false, fdatasync(w)
 	}
-	return nil
+	return true, nil
 }
 
 // removeLogs deletes the log files of the data file at path, once they hold nothing to replay.
