@@ -406,13 +406,7 @@ func TestWriteReadsFactsWithTheRecord(t *testing.T) {
 		if _, err := tx.Get(storagetest.People, uid); err != nil {
 			return err
 		}
-		if err := tx.PutFacts(uid, storage.Facts{Interactions: 4}); err != nil {
-			return err
-		}
-		if f, err := tx.Facts(uid); err != nil || f.Interactions != 4 {
-			t.Errorf("facts the write changed: %+v %v, want 4 interactions", f, err)
-		}
-		return nil
+		return putFactsAndReadBack(t, tx, uid, 4, "facts the write changed")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -559,11 +553,8 @@ func TestPreparedMembersAnswerAsUnprepared(t *testing.T) {
 		if err := tx.PrepareMembers(team, []string{u[2]}, []*storage.Collection{storagetest.People}); err != nil {
 			return err
 		}
-		if err := tx.PutFacts(u[2], storage.Facts{Interactions: 8}); err != nil {
+		if err := putFactsAndReadBack(t, tx, u[2], 8, "facts written after PrepareMembers"); err != nil {
 			return err
-		}
-		if f, err := tx.Facts(u[2]); err != nil || f.Interactions != 8 {
-			t.Errorf("facts written after PrepareMembers: %+v %v, want 8 interactions", f, err)
 		}
 		return undo
 	})
@@ -734,4 +725,16 @@ func TestFindTokenIsOneStatement(t *testing.T) {
 	if got, want := trips.take(), [][]string{{tokenWithTenant}}; !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("round trips %q, want %q", got, want)
 	}
+}
+
+// putFactsAndReadBack writes n interactions as uid's facts in tx and expects them read back.
+func putFactsAndReadBack(t *testing.T, tx storage.Tx, uid string, n int, what string) error {
+	t.Helper()
+	if err := tx.PutFacts(uid, storage.Facts{Interactions: n}); err != nil {
+		return err
+	}
+	if f, err := tx.Facts(uid); err != nil || f.Interactions != n {
+		t.Errorf("%s: %+v %v, want %d interactions", what, f, err, n)
+	}
+	return nil
 }
