@@ -214,6 +214,7 @@ func liveLogs(path string, id fileID) ([]*os.File, []uint64, error) {
 	return files, epochs, nil
 }
 
+// closeAll closes files; nil ones are skipped (os.File.Close of nil does nothing).
 func closeAll(files []*os.File) {
 	for _, f := range files {
 		f.Close()
@@ -283,9 +284,14 @@ func recoverLocked(f *os.File, path string, readOnly, writable bool, timeout tim
 	if err != nil {
 		return err
 	}
-	n, err := replayAll(path, id, discardAt{})
+	// A writer holds the exclusive lock and writes back at once; a reader first looks.
+	var w io.WriterAt = f
+	if readOnly {
+		w = discardAt{}
+	}
+	n, err := replayAll(path, id, w)
 	if err != nil || n == 0 {
-		return err
+		return recoverError(path, err)
 	}
 	if !writable {
 		return fmt.Errorf("open %s: its commit log holds %d commit(s) to write back, which needs write access to the file", path, n)
@@ -296,17 +302,22 @@ func recoverLocked(f *os.File, path string, readOnly, writable bool, timeout tim
 		}
 		defer lockFile(f, syscall.LOCK_SH, timeout)
 		// Another reader may have written them back between the two locks.
-		if n, err = replayAll(path, id, discardAt{}); err != nil || n == 0 {
-			return err
+		if n, err = replayAll(path, id, f); err != nil || n == 0 {
+			return recoverError(path, err)
 		}
-	}
-	if _, err := replayAll(path, id, f); err != nil {
-		return fmt.Errorf("recover %s from its commit log: %w", path, err)
 	}
 	if err := fdatasync(f); err != nil {
 		return err
 	}
 	return retireLogs(path, id)
+}
+
+// recoverError says which file a failed write-back was for.
+func recoverError(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("recover %s from its commit log: %w", path, err)
 }
 
 // retireLogs gives each log file of the data file that holds records a new header, and so no
@@ -331,11 +342,7 @@ func retireOldest(path string, id fileID) (done bool, err error) {
 	}
 	defer closeAll(files)
 	for i, f := range files {
-		n, err := replayFile(f, epochs[i], discardAt{})
-		if err != nil {
-			return false, err
-		}
-		if n == 0 {
+		if !startsRecords(f, epochs[i]) {
 			continue
 		}
 		w, err := os.OpenFile(f.Name(), os.O_RDWR, 0)
@@ -344,12 +351,39 @@ func retireOldest(path string, id fileID) (done bool, err error) {
 		}
 		defer w.Close()
 		next := max(uint64(time.Now().UnixNano()), epochs[len(epochs)-1]+1)
-		if _, err := w.WriteAt(logHeader{epoch: next, id: id}.encode(), 0); err != nil {
-			return false, err
-		}
-		return false, fdatasync(w)
+		return false, writeHeader(w, logHeader{epoch: next, id: id})
 	}
 	return true, nil
+}
+
+// startsRecords reports whether the log file f, under epoch, begins with the head of a first
+// record: what recovery retires (a torn first record too, harmlessly).
+func startsRecords(f *os.File, epoch uint64) bool {
+	head := make([]byte, logRecordHead)
+	if _, err := f.ReadAt(head, logHeaderSize); err != nil {
+		return false
+	}
+	return binary.LittleEndian.Uint32(head[0:]) == logRecordMagic && binary.LittleEndian.Uint64(head[16:]) == epoch &&
+		binary.LittleEndian.Uint64(head[24:]) == 1
+}
+
+// writeHeader writes h at the start of f and syncs it.
+func writeHeader(f *os.File, h logHeader) error {
+	if _, err := f.WriteAt(h.encode(), 0); err != nil {
+		return err
+	}
+	return fdatasync(f)
+}
+
+// writeZeros overwrites f from from to to with zeros and syncs it.
+func writeZeros(f *os.File, from, to int64) error {
+	zeros := make([]byte, logMinExtend)
+	for at := from; at < to; at += int64(len(zeros)) {
+		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), to-at)], at); err != nil {
+			return err
+		}
+	}
+	return fdatasync(f)
 }
 
 // removeLogs deletes the log files of the data file at path, once they hold nothing to replay.
@@ -434,7 +468,7 @@ func openLog(path string, syncData func() error, rotateAt int64) (*commitLog, er
 	for i, p := range logPaths(path) {
 		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			l.closeFiles()
+			closeAll(l.files[:])
 			return nil, err
 		}
 		l.files[i] = f
@@ -443,7 +477,7 @@ func openLog(path string, syncData func() error, rotateAt int64) (*commitLog, er
 		}
 		st, err := f.Stat()
 		if err != nil {
-			l.closeFiles()
+			closeAll(l.files[:])
 			return nil, err
 		}
 		l.written[i] = st.Size()
@@ -451,25 +485,17 @@ func openLog(path string, syncData func() error, rotateAt int64) (*commitLog, er
 	// Epochs only grow, so that no record left in a file from an earlier life counts again.
 	for i := range l.files {
 		if err := l.reset(i, max(last+1, uint64(time.Now().UnixNano())), false); err != nil {
-			l.closeFiles()
+			closeAll(l.files[:])
 			return nil, err
 		}
 		last = l.epoch[i]
 	}
 	if err := SyncDir(path); err != nil {
-		l.closeFiles()
+		closeAll(l.files[:])
 		return nil, err
 	}
 	go l.checkpoints()
 	return l, nil
-}
-
-func (l *commitLog) closeFiles() {
-	for _, f := range l.files {
-		if f != nil {
-			f.Close()
-		}
-	}
 }
 
 // append is bbolt's CommitLog: it writes one commit's pages to the active file and syncs it.
@@ -546,13 +572,7 @@ func (l *commitLog) extend(i int, end int64) error {
 	}
 	grow := min(max(l.written[i], logMinExtend), logMaxExtend)
 	end = max(end, l.written[i]+grow)
-	zeros := make([]byte, logMinExtend)
-	for at := l.written[i]; at < end; at += int64(len(zeros)) {
-		if _, err := l.files[i].WriteAt(zeros[:min(int64(len(zeros)), end-at)], at); err != nil {
-			return err
-		}
-	}
-	if err := fdatasync(l.files[i]); err != nil {
+	if err := writeZeros(l.files[i], l.written[i], end); err != nil {
 		return err
 	}
 	l.written[i] = end
@@ -618,21 +638,11 @@ func (l *commitLog) checkpoints() {
 // leave the old header over a mix of old records and zeros. The data file must be synced past
 // every record of the file.
 func (l *commitLog) reset(i int, epoch uint64, zero bool) error {
-	f := l.files[i]
-	if _, err := f.WriteAt(logHeader{epoch: epoch, id: l.id}.encode(), 0); err != nil {
-		return err
-	}
-	if err := fdatasync(f); err != nil {
+	if err := writeHeader(l.files[i], logHeader{epoch: epoch, id: l.id}); err != nil {
 		return err
 	}
 	if zero {
-		zeros := make([]byte, logMinExtend)
-		for at := int64(logHeaderSize); at < l.written[i]; at += int64(len(zeros)) {
-			if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), l.written[i]-at)], at); err != nil {
-				return err
-			}
-		}
-		if err := fdatasync(f); err != nil {
+		if err := writeZeros(l.files[i], logHeaderSize, l.written[i]); err != nil {
 			return err
 		}
 	}
@@ -659,7 +669,7 @@ func (l *commitLog) close(remove bool) error {
 	}
 	close(l.jobs)
 	<-l.done
-	defer l.closeFiles()
+	defer closeAll(l.files[:])
 	if failed != nil {
 		return failed // the records stay for the next open to write back
 	}
