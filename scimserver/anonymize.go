@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -107,7 +106,7 @@ func (s *Service) prepareErasure(tx storage.Tx, rec storage.Record) (*erasure, e
 		}
 	}
 	setInactive(doc)
-	if e.raw, err = json.Marshal(doc); err != nil {
+	if e.raw, err = encodeDoc(doc); err != nil {
 		return nil, err
 	}
 	return e, nil

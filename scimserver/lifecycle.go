@@ -1,8 +1,6 @@
 package scimserver
 
 import (
-	"encoding/json"
-
 	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/storage"
 )
@@ -81,7 +79,7 @@ func deactivate(tx storage.Tx, k *Kind, rec storage.Record, doc map[string]any) 
 		return rec.Version, false, nil
 	}
 	var err error
-	if rec.Doc, err = json.Marshal(doc); err != nil {
+	if rec.Doc, err = encodeDoc(doc); err != nil {
 		return 0, false, err
 	}
 	rec.Keys = k.Collection.KeysOf(doc)

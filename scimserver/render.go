@@ -232,28 +232,44 @@ func (s *Service) renderBytes(tx storage.Tx, k *Kind, rec storage.Record, base s
 // lifecycle extension and a user's groups are — as json.Marshal writes it (object keys in byte
 // order), without its reflection; anything else goes through json.Marshal.
 func appendValue(b []byte, v any) []byte {
+	b, _ = appendEncoded(b, v)
+	return b
+}
+
+// encodeDoc encodes a document to store as json.Marshal does, without its reflection for what
+// documents are made of (objects, lists, strings, booleans); its numbers and anything else go
+// through json.Marshal, whose error it returns.
+func encodeDoc(doc map[string]any) ([]byte, error) {
+	return appendEncoded(make([]byte, 0, 512), doc)
+}
+
+// appendEncoded is appendValue, reporting a value json.Marshal refused (written as null).
+func appendEncoded(b []byte, v any) ([]byte, error) {
+	var err error
 	switch v := v.(type) {
 	case string:
-		return appendString(b, v)
+		return appendString(b, v), nil
 	case bool:
-		return strconv.AppendBool(b, v)
+		return strconv.AppendBool(b, v), nil
 	case int:
-		return strconv.AppendInt(b, int64(v), 10)
+		return strconv.AppendInt(b, int64(v), 10), nil
 	case []any:
 		if v == nil {
-			return append(b, "null"...)
+			return append(b, "null"...), nil
 		}
 		b = append(b, '[')
 		for i, el := range v {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendValue(b, el)
+			if b, err = appendEncoded(b, el); err != nil {
+				return b, err
+			}
 		}
-		return append(b, ']')
+		return append(b, ']'), nil
 	case map[string]any:
 		if v == nil {
-			return append(b, "null"...)
+			return append(b, "null"...), nil
 		}
 		keys := make([]string, 0, len(v))
 		for k := range v {
@@ -267,9 +283,11 @@ func appendValue(b []byte, v any) []byte {
 			}
 			b = appendString(b, k)
 			b = append(b, ':')
-			b = appendValue(b, v[k])
+			if b, err = appendEncoded(b, v[k]); err != nil {
+				return b, err
+			}
 		}
-		return append(b, '}')
+		return append(b, '}'), nil
 	}
 	return appendJSON(b, v)
 }
@@ -284,7 +302,8 @@ func appendString(b []byte, s string) []byte {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
 		case c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&':
-			return appendJSON(b[:start], s)
+			b, _ = appendJSON(b[:start], s) // a string always encodes
+			return b
 		default:
 			b = append(b, c)
 		}
@@ -292,11 +311,11 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendJSON appends v's JSON encoding; v is always server-built and encodable.
-func appendJSON(b []byte, v any) []byte {
+// appendJSON appends v's JSON encoding, or null with json.Marshal's error.
+func appendJSON(b []byte, v any) ([]byte, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return append(b, "null"...)
+		return append(b, "null"...), err
 	}
-	return append(b, raw...)
+	return append(b, raw...), nil
 }

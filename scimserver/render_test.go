@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scimserver/scimserver/storage"
+	"github.com/scimserver/scimserver/strictjson"
 )
 
 // TestRawRenderMatchesMapRender: the fast path that splices stored documents must produce the
@@ -106,6 +107,37 @@ func TestAppendValueIsJSONMarshal(t *testing.T) {
 			t.Errorf("%v: %s, json.Marshal %s", v, got, want)
 		}
 	}
+}
+
+// FuzzEncodeDoc: a stored document is written exactly as json.Marshal writes it, whether as a
+// body decodes or as validation makes it.
+func FuzzEncodeDoc(f *testing.F) {
+	for _, seed := range []string{
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@example.com","active":true,` +
+			`"name":{"givenName":"Zoë","familyName":"<O'Brien & Co>"},"emails":[{"value":"a@example.com","primary":true}],` +
+			`"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"7","manager":{"value":"m"}}}`,
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"x\u0000\u2028\ud800","x":[1.50,-0,1e400,null,{}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	users := Users()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := strictjson.DecodeObject(body)
+		if err != nil {
+			return
+		}
+		same := func(doc map[string]any) {
+			want, werr := json.Marshal(doc)
+			got, gerr := encodeDoc(doc)
+			if (werr == nil) != (gerr == nil) || (werr == nil && string(got) != string(want)) {
+				t.Fatalf("encodeDoc %s (%v), json.Marshal %s (%v)", got, gerr, want, werr)
+			}
+		}
+		same(m)
+		if doc, _, err := users.docFromBody(m); err == nil {
+			same(doc)
+		}
+	})
 }
 
 // TestMemberListIsMembersOf: a group's member list, written straight from the membership index,

@@ -3,7 +3,6 @@ package scimserver
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -330,7 +329,7 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 		return rec.Version, nil, nil // nothing changes: version and lastModified stay
 	}
 	version := rec.Version
-	if rec.Doc, err = json.Marshal(newDoc); err != nil {
+	if rec.Doc, err = encodeDoc(newDoc); err != nil {
 		return 0, nil, err
 	}
 	rec.Keys = k.Collection.KeysOf(newDoc)
@@ -517,7 +516,7 @@ func (k *Kind) input(body []byte) (input, error) {
 	if err := checkKeys(k.Collection.KeysOf(doc)); err != nil {
 		return input{}, err
 	}
-	if in.raw, err = json.Marshal(doc); err != nil {
+	if in.raw, err = encodeDoc(doc); err != nil {
 		return input{}, err
 	}
 	return in, nil

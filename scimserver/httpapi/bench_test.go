@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -313,15 +314,44 @@ func (e *benchEnv) parallel(b *testing.B, clients int, op func(i int64)) {
 	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 	var n atomic.Int64
 	b.ReportAllocs()
+	stop := profileTimed(b)
 	b.ResetTimer() // not the seeding
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			op(n.Add(1))
 		}
 	})
+	stop()
 	if onBolt && commits.Load() > 0 {
 		b.ReportMetric(float64(writes.Load())/float64(commits.Load()), "writes/commit")
 		b.ReportMetric(float64(pages.Load())/float64(b.N), "pages/op")
+	}
+}
+
+// profileTimed writes a CPU profile of the timed part alone to the file that
+// SCIMSERVER_BENCH_CPUPROFILE names (with ".postgres" added in the PostgreSQL pass), if it is
+// set: -cpuprofile would also profile the seeding, which costs more than the operations
+// measured. It returns what ends the profile.
+func profileTimed(b *testing.B) func() {
+	path := os.Getenv("SCIMSERVER_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	if onPostgres {
+		path += ".postgres"
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }
 
