@@ -23,15 +23,16 @@ import (
 // commit's pages (the meta page last) are appended to it and synced before any of them
 // reaches the data file; the data file is then written without a sync, and synced at a
 // checkpoint, after which the log that the checkpoint covers is reset. After a crash,
-// recoverLog writes the pages of every whole record back over the data file before bbolt
+// recoverLocked writes the pages of every whole record back over the data file before bbolt
 // reads it: the file is then exactly as the last acknowledged commit left it.
 //
 // Two files alternate: commits append to one while the other, full, waits for its checkpoint
 // (an fdatasync of the data file, then a new header). Each reset gives a file a higher epoch;
 // a record counts only under its file's epoch and in sequence, so replaying both files in
 // epoch order replays the commits in the order they were made, and stops at a torn last
-// record. A header also names the data file (device and inode): the log of a file that a
-// restore or a compaction replaced is not replayed over its successor.
+// record. A header also names the data file (its inode): the log of a file that a restore or
+// a compaction replaced is not replayed over its successor; and the log's commits must carry
+// on from the file's own (recoverLocked): nor is it replayed over a copy put in its place.
 //
 // The log holds images of pages with personal data until it is overwritten: the scrub that
 // follows an erasure zeroes both files (clearLog) before it reports the erasure cleared.
@@ -278,20 +279,19 @@ func openLocked(path string, readOnly bool, timeout time.Duration) (*os.File, er
 }
 
 // recoverLocked writes back the commits of the log of the data file f (locked), syncs it and
-// retires the log.
+// retires the log. It looks first: the log must continue the file's own history.
 func recoverLocked(f *os.File, path string, readOnly, writable bool, timeout time.Duration) error {
 	id, err := identify(f.Stat())
 	if err != nil {
 		return err
 	}
-	// A writer holds the exclusive lock and writes back at once; a reader first looks.
-	var w io.WriterAt = f
-	if readOnly {
-		w = discardAt{}
-	}
-	n, err := replayAll(path, id, w)
+	seen := &metaWatch{w: discardAt{}}
+	n, err := replayAll(path, id, seen)
 	if err != nil || n == 0 {
 		return recoverError(path, err)
+	}
+	if err := seen.continues(f, path); err != nil {
+		return err
 	}
 	if !writable {
 		return fmt.Errorf("open %s: its commit log holds %d commit(s) to write back, which needs write access to the file", path, n)
@@ -301,15 +301,63 @@ func recoverLocked(f *os.File, path string, readOnly, writable bool, timeout tim
 			return err
 		}
 		defer lockFile(f, syscall.LOCK_SH, timeout)
-		// Another reader may have written them back between the two locks.
-		if n, err = replayAll(path, id, f); err != nil || n == 0 {
-			return recoverError(path, err)
-		}
+	}
+	// Another reader may have written them back between the two locks.
+	if n, err = replayAll(path, id, f); err != nil || n == 0 {
+		return recoverError(path, err)
 	}
 	if err := fdatasync(f); err != nil {
 		return err
 	}
 	return retireLogs(path, id)
+}
+
+// metaWatch passes a replay's page writes on to w and notes the transaction ids of the meta
+// pages among them: the first and the last commit the log holds.
+type metaWatch struct {
+	w           io.WriterAt
+	first, last uint64
+	pageSize    int
+}
+
+func (m *metaWatch) WriteAt(p []byte, off int64) (int, error) {
+	if txid, ok := bbolt.MetaTxid(p); ok && off < 2*int64(len(p)) {
+		if m.pageSize == 0 {
+			m.first = txid
+		}
+		m.last, m.pageSize = txid, len(p)
+	}
+	return m.w.WriteAt(p, off)
+}
+
+// continues checks that the log's commits continue the history of the data file f: a file
+// put in place of the crashed one under the same inode (a backup copied over it) is older
+// than the log's first commit, or newer than its last; writing the log back over it would
+// corrupt it. The file's own transaction id is that of its newer valid meta page. Its meta
+// pages are written without a sync since the checkpoint before the log's first commit: a
+// crash can tear the newer one and leave the other one commit older, so the file may read
+// two commits before the log's first.
+func (m *metaWatch) continues(f *os.File, path string) error {
+	if m.pageSize == 0 {
+		return nil // no commit's meta page: nothing to compare
+	}
+	var txid uint64
+	found := false
+	page := make([]byte, m.pageSize)
+	for i := range int64(2) {
+		if _, err := f.ReadAt(page, i*int64(m.pageSize)); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if t, ok := bbolt.MetaTxid(page); ok {
+			txid, found = max(txid, t), true
+		}
+	}
+	if !found || (txid+2 >= m.first && txid <= m.last) {
+		return nil // no valid meta page: only the log can tell
+	}
+	logs := logPaths(path)
+	return fmt.Errorf("%s is at commit %d, but its commit log holds commits %d to %d: the file is not the one the log was kept for (a copy put in its place?); restore a backup with the restore command, or, if the file was replaced on purpose, delete %s and %s",
+		path, txid, m.first, m.last, logs[0], logs[1])
 }
 
 // recoverError says which file a failed write-back was for.

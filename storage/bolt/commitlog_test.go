@@ -261,6 +261,124 @@ func TestCommitLogOfAReplacedFileStopsTheOpen(t *testing.T) {
 	expectRecovered(t, path, 0, "in the replacement, its old log deleted")
 }
 
+// TestCommitLogOverAnotherCopyStopsTheOpen: a copy put over a crashed server's data file in
+// place (the same inode, so the log still names it) — a backup from before the log's first
+// commit, or a copy that went on past its last — is not the file the log continues: writing
+// the log back would corrupt it. The open stops, leaves the file as it is and names the files
+// to delete; once they are gone the copy opens with what it held.
+func TestCommitLogOverAnotherCopyStopsTheOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		users int // in the copy
+		copy  func(t *testing.T, path string, old []byte) []byte
+	}{
+		{"older", 20, func(t *testing.T, path string, old []byte) []byte { return old }},
+		{"newer", 100, func(t *testing.T, path string, old []byte) []byte {
+			// The crashed file, copied elsewhere (no log there) and written on.
+			cp := filepath.Join(t.TempDir(), "copy.db")
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cp, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := openAt(t, cp)
+			for range 3 {
+				createUsers(t, s, 10, storage.NewID)
+			}
+			closeStore(t, s)
+			raw, err = os.ReadFile(cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return raw
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "data.db")
+			s := openAt(t, path)
+			createUsers(t, s, 20, storage.NewID)
+			closeStore(t, s)
+			old, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = openAt(t, path)
+			createUsers(t, s, 20, storage.NewID)
+			closeStore(t, s)
+			s = openAt(t, path)
+			for range 3 {
+				createUsers(t, s, 10, storage.NewID)
+			}
+			crash(t, s)
+			content := tc.copy(t, path, old)
+			overwrite(t, path, content)
+			for _, readOnly := range []bool{false, true} {
+				_, err := Open(path, Options{Collections: domain, ReadOnly: readOnly})
+				if err == nil || !strings.Contains(err.Error(), "not the one the log was kept for") || !strings.Contains(err.Error(), logPaths(path)[1]) {
+					t.Fatalf("open (read-only %v) of the copy beside the log: %v", readOnly, err)
+				}
+				if now, err := os.ReadFile(path); err != nil || !bytes.Equal(now, content) {
+					t.Fatalf("the refused open changed the file (%v)", err)
+				}
+			}
+			if err := removeLogs(path); err != nil {
+				t.Fatal(err)
+			}
+			expectRecovered(t, path, tc.users, "in the copy, the log deleted")
+		})
+	}
+}
+
+// TestCommitLogOverATornMeta: the log's first commit follows the one the checkpoint synced,
+// but a crash can tear the file's newer meta page and leave the other one a commit older: the
+// file then reads two commits before the log starts, and is recovered all the same.
+func TestCommitLogOverATornMeta(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	closeStore(t, openAt(t, path))
+	then, err := os.ReadFile(path) // synced by the close: what the log continues
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openAt(t, path)
+	for range 3 {
+		createUsers(t, s, 10, storage.NewID)
+	}
+	pageSize := s.db.Info().PageSize
+	powerCut(t, s, then, false)
+	newer, txid := 0, uint64(0)
+	for i := range 2 {
+		if t2, ok := bbolt.MetaTxid(then[i*pageSize : (i+1)*pageSize]); ok && t2 >= txid {
+			newer, txid = i, t2
+		}
+	}
+	torn := append([]byte(nil), then...)
+	copy(torn[newer*pageSize+64:], "torn")
+	overwrite(t, path, torn)
+	expectRecovered(t, path, 30, "after a power cut that tore the newer meta page")
+}
+
+// overwrite puts content in the file at path in place: the same inode, as cp over it does.
+func overwrite(t *testing.T, path string, content []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(content); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func closeStore(t *testing.T, s *Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRestoreOverACrashedFile: restoring over the data file of a crashed server reads that
 // file as its last commit left it (the hook sees its users) and leaves no log beside the
 // restored file.

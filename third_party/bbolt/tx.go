@@ -625,6 +625,20 @@ func (tx *Tx) commitPages() []CommitPage {
 	return append(out, CommitPage{Offset: int64(p.Id()) * int64(tx.db.pageSize), Data: buf})
 }
 
+// MetaTxid reads the transaction id of a meta page: a commit's last CommitPage, or either of
+// the first two pages of a data file. ok is false for bytes that are not a valid meta page of
+// this version.
+func MetaTxid(page []byte) (txid uint64, ok bool) {
+	if len(page) < int(common.PageHeaderSize+unsafe.Sizeof(common.Meta{})) {
+		return 0, false
+	}
+	p := (*common.Page)(unsafe.Pointer(&page[0]))
+	if !p.IsMetaPage() || p.Meta().Validate() != nil {
+		return 0, false
+	}
+	return uint64(p.Meta().Txid()), true
+}
+
 // writeMeta writes the meta to the disk.
 func (tx *Tx) writeMeta() error {
 	// gofail: var beforeWriteMetaError string
