@@ -354,6 +354,20 @@ type Instrumented interface {
 	Sizes() (total, used int64, err error)
 }
 
+// Checkpointed is implemented by engines that acknowledge commits by appending them to a log of
+// their own, which a checkpoint later makes redundant (bbolt's commit log).
+type Checkpointed interface {
+	// LogFigures reports the log as it stands.
+	LogFigures() LogFigures
+}
+
+// LogFigures describe an engine's commit log since the store was opened.
+type LogFigures struct {
+	Bytes          int64         // of commits not yet checkpointed: what a crash now would replay
+	Checkpoints    uint64        // completed
+	CheckpointTime time.Duration // spent in them, the data file's sync included
+}
+
 // Commit is what an engine reports of one committed write transaction.
 type Commit struct {
 	Writes int           // the writes it carried (group commit shares one transaction)

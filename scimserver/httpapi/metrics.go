@@ -135,6 +135,9 @@ type storeCollector struct {
 	tenants      *prometheus.Desc
 	users        *prometheus.Desc
 	groups       *prometheus.Desc
+	logBytes     *prometheus.Desc
+	checkpoints  *prometheus.Desc
+	checkpointS  *prometheus.Desc
 	scrubs       *prometheus.Desc
 	scrubAge     *prometheus.Desc
 	scansRunning *prometheus.Desc
@@ -157,6 +160,12 @@ func newStoreCollector(svc *scimserver.Service) *storeCollector {
 			"Users stored, per tenant.", []string{"tenant"}, nil),
 		groups: prometheus.NewDesc(metricsNamespace+"_groups",
 			"Groups stored, per tenant.", []string{"tenant"}, nil),
+		logBytes: prometheus.NewDesc(metricsNamespace+"_store_commit_log_bytes",
+			"Bytes of commits in the commit log that no checkpoint has made redundant yet: what the next open would write back after a crash now (bbolt).", nil, nil),
+		checkpoints: prometheus.NewDesc(metricsNamespace+"_store_checkpoints_total",
+			"Checkpoints of the commit log completed since the start: each syncs the data file and frees a log file (bbolt).", nil, nil),
+		checkpointS: prometheus.NewDesc(metricsNamespace+"_store_checkpoint_seconds_total",
+			"Time the checkpoints since the start took, the data file's sync included (bbolt).", nil, nil),
 		scrubs: prometheus.NewDesc(metricsNamespace+"_scrub_pending",
 			"Anonymizations whose clearing of freed storage (which may still hold the erased values) has not run yet.", nil, nil),
 		scrubAge: prometheus.NewDesc(metricsNamespace+"_scrub_pending_age_seconds",
@@ -179,6 +188,9 @@ func newStoreCollector(svc *scimserver.Service) *storeCollector {
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.size
 	ch <- c.used
+	ch <- c.logBytes
+	ch <- c.checkpoints
+	ch <- c.checkpointS
 	ch <- c.tenants
 	ch <- c.users
 	ch <- c.groups
@@ -200,6 +212,12 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(size))
 		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(used))
+	}
+	if cp, ok := c.svc.Store().(storage.Checkpointed); ok {
+		f := cp.LogFigures()
+		ch <- prometheus.MustNewConstMetric(c.logBytes, prometheus.GaugeValue, float64(f.Bytes))
+		ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(f.Checkpoints))
+		ch <- prometheus.MustNewConstMetric(c.checkpointS, prometheus.CounterValue, f.CheckpointTime.Seconds())
 	}
 	if e, ok := c.svc.Store().(storage.Eraser); ok {
 		if n, oldest, err := e.PendingErasures(); err != nil {

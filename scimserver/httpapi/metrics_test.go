@@ -191,6 +191,17 @@ func TestMetricsEndpoint(t *testing.T) {
 	} else if pages != 0 {
 		t.Errorf("%v commits counted page writes over PostgreSQL", pages)
 	}
+	// bbolt's commit log holds at least the pages of these commits, meta pages included, with
+	// no checkpoint yet (its files are 32 MiB); PostgreSQL has no such log.
+	logBytes, logged := sample(body, "scimserver_store_commit_log_bytes")
+	checkpoints, _ := sample(body, "scimserver_store_checkpoints_total")
+	if _, ok := e.store.(*bolt.Store); ok {
+		if logBytes < (pagesSum+commits)*4096 || checkpoints != 0 {
+			t.Errorf("commit log %v bytes after %v page writes, %v checkpoints:\n%s", logBytes, pagesSum+commits, checkpoints, grepLines(body, "_store_c"))
+		}
+	} else if logged {
+		t.Errorf("a commit log over PostgreSQL: %s", grepLines(body, "commit_log"))
+	}
 	want("go_goroutines", 1)
 	want("process_cpu_seconds_total", 0)
 	if v, _ := sample(body, "scimserver_users", `tenant="acme"`); v != 0 {

@@ -10,10 +10,13 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/scimserver/scimserver/storage"
 )
 
 // The commit log makes a write durable with one sequential append and one fdatasync. bbolt
@@ -478,6 +481,11 @@ type commitLog struct {
 	last         int64  // where the last record starts
 	pending      bool   // the last record's commit has not been settled
 
+	// For metrics: each file's bytes of records, the checkpoints done and their time.
+	held            [2]atomic.Int64
+	checkpointsDone atomic.Uint64
+	checkpointTime  atomic.Int64
+
 	mu     sync.Mutex
 	cond   *sync.Cond
 	epoch  [2]uint64
@@ -578,6 +586,7 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	l.last, l.pending = l.pos[i], true
 	l.pos[i] += int64(len(rec))
 	l.seq[i]++
+	l.held[i].Add(int64(len(rec)))
 	return nil
 }
 
@@ -599,6 +608,7 @@ func (l *commitLog) settle(committed bool) {
 		l.fail(fmt.Errorf("take back a failed commit's record: %w", err))
 		return
 	}
+	l.held[i].Add(l.last - l.pos[i])
 	l.pos[i], l.seq[i] = l.last, l.seq[i]-1
 }
 
@@ -653,6 +663,12 @@ func (l *commitLog) rotate() <-chan struct{} {
 	return l.rotateLocked(true)
 }
 
+// figures reports the log for metrics.
+func (l *commitLog) figures() storage.LogFigures {
+	return storage.LogFigures{Bytes: l.held[0].Load() + l.held[1].Load(), Checkpoints: l.checkpointsDone.Load(),
+		CheckpointTime: time.Duration(l.checkpointTime.Load())}
+}
+
 // failure is the error that stopped the log, if one did.
 func (l *commitLog) failure() error {
 	l.mu.Lock()
@@ -663,12 +679,17 @@ func (l *commitLog) failure() error {
 func (l *commitLog) checkpoints() {
 	defer close(l.done)
 	for c := range l.jobs {
+		start := time.Now()
 		err := l.sync()
 		if err == nil {
 			l.mu.Lock()
 			next := max(l.epoch[0], l.epoch[1]) + 1
 			l.mu.Unlock()
 			err = l.reset(c.file, next, c.zero)
+		}
+		if err == nil {
+			l.checkpointsDone.Add(1)
+			l.checkpointTime.Add(int64(time.Since(start)))
 		}
 		l.mu.Lock()
 		if err != nil && l.err == nil {
@@ -696,6 +717,7 @@ func (l *commitLog) reset(i int, epoch uint64, zero bool) error {
 	}
 	l.written[i] = max(l.written[i], logHeaderSize)
 	l.pos[i], l.seq[i] = logHeaderSize, 1
+	l.held[i].Store(0)
 	l.mu.Lock()
 	l.epoch[i] = epoch
 	l.mu.Unlock()

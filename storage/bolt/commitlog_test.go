@@ -483,11 +483,23 @@ func TestCommitLogRotates(t *testing.T) {
 			t.Errorf("%s grew to %d bytes: the files are not taking turns", p, st.Size())
 		}
 	}
-	s.log.mu.Lock()
-	checkpoints := max(s.log.epoch[0], s.log.epoch[1]) - started
-	s.log.mu.Unlock()
+	l := s.log
+	l.mu.Lock()
+	for l.busy {
+		l.cond.Wait()
+	}
+	checkpoints := max(l.epoch[0], l.epoch[1]) - started
+	l.mu.Unlock()
 	if checkpoints < 10 {
 		t.Errorf("%d checkpoints over 1,000 writes of 64 KiB files, want many", checkpoints)
+	}
+	// The figures for metrics: each checkpoint counted, and the bytes of the records since.
+	f := s.LogFigures()
+	if f.Checkpoints != checkpoints || f.CheckpointTime <= 0 {
+		t.Errorf("figures tell %d checkpoints in %v, the files %d", f.Checkpoints, f.CheckpointTime, checkpoints)
+	}
+	if held := l.pos[0] + l.pos[1] - 2*logHeaderSize; f.Bytes != held || held <= 0 {
+		t.Errorf("figures tell %d bytes in the log, the files hold %d", f.Bytes, held)
 	}
 	expectClean(t, s, "after many checkpoints")
 }

@@ -283,6 +283,16 @@ func (s *Store) Path() string { return s.path }
 // writes run.
 func (s *Store) ObserveCommits(fn func(storage.Commit)) { s.observers.Add(fn) }
 
+// LogFigures reports the commit log: zeros for a read-only store, which has none.
+func (s *Store) LogFigures() storage.LogFigures {
+	if s.log == nil {
+		return storage.LogFigures{}
+	}
+	return s.log.figures()
+}
+
+var _ storage.Checkpointed = (*Store)(nil)
+
 // CommitStats reports how many transactions were committed and how many writes they carried.
 func (s *Store) CommitStats() (commits, writes uint64) { return s.commits.Load(), s.writes.Load() }
 
