@@ -356,7 +356,7 @@ func (m *metaWatch) continues(f *os.File, path string) error {
 		}
 	}
 	if !found || (txid+2 >= m.first && txid <= m.last) {
-		return nil // no valid meta page: only the log can tell
+		return nil // the log continues the file, or the file has no valid meta page to tell by
 	}
 	logs := logPaths(path)
 	return fmt.Errorf("%s is at commit %d, but its commit log holds commits %d to %d: the file is not the one the log was kept for (a copy put in its place?); restore a backup with the restore command, or, if the file was replaced on purpose, delete %s and %s",
