@@ -474,15 +474,16 @@ type commitLog struct {
 	sync     func() error // an fdatasync of the data file
 	rotateAt int64        // a file is checkpointed once its records pass this
 	// Of each file, owned by the writer while the file is active and by the checkpoint while
-	// it is not: the next append offset, the bytes known written, and the next sequence number.
-	pos, written [2]int64
-	seq          [2]uint64
+	// it is not: the next append offset (atomic, for metrics), the bytes known written, and
+	// the next sequence number.
+	pos     [2]atomic.Int64
+	written [2]int64
+	seq     [2]uint64
 	buf          []byte // the last record's bytes, reused
 	last         int64  // where the last record starts
 	pending      bool   // the last record's commit has not been settled
 
-	// For metrics: each file's bytes of records, the checkpoints done and their time.
-	held            [2]atomic.Int64
+	// For metrics: the checkpoints done and their time.
 	checkpointsDone atomic.Uint64
 	checkpointTime  atomic.Int64
 
@@ -559,7 +560,7 @@ func openLog(path string, syncData func() error, rotateAt int64) (*commitLog, er
 // failed write or sync of the record stops the log, since what the disk then holds is unknown.
 func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	l.mu.Lock()
-	if l.err == nil && l.pos[l.active] >= l.rotateAt {
+	if l.err == nil && l.pos[l.active].Load() >= l.rotateAt {
 		l.rotateLocked(false)
 	}
 	i, epoch, err := l.active, l.epoch[l.active], l.err
@@ -574,19 +575,19 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	if cap(rec) <= logKeptBuffer {
 		l.buf = rec // reused by the next append: a commit is a few hundred KiB
 	}
-	if err := l.extend(i, l.pos[i]+int64(len(rec))); err != nil {
+	at := l.pos[i].Load()
+	if err := l.extend(i, at+int64(len(rec))); err != nil {
 		return fmt.Errorf("grow the commit log: %w", err)
 	}
-	if _, err := l.files[i].WriteAt(rec, l.pos[i]); err != nil {
+	if _, err := l.files[i].WriteAt(rec, at); err != nil {
 		return l.fail(fmt.Errorf("write the commit log: %w", err))
 	}
 	if err := fdatasync(l.files[i]); err != nil {
 		return l.fail(fmt.Errorf("sync the commit log: %w", err))
 	}
-	l.last, l.pending = l.pos[i], true
-	l.pos[i] += int64(len(rec))
+	l.last, l.pending = at, true
+	l.pos[i].Store(at + int64(len(rec)))
 	l.seq[i]++
-	l.held[i].Add(int64(len(rec)))
 	return nil
 }
 
@@ -608,8 +609,8 @@ func (l *commitLog) settle(committed bool) {
 		l.fail(fmt.Errorf("take back a failed commit's record: %w", err))
 		return
 	}
-	l.held[i].Add(l.last - l.pos[i])
-	l.pos[i], l.seq[i] = l.last, l.seq[i]-1
+	l.pos[i].Store(l.last)
+	l.seq[i]--
 }
 
 func (l *commitLog) fail(err error) error {
@@ -665,7 +666,7 @@ func (l *commitLog) rotate() <-chan struct{} {
 
 // figures reports the log for metrics.
 func (l *commitLog) figures() storage.LogFigures {
-	return storage.LogFigures{Bytes: l.held[0].Load() + l.held[1].Load(), Checkpoints: l.checkpointsDone.Load(),
+	return storage.LogFigures{Bytes: l.pos[0].Load() + l.pos[1].Load() - 2*logHeaderSize, Checkpoints: l.checkpointsDone.Load(),
 		CheckpointTime: time.Duration(l.checkpointTime.Load())}
 }
 
@@ -716,8 +717,8 @@ func (l *commitLog) reset(i int, epoch uint64, zero bool) error {
 		}
 	}
 	l.written[i] = max(l.written[i], logHeaderSize)
-	l.pos[i], l.seq[i] = logHeaderSize, 1
-	l.held[i].Store(0)
+	l.pos[i].Store(logHeaderSize)
+	l.seq[i] = 1
 	l.mu.Lock()
 	l.epoch[i] = epoch
 	l.mu.Unlock()
