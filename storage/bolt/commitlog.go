@@ -479,9 +479,9 @@ type commitLog struct {
 	pos     [2]atomic.Int64
 	written [2]int64
 	seq     [2]uint64
-	buf          []byte // the last record's bytes, reused
-	last         int64  // where the last record starts
-	pending      bool   // the last record's commit has not been settled
+	buf     []byte // the last record's bytes, reused
+	last    int64  // where the last record starts
+	pending bool   // the last record's commit has not been settled
 
 	// For metrics: the checkpoints done and their time.
 	checkpointsDone atomic.Uint64
