@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,16 +23,11 @@ import (
 // alone writes each page a commit changed where its freelist put it — anywhere in the file —
 // and fdatasyncs twice; what a disk does slowly is exactly that, pages at scattered places
 // (BENCHMARKS.md, "What the disk allows a commit of scattered pages"). With the log, every
-// commit's pages (the meta page last) are appended to it before any of them reaches the data
-// file. The data pages then go to the data file without a sync; they land on pages free in
-// the state the data file's meta page describes, which bbolt does not reuse until the meta
-// moves on. The meta page, which makes the commit seen, is written once the log is synced
-// (commitQueue's publisher): one sync covers every commit appended meanwhile, and the writer
-// makes the next commit, on top of the one not yet published, while the disk syncs. The data
-// file is synced at a checkpoint, after which the log that the checkpoint covers is reset.
-// After a crash, recoverLocked writes the pages of every whole record back over the data file
-// before bbolt reads it: the file is then exactly as the last synced commit left it, which
-// takes in every acknowledged one.
+// commit's pages (the meta page last) are appended to it and synced before any of them
+// reaches the data file; the data file is then written without a sync, and synced at a
+// checkpoint, after which the log that the checkpoint covers is reset. After a crash,
+// recoverLocked writes the pages of every whole record back over the data file before bbolt
+// reads it: the file is then exactly as the last acknowledged commit left it.
 //
 // Two files alternate: commits append to one while the other, full, waits for its checkpoint
 // (an fdatasync of the data file, then a new header). Each reset gives a file a higher epoch;
@@ -488,10 +482,6 @@ type commitLog struct {
 	buf     []byte // the last record's bytes, reused
 	last    int64  // where the last record starts
 	pending bool   // the last record's commit has not been settled
-	meta    []byte // the last record's meta page, for bbolt's PublishMeta
-	// drain, once set, returns when every commit appended so far is synced and published: a
-	// checkpoint must find the data file as the records it retires leave it.
-	drain func()
 
 	// For metrics: the checkpoints done and their time.
 	checkpointsDone atomic.Uint64
@@ -565,15 +555,10 @@ func openLog(path string, syncData func() error, rotateAt int64) (*commitLog, er
 	return l, nil
 }
 
-// append is bbolt's CommitLog: it writes one commit's pages to the active file, without a
-// sync (flush makes them durable, for any number of commits at once), and keeps the meta page
-// for bbolt's PublishMeta. A failure before the record is written (the file could not grow)
-// fails only this commit; a failed write of the record stops the log, since what the disk then
-// holds is unknown.
+// append is bbolt's CommitLog: it writes one commit's pages to the active file and syncs it.
+// A failure before the record is written (the file could not grow) fails only this commit; a
+// failed write or sync of the record stops the log, since what the disk then holds is unknown.
 func (l *commitLog) append(pages []bbolt.CommitPage) error {
-	if l.pos[l.active].Load() >= l.rotateAt && l.drain != nil {
-		l.drain()
-	}
 	l.mu.Lock()
 	if l.err == nil && l.pos[l.active].Load() >= l.rotateAt {
 		l.rotateLocked(false)
@@ -597,25 +582,12 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	if _, err := l.files[i].WriteAt(rec, at); err != nil {
 		return l.fail(fmt.Errorf("write the commit log: %w", err))
 	}
-	l.last, l.pending = at, true
-	l.meta = slices.Clone(pages[len(pages)-1].Data)
-	l.pos[i].Store(at + int64(len(rec)))
-	l.seq[i]++
-	return nil
-}
-
-// flush makes every record appended so far durable. The records not yet synced are all in the
-// active file: a rotation drains them first.
-func (l *commitLog) flush() error {
-	l.mu.Lock()
-	i, err := l.active, l.err
-	l.mu.Unlock()
-	if err != nil {
-		return err
-	}
 	if err := fdatasync(l.files[i]); err != nil {
 		return l.fail(fmt.Errorf("sync the commit log: %w", err))
 	}
+	l.last, l.pending = at, true
+	l.pos[i].Store(at + int64(len(rec)))
+	l.seq[i]++
 	return nil
 }
 
@@ -687,9 +659,6 @@ func (l *commitLog) rotateLocked(zero bool) chan struct{} {
 // closed when that has ended. It must run on bbolt's writer (inside a write transaction), so
 // that no append runs meanwhile.
 func (l *commitLog) rotate() <-chan struct{} {
-	if l.drain != nil {
-		l.drain()
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.rotateLocked(true)

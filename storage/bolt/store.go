@@ -145,21 +145,14 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			return err
 		})
 	} else {
-		s.queue = newCommitQueue(db, log, func(c storage.Commit) {
-			s.commits.Add(1)
-			s.writes.Add(uint64(c.Writes))
-			s.observers.Observe(c)
-		})
-		err = s.queue.write(func(tx *bbolt.Tx) error {
+		err = db.Update(func(tx *bbolt.Tx) error {
 			var err error
 			s.layout, err = migrate(tx, opts.Collections)
 			return err
 		})
+		log.settle(err == nil)
 	}
 	if err != nil {
-		if s.queue != nil {
-			s.queue.close()
-		}
 		s.closeLog()
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -181,6 +174,11 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			s.scrub = newScrubber()
 			go s.scrubLoop()
 		}()
+		s.queue = newCommitQueue(db, func(c storage.Commit) {
+			s.commits.Add(1)
+			s.writes.Add(uint64(c.Writes))
+			s.observers.Observe(c)
+		}, log.settle)
 	}
 	return s, nil
 }

@@ -35,7 +35,7 @@ type storedEvent struct {
 const headerEvents = 16
 
 // Append numbers events with the bucket's sequence: one writer commits at a time, so sequence
-// order is commit order. The tenant's watchers wake once the commit is published.
+// order is commit order. The tenant's watchers wake once the commit is on disk.
 func (t *tx) Append(ev storage.Event) error {
 	if err := t.mustWrite(); err != nil {
 		return err
@@ -47,12 +47,11 @@ func (t *tx) Append(ev storage.Event) error {
 	return t.putEvent(seq, t.now, ev)
 }
 
-// putEvent stores ev under seq with the time at, and wakes the tenant's watchers once the
-// commit is published.
+// putEvent stores ev under seq with the time at, and wakes the tenant's watchers on commit.
 func (t *tx) putEvent(seq uint64, at time.Time, ev storage.Event) error {
 	if !t.appendedEvent {
 		t.appendedEvent = true
-		t.s.queue.later(func() { t.s.watchers.Notify(t.tenant) })
+		t.tx.OnCommit(func() { t.s.watchers.Notify(t.tenant) })
 	}
 	outcome := ev.Outcome
 	if outcome == "success" {

@@ -58,10 +58,6 @@ type DB struct {
 	// fdatasyncs of the data file (see Options.CommitLog).
 	commitLog func([]CommitPage) error
 
-	// pending is the meta of the last commit under commitLog, which the next write
-	// transaction builds on while read transactions see the published meta (PublishMeta).
-	pending *common.Meta
-
 	// When true, skips syncing freelist to disk. This improves the database
 	// write performance under normal operation, but requires a full database
 	// re-sync during recovery.
@@ -876,41 +872,8 @@ func (db *DB) beginRWTx() (*Tx, error) {
 	t := &Tx{writable: true}
 	t.init(db)
 	db.rwtx = t
-	if published := db.meta().Txid(); db.pending != nil && db.pending.Txid() > published {
-		// Each commit from the published meta's to the last one will be published in turn and
-		// read, and is what a crash may leave: the pages each uses stay as they are, as if
-		// a read transaction held each.
-		for id := published; id <= db.pending.Txid(); id++ {
-			db.freelist.AddReadonlyTXID(id)
-			defer db.freelist.RemoveReadonlyTXID(id)
-		}
-	}
 	db.freelist.ReleasePendingPages()
 	return t, nil
-}
-
-// writerMeta is the meta a write transaction builds on: the last commit's, published or not.
-// db.metalock is held.
-func (db *DB) writerMeta() *common.Meta {
-	if m := db.meta(); db.pending == nil || db.pending.Txid() <= m.Txid() {
-		return m
-	}
-	return db.pending
-}
-
-// PublishMeta writes the meta page of a commit made under Options.CommitLog (its last
-// CommitPage) once the caller has made the commit durable: read transactions begun from then
-// on see it, and the pages freed before it can be reused. Commits must be published in the
-// order they were made; publishing one publishes those before it.
-func (db *DB) PublishMeta(page []byte) error {
-	if _, ok := MetaTxid(page); !ok {
-		return errors.New("bolt: PublishMeta needs a valid meta page")
-	}
-	id := (*common.Page)(unsafe.Pointer(&page[0])).Id()
-	db.metalock.Lock()
-	defer db.metalock.Unlock()
-	_, err := db.ops.writeAt(page, int64(id)*int64(db.pageSize))
-	return err
 }
 
 // removeTx removes a transaction from the database.
@@ -1421,14 +1384,10 @@ type Options struct {
 
 	// CommitLog, when set, is given every page a read-write commit is about to write (the
 	// meta page last) before any of them reaches the data file, and the commit goes on only
-	// if it returns nil. The pages but the meta page are then written to the data file
-	// without fdatasync, and the commit returns: the next write transaction builds on it, but
-	// read transactions do not see it, and the pages it frees are not reused, until the
-	// caller has made the pages durable elsewhere (a write-ahead log) and handed the meta
-	// page to DB.PublishMeta. The caller writes the pages back over the data file after a
-	// crash, before the file is opened again, and keeps them until DB.Sync has returned
-	// after the commit was published. Commit handlers (Tx.OnCommit) run before it is. The
-	// pages' bytes are valid only during the call.
+	// if it returns nil. The data file is then written without fdatasync: CommitLog must
+	// make the pages durable elsewhere (a write-ahead log), write them back over the data
+	// file after a crash before the file is opened again, and keep them until DB.Sync has
+	// returned after the commit. The pages' bytes are valid only during the call.
 	CommitLog func(pages []CommitPage) error
 
 	// OpenFile is used to open files. It defaults to os.OpenFile. This option

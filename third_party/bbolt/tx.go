@@ -50,11 +50,7 @@ func (tx *Tx) init(db *DB) {
 
 	// Copy the meta page since it can be changed by the writer.
 	tx.meta = &common.Meta{}
-	if tx.writable {
-		db.writerMeta().Copy(tx.meta)
-	} else {
-		db.meta().Copy(tx.meta)
-	}
+	db.meta().Copy(tx.meta)
 
 	// Copy over the root bucket.
 	tx.root = newBucket(tx)
@@ -277,11 +273,8 @@ func (tx *Tx) Commit() (err error) {
 		}
 	}
 
-	// Write meta to disk; under a commit log, the caller publishes it (DB.PublishMeta).
-	if tx.db.commitLog != nil {
-		tx.db.pending = &common.Meta{}
-		tx.meta.Copy(tx.db.pending)
-	} else if err = tx.writeMeta(); err != nil {
+	// Write meta to disk.
+	if err = tx.writeMeta(); err != nil {
 		lg.Errorf("writeMeta failed: %v", err)
 		tx.rollback()
 		return err
@@ -352,10 +345,7 @@ func (tx *Tx) rollback() {
 				tx.db.freelist.NoSyncReload(tx.db.freepages())
 			} else {
 				// Read free page list from freelist page.
-				tx.db.metalock.Lock()
-				freelist := tx.db.writerMeta().Freelist()
-				tx.db.metalock.Unlock()
-				tx.db.freelist.Reload(tx.db.page(freelist))
+				tx.db.freelist.Reload(tx.db.page(tx.db.meta().Freelist()))
 			}
 		}
 	}
