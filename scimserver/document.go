@@ -20,17 +20,21 @@ func (k *Kind) docFromBody(m map[string]any) (map[string]any, string, error) {
 		return nil, "", err
 	}
 	normaliseBody(k, m)
-	doc, serr := k.core.Validate(m)
-	if serr != nil {
+	doc, ok := k.bodyChecks[0].validate(m, true)
+	if !ok {
 		return nil, "", invalid("invalidValue", bodyDetail)
 	}
-	for _, ext := range k.extensions {
+	for i, ext := range k.extensions {
 		raw, ok := lookupFold(m, ext.ID)
 		if !ok || raw == nil {
 			continue
 		}
-		attrs, serr := ext.ValidateExtension(raw)
-		if serr != nil {
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return nil, "", invalid("invalidValue", bodyDetail)
+		}
+		attrs, ok := k.bodyChecks[i+1].validate(obj, false)
+		if !ok {
 			return nil, "", invalid("invalidValue", bodyDetail)
 		}
 		doc[ext.ID] = attrs
@@ -99,17 +103,25 @@ func normaliseBody(k *Kind, m map[string]any) {
 			}
 		}
 	}
-	normaliseAttrs(k.core.Attributes, m)
-	for _, ext := range k.extensions {
+	normaliseAttrs(k.bodyChecks[0], nil, m)
+	for i, ext := range k.extensions {
 		if obj, ok := m[ext.ID].(map[string]any); ok {
-			normaliseAttrs(ext.Attributes, obj)
+			normaliseAttrs(k.bodyChecks[i+1], nil, obj)
 		}
 	}
 }
 
-func normaliseAttrs(attrs schema.Attributes, m map[string]any) {
+// normaliseAttrs normalises the values of m that are attributes of a schema (found through its
+// check) or sub-attributes (attrs, when check is nil).
+func normaliseAttrs(check *bodyCheck, attrs schema.Attributes, m map[string]any) {
 	for k, v := range m {
-		a, ok := attrs.ContainsAttribute(k)
+		var a schema.CoreAttribute
+		var ok bool
+		if check != nil {
+			a, ok = check.lookup(k)
+		} else {
+			a, ok = attrs.ContainsAttribute(k)
+		}
 		if !ok {
 			continue
 		}
@@ -124,7 +136,7 @@ func normaliseAttrs(attrs schema.Attributes, m map[string]any) {
 		}
 		for _, el := range asList(v) {
 			if obj, ok := el.(map[string]any); ok {
-				normaliseAttrs(a.SubAttributes(), obj)
+				normaliseAttrs(nil, a.SubAttributes(), obj)
 			}
 		}
 	}

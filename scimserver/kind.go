@@ -21,6 +21,8 @@ type Kind struct {
 
 	core       schema.Schema
 	extensions []schema.Schema
+	// bodyChecks validate a POST or PUT body: the core schema's first, then each extension's.
+	bodyChecks []*bodyCheck
 	// nameAttr is the attribute kept unique per tenant, case-insensitively; its index is named
 	// after it and gives the name order.
 	nameAttr string
@@ -60,8 +62,12 @@ func Collections() []*storage.Collection {
 }
 
 func newKind(name, endpoint, collection string, core schema.Schema, extensions ...schema.Schema) *Kind {
-	return &Kind{Name: name, Endpoint: endpoint, Collection: &storage.Collection{Name: collection},
+	k := &Kind{Name: name, Endpoint: endpoint, Collection: &storage.Collection{Name: collection},
 		core: core, extensions: extensions}
+	for _, s := range append([]schema.Schema{core}, extensions...) {
+		k.bodyChecks = append(k.bodyChecks, newBodyCheck(s))
+	}
+	return k
 }
 
 // index declares an index on the attribute at path: its keys are the path's string values,
