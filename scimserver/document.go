@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
 
@@ -63,15 +64,54 @@ func checkShape(k *Kind, m map[string]any) error {
 	if !ok || !found {
 		return invalid("invalidSyntax", `the "schemas" attribute must list `+k.core.ID)
 	}
-	seen := map[string]bool{}
-	for k := range m {
-		l := strings.ToLower(k)
-		if seen[l] {
-			return invalid("invalidSyntax", "the request body repeats an attribute in different letter cases")
-		}
-		seen[l] = true
+	if repeatsInOtherCase(m) {
+		return invalid("invalidSyntax", "the request body repeats an attribute in different letter cases")
 	}
 	return nil
+}
+
+// repeatsInOtherCase reports whether two keys of m are the same lower-cased (strings.ToLower). A
+// body has a few keys: they are compared in pairs, which lower-cases (and allocates) nothing for
+// ASCII keys; a body of many keys goes through a set of the lower-cased keys.
+func repeatsInOtherCase(m map[string]any) bool {
+	const few = 16
+	if len(m) > few {
+		seen := make(map[string]bool, len(m))
+		for k := range m {
+			l := strings.ToLower(k)
+			if seen[l] {
+				return true
+			}
+			seen[l] = true
+		}
+		return false
+	}
+	var keys [few]string
+	var ascii [few]bool
+	n := 0
+	for k := range m {
+		keys[n], ascii[n] = k, isASCII(k)
+		for j := range n {
+			same := len(k) == len(keys[j]) && strings.EqualFold(k, keys[j])
+			if !ascii[n] || !ascii[j] {
+				same = strings.ToLower(k) == strings.ToLower(keys[j])
+			}
+			if same {
+				return true
+			}
+		}
+		n++
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func lookupFold(m map[string]any, key string) (any, bool) {

@@ -2,7 +2,6 @@ package scimserver
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
 )
@@ -38,15 +37,14 @@ func newBodyCheck(s schema.Schema) *bodyCheck {
 // folding) or is long, by strings.EqualFold with each name, as elimity compares them.
 func (c *bodyCheck) attrIndex(key string) (int, bool) {
 	var buf [64]byte // attribute names are short: lower-case the key without allocating
-	ascii := len(key) <= len(buf)
-	for i := 0; ascii && i < len(key); i++ {
-		b := key[i]
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
+	if len(key) <= len(buf) && isASCII(key) {
+		for i := range len(key) {
+			b := key[i]
+			if 'A' <= b && b <= 'Z' {
+				b += 'a' - 'A'
+			}
+			buf[i] = b
 		}
-		buf[i], ascii = b, b < utf8.RuneSelf
-	}
-	if ascii {
 		i, ok := c.byName[string(buf[:len(key)])]
 		return i, ok
 	}

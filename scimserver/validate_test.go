@@ -2,6 +2,7 @@ package scimserver
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/elimity-com/scim/schema"
@@ -121,4 +122,27 @@ func TestBodyCheckAgreesOnEveryShape(t *testing.T) {
 			t.Errorf("%s: got %v (%v), elimity %v (%v)", body, got, ok, want, werr)
 		}
 	}
+}
+
+// FuzzRepeatsInOtherCase: the pairwise comparison of a body's keys finds two keys the same
+// lower-cased exactly when a set of the lower-cased keys does (the Kelvin sign lower-cases to
+// "k"; the long s does not lower-case to "s").
+func FuzzRepeatsInOtherCase(f *testing.F) {
+	for _, seed := range []string{"a\nA", "userName\nUSERNAME\nx", "k\n\u212a", "s\n\u017f", "a\nb\nc", "k0\nk1\nk2\nk3\nk4\nk5\nk6\nk7\nk8\nk9\nk10\nk11\nk12\nk13\nk14\nk15\nk16\nK16", "k0\nk1\nk2\nk3\nk4\nk5\nk6\nk7\nk8\nk9\nk10\nk11\nk12\nk13\nk14\nk15\nk16"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		m := map[string]any{}
+		for _, k := range strings.Split(joined, "\n") {
+			m[k] = true
+		}
+		seen, want := map[string]bool{}, false
+		for k := range m {
+			want = want || seen[strings.ToLower(k)]
+			seen[strings.ToLower(k)] = true
+		}
+		if got := repeatsInOtherCase(m); got != want {
+			t.Fatalf("%q: %v, want %v", joined, got, want)
+		}
+	})
 }
