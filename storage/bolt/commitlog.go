@@ -339,23 +339,25 @@ func (m *metaWatch) WriteAt(p []byte, off int64) (int, error) {
 // corrupt it. The file's own transaction id is that of its newer valid meta page. Its meta
 // pages are written without a sync since the checkpoint before the log's first commit: a
 // crash can tear the newer one and leave the other one commit older, so the file may read
-// two commits before the log's first.
+// two commits before the log's first — but only with a torn meta page beside it, which a copy
+// taken then does not have.
 func (m *metaWatch) continues(f *os.File, path string) error {
 	if m.pageSize == 0 {
 		return nil // no commit's meta page: nothing to compare
 	}
 	var txid uint64
-	found := false
+	valid := 0
 	page := make([]byte, m.pageSize)
 	for i := range int64(2) {
 		if _, err := f.ReadAt(page, i*int64(m.pageSize)); err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
 		if t, ok := bbolt.MetaTxid(page); ok {
-			txid, found = max(txid, t), true
+			txid, valid = max(txid, t), valid+1
 		}
 	}
-	if !found || (txid+2 >= m.first && txid <= m.last) {
+	torn := valid == 1
+	if valid == 0 || (txid+1 >= m.first || torn && txid+2 == m.first) && txid <= m.last {
 		return nil // the log continues the file, or the file has no valid meta page to tell by
 	}
 	logs := logPaths(path)

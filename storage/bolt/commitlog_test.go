@@ -331,6 +331,43 @@ func TestCommitLogOverAnotherCopyStopsTheOpen(t *testing.T) {
 	}
 }
 
+// TestCommitLogOverACopyOfTheCheckpoint: of copies put in place of the crashed file, the one
+// taken at the commit the checkpoint synced (the state the log continues) is written back over
+// and loses nothing; one taken a commit earlier, which reads like a file whose newer meta page a
+// crash tore but has both meta pages whole, is refused.
+func TestCommitLogOverACopyOfTheCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	createUsers(t, s, 20, storage.NewID)
+	closeStore(t, s)
+	s = openAt(t, path)
+	createUsers(t, s, 20, storage.NewID)
+	before, err := os.ReadFile(path) // a commit before the checkpoint's
+	if err != nil {
+		t.Fatal(err)
+	}
+	createUsers(t, s, 10, storage.NewID)
+	synced, err := os.ReadFile(path) // the close syncs this, and the next open's log continues it
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeStore(t, s)
+	s = openAt(t, path)
+	for range 3 {
+		createUsers(t, s, 10, storage.NewID)
+	}
+	crash(t, s)
+	overwrite(t, path, before)
+	if _, err := Open(path, Options{Collections: domain}); err == nil || !strings.Contains(err.Error(), "not the one the log was kept for") {
+		t.Fatalf("open of a copy a commit before the checkpoint, beside the log: %v", err)
+	}
+	if now, err := os.ReadFile(path); err != nil || !bytes.Equal(now, before) {
+		t.Fatalf("the refused open changed the file (%v)", err)
+	}
+	overwrite(t, path, synced)
+	closeStore(t, expectRecovered(t, path, 80, "a copy of the checkpoint's commit, the log written back over it"))
+}
+
 // TestCommitLogOverATornMeta: the log's first commit follows the one the checkpoint synced,
 // but a crash can tear the file's newer meta page and leave the other one a commit older: the
 // file then reads two commits before the log starts, and is recovered all the same.
