@@ -25,7 +25,7 @@ func Apply(doc map[string]any, ops []Operation, s Schema) (newDoc map[string]any
 			continue
 		}
 		if err := applyOp(out, op); err != nil {
-			return nil, nil, MemberChange{}, err.in(op.where)
+			return nil, nil, MemberChange{}, err.in(op.where.String())
 		}
 	}
 	changed = changedAttributes(doc, out, s)

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -167,4 +169,18 @@ func TestRealBodies(t *testing.T) {
 		}
 		exercise(t, []byte(b))
 	}
+}
+
+// FuzzIsAttrName: the hand-written ATTRNAME check accepts exactly what the rule's regular
+// expression accepts.
+func FuzzIsAttrName(f *testing.F) {
+	rule := regexp.MustCompile(`^(\$ref|[A-Za-z][\w$-]{0,63})$`)
+	for _, s := range []string{"userName", "$ref", "$refs", "a", "", "1a", "a-b_c$d", "é", "a b", strings.Repeat("a", 64), strings.Repeat("a", 65), "A\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isAttrName(s), rule.MatchString(s); got != want {
+			t.Fatalf("%q: %v, the rule says %v", s, got, want)
+		}
+	})
 }

@@ -36,12 +36,12 @@ type Operation struct {
 	value    any      // normalised value: nil clears the target of an add or replace
 	hasValue bool     // remove only: value lists the elements to remove
 	members  []Member // the value, for operations on a group's members
-	where    string   // names the operation in error details
+	where    place    // names the operation in error details
 }
 
 // String names the operation and its path without any value, so that logging an Operation
 // does not log personal data.
-func (o Operation) String() string { return o.where }
+func (o Operation) String() string { return o.where.String() }
 
 // Parse decodes and validates a PATCH body against s and normalises real-client quirks.
 // Errors are *Error.
@@ -99,10 +99,10 @@ func (p *parser) operation(i int, raw json.RawMessage) *Error {
 	if !ok {
 		return errorf(invalidSyntax, "Operations[%d] must be a JSON object", i)
 	}
-	at := fmt.Sprintf("Operations[%d]", i)
+	at := place{i: i}
 	opRaw, _, err := lookup(fields, "op")
 	if err != nil {
-		return err.in(at)
+		return err.in(at.String())
 	}
 	name, ok := stringOf(opRaw)
 	if !ok {
@@ -112,10 +112,10 @@ func (p *parser) operation(i int, raw json.RawMessage) *Error {
 	if op != opAdd && op != opReplace && op != opRemove {
 		return errorf(invalidValue, "%s: op is not add, replace or remove", at)
 	}
-	at = where(i, op, "", false)
+	at = place{i: i, op: op}
 	pathRaw, hasPath, err := lookup(fields, "path")
 	if err != nil {
-		return err.in(at)
+		return err.in(at.String())
 	}
 	path, ok := stringOf(pathRaw) // null counts as absent
 	if hasPath && !ok {
@@ -123,7 +123,7 @@ func (p *parser) operation(i int, raw json.RawMessage) *Error {
 	}
 	valueRaw, hasValue, err := lookup(fields, "value")
 	if err != nil {
-		return err.in(at)
+		return err.in(at.String())
 	}
 	switch {
 	case path != "":
@@ -141,7 +141,7 @@ func (p *parser) operation(i int, raw json.RawMessage) *Error {
 func (p *parser) expand(i int, op, prefix string, raw json.RawMessage) *Error {
 	fields, ok := objectFields(raw)
 	if !ok {
-		return errorf(invalidValue, "%s: the value must be an object", where(i, op, strings.TrimSuffix(prefix, ":"), false))
+		return errorf(invalidValue, "%s: the value must be an object", place{i: i, op: op, desc: strings.TrimSuffix(prefix, ":")})
 	}
 	for _, f := range fields {
 		if err := p.pathOp(i, op, prefix+f.key, f.raw, true, true); err != nil {
@@ -161,15 +161,15 @@ func (p *parser) pathOp(i int, op, path string, raw json.RawMessage, hasValue, f
 	case err != nil && fromValue && !known:
 		return nil
 	case err != nil:
-		return err.in(where(i, op, "", fromValue))
+		return err.in(place{i: i, op: op, fromValue: fromValue}.String())
 	case t.readOnly() && fromValue:
 		return nil
 	}
-	o := Operation{Index: i, Op: op, Path: path, t: t, where: where(i, op, t.desc, fromValue)}
+	o := Operation{Index: i, Op: op, Path: path, t: t, where: place{i: i, op: op, desc: t.desc, fromValue: fromValue}}
 	if t.attr == nil { // a bare extension URN
 		if op == opRemove {
 			if err := p.s.checkRemovable(t.urn); err != nil {
-				return err.in(o.where)
+				return err.in(o.where.String())
 			}
 			p.ops = append(p.ops, o)
 			return nil
@@ -183,24 +183,34 @@ func (p *parser) pathOp(i int, op, path string, raw json.RawMessage, hasValue, f
 		return errorf(invalidPath, "%s: members can only be added, replaced or removed whole, or removed by filter", o.where)
 	}
 	if err := checkMutability(op, t); err != nil {
-		return err.in(o.where)
+		return err.in(o.where.String())
 	}
 	if err := o.setValue(decode(raw), hasValue); err != nil {
-		return err.in(o.where)
+		return err.in(o.where.String())
 	}
 	p.ops = append(p.ops, o)
 	return nil
 }
 
-// where names an operation for error details; desc is its path without filter values, "" when
-// the path could not be resolved.
-func where(i int, op, desc string, fromValue bool) string {
-	s := fmt.Sprintf("Operations[%d] (%s", i, op)
-	if fromValue {
+// place names an operation for error details, once one needs it (building the name for every
+// operation cost more than a PATCH's schema checks): op is "" before the operation's op is
+// known; desc is its path without filter values, "" when the path could not be resolved.
+type place struct {
+	i         int
+	op, desc  string
+	fromValue bool
+}
+
+func (w place) String() string {
+	if w.op == "" {
+		return fmt.Sprintf("Operations[%d]", w.i)
+	}
+	s := fmt.Sprintf("Operations[%d] (%s", w.i, w.op)
+	if w.fromValue {
 		s += ", value key"
 	}
-	if desc != "" {
-		s += " " + desc
+	if w.desc != "" {
+		s += " " + w.desc
 	}
 	return s + ")"
 }

@@ -137,7 +137,7 @@ func (s Schema) resolvePlain(path string) (target, bool) {
 		}
 	}
 	name, subName, hasSub := strings.Cut(rest, ".")
-	if !attrNameRE.MatchString(name) || (hasSub && !attrNameRE.MatchString(subName)) {
+	if !isAttrName(name) || (hasSub && !isAttrName(subName)) {
 		return target{}, false
 	}
 	attr, ok := attrs.ContainsAttribute(name)
