@@ -11,29 +11,63 @@ import (
 	"github.com/scimserver/scimserver/scimserver/compare"
 )
 
-// Apply applies ops in order to a deep copy of doc; returns the new doc, the sorted,
-// de-duplicated top-level names of attributes that changed (URN-qualified, e.g.
+// Apply applies ops in order to a copy of doc; returns the new doc, the sorted, de-duplicated
+// top-level names of attributes that changed (URN-qualified, e.g.
 // "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", for extension
 // attributes), and, when s has a "members" attribute (Groups), the membership change. Nothing
-// of doc is modified, also when an error (an *Error) is returned.
+// of doc is modified, also when an error (an *Error) is returned; the new doc shares the values
+// of the attributes no operation targets with doc.
 func Apply(doc map[string]any, ops []Operation, s Schema) (newDoc map[string]any, changed []string, members MemberChange, err error) {
-	out := deepCopy(doc).(map[string]any)
+	// An operation changes only the attribute it targets (or, removing a whole extension, that
+	// extension): those are copied before the first change to them, and compared after.
+	out := maps.Clone(doc)
+	if out == nil {
+		out = map[string]any{}
+	}
 	var ms memberState
+	var targets []target
 	for _, op := range ops {
 		if op.t.isMembers() {
 			ms.apply(op)
 			continue
 		}
+		if !slices.ContainsFunc(targets, op.t.sameAttribute) {
+			targets = append(targets, op.t)
+			if key := op.t.key(); !copied(targets[:len(targets)-1], key) {
+				if v, ok := out[key]; ok {
+					out[key] = deepCopy(v)
+				}
+			}
+		}
 		if err := applyOp(out, op); err != nil {
 			return nil, nil, MemberChange{}, err.in(op.where.String())
 		}
 	}
-	changed = changedAttributes(doc, out, s)
+	changed = changedAttributes(doc, out, targets, s)
 	if ms.touched {
 		changed = append(changed, "members")
 		slices.Sort(changed)
 	}
 	return out, changed, ms.result(), nil
+}
+
+// key is the key of the document that holds t: its extension's URN, or its own name.
+func (t target) key() string {
+	if t.urn != "" {
+		return t.urn
+	}
+	return t.attr.Name()
+}
+
+// sameAttribute reports whether t and u address the same attribute (or the same whole
+// extension), whatever their filters and sub-attributes.
+func (t target) sameAttribute(u target) bool {
+	return t.urn == u.urn && (t.attr == nil) == (u.attr == nil) && (t.attr == nil || t.attr.Name() == u.attr.Name())
+}
+
+// copied reports whether one of targets lies under the same document key.
+func copied(targets []target, key string) bool {
+	return slices.ContainsFunc(targets, func(t target) bool { return t.key() == key })
 }
 
 func applyOp(doc map[string]any, op Operation) *Error {
@@ -275,20 +309,31 @@ func cloneMap(v any) map[string]any {
 	return map[string]any{}
 }
 
-// changedAttributes lists the schema attributes whose values differ between before and after.
-func changedAttributes(before, after map[string]any, s Schema) []string {
+// changedAttributes lists, of the attributes targets address (all of an extension's, for a
+// whole extension), those whose values differ between before and after.
+func changedAttributes(before, after map[string]any, targets []target, s Schema) []string {
 	var changed []string
-	diff := func(b, a map[string]any, attrs schema.Attributes, prefix string) {
-		for _, attr := range attrs {
-			x, y := b[attr.Name()], a[attr.Name()]
-			if !(compare.Unassigned(x) && compare.Unassigned(y)) && !reflect.DeepEqual(x, y) {
-				changed = append(changed, prefix+attr.Name())
-			}
+	diff := func(b, a map[string]any, attr schema.CoreAttribute, prefix string) {
+		x, y := b[attr.Name()], a[attr.Name()]
+		if !(compare.Unassigned(x) && compare.Unassigned(y)) && !reflect.DeepEqual(x, y) && !slices.Contains(changed, prefix+attr.Name()) {
+			changed = append(changed, prefix+attr.Name())
 		}
 	}
-	diff(before, after, s.Core.Attributes, "")
-	for _, ext := range s.Extensions {
-		diff(asMap(before[ext.ID]), asMap(after[ext.ID]), ext.Attributes, ext.ID+":")
+	for _, t := range targets {
+		switch {
+		case t.urn == "":
+			diff(before, after, *t.attr, "")
+		case t.attr != nil:
+			diff(asMap(before[t.urn]), asMap(after[t.urn]), *t.attr, t.urn+":")
+		default:
+			for _, ext := range s.Extensions {
+				if ext.ID == t.urn {
+					for _, attr := range ext.Attributes {
+						diff(asMap(before[t.urn]), asMap(after[t.urn]), attr, t.urn+":")
+					}
+				}
+			}
+		}
 	}
 	slices.Sort(changed)
 	return changed

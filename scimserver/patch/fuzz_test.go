@@ -8,6 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/elimity-com/scim/schema"
+
+	"github.com/scimserver/scimserver/scimserver/compare"
 )
 
 // realBodies are PATCH bodies Okta, Entra ID and Microsoft's validators send
@@ -96,6 +100,9 @@ func exercise(t *testing.T, b []byte) {
 		if _, err := json.Marshal(got); err != nil {
 			t.Fatalf("result is not JSON: %v", err)
 		}
+		if want := everyChange(doc, got, c.s, slices.Contains(changed, "members")); !slices.Equal(changed, want) {
+			t.Fatalf("changed %q, but comparing every attribute finds %q", changed, want)
+		}
 		if !slices.IsSorted(changed) || len(slices.Compact(slices.Clone(changed))) != len(changed) {
 			t.Fatalf("changed %q is not sorted and unique", changed)
 		}
@@ -183,4 +190,28 @@ func FuzzIsAttrName(f *testing.F) {
 			t.Fatalf("%q: %v, the rule says %v", s, got, want)
 		}
 	})
+}
+
+// everyChange lists the attributes of s whose values differ between before and after, comparing
+// every one of them, and "members" when Apply found the members touched (which it reports
+// apart from the document): what Apply must report.
+func everyChange(before, after map[string]any, s Schema, members bool) []string {
+	var changed []string
+	diff := func(b, a map[string]any, attrs schema.Attributes, prefix string) {
+		for _, attr := range attrs {
+			x, y := b[attr.Name()], a[attr.Name()]
+			if !(compare.Unassigned(x) && compare.Unassigned(y)) && !reflect.DeepEqual(x, y) {
+				changed = append(changed, prefix+attr.Name())
+			}
+		}
+	}
+	diff(before, after, s.Core.Attributes, "")
+	for _, ext := range s.Extensions {
+		diff(asMap(before[ext.ID]), asMap(after[ext.ID]), ext.Attributes, ext.ID+":")
+	}
+	if members {
+		changed = append(changed, "members")
+	}
+	slices.Sort(changed)
+	return changed
 }
