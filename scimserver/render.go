@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/scimserver/scimserver/internal/jsonenc"
 	"github.com/scimserver/scimserver/schemas"
 	"github.com/scimserver/scimserver/storage"
 )
@@ -157,18 +158,18 @@ func appendMember(b []byte, k *Kind, m storage.Member, base string) []byte {
 	b = append(b, '{')
 	if k != nil {
 		b = append(b, `"$ref":`...)
-		b = appendString(b, k.location(base, m.Value))
+		b = jsonenc.AppendString(b, k.location(base, m.Value))
 		b = append(b, ',')
 	}
 	if m.Display != "" {
 		b = append(b, `"display":`...)
-		b = appendString(b, m.Display)
+		b = jsonenc.AppendString(b, m.Display)
 		b = append(b, ',')
 	}
 	b = append(b, `"type":`...)
-	b = appendString(b, m.Type)
+	b = jsonenc.AppendString(b, m.Type)
 	b = append(b, `,"value":`...)
-	b = appendString(b, m.Value)
+	b = jsonenc.AppendString(b, m.Value)
 	return append(b, '}')
 }
 
@@ -195,9 +196,9 @@ func appendRendered(k *Kind, rec storage.Record, base string, related []byte, f 
 	b = append(b, `","lastModified":"`...)
 	b = rec.Modified.AppendFormat(b, timeFormat)
 	b = append(b, `","location":`...)
-	b = appendString(b, k.location(base, rec.ID))
+	b = jsonenc.AppendString(b, k.location(base, rec.ID))
 	b = append(b, `,"version":`...)
-	b = appendString(b, etag(rec.Version))
+	b = jsonenc.AppendString(b, etag(rec.Version))
 	b = append(b, '}')
 	if len(rec.Doc) > 2 {
 		b = append(b, ',')
@@ -248,7 +249,7 @@ func appendEncoded(b []byte, v any) ([]byte, error) {
 	var err error
 	switch v := v.(type) {
 	case string:
-		return appendString(b, v), nil
+		return jsonenc.AppendString(b, v), nil
 	case bool:
 		return strconv.AppendBool(b, v), nil
 	case int:
@@ -281,7 +282,7 @@ func appendEncoded(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = jsonenc.AppendString(b, k)
 			b = append(b, ':')
 			if b, err = appendEncoded(b, v[k]); err != nil {
 				return b, err
@@ -290,25 +291,6 @@ func appendEncoded(b []byte, v any) ([]byte, error) {
 		return append(b, '}'), nil
 	}
 	return appendJSON(b, v)
-}
-
-// appendString appends s as json.Marshal writes a string, without its reflection for plain
-// printable ASCII (locations, ETags, ids); anything else goes through json.Marshal.
-func appendString(b []byte, s string) []byte {
-	start := len(b)
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&':
-			b, _ = appendJSON(b[:start], s) // a string always encodes
-			return b
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }
 
 // appendJSON appends v's JSON encoding, or null with json.Marshal's error.

@@ -59,17 +59,6 @@ func TestRawRenderMatchesMapRender(t *testing.T) {
 	}
 }
 
-// TestAppendStringIsJSONMarshal: the string appender writes exactly what json.Marshal writes.
-func TestAppendStringIsJSONMarshal(t *testing.T) {
-	for _, s := range []string{"", "https://scim.example.com/scim/v2/Users/0192", `W/"12"`, `a\b`, `"\`, "<a&b>", "é", "\u2028",
-		"tab\there", "\x00", "\x1f", "\x7f", "~ !#$%'()*+,-./:;=?@[]^_`{|}", "\xff"} {
-		want, _ := json.Marshal(s)
-		if got := appendString([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Errorf("%q: %s, json.Marshal %s", s, got, want)
-		}
-	}
-}
-
 // TestAppendLifecycleIsJSONMarshal: the lifecycle extension is written exactly as json.Marshal
 // writes lifecycleOf, for every combination of facts.
 func TestAppendLifecycleIsJSONMarshal(t *testing.T) {

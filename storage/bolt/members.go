@@ -1,10 +1,13 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
+	"github.com/scimserver/scimserver/internal/jsonenc"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -18,6 +21,53 @@ type storedMember struct {
 	Display string `json:"d,omitempty"`
 }
 
+// appendJSON appends m as json.Marshal writes it, without its reflection.
+func (m storedMember) appendJSON(b []byte) []byte {
+	b = jsonenc.AppendString(append(b, `{"t":`...), m.Type)
+	if m.Display != "" {
+		b = jsonenc.AppendString(append(b, `,"d":`...), m.Display)
+	}
+	return append(b, '}')
+}
+
+// decodeMember reads a stored membership: as appendJSON writes it, with no escapes in its
+// strings, directly (a group's members are read one by one); anything else through
+// json.Unmarshal.
+func decodeMember(raw []byte) (storedMember, error) {
+	rest, ok := bytes.CutPrefix(raw, []byte(`{"t":"`))
+	var sm storedMember
+	if ok {
+		var typ, display []byte
+		typ, rest, ok = cutPlain(rest)
+		if ok && string(rest) != "}" {
+			if rest, ok = bytes.CutPrefix(rest, []byte(`,"d":"`)); ok {
+				display, rest, ok = cutPlain(rest)
+				ok = ok && string(rest) == "}"
+			}
+		}
+		if ok {
+			return storedMember{Type: string(typ), Display: string(display)}, nil
+		}
+	}
+	err := json.Unmarshal(raw, &sm)
+	return sm, err
+}
+
+// cutPlain cuts a JSON string's contents, up to its closing quote, from the start of b: ok only
+// when it holds no escape, no control character and no invalid UTF-8, which json.Unmarshal
+// would decode to something else or refuse.
+func cutPlain(b []byte) (s, rest []byte, ok bool) {
+	for i, c := range b {
+		switch {
+		case c == '"':
+			return b[:i], b[i+1:], utf8.Valid(b[:i])
+		case c == '\\' || c < 0x20:
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
+}
+
 func (t *tx) AddMember(group string, m storage.Member) error {
 	if err := t.mustWrite(); err != nil {
 		return err
@@ -25,10 +75,7 @@ func (t *tx) AddMember(group string, m storage.Member) error {
 	if group == "" || m.Value == "" || len(group)+len(m.Value) > storage.MaxKeyLen {
 		return storage.Errorf(storage.Invalid, "a membership needs a group and a member id")
 	}
-	raw, err := json.Marshal(storedMember{Type: m.Type, Display: m.Display})
-	if err != nil {
-		return err
-	}
+	raw := storedMember{Type: m.Type, Display: m.Display}.appendJSON(make([]byte, 0, 16+len(m.Type)+len(m.Display)))
 	if err := t.b.Bucket(bktMembers).Put(pair(group, m.Value), raw); err != nil {
 		return err
 	}
@@ -54,8 +101,7 @@ func (t *tx) Member(group, member string) (storage.Member, bool, error) {
 	if raw == nil {
 		return storage.Member{}, false, nil
 	}
-	var sm storedMember
-	err := json.Unmarshal(raw, &sm)
+	sm, err := decodeMember(raw)
 	return storage.Member{Value: member, Type: sm.Type, Display: sm.Display}, true, err
 }
 
@@ -63,8 +109,8 @@ func (t *tx) Members(group string, fn func(storage.Member) error) error {
 	c := t.b.Bucket(bktMembers).Cursor()
 	prefix := prefixOf(group)
 	for k, v := c.Seek(prefix); k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
-		var sm storedMember
-		if err := json.Unmarshal(v, &sm); err != nil {
+		sm, err := decodeMember(v)
+		if err != nil {
 			return err
 		}
 		if err := fn(storage.Member{Value: string(k[len(prefix):]), Type: sm.Type, Display: sm.Display}); err != nil {

@@ -2,8 +2,10 @@ package bolt
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +107,54 @@ func TestRecordEventsStayOffTheIndex(t *testing.T) {
 	if problems, err := s.Check(); len(problems) != 0 || err != nil {
 		t.Errorf("check: %v %v", problems, err)
 	}
+}
+
+// FuzzStoredEventJSON: an event is stored exactly as json.Marshal writes it, each field left
+// out when json.Marshal leaves it out.
+func FuzzStoredEventJSON(f *testing.F) {
+	f.Add(int64(1764700000000000000), "tok-1", "Okta", "update", "User", "0192", "active\nname", "g1", "Group", uint64(3), "")
+	f.Add(int64(-1), "", "", "", "", "", "", "", "", uint64(0), "denied")
+	f.Add(int64(0), "a\"<&>", "é\u2028", "\x00", "\xff", "", "\n", "", "", uint64(1<<63), "x")
+	f.Fuzz(func(t *testing.T, at int64, actor, name, op, typ, id, attrs, rel, relType string, version uint64, outcome string) {
+		e := storedEvent{Time: at, ActorID: actor, ActorName: name, Operation: op, ResourceType: typ, ResourceID: id,
+			Related: rel, RelatedType: relType, Version: version, Outcome: outcome}
+		if attrs != "" {
+			e.Attributes = strings.Split(attrs, "\n")
+		}
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.appendJSON(nil); string(got) != string(want) {
+			t.Fatalf("%s, json.Marshal %s", got, want)
+		}
+	})
+}
+
+// FuzzStoredMember: a membership is stored exactly as json.Marshal writes it, and read back as
+// json.Unmarshal reads whatever a members bucket holds.
+func FuzzStoredMember(f *testing.F) {
+	f.Add("User", "Ada", []byte(`{"t":"User","d":"Ada"}`))
+	f.Add("Group", "", []byte(`{"t":"Group"}`))
+	f.Add("User", "é\"\\<\x01\xff", []byte(`{"t":"User","d":"a\u00e9\"\n"}`))
+	f.Add("", "", []byte(`{"d":"x","t":"y"} `))
+	f.Add("User", "", []byte("{\"t\":\"\xff\"}"))
+	f.Fuzz(func(t *testing.T, typ, display string, raw []byte) {
+		m := storedMember{Type: typ, Display: display}
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.appendJSON(nil); string(got) != string(want) {
+			t.Fatalf("%s, json.Marshal %s", got, want)
+		}
+		for _, b := range [][]byte{want, raw} {
+			var want storedMember
+			werr := json.Unmarshal(b, &want)
+			got, err := decodeMember(b)
+			if (err == nil) != (werr == nil) || err == nil && got != want {
+				t.Fatalf("%q: %+v (%v), json.Unmarshal %+v (%v)", b, got, err, want, werr)
+			}
+		}
+	})
 }

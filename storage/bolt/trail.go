@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"time"
 
+	"github.com/scimserver/scimserver/internal/jsonenc"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -23,6 +25,43 @@ type storedEvent struct {
 	RelatedType  string   `json:"lt,omitempty"`
 	Version      uint64   `json:"v,omitempty"`
 	Outcome      string   `json:"s,omitempty"` // empty: success
+}
+
+// appendJSON appends e as json.Marshal writes it, without its reflection: every change
+// writes an event, in the single writer.
+func (e storedEvent) appendJSON(b []byte) []byte {
+	b = strconv.AppendInt(append(b, `{"t":`...), e.Time, 10)
+	b = appendField(b, "a", e.ActorID)
+	b = appendField(b, "n", e.ActorName)
+	b = jsonenc.AppendString(append(b, `,"o":`...), e.Operation)
+	b = appendField(b, "r", e.ResourceType)
+	b = appendField(b, "i", e.ResourceID)
+	if len(e.Attributes) > 0 {
+		b = append(b, `,"x":[`...)
+		for i, a := range e.Attributes {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonenc.AppendString(b, a)
+		}
+		b = append(b, ']')
+	}
+	b = appendField(b, "l", e.Related)
+	b = appendField(b, "lt", e.RelatedType)
+	if e.Version != 0 {
+		b = strconv.AppendUint(append(b, `,"v":`...), e.Version, 10)
+	}
+	b = appendField(b, "s", e.Outcome)
+	return append(b, '}')
+}
+
+// appendField appends a string field that is left out when empty (omitempty).
+func appendField(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(append(append(b, ',', '"'), key...), '"', ':')
+	return jsonenc.AppendString(b, v)
 }
 
 // The events of one resource are found through the trailBy index (resource id, seq), or, for
@@ -57,12 +96,13 @@ func (t *tx) putEvent(seq uint64, at time.Time, ev storage.Event) error {
 	if outcome == "success" {
 		outcome = ""
 	}
-	raw, err := json.Marshal(storedEvent{Time: at.UnixNano(), ActorID: ev.ActorID, ActorName: ev.ActorName,
-		Operation: ev.Operation, ResourceType: ev.ResourceType, ResourceID: ev.ResourceID,
-		Attributes: ev.Attributes, Related: ev.Related, RelatedType: ev.RelatedType, Version: ev.Version, Outcome: outcome})
-	if err != nil {
-		return err
+	size := 96 + len(ev.ActorID) + len(ev.ActorName) + len(ev.ResourceID) + len(ev.Related) // one allocation, as a rule
+	for _, a := range ev.Attributes {
+		size += len(a) + 3
 	}
+	raw := storedEvent{Time: at.UnixNano(), ActorID: ev.ActorID, ActorName: ev.ActorName,
+		Operation: ev.Operation, ResourceType: ev.ResourceType, ResourceID: ev.ResourceID,
+		Attributes: ev.Attributes, Related: ev.Related, RelatedType: ev.RelatedType, Version: ev.Version, Outcome: outcome}.appendJSON(make([]byte, 0, size))
 	if err := t.appended(bktTrail).Put(seqKey(seq), raw); err != nil {
 		return err
 	}
