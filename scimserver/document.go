@@ -92,8 +92,10 @@ func repeatsInOtherCase(m map[string]any) bool {
 	for k := range m {
 		keys[n], ascii[n] = k, isASCII(k)
 		for j := range n {
-			same := len(k) == len(keys[j]) && strings.EqualFold(k, keys[j])
-			if !ascii[n] || !ascii[j] {
+			var same bool
+			if ascii[n] && ascii[j] {
+				same = len(k) == len(keys[j]) && strings.EqualFold(k, keys[j])
+			} else {
 				same = strings.ToLower(k) == strings.ToLower(keys[j])
 			}
 			if same {

@@ -8,13 +8,13 @@ import (
 
 // bodyCheck validates a POST or PUT body against one schema as elimity's Schema.Validate does,
 // attribute for attribute and value for value (through elimity's ValidateSingular), but finds
-// each body key's attribute by a lookup: Validate compares every attribute of the schema with every
-// key of the body, which was the largest cost of a create after decoding.
+// each body key's attribute by a lookup: Validate compares every attribute of the schema with
+// every key of the body, which was the largest cost of a create after decoding.
 type bodyCheck struct {
 	id       string
-	names    []string // the schema's attribute names
-	byName   map[string]int
-	alone    []schema.Schema // each attribute in a schema of its own
+	names    []string        // the schema's attribute names
+	byName   map[string]int  // lower-cased names
+	alone    []schema.Schema // each attribute in a schema of its own, for the values elimity reads its own way
 	required []int           // attributes that fail when absent
 	attrs    schema.Attributes
 }
