@@ -95,8 +95,9 @@ func repeatsInOtherCase(m map[string]any) bool {
 			var same bool
 			if ascii[n] && ascii[j] {
 				same = len(k) == len(keys[j]) && strings.EqualFold(k, keys[j])
-			} else {
-				same = strings.ToLower(k) == strings.ToLower(keys[j])
+			} else { // lower-cased, as the set compares them: EqualFold also folds "ſ" to "s"
+				lk, lj := strings.ToLower(k), strings.ToLower(keys[j])
+				same = lk == lj
 			}
 			if same {
 				return true
