@@ -368,6 +368,77 @@ func TestCommitLogOverACopyOfTheCheckpoint(t *testing.T) {
 	closeStore(t, expectRecovered(t, path, 80, "a copy of the checkpoint's commit, the log written back over it"))
 }
 
+// TestCommitLogCrashInsideAReset: a checkpoint syncs the data file, then gives the log file it
+// retires a new header and, for an erasure's scrub, overwrites its records. A power cut inside
+// that reset leaves the file with a torn header, a new header over its old records, or those
+// records partly zeroed: none of them is replayed over the commits the other file holds, which
+// are, losing nothing.
+func TestCommitLogCrashInsideAReset(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cut  func(t *testing.T, f *os.File, size int64)
+	}{
+		{"torn header", func(t *testing.T, f *os.File, _ int64) {
+			if _, err := f.WriteAt([]byte{0xde, 0xad, 0xbe, 0xef}, 10); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"new header over the old records", func(*testing.T, *os.File, int64) {}},
+		{"old records partly zeroed", func(t *testing.T, f *os.File, size int64) {
+			if err := writeZeros(f, logHeaderSize+8<<10, min(size, logHeaderSize+16<<10)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "data.db")
+			s := openAt(t, path)
+			s.log.rotateAt = 64 << 10
+			users := 0
+			for s.LogFigures().Checkpoints < 2 {
+				createUsers(t, s, 5, storage.NewID)
+				users += 5
+			}
+			// The data file once a checkpoint has ended (and maybe some commits since), then one
+			// commit more that the active file holds, not the one the checkpoint retired.
+			l := s.log
+			var then []byte
+			var retired string
+			for retired == "" {
+				l.mu.Lock()
+				for l.busy {
+					l.cond.Wait()
+				}
+				active := l.active
+				l.mu.Unlock()
+				var err error
+				if then, err = os.ReadFile(path); err != nil {
+					t.Fatal(err)
+				}
+				createUsers(t, s, 5, storage.NewID)
+				users += 5
+				l.mu.Lock()
+				if l.active == active { // this commit did not start a rotation
+					retired = l.files[1-active].Name()
+				}
+				l.mu.Unlock()
+			}
+			powerCut(t, s, then, true)
+			f, err := os.OpenFile(retired, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.cut(t, f, st.Size())
+			f.Close()
+			closeStore(t, expectRecovered(t, path, users, "after a power cut inside a reset"))
+		})
+	}
+}
+
 // TestCommitLogOverATornMeta: the log's first commit follows the one the checkpoint synced,
 // but a crash can tear the file's newer meta page and leave the other one a commit older: the
 // file then reads two commits before the log starts, and is recovered all the same.
