@@ -25,7 +25,7 @@ func newBodyCheck(s schema.Schema) *bodyCheck {
 		c.names = append(c.names, a.Name())
 		c.byName[strings.ToLower(a.Name())] = i
 		c.alone = append(c.alone, schema.Schema{ID: s.ID, Attributes: schema.Attributes{a}})
-		if a.Required() && a.Mutability() != "readOnly" {
+		if failsAbsent(a) {
 			c.required = append(c.required, i)
 		}
 	}
@@ -108,11 +108,10 @@ func (c *bodyCheck) validate(m map[string]any, withID bool) (map[string]any, boo
 // object, which elimity reads its own way, through the attribute's own schema.
 func (c *bodyCheck) attr(i int, v any) (any, bool) {
 	a := c.attrs[i]
-	readOnly := a.Mutability() == "readOnly"
 	switch {
 	case v == nil:
-		return nil, !a.Required() || readOnly
-	case readOnly:
+		return nil, !failsAbsent(a)
+	case a.Mutability() == "readOnly":
 		return nil, true
 	case !a.MultiValued():
 		got, serr := a.ValidateSingular(v)
@@ -137,6 +136,12 @@ func (c *bodyCheck) attr(i int, v any) (any, bool) {
 		return got[c.names[i]], serr == nil
 	}
 	return nil, false
+}
+
+// failsAbsent is elimity's rule for an attribute without a value (absent, or null): an error
+// when it is required, unless it is readOnly (the server's to set).
+func failsAbsent(a schema.CoreAttribute) bool {
+	return a.Required() && a.Mutability() != "readOnly"
 }
 
 // listsSchema is elimity's check of a core schema's id: an exact entry of the "schemas" list.

@@ -32,12 +32,11 @@ func Apply(doc map[string]any, ops []Operation, s Schema) (newDoc map[string]any
 			continue
 		}
 		if !slices.ContainsFunc(targets, op.t.sameAttribute) {
-			targets = append(targets, op.t)
-			if key := op.t.key(); !copied(targets[:len(targets)-1], key) {
-				if v, ok := out[key]; ok {
-					out[key] = deepCopy(v)
-				}
+			key := op.t.key()
+			if v, ok := out[key]; ok && !slices.ContainsFunc(targets, func(t target) bool { return t.key() == key }) {
+				out[key] = deepCopy(v) // the first target under this key: copy before changing
 			}
+			targets = append(targets, op.t)
 		}
 		if err := applyOp(out, op); err != nil {
 			return nil, nil, MemberChange{}, err.in(op.where.String())
@@ -63,11 +62,6 @@ func (t target) key() string {
 // extension), whatever their filters and sub-attributes.
 func (t target) sameAttribute(u target) bool {
 	return t.urn == u.urn && (t.attr == nil) == (u.attr == nil) && (t.attr == nil || t.attr.Name() == u.attr.Name())
-}
-
-// copied reports whether one of targets lies under the same document key.
-func copied(targets []target, key string) bool {
-	return slices.ContainsFunc(targets, func(t target) bool { return t.key() == key })
 }
 
 func applyOp(doc map[string]any, op Operation) *Error {
