@@ -104,19 +104,20 @@ func (s *Service) create(ctx context.Context, tenant string, actor Actor, k *Kin
 	}
 	// The id is drawn inside the write, which runs on the store's single writer: ids then grow
 	// in commit order, so a listing in id order never has a new record appear behind a page it
-	// already served.
+	// already served. What does not depend on it is worked out before, off that writer.
+	keys, names := k.Collection.KeysOf(in.doc), in.names(nil)
 	var id string
 	var ins storage.Record
 	erased := false
 	err = s.write(ctx, tenant, func(tx storage.Tx) error {
 		id, erased = storage.NewID(), false
-		rec := storage.Record{ID: id, Doc: in.raw, Keys: k.Collection.KeysOf(in.doc), Secret: in.secret}
+		rec := storage.Record{ID: id, Doc: in.raw, Keys: keys, Secret: in.secret}
 		var err error
 		ins, err = tx.Insert(k.Collection, rec)
 		if err != nil {
 			return err
 		}
-		if err := record(tx, actor, opCreate, k, id, ins.Version, in.names(nil)); err != nil {
+		if err := record(tx, actor, opCreate, k, id, ins.Version, names); err != nil {
 			return err
 		}
 		if err := s.addMembers(tx, actor, id, in.members); err != nil {
