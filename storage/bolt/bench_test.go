@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -139,5 +140,56 @@ func BenchmarkAddMember(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkPageWrites measures what the data file's writes cost per page (ns/op is per page),
+// at random places in a 200 MiB file as a commit's scattered pages land: one write per page,
+// against runs of adjacent pages copied together and written at once, as the bbolt fork
+// writes them (third_party/bbolt/PATCH.md).
+func BenchmarkPageWrites(b *testing.B) {
+	const page, span = 4096, 50000
+	f, err := os.Create(filepath.Join(b.TempDir(), "pages"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(span * page); err != nil {
+		b.Fatal(err)
+	}
+	pages := make([][]byte, 4)
+	for i := range pages {
+		pages[i] = make([]byte, page)
+	}
+	buf := make([]byte, len(pages)*page)
+	for _, run := range []int{1, 2, 4} {
+		for _, together := range []bool{false, true} {
+			if run == 1 && together {
+				continue
+			}
+			name := fmt.Sprintf("run=%d/each", run)
+			if together {
+				name = fmt.Sprintf("run=%d/together", run)
+			}
+			b.Run(name, func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(1, 2))
+				for i := 0; i < b.N; i += run {
+					off := int64(rng.IntN(span-run)) * page
+					if together {
+						for k := range run {
+							copy(buf[k*page:], pages[k])
+						}
+						_, err = f.WriteAt(buf[:run*page], off)
+					} else {
+						for k := 0; k < run && err == nil; k++ {
+							_, err = f.WriteAt(pages[k], off+int64(k)*page)
+						}
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
