@@ -75,10 +75,11 @@ func (b *Bucket) Cursor() *Cursor {
 	// Update transaction statistics.
 	b.tx.stats.IncCursorCount(1)
 
-	// Allocate and return a cursor.
+	// Allocate and return a cursor, with room for the path of a deep tree: growing the path
+	// one level at a time allocated three times for a search three levels deep.
 	return &Cursor{
 		bucket: b,
-		stack:  make([]elemRef, 0),
+		stack:  make([]elemRef, 0, 8),
 	}
 }
 
