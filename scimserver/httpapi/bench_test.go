@@ -178,14 +178,11 @@ func BenchmarkAddMembers(b *testing.B) {
 }
 
 // BenchmarkAddMembersParallel adds 100 users per PATCH to 20 groups from 8 concurrent clients,
-// over 100,000 users, as the load tool's groups phase does: every 204 durable, no member added
-// twice.
+// over 100,000 users: every 204 durable, no member added twice, so that every member joins its
+// first group.
 func BenchmarkAddMembersParallel(b *testing.B) {
 	e := newBench(b, benchScale(100_000))
-	var gids []string
-	for g := range 20 {
-		gids = append(gids, e.newGroupOf(b, fmt.Sprintf("g%02d", g), 0))
-	}
+	gids := e.newGroups(b, 20)
 	perm := rand.New(rand.NewPCG(1, 2)).Perm(len(e.ids))
 	e.parallel(b, 8, func(n int64) {
 		i := int(n - 1)
@@ -193,13 +190,49 @@ func BenchmarkAddMembersParallel(b *testing.B) {
 			b.Error("ran out of users to add; raise the seed")
 			return
 		}
-		ms := make([]any, 0, 100)
-		for _, u := range perm[i*100 : (i+1)*100] {
-			ms = append(ms, map[string]any{"value": e.ids[u]})
-		}
-		body, _ := json.Marshal(patchOp(op("add", "members", ms)))
-		e.serve(b, "PATCH", "/scim/v2/Groups/"+gids[i%len(gids)], body, http.StatusNoContent)
+		e.addMembers(b, gids[i%len(gids)], perm[i*100:(i+1)*100])
 	})
+}
+
+// BenchmarkAddMembersToManyGroups adds the same 1,000 users (of 100,000) to group after group,
+// 100 per PATCH in a new order for each group, from 8 concurrent clients, as the load tool's
+// groups phase does: most members already belong to other groups.
+func BenchmarkAddMembersToManyGroups(b *testing.B) {
+	e := newBench(b, benchScale(100_000))
+	const pool = 1_000
+	gids := e.newGroups(b, (b.N+9)/10)
+	perms := make([][]int, len(gids))
+	for g := range perms {
+		perms[g] = rand.New(rand.NewPCG(1, uint64(g))).Perm(min(pool, len(e.ids)))
+	}
+	e.parallel(b, 8, func(n int64) {
+		i := int(n - 1)
+		perm, from := perms[i/10], i%10*100
+		if from+100 > len(perm) {
+			b.Error("fewer than 1,000 users; raise the seed")
+			return
+		}
+		e.addMembers(b, gids[i/10], perm[from:from+100])
+	})
+}
+
+// newGroups stores n empty groups.
+func (e *benchEnv) newGroups(b *testing.B, n int) []string {
+	gids := make([]string, n)
+	for g := range gids {
+		gids[g] = e.newGroupOf(b, fmt.Sprintf("g%02d", g), 0)
+	}
+	return gids
+}
+
+// addMembers adds the users at the indexes given to group gid with one PATCH.
+func (e *benchEnv) addMembers(b *testing.B, gid string, users []int) {
+	ms := make([]any, 0, len(users))
+	for _, u := range users {
+		ms = append(ms, map[string]any{"value": e.ids[u]})
+	}
+	body, _ := json.Marshal(patchOp(op("add", "members", ms)))
+	e.serve(b, "PATCH", "/scim/v2/Groups/"+gid, body, http.StatusNoContent)
 }
 
 // newGroupOf stores a group whose members are the first size users of e.

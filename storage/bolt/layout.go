@@ -20,7 +20,9 @@ import (
 //	   memberships; nothing to migrate
 //	4  record headers of format 3, which list a record's latest events (trail.go) and which an
 //	   older version cannot read; nothing to migrate
-const formatVersion = 4
+//	5  version stamps that name their record's collection (members.go), which an older version
+//	   would read as no stamp; nothing to migrate (a stamp without a name is read as before)
+const formatVersion = 5
 
 var (
 	keyFormat = []byte("format")

@@ -137,25 +137,30 @@ func (t *tx) MemberOf(member string) ([]string, error) {
 // bucket under "id 0", just before the record's own memberships: a membership change, which
 // writes that page anyway, so gives the member a new version without writing the member's
 // record (a user's page holds one or two records, so touching 100 members used to write 100
-// more pages).
+// more pages). Its value is the count and the time, 8 bytes each, then the name of the record's
+// collection (format 5; a stamp written before has none). A stamp exists only while its record
+// does, and never for a record written in the same transaction, so a stamp that names the
+// collection spares a touch reading the record.
 type stamp struct {
-	n  uint64
-	at time.Time
+	n    uint64
+	at   time.Time
+	coll []byte // the record's collection; empty in a stamp of format 4
 }
 
 func (t *tx) stampOf(id string) stamp {
 	v := t.b.Bucket(bktMemberOf).Get(prefixOf(id))
-	if len(v) != 16 {
+	if len(v) < 16 {
 		return stamp{}
 	}
-	return stamp{n: binary.BigEndian.Uint64(v), at: time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))).UTC()}
+	return stamp{n: binary.BigEndian.Uint64(v), at: time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))).UTC(), coll: v[16:]}
 }
 
-func (t *tx) putStamp(id string, st stamp) error {
-	var v [16]byte
-	binary.BigEndian.PutUint64(v[:], st.n)
+// putStamp stores a stamp of a record of cl.
+func (t *tx) putStamp(cl *coll, id string, st stamp) error {
+	v := make([]byte, 16, 16+len(cl.records))
+	binary.BigEndian.PutUint64(v, st.n)
 	binary.BigEndian.PutUint64(v[8:], uint64(st.at.UnixNano()))
-	return t.b.Bucket(bktMemberOf).Put(prefixOf(id), v[:])
+	return t.b.Bucket(bktMemberOf).Put(prefixOf(id), append(v, cl.records...))
 }
 
 // dropStamp removes a record's stamp once its header holds the count, or the record is gone.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -545,4 +546,78 @@ func TestMigrationIsOneTransaction(t *testing.T) {
 		t.Errorf("format %d after a later open", v)
 	}
 	expectClean(t, s, "after a failed migration and a good one")
+}
+
+// TestFormat4Stamps: a version stamp as format 4 wrote it (count and time, no collection) still
+// counts in the record's version; it proves nothing about the collection, so a touch still
+// finds out from the records, and then writes the stamp naming the collection.
+func TestFormat4Stamps(t *testing.T) {
+	s := openTemp(t)
+	uid, gid := storage.NewID(), storage.NewID()
+	err := s.Write(bg, defaultTenant, func(tx storage.Tx) error {
+		if _, err := tx.Insert(users, named(uid, "u")); err != nil {
+			return err
+		}
+		_, err := tx.Insert(groups, group(gid, "g"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	err = s.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bktData).Bucket([]byte(defaultTenant)).Bucket(bktMemberOf)
+		for _, id := range []string{uid, gid} {
+			var v [16]byte
+			binary.BigEndian.PutUint64(v[:], 2)
+			binary.BigEndian.PutUint64(v[8:], uint64(at.UnixNano()))
+			if err := b.Put(prefixOf(id), v[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := func(c *storage.Collection, id string) uint64 {
+		t.Helper()
+		var r storage.Record
+		read(t, s, defaultTenant, func(tx storage.Tx) (err error) { r, err = tx.Get(c, id); return err })
+		return r.Version
+	}
+	if v := version(users, uid); v != 3 {
+		t.Fatalf("a user with a format-4 stamp of 2: version %d, want 3", v)
+	}
+	touch := func(c *storage.Collection, id string) error {
+		return s.Write(bg, defaultTenant, func(tx storage.Tx) error { return tx.Touch(c, id) })
+	}
+	for i := range 2 { // before the stamps are rewritten, and after
+		if err := touch(users, gid); storage.ErrorCode(err) != storage.NotFound {
+			t.Errorf("round %d: a touch of a stamped group as a user: %v, want not found", i, err)
+		}
+		if err := touch(groups, uid); storage.ErrorCode(err) != storage.NotFound {
+			t.Errorf("round %d: a touch of a stamped user as a group: %v, want not found", i, err)
+		}
+		if err := touch(users, uid); err != nil {
+			t.Fatal(err)
+		}
+		if err := touch(groups, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u, g := version(users, uid), version(groups, gid); u != 5 || g != 5 {
+		t.Errorf("after two touches each: user version %d, group %d; want 5 and 5", u, g)
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bktData).Bucket([]byte(defaultTenant)).Bucket(bktMemberOf).Get(prefixOf(uid))
+		if len(v) != 16+len("users") || string(v[16:]) != "users" {
+			return fmt.Errorf("the user's stamp after a touch: %q, want 16 bytes and its collection", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	expectClean(t, s, "after touches of format-4 stamps")
 }

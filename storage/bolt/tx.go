@@ -143,19 +143,24 @@ func (t *tx) Touch(c *storage.Collection, id string) error {
 	if err := t.mustWrite(); err != nil {
 		return err
 	}
-	raw := t.b.Bucket(cl.records).Get([]byte(id))
-	if raw == nil {
-		return storage.Errorf(storage.NotFound, "no such record")
-	}
-	h, _, err := decodeRecord(raw)
-	if err != nil {
-		return err
-	}
 	st := t.stampOf(id)
-	if h.modified == t.now || st.at == t.now {
-		return nil // already changed in this transaction
+	if !bytes.Equal(st.coll, cl.records) { // no stamp of this collection: only the record tells
+		raw := t.b.Bucket(cl.records).Get([]byte(id))
+		if raw == nil {
+			return storage.Errorf(storage.NotFound, "no such record")
+		}
+		h, _, err := decodeRecord(raw)
+		if err != nil {
+			return err
+		}
+		if h.modified == t.now {
+			return nil // written in this transaction
+		}
 	}
-	return t.putStamp(id, stamp{n: st.n + 1, at: t.now})
+	if st.at == t.now {
+		return nil // already touched in this transaction
+	}
+	return t.putStamp(cl, id, stamp{n: st.n + 1, at: t.now})
 }
 
 func (t *tx) Delete(c *storage.Collection, id string) error {

@@ -205,6 +205,13 @@ func testTouchMembers(t *testing.T, open Opener) {
 	if g := e.get(Teams, team); g.Version != 2 {
 		t.Errorf("the team touched twice in one transaction: version %d, want 2", g.Version)
 	}
+	// A touched record is found in its own collection only: the domain tells a member's kind by
+	// which collection's touch succeeds.
+	for _, c := range []*storage.Collection{Teams, People} {
+		id := map[*storage.Collection]string{Teams: ids[0], People: team}[c]
+		err := e.s.Write(ctx, tenantA, func(tx storage.Tx) error { return tx.Touch(c, id) })
+		wantCode(t, "a touch of a touched record in the other collection", err, storage.NotFound)
+	}
 	var scanned []uint64
 	e.read(func(tx storage.Tx) error {
 		scanned = nil
