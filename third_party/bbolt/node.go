@@ -159,10 +159,13 @@ func (n *node) del(key []byte) {
 }
 
 // read initializes the node from a page.
+// nodeSpare is the room for inserts a node gets when it is read from its page (64 bytes each).
+const nodeSpare = 4
+
 func (n *node) read(p *common.Page) {
 	n.pgid = p.Id()
 	n.isLeaf = p.IsLeafPage()
-	n.inodes = common.ReadInodeFromPage(p)
+	n.inodes = common.ReadInodeFromPage(p, nodeSpare)
 
 	// Save first key, so we can find the node in the parent when we spill.
 	if len(n.inodes) > 0 {

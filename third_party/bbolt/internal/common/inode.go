@@ -46,8 +46,10 @@ func (in *Inode) SetValue(value []byte) {
 	in.value = value
 }
 
-func ReadInodeFromPage(p *Page) Inodes {
-	inodes := make(Inodes, int(p.Count()))
+// ReadInodeFromPage reads the elements of p, with room for spare more: a node is read to be
+// changed, and its first insert would otherwise copy every element to a new slice.
+func ReadInodeFromPage(p *Page, spare int) Inodes {
+	inodes := make(Inodes, int(p.Count()), int(p.Count())+spare)
 	isLeaf := p.IsLeafPage()
 	for i := 0; i < int(p.Count()); i++ {
 		inode := &inodes[i]
