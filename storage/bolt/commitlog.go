@@ -48,7 +48,7 @@ const (
 	logRecordMagic = 0x5c1a10c5
 	logMinExtend   = 1 << 20
 	logMaxExtend   = 16 << 20
-	logKeptBuffer  = 4 << 20
+	logKeptBuffer  = 8 << 20
 )
 
 var logCRC = crc32.MakeTable(crc32.Castagnoli)
@@ -116,7 +116,7 @@ func logRecordSize(pages []bbolt.CommitPage) int {
 func encodeLogRecord(buf []byte, pages []bbolt.CommitPage, epoch, seq uint64) []byte {
 	n := logRecordSize(pages)
 	if cap(buf) < n {
-		buf = make([]byte, n)
+		buf = make([]byte, n, n+n/4) // room for the next commits, a little larger as a rule
 	}
 	b := buf[:n]
 	binary.LittleEndian.PutUint32(b[0:], logRecordMagic)
@@ -575,7 +575,7 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	}
 	rec := encodeLogRecord(l.buf, pages, epoch, l.seq[i])
 	if cap(rec) <= logKeptBuffer {
-		l.buf = rec // reused by the next append: a commit is a few hundred KiB
+		l.buf = rec // reused by the next append: a commit is up to a few MiB (member changes)
 	}
 	at := l.pos[i].Load()
 	if err := l.extend(i, at+int64(len(rec))); err != nil {
