@@ -41,10 +41,19 @@ type MemberChange struct {
 	RemoveWhere []filter.Expression // members[<filter>] removals that are not simple `value eq "x"` (caller evaluates against each member as map{"value","type","display","$ref"})
 }
 
-// memberState accumulates the MemberChange of a PATCH in operation order.
+// memberState accumulates the MemberChange of a PATCH in operation order. It knows where each
+// pending add is and which removals are pending, so that folding a PATCH of n members costs
+// O(n), not O(n²): it runs in the single writer, and a body can list thousands of members.
 type memberState struct {
-	touched bool
-	change  MemberChange
+	touched  bool
+	change   MemberChange
+	addAt    map[string]int      // each change.Add entry's index, by Value; nil: to be built
+	removing map[string]struct{} // the ids in change.Remove
+}
+
+// reset starts the change again from c (a replace or a clear).
+func (ms *memberState) reset(c MemberChange) {
+	ms.change, ms.addAt, ms.removing = c, nil, nil
 }
 
 // result returns the change with empty lists as nil.
@@ -68,7 +77,7 @@ func (ms *memberState) apply(op Operation) {
 	case op.Op == opAdd:
 		ms.add(op.members)
 	case op.Op == opReplace:
-		*c = MemberChange{ReplaceAll: true}
+		ms.reset(MemberChange{ReplaceAll: true})
 		ms.add(op.members)
 	case op.t.filter != nil:
 		if ids, ok := memberIDs(op.t.filter); ok {
@@ -76,6 +85,7 @@ func (ms *memberState) apply(op Operation) {
 			break
 		}
 		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool { return matches(op.t.filter, *op.t.attr, m.element()) })
+		ms.addAt = nil
 		if !c.ReplaceAll && !c.RemoveAll {
 			c.RemoveWhere = append(c.RemoveWhere, op.t.filter)
 		}
@@ -86,28 +96,56 @@ func (ms *memberState) apply(op Operation) {
 		}
 		ms.remove(ids)
 	default:
-		*c = MemberChange{RemoveAll: true}
+		ms.reset(MemberChange{RemoveAll: true})
 	}
 }
 
 func (ms *memberState) add(members []Member) {
 	c := &ms.change
+	if ms.addAt == nil {
+		ms.addAt = make(map[string]int, len(c.Add)+len(members))
+		for i, a := range c.Add {
+			ms.addAt[a.Value] = i
+		}
+	}
+	unremove := false
 	for _, m := range members {
-		c.Remove = slices.DeleteFunc(c.Remove, func(id string) bool { return id == m.Value })
-		if i := slices.IndexFunc(c.Add, func(a Member) bool { return a.Value == m.Value }); i >= 0 {
+		if _, ok := ms.removing[m.Value]; ok {
+			delete(ms.removing, m.Value)
+			unremove = true
+		}
+		if i, ok := ms.addAt[m.Value]; ok {
 			c.Add[i] = m // the later occurrence carries the newer display name
 		} else {
+			ms.addAt[m.Value] = len(c.Add)
 			c.Add = append(c.Add, m)
 		}
+	}
+	if unremove {
+		c.Remove = slices.DeleteFunc(c.Remove, func(id string) bool { _, ok := ms.removing[id]; return !ok })
 	}
 }
 
 func (ms *memberState) remove(ids []string) {
 	c := &ms.change
+	gone := make(map[string]struct{}, len(ids))
 	for _, id := range ids {
-		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool { return m.Value == id })
-		// After a replace or clear the current members no longer matter.
-		if !c.ReplaceAll && !c.RemoveAll && !slices.Contains(c.Remove, id) {
+		gone[id] = struct{}{}
+	}
+	if len(c.Add) > 0 {
+		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool { _, ok := gone[m.Value]; return ok })
+		ms.addAt = nil
+	}
+	// After a replace or clear the current members no longer matter.
+	if c.ReplaceAll || c.RemoveAll {
+		return
+	}
+	if ms.removing == nil {
+		ms.removing = make(map[string]struct{}, len(ids))
+	}
+	for _, id := range ids {
+		if _, ok := ms.removing[id]; !ok {
+			ms.removing[id] = struct{}{}
 			c.Remove = append(c.Remove, id)
 		}
 	}

@@ -2,7 +2,9 @@ package patch
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -190,4 +192,100 @@ func TestRemoveWhereIsCanonical(t *testing.T) {
 			t.Errorf("%v matches %+v = %v, want %v", tc.e, tc.m, got, tc.matches)
 		}
 	}
+}
+
+// BenchmarkMembersAdd folds one PATCH that adds n members, then removes a tenth of them (Entra's
+// removal by value): the cost per member must not grow with n (compare the ns/member of the two
+// sizes).
+func BenchmarkMembersAdd(b *testing.B) {
+	s := groupSchema()
+	for _, n := range []int{100, 10_000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			var add, remove strings.Builder
+			for i := range n {
+				fmt.Fprintf(&add, `%s{"value":"%08d-0000-0000-0000-000000000000"}`, map[bool]string{true: ",", false: ""}[i > 0], i)
+				if i%10 == 0 {
+					fmt.Fprintf(&remove, `%s{"value":"%08d-0000-0000-0000-000000000000"}`, map[bool]string{true: ",", false: ""}[i > 0], i)
+				}
+			}
+			ops := mustParse(b, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[`+
+				add.String()+`]},{"op":"remove","path":"members","value":[`+remove.String()+`]}]}`, s)
+			doc := map[string]any{"displayName": "G"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, mc, err := Apply(doc, ops, s); err != nil || len(mc.Add) != n-n/10 {
+					b.Fatalf("Apply: %d members to add, %v; want %d", len(mc.Add), err, n-n/10)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/member")
+		})
+	}
+}
+
+// FuzzMemberFold folds random sequences of member operations (add, remove by id, replace,
+// clear, over a few ids and display names) and compares the change with the plain reading of
+// MemberChange's rules, one member at a time: memberState's indexes must not change what it
+// computes.
+func FuzzMemberFold(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 1, 1, 2, 0, 1})
+	f.Add([]byte{2, 5, 1, 1, 0, 5, 3, 0, 0x41, 1, 0x10})
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		var got memberState
+		var want MemberChange
+		for len(prog) >= 2 {
+			kind, n := prog[0]%4, int(prog[1]%8)
+			prog = prog[2:]
+			var ms []Member
+			for ; n > 0 && len(prog) > 0; n-- {
+				ms = append(ms, Member{Value: fmt.Sprint("u", prog[0]%6), Display: fmt.Sprint(prog[0] / 64)})
+				prog = prog[1:]
+			}
+			switch kind {
+			case 0:
+				got.add(ms)
+				want = refAdd(want, ms)
+			case 1:
+				ids := make([]string, len(ms))
+				for i, m := range ms {
+					ids[i] = m.Value
+				}
+				got.remove(ids)
+				want = refRemove(want, ids)
+			case 2:
+				got.reset(MemberChange{ReplaceAll: true})
+				got.add(ms)
+				want = refAdd(MemberChange{ReplaceAll: true}, ms)
+			default:
+				got.reset(MemberChange{RemoveAll: true})
+				want = MemberChange{RemoveAll: true}
+			}
+			if c := got.change; !reflect.DeepEqual(nilIfEmpty(c.Add), nilIfEmpty(want.Add)) || !slices.Equal(c.Remove, want.Remove) ||
+				c.ReplaceAll != want.ReplaceAll || c.RemoveAll != want.RemoveAll {
+				t.Fatalf("folded %+v, want %+v", c, want)
+			}
+		}
+	})
+}
+
+// refAdd and refRemove are MemberChange's rules applied one member at a time.
+func refAdd(c MemberChange, ms []Member) MemberChange {
+	for _, m := range ms {
+		c.Remove = slices.DeleteFunc(c.Remove, func(id string) bool { return id == m.Value })
+		if i := slices.IndexFunc(c.Add, func(a Member) bool { return a.Value == m.Value }); i >= 0 {
+			c.Add[i] = m
+		} else {
+			c.Add = append(c.Add, m)
+		}
+	}
+	return c
+}
+
+func refRemove(c MemberChange, ids []string) MemberChange {
+	for _, id := range ids {
+		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool { return m.Value == id })
+		if !c.ReplaceAll && !c.RemoveAll && !slices.Contains(c.Remove, id) {
+			c.Remove = append(c.Remove, id)
+		}
+	}
+	return c
 }
