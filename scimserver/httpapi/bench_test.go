@@ -195,8 +195,8 @@ func BenchmarkAddMembersParallel(b *testing.B) {
 }
 
 // BenchmarkAddMembersToManyGroups adds the same 1,000 users (of 100,000) to group after group,
-// 100 per PATCH in a new order for each group, from 8 concurrent clients, as the load tool's
-// groups phase does: most members already belong to other groups.
+// 100 per PATCH in a new order for each group, from 8 concurrent clients, as a directory pushing
+// its groups of the same staff does: most members already belong to other groups.
 func BenchmarkAddMembersToManyGroups(b *testing.B) {
 	e := newBench(b, benchScale(100_000))
 	const pool = 1_000
