@@ -23,10 +23,9 @@ import (
 // alone writes each page a commit changed where its freelist put it — anywhere in the file —
 // and fdatasyncs twice; what a disk does slowly is exactly that, pages at scattered places
 // (BENCHMARKS.md, "What the disk allows a commit of scattered pages"). With the log, every
-// commit's pages (the meta page last) are appended to it and synced before the commit's meta
-// page reaches the data file (bbolt writes its other pages meanwhile, onto pages no logged
-// commit uses); the data file is written without a sync, and synced at a checkpoint, after
-// which the log that the checkpoint covers is reset. After a crash,
+// commit's pages (the meta page last) are appended to it and synced before any of them
+// reaches the data file; the data file is then written without a sync, and synced at a
+// checkpoint, after which the log that the checkpoint covers is reset. After a crash,
 // recoverLocked writes the pages of every whole record back over the data file before bbolt
 // reads it: the file is then exactly as the last acknowledged commit left it.
 //

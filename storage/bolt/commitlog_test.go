@@ -161,40 +161,6 @@ func TestCommitLogTornRecordIsNotReplayed(t *testing.T) {
 	expectRecovered(t, path, 50, "after recovery from a torn record (only whole records count)")
 }
 
-// TestCommitLogPagesOfAnUnloggedCommit: bbolt writes a commit's pages to the data file while
-// the log syncs its record, so a crash can leave them in the file with a torn record and without
-// the commit's meta page. They sit on pages the last logged commit does not use: the file comes
-// back as that commit left it, whole and consistent.
-func TestCommitLogPagesOfAnUnloggedCommit(t *testing.T) {
-	path, s, _ := openRemembering(t)
-	createUsers(t, s, 50, storage.NewID)
-	pageSize := s.db.Info().PageSize
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	metas := raw[:2*pageSize]
-	createUsers(t, s, 7, storage.NewID)
-	l := s.log
-	torn, end := l.files[l.active].Name(), l.pos[l.active].Load()
-	crash(t, s)
-	for _, w := range []struct {
-		file string
-		b    []byte
-		at   int64
-	}{{path, metas, 0}, {torn, []byte{0xff, 0xfe}, end - 2}} {
-		f, err := os.OpenFile(w.file, os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.WriteAt(w.b, w.at); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
-	expectRecovered(t, path, 50, "after recovery with an unlogged commit's pages in the file")
-}
-
 // TestCommitLogReplaysBothFilesInOrder: when the file the writer left is still waiting for its
 // checkpoint at the crash, both files hold commits, and they are replayed oldest first.
 func TestCommitLogReplaysBothFilesInOrder(t *testing.T) {

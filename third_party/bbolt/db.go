@@ -1384,9 +1384,8 @@ type Options struct {
 	NoSync bool
 
 	// CommitLog, when set, is given every page a read-write commit is about to write (the
-	// meta page last), and the commit goes on only if it returns nil. The other pages are
-	// written to the data file meanwhile, the meta page only after it returns, all without
-	// fdatasync (Tx.writeBesideLog says why the order is safe): CommitLog must
+	// meta page last) before any of them reaches the data file, and the commit goes on only
+	// if it returns nil. The data file is then written without fdatasync: CommitLog must
 	// make the pages durable elsewhere (a write-ahead log), write them back over the data
 	// file after a crash before the file is opened again, and keep them until DB.Sync has
 	// returned after the commit. The pages' bytes are valid only during the call.

@@ -240,14 +240,19 @@ func (tx *Tx) Commit() (err error) {
 		}
 	}
 
-	// Write dirty pages to disk; with a commit log, while the log makes the commit durable.
+	// Make the commit durable in the commit log, when there is one, before the data file
+	// sees any of it.
 	startTime = time.Now()
 	if tx.db.commitLog != nil {
-		err = tx.writeBesideLog()
-	} else {
-		err = tx.write()
+		if err = tx.db.commitLog(tx.commitPages()); err != nil {
+			lg.Errorf("commit log failed: %v", err)
+			tx.rollback()
+			return err
+		}
 	}
-	if err != nil {
+
+	// Write dirty pages to disk.
+	if err = tx.write(); err != nil {
 		lg.Errorf("writing data failed: %v", err)
 		tx.rollback()
 		return err
@@ -524,34 +529,8 @@ func (tx *Tx) allocate(count int) (*common.Page, error) {
 
 // write writes any dirty pages to disk.
 func (tx *Tx) write() error {
-	pages := tx.takePages()
-	err := tx.writePages(pages)
-	tx.releasePages(pages)
-	return err
-}
-
-// writeBesideLog hands the commit's pages to the commit log, which makes it durable, and
-// meanwhile writes them to the data file on another goroutine: the log's write and sync wait
-// for the disk, the page writes keep a CPU busy. The data file may hold the pages before the
-// log does, and keep them if the commit fails: they sit on pages free in the state of the last
-// commit the log holds, which is the state a crash comes back to (every whole record since the
-// last checkpoint is written back), and no other state is ever read again. Only the meta page,
-// which makes the commit the file's, waits for the log (writeMeta, after this).
-func (tx *Tx) writeBesideLog() error {
-	logged := tx.commitPages()
-	pages := tx.takePages()
-	written := make(chan error, 1)
-	go func() { written <- tx.writePages(pages) }()
-	err := tx.db.commitLog(logged)
-	if werr := <-written; err == nil {
-		err = werr
-	}
-	tx.releasePages(pages)
-	return err
-}
-
-// takePages takes the dirty pages out of the transaction, sorted by id.
-func (tx *Tx) takePages() common.Pages {
+	// Sort pages by id.
+	lg := tx.db.Logger()
 	pages := make(common.Pages, 0, len(tx.pages))
 	for _, p := range tx.pages {
 		pages = append(pages, p)
@@ -559,13 +538,6 @@ func (tx *Tx) takePages() common.Pages {
 	// Clear out page cache early.
 	tx.pages = make(map[common.Pgid]*common.Page)
 	sort.Sort(pages)
-	return pages
-}
-
-// writePages writes pages, sorted by id, to the data file, and syncs it unless a commit log
-// holds them.
-func (tx *Tx) writePages(pages common.Pages) error {
-	lg := tx.db.Logger()
 
 	// Write pages to disk in order; a run of single pages that follow one another in the file
 	// goes out in one write (copying a page costs less than a system call).
@@ -619,11 +591,8 @@ func (tx *Tx) writePages(pages common.Pages) error {
 			return err
 		}
 	}
-	return nil
-}
 
-// releasePages puts the single pages among pages back in the page pool.
-func (tx *Tx) releasePages(pages common.Pages) {
+	// Put small pages back to page pool.
 	for _, p := range pages {
 		// Ignore page sizes over 1 page.
 		// These are allocated using make() instead of the page pool.
@@ -639,6 +608,8 @@ func (tx *Tx) releasePages(pages common.Pages) {
 		}
 		tx.db.pagePool.Put(buf) //nolint:staticcheck
 	}
+
+	return nil
 }
 
 // maxRunPages bounds the pages one write of a run carries, and so the buffer it is copied into.
