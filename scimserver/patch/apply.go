@@ -1,9 +1,11 @@
 package patch
 
 import (
+	"encoding/json"
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
@@ -146,13 +148,68 @@ func applyMulti(list []any, op Operation) (any, *Error) {
 	case op.Op == opReplace:
 		return deepCopy(op.value), nil
 	}
+	next := addValues(list, op.value.([]any))
+	return next, guardImmutable(*t.attr, list, next)
+}
+
+// addValues appends to a copy of list the values it does not hold yet.
+func addValues(list, vals []any) []any {
 	next := slices.Clone(list)
-	for _, v := range op.value.([]any) {
-		if !slices.ContainsFunc(next, func(e any) bool { return reflect.DeepEqual(e, v) }) {
+	seen := elementsByKey(next, jsonKey)
+	for _, v := range vals {
+		k := jsonKey(v)
+		if !slices.ContainsFunc(seen[k], func(e any) bool { return reflect.DeepEqual(e, v) }) {
 			next = append(next, deepCopy(v))
+			seen[k] = append(seen[k], v)
 		}
 	}
-	return next, guardImmutable(*t.attr, list, next)
+	return next
+}
+
+// Multi-valued attributes are compared element by element through an index of the elements by a
+// key that equal elements share (and most others do not): a body of 1 MiB holds some 40,000
+// values, and comparing each with each would hold up the writer for minutes.
+
+// elementsByKey files elems by key.
+func elementsByKey(elems []any, key func(any) string) map[string][]any {
+	m := make(map[string][]any, len(elems))
+	for _, e := range elems {
+		k := key(e)
+		m[k] = append(m[k], e)
+	}
+	return m
+}
+
+// jsonKey is e's JSON: elements reflect.DeepEqual holds equal have the same.
+func jsonKey(e any) string {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// valueKey is what sameElement compares of an element when the value removed has a "value":
+// the string, lowered when the attribute ignores case, that compare.Values would compare;
+// "" for the types it compares otherwise (numbers, booleans, instants), which share one key.
+func valueKey(attr schema.CoreAttribute) func(any) string {
+	def := attr
+	if attr.AttributeType() == "complex" {
+		def, _ = attr.SubAttributes().ContainsAttribute("value")
+	}
+	return func(e any) string {
+		if attr.AttributeType() == "complex" {
+			e = asMap(e)["value"]
+		}
+		s, ok := e.(string)
+		switch {
+		case !ok || slices.Contains([]string{"boolean", "integer", "decimal", "dateTime"}, def.AttributeType()):
+			return ""
+		case !def.CaseExact():
+			return "s" + strings.ToLower(s)
+		}
+		return "s" + s
+	}
 }
 
 // applyElements handles paths that select elements of a multi-valued attribute: attr[filter],
@@ -267,28 +324,53 @@ func guardImmutable(def schema.CoreAttribute, cur, next any) *Error {
 // removeValues drops the elements of list that equal one of vals: by the "value" sub-attribute
 // for complex attributes that have one, as a whole otherwise.
 func removeValues(attr schema.CoreAttribute, list, vals []any) []any {
+	byValue, whole := []any{}, []any{} // the values compared by their "value", the others whole
+	for _, v := range vals {
+		if byWhole(attr, v) {
+			whole = append(whole, v)
+		} else {
+			byValue = append(byValue, v)
+		}
+	}
+	vkey := valueKey(attr)
+	byValueIdx, wholeIdx := elementsByKey(byValue, vkey), elementsByKey(whole, jsonKey)
+	same := func(e any) func(any) bool { return func(v any) bool { return sameElement(attr, e, v) } }
 	return slices.DeleteFunc(slices.Clone(list), func(e any) bool {
-		return slices.ContainsFunc(vals, func(v any) bool { return sameElement(attr, e, v) })
+		return len(byValue) > 0 && slices.ContainsFunc(byValueIdx[vkey(e)], same(e)) ||
+			len(whole) > 0 && slices.ContainsFunc(wholeIdx[jsonKey(e)], same(e))
 	})
+}
+
+// byWhole reports whether sameElement compares v with an element as a whole, not by "value".
+func byWhole(attr schema.CoreAttribute, v any) bool {
+	if attr.AttributeType() != "complex" {
+		return false
+	}
+	_, ok := attr.SubAttributes().ContainsAttribute("value")
+	return !ok || compare.Unassigned(asMap(v)["value"])
 }
 
 func sameElement(attr schema.CoreAttribute, e, v any) bool {
 	def := attr
+	if byWhole(attr, v) {
+		return reflect.DeepEqual(e, v)
+	}
 	if attr.AttributeType() == "complex" {
-		valueDef, ok := attr.SubAttributes().ContainsAttribute("value")
-		if !ok || compare.Unassigned(asMap(v)["value"]) {
-			return reflect.DeepEqual(e, v)
-		}
-		def, e, v = valueDef, asMap(e)["value"], asMap(v)["value"]
+		def, _ = attr.SubAttributes().ContainsAttribute("value")
+		e, v = asMap(e)["value"], asMap(v)["value"]
 	}
 	eq, ok := compare.Values(def.AttributeType(), def.CaseExact(), filter.EQ, e, v)
 	return ok && eq
 }
 
 func deleteIndices(list []any, idx []int) []any {
+	gone := make([]bool, len(list))
+	for _, i := range idx {
+		gone[i] = true
+	}
 	out := list[:0:0]
 	for i, e := range list {
-		if !slices.Contains(idx, i) {
+		if !gone[i] {
 			out = append(out, e)
 		}
 	}
