@@ -112,11 +112,7 @@ func (t *tx) Update(c *storage.Collection, r storage.Record) (storage.Record, er
 	if err := t.mustWrite(); err != nil {
 		return r, err
 	}
-	raw := t.b.Bucket(cl.records).Get([]byte(r.ID))
-	if raw == nil {
-		return r, storage.Errorf(storage.NotFound, "no such record")
-	}
-	h, doc, err := decodeRecord(raw)
+	h, doc, err := t.stored(cl, r.ID)
 	if err != nil {
 		return r, err
 	}
@@ -145,11 +141,7 @@ func (t *tx) Touch(c *storage.Collection, id string) error {
 	}
 	st := t.stampOf(id)
 	if !bytes.Equal(st.coll, cl.records) { // no stamp of this collection: only the record tells
-		raw := t.b.Bucket(cl.records).Get([]byte(id))
-		if raw == nil {
-			return storage.Errorf(storage.NotFound, "no such record")
-		}
-		h, _, err := decodeRecord(raw)
+		h, _, err := t.stored(cl, id)
 		if err != nil {
 			return err
 		}
@@ -171,11 +163,7 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 	if err := t.mustWrite(); err != nil {
 		return err
 	}
-	raw := t.b.Bucket(cl.records).Get([]byte(id))
-	if raw == nil {
-		return storage.Errorf(storage.NotFound, "no such record")
-	}
-	h, doc, err := decodeRecord(raw)
+	h, doc, err := t.stored(cl, id)
 	if err != nil {
 		return err
 	}
@@ -200,6 +188,15 @@ func (t *tx) Delete(c *storage.Collection, id string) error {
 		return err
 	}
 	return cl.order.remove(t.b, []byte(id))
+}
+
+// stored reads and decodes record id of cl: NotFound when there is none.
+func (t *tx) stored(cl *coll, id string) (header, []byte, error) {
+	raw := t.b.Bucket(cl.records).Get([]byte(id))
+	if raw == nil {
+		return header{}, nil, storage.Errorf(storage.NotFound, "no such record")
+	}
+	return decodeRecord(raw)
 }
 
 // put stores r with the events its header lists.
