@@ -85,7 +85,9 @@ func (b *Bucket) Cursor() *Cursor {
 
 // searcher returns the cursor for the one search of a Get, Put or Delete. A writable
 // transaction, which one goroutine uses, lends its own: each of them is done with it before it
-// returns, and allocating a cursor for every key was a quarter of the bytes a writer allocated.
+// calls anything else that searches, and allocating a cursor for every key was a quarter of the
+// bytes a writer allocated. Not for CreateBucket and DeleteBucket: deleting a bucket deletes its
+// nested buckets while its cursor is still in use.
 func (b *Bucket) searcher() *Cursor {
 	if !b.tx.writable {
 		return b.Cursor()
@@ -187,7 +189,7 @@ func (b *Bucket) CreateBucket(key []byte) (rb *Bucket, err error) {
 	newKey := cloneBytes(key)
 
 	// Move cursor to correct position.
-	c := b.searcher()
+	c := b.Cursor()
 	k, _, flags := c.seek(newKey)
 
 	// Return an error if there is an existing key.
@@ -308,7 +310,7 @@ func (b *Bucket) DeleteBucket(key []byte) (err error) {
 	newKey := cloneBytes(key)
 
 	// Move cursor to correct position.
-	c := b.searcher()
+	c := b.Cursor()
 	k, _, flags := c.seek(newKey)
 
 	// Return an error if bucket doesn't exist or is not a bucket.
