@@ -168,7 +168,7 @@ func addValues(list, vals []any) []any {
 
 // Multi-valued attributes are compared element by element through an index of the elements by a
 // key that equal elements share (and most others do not): a body of 1 MiB holds some 40,000
-// values, and comparing each with each would hold up the writer for minutes.
+// values, and comparing each with each took minutes of a core (of the writer, for a group).
 
 // elementsByKey files elems by key.
 func elementsByKey(elems []any, key func(any) string) map[string][]any {
