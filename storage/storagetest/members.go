@@ -207,9 +207,11 @@ func testTouchMembers(t *testing.T, open Opener) {
 	}
 	// A touched record is found in its own collection only: the domain tells a member's kind by
 	// which collection's touch succeeds.
-	for _, c := range []*storage.Collection{Teams, People} {
-		id := map[*storage.Collection]string{Teams: ids[0], People: team}[c]
-		err := e.s.Write(ctx, tenantA, func(tx storage.Tx) error { return tx.Touch(c, id) })
+	for _, other := range []struct {
+		c  *storage.Collection
+		id string
+	}{{Teams, ids[0]}, {People, team}} {
+		err := e.s.Write(ctx, tenantA, func(tx storage.Tx) error { return tx.Touch(other.c, other.id) })
 		wantCode(t, "a touch of a touched record in the other collection", err, storage.NotFound)
 	}
 	var scanned []uint64
