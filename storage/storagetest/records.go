@@ -164,6 +164,18 @@ func testOneVersionPerTransaction(t *testing.T, open Opener) {
 	if got := e.get(People, a); got.Version != 3 || !bytes.Contains(got.Doc, []byte(`"a5"`)) {
 		t.Errorf("after a touch then an update in one transaction: version %d, doc %s; want version 3", got.Version, got.Doc)
 	}
+	// A touch of an earlier transaction, then an update and a touch in one: one new version each
+	// (the earlier touch is not taken for one of this transaction).
+	e.write(func(tx storage.Tx) error { return tx.Touch(People, a) })
+	e.write(func(tx storage.Tx) error {
+		if _, err := tx.Update(People, rec(People, a, obj{"userName": "a6"})); err != nil {
+			return err
+		}
+		return tx.Touch(People, a)
+	})
+	if got := e.get(People, a); got.Version != 5 || !bytes.Contains(got.Doc, []byte(`"a6"`)) {
+		t.Errorf("a touch, then an update and a touch in one transaction: version %d, doc %s; want version 5", got.Version, got.Doc)
+	}
 	e.write(func(tx storage.Tx) error {
 		if _, err := tx.Insert(People, rec(People, b, obj{"userName": "b"})); err != nil {
 			return err
