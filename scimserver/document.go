@@ -96,6 +96,7 @@ func repeatsInOtherCase(m map[string]any) bool {
 			if ascii[n] && ascii[j] {
 				same = len(k) == len(keys[j]) && strings.EqualFold(k, keys[j])
 			} else { // lower-cased, as the set compares them: EqualFold also folds "ſ" to "s"
+				// (kept apart, so that staticcheck does not take the comparison for EqualFold)
 				lk, lj := strings.ToLower(k), strings.ToLower(keys[j])
 				same = lk == lj
 			}

@@ -193,17 +193,19 @@ func jsonKey(e any) string {
 // the string, lowered when the attribute ignores case, that compare.Values would compare;
 // "" for the types it compares otherwise (numbers, booleans, instants), which share one key.
 func valueKey(attr schema.CoreAttribute) func(any) string {
+	complex := attr.AttributeType() == "complex"
 	def := attr
-	if attr.AttributeType() == "complex" {
+	if complex {
 		def, _ = attr.SubAttributes().ContainsAttribute("value")
 	}
+	byString := !slices.Contains([]string{"boolean", "integer", "decimal", "dateTime"}, def.AttributeType())
 	return func(e any) string {
-		if attr.AttributeType() == "complex" {
+		if complex {
 			e = asMap(e)["value"]
 		}
 		s, ok := e.(string)
 		switch {
-		case !ok || slices.Contains([]string{"boolean", "integer", "decimal", "dateTime"}, def.AttributeType()):
+		case !ok || !byString:
 			return ""
 		case !def.CaseExact():
 			return "s" + strings.ToLower(s)
