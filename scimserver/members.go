@@ -315,10 +315,11 @@ func (s *Service) addAll(e *groupEdit, want []storage.Member, pass func(storage.
 }
 
 // applyMembers carries out a PATCH's membership change one key at a time: adding or removing a
-// member never reads the rest of the list, unless the change is a whole-list replace or a
-// filter on something other than the member id. Like replaceMembers, it reports whether a
-// member that stays got a new display.
-func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, mc patch.MemberChange) (bool, error) {
+// member never reads the rest of the list, unless the change is a whole-list replace, a clear,
+// or, without matched (see withMatches), a filter on something other than the member id. The
+// group is at version. Like replaceMembers, it reports whether a member that stays got a new
+// display.
+func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, version uint64, mc patch.MemberChange, matched *memberMatches) (bool, error) {
 	e := editGroup(tx, actor, gid)
 	if mc.ReplaceAll {
 		want := make([]storage.Member, 0, len(mc.Add))
@@ -336,21 +337,11 @@ func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, 
 		drop = ids
 	}
 	if len(mc.RemoveWhere) > 0 {
-		ref, _ := k.resolve("", "members", "")
-		ev := evaluator{k: k}
-		err := tx.Members(gid, func(m storage.Member) error {
-			el := map[string]any{"value": m.Value, "type": m.Type, "display": m.Display}
-			for _, f := range mc.RemoveWhere {
-				if ev.matchIn(f, &ref, el) {
-					drop = append(drop, m.Value)
-					break
-				}
-			}
-			return nil
-		})
+		ids, err := matched.on(tx, k, gid, version, mc.RemoveWhere)
 		if err != nil {
 			return false, err
 		}
+		drop = append(drop, ids...)
 	}
 	add := make([]storage.Member, len(mc.Add))
 	for i, m := range mc.Add {

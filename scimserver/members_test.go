@@ -117,3 +117,60 @@ func TestMemberChangesArePrepared(t *testing.T) {
 		t.Errorf("members at the end: %v %v, want %v", got, err, want)
 	}
 }
+
+// interleaved is a real store in which, before each of the first `times` write transactions of
+// the service under test, another writer changes the store first (between the service's
+// snapshot and its write).
+type interleaved struct {
+	storage.Store
+	times  int
+	before func()
+}
+
+func (s *interleaved) Write(ctx context.Context, tenant string, fn func(storage.Tx) error) error {
+	if s.times > 0 {
+		s.times--
+		s.before()
+	}
+	return s.Store.Write(ctx, tenant, fn)
+}
+
+// TestMembersMatchedOffTheWriterStayCurrent: a PATCH removing members by display is matched in
+// a snapshot; a member that joins between that snapshot and the write must still be matched —
+// from a new snapshot, or after three such changes by the writer itself.
+func TestMembersMatchedOffTheWriterStayCurrent(t *testing.T) {
+	for _, times := range []int{0, 1, optimisticTries - 1, optimisticTries, optimisticTries + 1} {
+		t.Run(fmt.Sprintf("interleaved %d", times), func(t *testing.T) {
+			_, store := newService(t)
+			other := New(store, Options{SharedStore: onPostgres})
+			var u []string
+			for i := range 2 + optimisticTries + 1 {
+				u = append(u, create(t, other, other.users, map[string]any{"userName": fmt.Sprintf("m%d@example.com", i)}))
+			}
+			gid := create(t, other, other.groups, map[string]any{"displayName": "g", "members": []any{
+				map[string]any{"value": u[0], "display": "Eng Ann"}, map[string]any{"value": u[1], "display": "Ops Bob"}}})
+			joined := 0
+			s := New(&interleaved{Store: store, times: times, before: func() {
+				joined++
+				body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":%q,"display":"Eng Late %d"}]}]}`, u[1+joined], joined)
+				if _, err := other.Patch(bg, DefaultTenant, testActor, other.groups, gid, []byte(body), Conditions{}, nil); err != nil {
+					t.Errorf("the other writer's PATCH: %v", err)
+				}
+			}}, Options{SharedStore: onPostgres})
+			body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[display sw \"Eng\"]"}]}`
+			if _, err := s.Patch(bg, DefaultTenant, testActor, s.groups, gid, []byte(body), Conditions{}, nil); err != nil {
+				t.Fatalf("PATCH: %v", err)
+			}
+			if joined != times {
+				t.Fatalf("%d members joined in between, want %d", joined, times)
+			}
+			var got []string
+			err := store.Read(bg, DefaultTenant, func(tx storage.Tx) error {
+				return tx.Members(gid, func(m storage.Member) error { got = append(got, m.Display); return nil })
+			})
+			if err != nil || !slices.Equal(got, []string{"Ops Bob"}) {
+				t.Fatalf("members left: %q %v, want only Ops Bob", got, err)
+			}
+		})
+	}
+}

@@ -270,6 +270,12 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 	if err != nil {
 		return Resource{}, ErrorOf(err)
 	}
+	var mc patch.MemberChange
+	if k.hasMembers {
+		if mc, err = patch.Members(ops); err != nil {
+			return Resource{}, ErrorOf(err)
+		}
+	}
 	// Hash new passwords here: the write function runs on the store's single writer, where a
 	// deliberately slow hash would hold up every other write.
 	hashes := map[string][]byte{}
@@ -277,13 +283,17 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		hashes[pw] = hashPassword(pw)
 	}
 	likelyErasing := bytes.Contains(body, []byte("anonymized"))
-	return s.modify(ctx, tenant, k, id, likelyErasing, view, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error) {
-		return s.patchWith(tx, actor, k, id, ops, hashes, cond, pre, erased)
+	return s.withMatches(ctx, tenant, k, id, mc.RemoveWhere, func(matched *memberMatches) (Resource, error) {
+		return s.modify(ctx, tenant, k, id, likelyErasing, view, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error) {
+			return s.patchWith(tx, actor, k, id, ops, mc, matched, hashes, cond, pre, erased)
+		})
 	})
 }
 
-// patchWith works out a PATCH against tx, as replaceWith does a PUT.
-func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops []patch.Operation, hashes map[string][]byte, cond Conditions, pre *erasure, erased *bool) (uint64, commitFunc, error) {
+// patchWith works out a PATCH against tx, as replaceWith does a PUT; mc is its change to the
+// members, matched the members its filters remove.
+func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops []patch.Operation, mc patch.MemberChange, matched *memberMatches,
+	hashes map[string][]byte, cond Conditions, pre *erasure, erased *bool) (uint64, commitFunc, error) {
 	rec, doc, err := current(tx, k, id, cond)
 	if err != nil {
 		return 0, nil, err
@@ -298,7 +308,7 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 		input = cloneDoc(doc)
 		input[schemas.LifecycleURN] = map[string]any{"anonymized": was}
 	}
-	newDoc, changed, mc, err := patch.Apply(input, ops, k.patchSchema())
+	newDoc, changed, err := patch.Apply(input, ops, k.patchSchema())
 	if err != nil {
 		return 0, nil, ErrorOf(err)
 	}
@@ -321,7 +331,7 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 		}
 	}
 	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
-		return s.applyMembers(tx, actor, k, id, mc)
+		return s.applyMembers(tx, actor, k, id, rec.Version, mc, matched)
 	})
 	if err != nil || done {
 		return rec.Version, nil, err

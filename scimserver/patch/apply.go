@@ -13,24 +13,24 @@ import (
 	"github.com/scimserver/scimserver/scimserver/compare"
 )
 
-// Apply applies ops in order to a copy of doc; returns the new doc, the sorted, de-duplicated
-// top-level names of attributes that changed (URN-qualified, e.g.
+// Apply applies ops in order to a copy of doc; returns the new doc and the sorted,
+// de-duplicated top-level names of attributes that changed (URN-qualified, e.g.
 // "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", for extension
-// attributes), and, when s has a "members" attribute (Groups), the membership change. Nothing
-// of doc is modified, also when an error (an *Error) is returned; the new doc shares the values
-// of the attributes no operation targets with doc.
-func Apply(doc map[string]any, ops []Operation, s Schema) (newDoc map[string]any, changed []string, members MemberChange, err error) {
+// attributes), "members" among them when an operation targets a group's members (Members tells
+// how they change). Nothing of doc is modified, also when an error (an *Error) is returned; the
+// new doc shares the values of the attributes no operation targets with doc.
+func Apply(doc map[string]any, ops []Operation, s Schema) (newDoc map[string]any, changed []string, err error) {
 	// An operation changes only the attribute it targets (or, removing a whole extension, that
 	// extension): those are copied before the first change to them, and compared after.
 	out := maps.Clone(doc)
 	if out == nil {
 		out = map[string]any{}
 	}
-	var ms memberState
+	members := false
 	var targets []target
 	for _, op := range ops {
 		if op.t.isMembers() {
-			ms.apply(op)
+			members = true
 			continue
 		}
 		if !slices.ContainsFunc(targets, op.t.sameAttribute) {
@@ -41,15 +41,15 @@ func Apply(doc map[string]any, ops []Operation, s Schema) (newDoc map[string]any
 			targets = append(targets, op.t)
 		}
 		if err := applyOp(out, op); err != nil {
-			return nil, nil, MemberChange{}, err.in(op.where.String())
+			return nil, nil, err.in(op.where.String())
 		}
 	}
 	changed = changedAttributes(doc, out, targets, s)
-	if ms.touched {
+	if members {
 		changed = append(changed, "members")
 		slices.Sort(changed)
 	}
-	return out, changed, ms.result(), nil
+	return out, changed, nil
 }
 
 // key is the key of the document that holds t: its extension's URN, or its own name.

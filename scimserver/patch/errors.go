@@ -13,6 +13,7 @@ const (
 	noTarget      = "noTarget"
 	invalidValue  = "invalidValue"
 	mutability    = "mutability"
+	tooMany       = "tooMany"
 )
 
 // Error is a SCIM error caused by the PATCH request: always a bad request. Detail names the

@@ -91,8 +91,13 @@ func exercise(t *testing.T, b []byte) {
 			continue
 		}
 		doc := jsonDoc(t, c.doc)
-		got, changed, mc, err := Apply(doc, ops, c.s)
+		got, changed, err := Apply(doc, ops, c.s)
 		deepEqualJSON(t, "input doc after Apply", doc, jsonDoc(t, c.doc))
+		if err != nil {
+			checkTyped(t, err)
+			continue
+		}
+		mc, err := Members(ops)
 		if err != nil {
 			checkTyped(t, err)
 			continue
@@ -124,7 +129,7 @@ func checkTyped(t *testing.T, err error) {
 		t.Fatalf("error %v is not a 400 *Error", err)
 	}
 	switch pe.ScimType {
-	case invalidSyntax, invalidPath, noTarget, invalidValue, mutability:
+	case invalidSyntax, invalidPath, noTarget, invalidValue, mutability, tooMany:
 	default:
 		t.Fatalf("error %v has scimType %q", err, pe.ScimType)
 	}

@@ -41,14 +41,35 @@ type MemberChange struct {
 	RemoveWhere []filter.Expression // members[<filter>] removals that are not simple `value eq "x"` (caller evaluates against each member as map{"value","type","display","$ref"})
 }
 
+// maxPendingMatches bounds the comparisons that member filters other than on the id make with
+// the members the same PATCH added before them: each such filter is evaluated against every
+// pending add, and a 1 MiB body could otherwise ask for some 10⁸.
+const maxPendingMatches = 1_000_000
+
+// Members folds the operations of ops that target a group's members into their net change.
+// It depends on ops alone, not on the group, so it can run before the group is read. Errors are
+// *Error.
+func Members(ops []Operation) (MemberChange, error) {
+	var ms memberState
+	for _, op := range ops {
+		if !op.t.isMembers() {
+			continue
+		}
+		if err := ms.apply(op); err != nil {
+			return MemberChange{}, err.in(op.where.String())
+		}
+	}
+	return ms.result(), nil
+}
+
 // memberState accumulates the MemberChange of a PATCH in operation order. It knows where each
 // pending add is and which removals are pending, so that folding a PATCH of n members costs
-// O(n), not O(n²): it runs in the single writer, and a body can list thousands of members.
+// O(n), not O(n²): a body can list thousands of members.
 type memberState struct {
-	touched  bool
 	change   MemberChange
 	addAt    map[string]int      // each change.Add entry's index, by Value; nil: to be built
 	removing map[string]struct{} // the ids in change.Remove
+	matches  int                 // comparisons of filters with pending adds so far
 }
 
 // reset starts the change again from c (a replace or a clear).
@@ -70,8 +91,7 @@ func nilIfEmpty[T any](s []T) []T {
 	return s
 }
 
-func (ms *memberState) apply(op Operation) {
-	ms.touched = true
+func (ms *memberState) apply(op Operation) *Error {
 	c := &ms.change
 	switch {
 	case op.Op == opAdd:
@@ -83,6 +103,9 @@ func (ms *memberState) apply(op Operation) {
 		if ids, ok := memberIDs(op.t.filter); ok {
 			ms.remove(ids)
 			break
+		}
+		if ms.matches += len(c.Add) * comparisons(op.t.filter); ms.matches > maxPendingMatches {
+			return errorf(tooMany, "the members added before this filter would be compared with filters more than %d times; remove members by value, or split the request", maxPendingMatches)
 		}
 		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool { return matches(op.t.filter, *op.t.attr, m.element()) })
 		ms.addAt = nil
@@ -98,6 +121,20 @@ func (ms *memberState) apply(op Operation) {
 	default:
 		ms.reset(MemberChange{RemoveAll: true})
 	}
+	return nil
+}
+
+// comparisons counts the attribute comparisons of e: the work of evaluating it once.
+func comparisons(e filter.Expression) int {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		return comparisons(e.Left) + comparisons(e.Right)
+	case *filter.NotExpression:
+		return comparisons(e.Expression)
+	case *filter.ValuePath:
+		return comparisons(e.ValueFilter)
+	}
+	return 1
 }
 
 func (ms *memberState) add(members []Member) {

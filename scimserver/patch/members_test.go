@@ -132,9 +132,13 @@ func TestMembers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := jsonDoc(t, `{"displayName":"G","externalId":"8aa1"}`)
 			ops := mustParse(t, tc.body, groupSchema())
-			got, changed, mc, err := Apply(doc, ops, groupSchema())
+			got, changed, err := Apply(doc, ops, groupSchema())
 			if err != nil {
 				t.Fatalf("Apply: %v", err)
+			}
+			mc, err := Members(ops)
+			if err != nil {
+				t.Fatalf("Members: %v", err)
 			}
 			var where []string
 			for _, e := range mc.RemoveWhere {
@@ -163,7 +167,7 @@ func TestMembers(t *testing.T) {
 // and typed values, so the caller can evaluate them against {"value","type","display","$ref"}.
 func TestRemoveWhereIsCanonical(t *testing.T) {
 	ops := mustParse(t, body(`{"op":"remove","path":"members[not (DISPLAY sw \"Eng\")]"}`, `{"op":"remove","path":"members[$REF pr and TYPE eq \"user\"]"}`), groupSchema())
-	_, _, mc, err := Apply(nil, ops, groupSchema())
+	mc, err := Members(ops)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +214,10 @@ func BenchmarkMembersAdd(b *testing.B) {
 			}
 			ops := mustParse(b, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[`+
 				add.String()+`]},{"op":"remove","path":"members","value":[`+remove.String()+`]}]}`, s)
-			doc := map[string]any{"displayName": "G"}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, mc, err := Apply(doc, ops, s); err != nil || len(mc.Add) != n-n/10 {
-					b.Fatalf("Apply: %d members to add, %v; want %d", len(mc.Add), err, n-n/10)
+				if mc, err := Members(ops); err != nil || len(mc.Add) != n-n/10 {
+					b.Fatalf("Members: %d members to add, %v; want %d", len(mc.Add), err, n-n/10)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/member")
@@ -288,4 +291,50 @@ func refRemove(c MemberChange, ids []string) MemberChange {
 		}
 	}
 	return c
+}
+
+// TestPendingMatchesBounded: filters that are not on the member id are each compared with every
+// member added before them; past maxPendingMatches comparisons the PATCH is refused as tooMany
+// (naming neither member nor display), and up to it the fold is done.
+func TestPendingMatchesBounded(t *testing.T) {
+	add := func(n int) string {
+		ms := make([]string, n)
+		for i := range ms {
+			ms[i] = fmt.Sprintf(`{"value":"u%d","display":"Secret Name"}`, i)
+		}
+		return `{"op":"add","path":"members","value":[` + strings.Join(ms, ",") + `]}`
+	}
+	removals := func(n int, filter string) []string {
+		ops := make([]string, n)
+		for i := range ops {
+			ops[i] = fmt.Sprintf(`{"op":"remove","path":"members[%s]"}`, fmt.Sprintf(filter, i))
+		}
+		return ops
+	}
+	for _, tc := range []struct {
+		name   string
+		ops    []string
+		refuse bool
+	}{
+		{"1,001 adds, 999 one-comparison filters", append([]string{add(1001)}, removals(999, `display eq \"x%d\"`)...), false},
+		{"1,002 adds, 999 one-comparison filters", append([]string{add(1002)}, removals(999, `display eq \"x%d\"`)...), true},
+		{"1,000 adds, 500 two-comparison filters", append([]string{add(1000)}, removals(500, `display eq \"x%d\" or type eq \"Group\"`)...), false},
+		{"1,000 adds, 501 two-comparison filters", append([]string{add(1000)}, removals(501, `not (display eq \"Secret Name\" or type eq \"x%d\")`)...), true},
+		{"filters before the adds compare with nothing", append(removals(999, `display eq \"x%d\"`), add(5000)), false},
+		{"removals by id compare with nothing", append([]string{add(5000)}, removals(999, `value eq \"u%d\"`)...), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mc, err := Members(mustParse(t, body(tc.ops...), groupSchema()))
+			if tc.refuse {
+				checkError(t, err, tooMany, "Secret", "u1")
+				return
+			}
+			if err != nil {
+				t.Fatalf("Members: %v", err)
+			}
+			if len(mc.Add) == 0 {
+				t.Fatal("no member left to add")
+			}
+		})
+	}
 }

@@ -212,7 +212,7 @@ func TestParseAllIgnoredOperations(t *testing.T) {
 	if len(ops) != 0 {
 		t.Fatalf("ops = %v, want none", ops)
 	}
-	got, changed, _, err := Apply(jsonDoc(t, `{"displayName":"G"}`), ops, groupSchema())
+	got, changed, err := Apply(jsonDoc(t, `{"displayName":"G"}`), ops, groupSchema())
 	if err != nil || len(changed) != 0 || got["displayName"] != "G" {
 		t.Fatalf("Apply = %v, %v, %v", got, changed, err)
 	}

@@ -1,0 +1,115 @@
+package httpapi
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimserver/scimserver/scimserver"
+)
+
+// TestRemoveMembersWhere: members removed by filters on something other than their id, which
+// are matched in a snapshot before the write (see TestMembersMatchedOffTheWriterStayCurrent for
+// a group that changes in between).
+func TestRemoveMembersWhere(t *testing.T) {
+	e := newEnv(t)
+	ann, bea, cy := e.createUser("ann@example.com", nil), e.createUser("bea@example.com", nil), e.createUser("cy@example.com", nil)
+	dee := e.createUser("dee@example.com", nil)
+	nested := e.createGroup("nested")
+	names := map[string]string{ann: "ann", bea: "bea", cy: "cy", dee: "dee", nested: "nested"}
+	for i, tc := range []struct {
+		name, ops string
+		headers   func(etag string) []string
+		status    int
+		left      []string
+	}{
+		{name: "by display", ops: `{"op":"remove","path":"members[display sw \"Eng\"]"}`, status: 204, left: []string{"cy", "nested"}},
+		{name: "by type", ops: `{"op":"remove","path":"members[type eq \"Group\"]"}`, status: 204, left: []string{"ann", "bea", "cy"}},
+		{name: "by a negation", ops: `{"op":"remove","path":"members[not (display sw \"Eng\")]"}`, status: 204, left: []string{"ann", "bea"}},
+		{name: "matching none", ops: `{"op":"remove","path":"members[display eq \"nobody\"]"}`, status: 204, left: []string{"ann", "bea", "cy", "nested"}},
+		{name: "a member added before the filter in the same PATCH",
+			ops:    fmt.Sprintf(`{"op":"add","path":"members","value":[{"value":%q,"display":"Eng Dee"}]},{"op":"remove","path":"members[display sw \"Eng\"]"}`, dee),
+			status: 204, left: []string{"cy", "nested"}},
+		{name: "a member added after it",
+			ops:    fmt.Sprintf(`{"op":"remove","path":"members[display sw \"Eng\"]"},{"op":"add","path":"members","value":[{"value":%q,"display":"Eng Dee"}]}`, dee),
+			status: 204, left: []string{"cy", "dee", "nested"}},
+		{name: "with a filter and an id", ops: fmt.Sprintf(`{"op":"remove","path":"members[display eq \"Eng Ann\" or value eq \"%s\"]"}`, cy), status: 204, left: []string{"bea", "nested"}},
+		{name: "under the current ETag", ops: `{"op":"remove","path":"members[display sw \"Eng\"]"}`,
+			headers: func(etag string) []string { return []string{"If-Match", etag} }, status: 204, left: []string{"cy", "nested"}},
+		{name: "under a stale ETag", ops: `{"op":"remove","path":"members[display sw \"Eng\"]"}`,
+			headers: func(string) []string { return []string{"If-Match", `W/"999"`} }, status: 412, left: []string{"ann", "bea", "cy", "nested"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gid := str(e.do("POST", "/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+				"displayName": fmt.Sprint("team ", i), "members": []any{
+					map[string]any{"value": ann, "display": "Eng Ann"}, map[string]any{"value": bea, "display": "Eng Bea"},
+					map[string]any{"value": cy, "display": "Ops Cy"}, map[string]any{"value": nested, "display": "Nested"}}}).must(t, 201)["id"])
+			etag := e.version("/scim/v2/Groups/" + gid)
+			var headers []string
+			if tc.headers != nil {
+				headers = tc.headers(etag)
+			}
+			r := e.do("PATCH", "/scim/v2/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`+tc.ops+`]}`, headers...)
+			if r.status != tc.status {
+				t.Fatalf("PATCH: %d %s, want %d", r.status, r.raw, tc.status)
+			}
+			var left []string
+			for _, m := range e.do("GET", "/scim/v2/Groups/"+gid, nil).must(t, 200)["members"].([]any) {
+				left = append(left, names[str(m.(map[string]any)["value"])])
+			}
+			slices.Sort(left)
+			if !slices.Equal(left, tc.left) {
+				t.Fatalf("members left %q, want %q", left, tc.left)
+			}
+			if changed := e.version("/scim/v2/Groups/"+gid) != etag; changed != (len(tc.left) != 4) {
+				t.Errorf("ETag changed: %v, with members left %q", changed, left)
+			}
+		})
+	}
+}
+
+// TestRemoveMembersWhereBounded: matching a group's members with filters stops at the scan
+// budget with 400 tooMany, changing nothing and naming no member; removals by id are not bounded
+// by it; and a body whose filters would each be compared with thousands of members it adds is
+// refused before the group is read.
+func TestRemoveMembersWhereBounded(t *testing.T) {
+	e := newEnvService(t, filepath.Join(t.TempDir(), "data.db"), scimserver.Options{ScanTimeout: time.Nanosecond}, Options{})
+	admin := e.adminToken()
+	var members []any
+	for i := range 130 {
+		members = append(members, map[string]any{"value": e.createUser(fmt.Sprintf("w%03d@example.com", i), nil), "display": fmt.Sprintf("Secret Person %03d", i)})
+	}
+	gid := str(e.do("POST", "/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": "big", "members": members}).must(t, 201)["id"])
+	etag := e.version("/scim/v2/Groups/" + gid)
+	patch := func(ops string) resp {
+		return e.do("PATCH", "/scim/v2/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`+ops+`]}`)
+	}
+	r := patch(`{"op":"remove","path":"members[display sw \"Secret Person 00\"]"}`)
+	if r.status != 400 || r.body["scimType"] != "tooMany" || strings.Contains(string(r.raw), "Secret") {
+		t.Fatalf("filter past the budget: %d %s", r.status, r.raw)
+	}
+	if n := e.metric(admin, "scimserver_query_scans_stopped_total", `reason="budget"`); n != 1 {
+		t.Errorf("scans stopped for the budget: %v, want 1", n)
+	}
+	if e.version("/scim/v2/Groups/"+gid) != etag {
+		t.Error("a refused PATCH changed the group")
+	}
+	patch(fmt.Sprintf(`{"op":"remove","path":"members[value eq \"%s\"]"}`, get(members[0].(map[string]any), "value"))).must(t, 204)
+
+	adds := make([]string, 1002)
+	for i := range adds {
+		adds[i] = fmt.Sprintf(`{"value":"%08d-0000-4000-8000-000000000000","display":"Secret Person"}`, i)
+	}
+	ops := []string{`{"op":"add","path":"members","value":[` + strings.Join(adds, ",") + `]}`}
+	for i := range 999 {
+		ops = append(ops, fmt.Sprintf(`{"op":"remove","path":"members[display eq \"Secret %d\"]"}`, i))
+	}
+	r = patch(strings.Join(ops, ","))
+	if r.status != 400 || r.body["scimType"] != "tooMany" || strings.Contains(string(r.raw), "Secret") {
+		t.Fatalf("filters after 1,002 adds: %d %s", r.status, r.raw)
+	}
+}
