@@ -32,10 +32,17 @@ var errGroupMoved = errors.New("the group changed after its members were matched
 var errMembersTooMany = invalid("tooMany", "comparing the group's members with the operations' filters needs more work than the server allows for one request; "+
 	"remove members by value (members[value eq \"id\"]) or with fewer filters")
 
+// errGroupBusy answers a match left to the writer that did not fit its share of the budget.
+var errGroupBusy = &Error{Code: Busy, Message: "the group kept changing while its members were compared with the operations' filters; retry later, or remove members by value"}
+
+// writerShare is the part of the scan budget a match may take on the writer, where every other
+// write waits for it.
+const writerShare = 50
+
 // withMatches runs patch with the members of group gid that where selects. With no such filter
 // it passes nil. Otherwise it matches them in a snapshot and runs patch, again from a new
 // snapshot when the group changed in between (errGroupMoved), and after optimisticTries leaves
-// the matching to the writer, within the same budget.
+// the matching to the writer, within 1/writerShare of the budget (past it: 429).
 func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid string, where []filter.Expression, patch func(*memberMatches) (Resource, error)) (Resource, error) {
 	if len(where) == 0 {
 		return patch(nil)
@@ -54,8 +61,8 @@ func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid s
 			return res, err
 		}
 	}
-	res, err := patch(&memberMatches{work: newBudget(ctx, s.opts.ScanTimeout)})
-	return res, s.memberScanError(err)
+	res, err := patch(&memberMatches{work: newBudget(ctx, s.opts.ScanTimeout/writerShare)})
+	return res, s.writerMatchError(err)
 }
 
 // matchMembers finds, in a read transaction, the members of group gid that where selects. A
@@ -118,6 +125,19 @@ func (s *Service) memberScanError(err error) error {
 	s.scanStopped(err)
 	if err == errTooMany {
 		return errMembersTooMany
+	}
+	return err
+}
+
+// writerMatchError is memberScanError for a match on the writer: one past its share of the
+// budget is counted and answered as busy, since the same match fitted in a snapshot.
+func (s *Service) writerMatchError(err error) error {
+	if err == errTooMany {
+		err = errScansBusy
+	}
+	s.scanStopped(err)
+	if err == errScansBusy {
+		return errGroupBusy
 	}
 	return err
 }

@@ -6,7 +6,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/scimserver/scimserver/scimserver/patch"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -179,5 +181,43 @@ func TestMembersMatchedOffTheWriterStayCurrent(t *testing.T) {
 				t.Fatalf("members left: %q %v, want only Ops Bob", got, err)
 			}
 		})
+	}
+}
+
+// TestWriterMatchBounded: a match left to the writer (the group changed under three snapshots)
+// stops at its share of the budget and answers busy (429), counted as such. The case cannot be
+// brought about from outside on demand, so the match is run here as the writer would run it.
+func TestWriterMatchBounded(t *testing.T) {
+	s, store := newService(t)
+	var members []any
+	for i := range 130 {
+		members = append(members, map[string]any{"value": create(t, s, s.users, map[string]any{"userName": fmt.Sprintf("w%03d@example.com", i)}), "display": "Person"})
+	}
+	gid := create(t, s, s.groups, map[string]any{"displayName": "big", "members": members})
+	ops, err := patch.Parse([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[display eq \"nobody\"]"}]}`), s.groups.patchSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	where, err := patch.Members(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		budget time.Duration
+		want   Code
+	}{{time.Hour, ""}, {-time.Second, Busy}} {
+		err := store.Read(bg, DefaultTenant, func(tx storage.Tx) error {
+			ids, err := (&memberMatches{work: newBudget(bg, tc.budget)}).on(tx, s.groups, gid, 0, where.RemoveWhere)
+			if err == nil && len(ids) != 0 {
+				t.Errorf("matched %d members, want none", len(ids))
+			}
+			return s.writerMatchError(err)
+		})
+		if (err == nil) != (tc.want == "") || err != nil && ErrorCode(err) != tc.want {
+			t.Errorf("budget %v: %v, want code %q", tc.budget, err, tc.want)
+		}
+	}
+	if n := s.ScanStats().Stopped["busy"]; n != 1 {
+		t.Errorf("matches stopped as busy: %d, want 1", n)
 	}
 }
