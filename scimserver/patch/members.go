@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -107,8 +108,19 @@ func (ms *memberState) apply(op Operation) *Error {
 		if ms.matches += len(c.Add) * comparisons(op.t.filter); ms.matches > maxPendingMatches {
 			return errorf(tooMany, "the members added before this filter would be compared with filters more than %d times; remove members by value, or split the request", maxPendingMatches)
 		}
-		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool { return matches(op.t.filter, *op.t.attr, m.element()) })
+		var gone []string
+		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool {
+			match := matches(op.t.filter, *op.t.attr, m.element())
+			if match && m.Display != "" {
+				gone = append(gone, m.Value)
+			}
+			return match
+		})
 		ms.addAt = nil
+		// Matched by the display it was given, a member is gone, whatever it was before the
+		// PATCH. One given without a display keeps the one it has, and the match of the filter
+		// against the group's members (RemoveWhere) judges it by that.
+		ms.remove(gone)
 		if !c.ReplaceAll && !c.RemoveAll {
 			c.RemoveWhere = append(c.RemoveWhere, op.t.filter)
 		}
@@ -152,7 +164,10 @@ func (ms *memberState) add(members []Member) {
 			unremove = true
 		}
 		if i, ok := ms.addAt[m.Value]; ok {
-			c.Add[i] = m // the later occurrence carries the newer display name
+			// The later occurrence carries the newer display name; given none, the member
+			// keeps the one it has, as a member already in the group does.
+			m.Display = cmp.Or(m.Display, c.Add[i].Display)
+			c.Add[i] = m
 		} else {
 			ms.addAt[m.Value] = len(c.Add)
 			c.Add = append(c.Add, m)

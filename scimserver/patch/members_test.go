@@ -116,6 +116,12 @@ func TestMembers(t *testing.T) {
 			removeWhere: []string{`type eq "group"`},
 		},
 		{
+			name:        "a member matched by the display it was added with is removed, whatever it was before",
+			body:        body(`{"op":"add","path":"members","value":[{"value":"u1","display":"Eng"},{"value":"u2"}]}`, `{"op":"remove","path":"members[display eq \"Eng\"]"}`),
+			want:        MemberChange{Add: []Member{{Value: "u2"}}, Remove: []string{"u1"}},
+			removeWhere: []string{`display eq "Eng"`},
+		},
+		{
 			name:        "an and filter on value is not a plain id removal",
 			body:        body(`{"op":"remove","path":"members[value eq \"u1\" and type eq \"User\"]"}`),
 			want:        MemberChange{},
@@ -240,7 +246,7 @@ func FuzzMemberFold(f *testing.F) {
 			prog = prog[2:]
 			var ms []Member
 			for ; n > 0 && len(prog) > 0; n-- {
-				ms = append(ms, Member{Value: fmt.Sprint("u", prog[0]%6), Display: fmt.Sprint(prog[0] / 64)})
+				ms = append(ms, Member{Value: fmt.Sprint("u", prog[0]%6), Display: strings.TrimPrefix(fmt.Sprint(prog[0]/64), "0")})
 				prog = prog[1:]
 			}
 			switch kind {
@@ -275,6 +281,9 @@ func refAdd(c MemberChange, ms []Member) MemberChange {
 	for _, m := range ms {
 		c.Remove = slices.DeleteFunc(c.Remove, func(id string) bool { return id == m.Value })
 		if i := slices.IndexFunc(c.Add, func(a Member) bool { return a.Value == m.Value }); i >= 0 {
+			if m.Display == "" {
+				m.Display = c.Add[i].Display
+			}
 			c.Add[i] = m
 		} else {
 			c.Add = append(c.Add, m)
