@@ -6,6 +6,7 @@ import (
 
 	filter "github.com/scim2/filter-parser/v2"
 
+	"github.com/scimserver/scimserver/scimserver/patch"
 	"github.com/scimserver/scimserver/storage"
 )
 
@@ -14,14 +15,17 @@ import (
 // with its filters: a scan of the group, as long as the group is large. Done on the single
 // writer, it would hold up every other write for as long, so it is done in a snapshot first,
 // under the budget of a scan that no index serves, and the writer only checks that the group
-// has not changed since.
+// has not changed since. A PATCH whose outcome turns on what the group holds in other ways
+// (patch.MemberChange.Replay) is replayed against the group's members the same way.
 
-// memberMatches are the members a PATCH's filters remove: found in a snapshot of the group at
-// version (ids), or, with work set, still to be found on the writer within that budget.
+// memberMatches is what a snapshot of the group at version tells a PATCH's member change: the
+// members its filters remove (ids), or, for a replay, the members it leaves (replayed). With
+// work set it is still to be found, on the writer, within that budget.
 type memberMatches struct {
-	version uint64
-	ids     []string
-	work    *budget
+	version  uint64
+	ids      []string
+	replayed []storage.Member
+	work     *budget
 }
 
 // errGroupMoved: the group changed between the snapshot its members were matched in and the
@@ -39,13 +43,14 @@ var errGroupBusy = &Error{Code: Busy, Message: "the group kept changing while it
 // write waits for it.
 const writerShare = 50
 
-// withMatches runs patch with the members of group gid that where selects. With no such filter
-// it passes nil. Otherwise it matches them in a snapshot and runs patch, again from a new
-// snapshot when the group changed in between (errGroupMoved), and after optimisticTries leaves
-// the matching to the writer, within 1/writerShare of the budget (past it: 429).
-func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid string, where []filter.Expression, patch func(*memberMatches) (Resource, error)) (Resource, error) {
-	if len(where) == 0 {
-		return patch(nil)
+// withMatches runs patch with what the group's members tell mc (ops are its operations). When
+// mc needs nothing of them it passes nil. Otherwise it works that out in a snapshot and runs
+// patch, again from a new snapshot when the group changed in between (errGroupMoved), and after
+// optimisticTries leaves the work to the writer, within 1/writerShare of the budget (past it:
+// 429).
+func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange, run func(*memberMatches) (Resource, error)) (Resource, error) {
+	if !mc.Replay && len(mc.RemoveWhere) == 0 {
+		return run(nil)
 	}
 	release, err := s.admitScan(ctx)
 	if err != nil {
@@ -53,48 +58,93 @@ func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid s
 	}
 	defer release()
 	for range optimisticTries {
-		m, err := s.matchMembers(ctx, tenant, k, gid, where)
+		m, err := s.matchMembers(ctx, tenant, k, gid, ops, mc)
 		if err != nil {
 			return Resource{}, err
 		}
-		if res, err := patch(m); !errors.Is(err, errGroupMoved) {
+		if res, err := run(m); !errors.Is(err, errGroupMoved) {
 			return res, err
 		}
 	}
-	res, err := patch(&memberMatches{work: newBudget(ctx, s.opts.ScanTimeout/writerShare)})
+	res, err := run(&memberMatches{work: newBudget(ctx, s.opts.ScanTimeout/writerShare)})
 	return res, s.writerMatchError(err)
 }
 
-// matchMembers finds, in a read transaction, the members of group gid that where selects. A
-// group that is not there has nothing to match: the write then says it is not found.
-func (s *Service) matchMembers(ctx context.Context, tenant string, k *Kind, gid string, where []filter.Expression) (*memberMatches, error) {
+// matchMembers works out, in a read transaction, what the members of group gid tell mc. A group
+// that is not there has nothing to tell: the write then says it is not found.
+func (s *Service) matchMembers(ctx context.Context, tenant string, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange) (*memberMatches, error) {
 	work := newBudget(ctx, s.opts.ScanTimeout)
-	m := &memberMatches{}
+	var m *memberMatches
 	err := s.read(ctx, tenant, func(tx storage.Tx) error {
 		g, err := k.get(tx, gid)
 		if err != nil {
 			return err
 		}
-		m.version = g.Version
-		m.ids, err = membersWhere(tx, k, gid, where, work)
+		m, err = s.membersTell(tx, k, gid, ops, mc, work)
+		if m != nil {
+			m.version = g.Version
+		}
 		return err
 	})
 	if ErrorCode(err) == NotFound {
-		return m, nil
+		return &memberMatches{}, nil
 	}
 	return m, s.memberScanError(err)
 }
 
-// on returns the members to remove for a group at version: the snapshot's when it was of that
-// version, errGroupMoved when not, or those found now within the budget.
-func (m *memberMatches) on(tx storage.Tx, k *Kind, gid string, version uint64, where []filter.Expression) ([]string, error) {
+// membersTell works out against tx what the members of group gid tell mc, spending work.
+func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange, work *budget) (*memberMatches, error) {
+	if !mc.Replay {
+		ids, err := membersWhere(tx, k, gid, mc.RemoveWhere, work)
+		return &memberMatches{ids: ids}, err
+	}
+	var current []patch.Member
+	kinds := map[string]string{}
+	err := tx.Members(gid, func(m storage.Member) error {
+		current = append(current, patch.Member{Value: m.Value, Type: m.Type, Display: m.Display})
+		kinds[m.Value] = m.Type
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	left, err := patch.Replay(ops, current, func(id string) string {
+		if t, ok := kinds[id]; ok {
+			return t
+		}
+		kinds[id] = s.kindOf(tx, id)
+		return kinds[id]
+	}, work.spend)
+	if err != nil {
+		return nil, err
+	}
+	m := &memberMatches{replayed: make([]storage.Member, len(left))}
+	for i, l := range left {
+		m.replayed[i] = storage.Member{Value: l.Value, Type: l.Type, Display: l.Display}
+	}
+	return m, nil
+}
+
+// kindOf names the kind of record id, "" when the tenant has none.
+func (s *Service) kindOf(tx storage.Tx, id string) string {
+	for _, k := range s.kinds {
+		if tx.Exists(k.Collection, id) {
+			return k.Name
+		}
+	}
+	return ""
+}
+
+// told returns what group gid at version tells mc: m, the snapshot's answer, when it was of that
+// version, errGroupMoved when not, or, with m's work set, the answer worked out now.
+func (s *Service) told(tx storage.Tx, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, m *memberMatches) (*memberMatches, error) {
 	if m.work != nil {
-		return membersWhere(tx, k, gid, where, m.work)
+		return s.membersTell(tx, k, gid, ops, mc, m.work)
 	}
 	if m.version != version {
 		return nil, errGroupMoved
 	}
-	return m.ids, nil
+	return m, nil
 }
 
 // membersWhere returns the members of group gid that any of where selects, spending work on

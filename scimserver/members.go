@@ -70,6 +70,7 @@ type groupEdit struct {
 	actor   Actor
 	gid     string
 	version uint64 // the group's version once touched in this transaction; 0 before
+	exact   bool   // a member given without a display has none, rather than keeping its own
 }
 
 func editGroup(tx storage.Tx, actor Actor, gid string) *groupEdit {
@@ -101,7 +102,7 @@ func (s *Service) addMember(e *groupEdit, m storage.Member) (added, redisplayed 
 		return false, false, invalid("invalidValue", "a group cannot be a member of itself")
 	}
 	cur, existed, err := tx.Member(e.gid, m.Value)
-	if err != nil || (existed && (m.Display == "" || m.Display == cur.Display)) {
+	if err != nil || (existed && (m.Display == "" && !e.exact || m.Display == cur.Display)) {
 		return false, false, err
 	}
 	// Finding the member's kind by touching it saves a lookup: a refusal below discards the
@@ -265,11 +266,13 @@ func (s *Service) addMembers(tx storage.Tx, actor Actor, gid string, members []s
 	return nil
 }
 
-// replaceMembers makes a group's membership exactly want, touching only the difference. It
-// reports whether a member that stays got a new display: a change of the member list that no
-// membership event tells.
-func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []storage.Member) (bool, error) {
+// replaceMembers makes a group's membership exactly want, touching only the difference; a
+// member of want without a display keeps the one it has unless exact is set. It reports whether
+// a member that stays got a new display: a change of the member list that no membership event
+// tells.
+func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []storage.Member, exact bool) (bool, error) {
 	e := editGroup(tx, actor, gid)
+	e.exact = exact
 	keep := map[string]storage.Member{}
 	for _, m := range want {
 		keep[m.Value] = m
@@ -280,7 +283,7 @@ func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []
 		switch {
 		case !ok:
 			drop = append(drop, m.Value)
-		case w.Display == m.Display || w.Display == "":
+		case w.Display == m.Display || w.Display == "" && !exact:
 			delete(keep, m.Value)
 		}
 		return nil
@@ -319,14 +322,21 @@ func (s *Service) addAll(e *groupEdit, want []storage.Member, pass func(storage.
 // or, without matched (see withMatches), a filter on something other than the member id. The
 // group is at version. Like replaceMembers, it reports whether a member that stays got a new
 // display.
-func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, version uint64, mc patch.MemberChange, matched *memberMatches) (bool, error) {
+func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, matched *memberMatches) (bool, error) {
 	e := editGroup(tx, actor, gid)
+	if mc.Replay {
+		told, err := s.told(tx, k, gid, version, ops, mc, matched)
+		if err != nil {
+			return false, err
+		}
+		return s.replaceMembers(tx, actor, gid, told.replayed, true)
+	}
 	if mc.ReplaceAll {
 		want := make([]storage.Member, 0, len(mc.Add))
 		for _, m := range mc.Add {
 			want = append(want, storage.Member{Value: m.Value, Display: m.Display})
 		}
-		return s.replaceMembers(tx, actor, gid, want)
+		return s.replaceMembers(tx, actor, gid, want, false)
 	}
 	drop := mc.Remove
 	if mc.RemoveAll {
@@ -337,11 +347,11 @@ func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, 
 		drop = ids
 	}
 	if len(mc.RemoveWhere) > 0 {
-		ids, err := matched.on(tx, k, gid, version, mc.RemoveWhere)
+		told, err := s.told(tx, k, gid, version, ops, mc, matched)
 		if err != nil {
 			return false, err
 		}
-		drop = append(drop, ids...)
+		drop = append(drop, told.ids...)
 	}
 	add := make([]storage.Member, len(mc.Add))
 	for i, m := range mc.Add {

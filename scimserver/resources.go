@@ -241,7 +241,7 @@ func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in
 		}
 	}
 	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
-		return s.replaceMembers(tx, actor, id, in.members)
+		return s.replaceMembers(tx, actor, id, in.members, false)
 	})
 	if err != nil || done {
 		return rec.Version, nil, err
@@ -283,7 +283,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		hashes[pw] = hashPassword(pw)
 	}
 	likelyErasing := bytes.Contains(body, []byte("anonymized"))
-	return s.withMatches(ctx, tenant, k, id, mc.RemoveWhere, func(matched *memberMatches) (Resource, error) {
+	return s.withMatches(ctx, tenant, k, id, ops, mc, func(matched *memberMatches) (Resource, error) {
 		return s.modify(ctx, tenant, k, id, likelyErasing, view, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error) {
 			return s.patchWith(tx, actor, k, id, ops, mc, matched, hashes, cond, pre, erased)
 		})
@@ -331,7 +331,7 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 		}
 	}
 	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
-		return s.applyMembers(tx, actor, k, id, rec.Version, mc, matched)
+		return s.applyMembers(tx, actor, k, id, rec.Version, ops, mc, matched)
 	})
 	if err != nil || done {
 		return rec.Version, nil, err

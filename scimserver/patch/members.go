@@ -34,7 +34,13 @@ func (m Member) element() map[string]any {
 // current one, emptied if RemoveAll is set, without the ids in Remove and the members matching
 // a RemoveWhere filter, plus Add. Operation order is already folded in: an id is never in both
 // Add and Remove, and Add holds no member that a later RemoveWhere filter matches.
+//
+// A member given without a display keeps the one it has, and its type is its kind's: where the
+// outcome turns on those and the fold cannot know them (Replay set), the operations are to be
+// replayed against the group's members instead (see Replay), and the rest of the change says
+// nothing.
 type MemberChange struct {
+	Replay      bool                // the outcome needs the group's members: replay the operations
 	ReplaceAll  bool                // replace the whole list with Add (op replace on "members" without filter)
 	RemoveAll   bool                // remove path "members" with no value: clear the group
 	Add         []Member            // in order, de-duplicated by Value
@@ -67,6 +73,7 @@ func Members(ops []Operation) (MemberChange, error) {
 // pending add is and which removals are pending, so that folding a PATCH of n members costs
 // O(n), not O(n²): a body can list thousands of members.
 type memberState struct {
+	ops      int // member operations folded so far
 	change   MemberChange
 	addAt    map[string]int      // each change.Add entry's index, by Value; nil: to be built
 	removing map[string]struct{} // the ids in change.Remove
@@ -94,16 +101,41 @@ func nilIfEmpty[T any](s []T) []T {
 
 func (ms *memberState) apply(op Operation) *Error {
 	c := &ms.change
+	defer func() { ms.ops++ }()
 	switch {
 	case op.Op == opAdd:
+		// After a replace the writer keeps a listed member's stored display, which an earlier
+		// operation may have dropped or changed.
+		if c.ReplaceAll && slices.ContainsFunc(op.members, func(m Member) bool { _, pending := ms.pending(m.Value); return m.Display == "" && !pending }) {
+			c.Replay = true
+		}
 		ms.add(op.members)
 	case op.Op == opReplace:
-		ms.reset(MemberChange{ReplaceAll: true})
-		ms.add(op.members)
+		members := op.members
+		for i, m := range members {
+			if m.Display != "" {
+				continue
+			}
+			if j, ok := ms.pending(m.Value); ok { // the display it was given before
+				members = slices.Clone(members)
+				members[i].Display = c.Add[j].Display
+			} else if _, removed := ms.removing[m.Value]; removed || c.ReplaceAll || c.RemoveAll || len(c.RemoveWhere) > 0 {
+				c.Replay = true // the writer would keep a stored display the member may have lost
+			}
+		}
+		replay := c.Replay
+		ms.reset(MemberChange{ReplaceAll: true, Replay: replay})
+		ms.add(members)
 	case op.t.filter != nil:
 		if ids, ok := memberIDs(op.t.filter); ok {
 			ms.remove(ids)
 			break
+		}
+		// A pending member given without a display or a type is matched by the ones it will
+		// have, which the group tells.
+		display, typ := mentions(op.t.filter, "display"), mentions(op.t.filter, "type")
+		if slices.ContainsFunc(c.Add, func(m Member) bool { return display && m.Display == "" || typ && m.Type == "" }) {
+			c.Replay = true
 		}
 		if ms.matches += len(c.Add) * comparisons(op.t.filter); ms.matches > maxPendingMatches {
 			return errorf(tooMany, "the members added before this filter would be compared with filters more than %d times; remove members by value, or split the request", maxPendingMatches)
@@ -131,9 +163,125 @@ func (ms *memberState) apply(op Operation) *Error {
 		}
 		ms.remove(ids)
 	default:
-		ms.reset(MemberChange{RemoveAll: true})
+		ms.reset(MemberChange{RemoveAll: true, Replay: c.Replay})
 	}
 	return nil
+}
+
+// Replay applies the member operations of ops one by one to members, a group's members, and
+// returns the members they leave: the exact reading of ops, for a change whose fold needs the
+// group (MemberChange.Replay). typeOf gives a member's type (its kind); spend is called for every
+// comparison of a member with a filter, and its error ends the replay.
+func Replay(ops []Operation, members []Member, typeOf func(id string) string, spend func() error) ([]Member, error) {
+	cur := newMemberList(members)
+	for _, op := range ops {
+		if !op.t.isMembers() {
+			continue
+		}
+		switch {
+		case op.Op == opAdd:
+			cur.add(op.members, nil, typeOf)
+		case op.Op == opReplace:
+			was := cur
+			cur = newMemberList(nil)
+			cur.add(op.members, was, typeOf)
+		case op.t.filter != nil:
+			if ids, ok := memberIDs(op.t.filter); ok {
+				for _, id := range ids {
+					cur.remove(id)
+				}
+				break
+			}
+			for _, id := range slices.Clone(cur.order) {
+				if err := spend(); err != nil {
+					return nil, err
+				}
+				if m, ok := cur.byID[id]; ok && matches(op.t.filter, *op.t.attr, m.element()) {
+					cur.remove(id)
+				}
+			}
+		case op.hasValue:
+			for _, m := range op.members {
+				cur.remove(m.Value)
+			}
+		default:
+			cur = newMemberList(nil)
+		}
+	}
+	out := make([]Member, 0, len(cur.byID))
+	for _, id := range cur.order {
+		if m, ok := cur.byID[id]; ok {
+			out = append(out, m)
+			delete(cur.byID, id) // an id that left and came back is in order twice
+		}
+	}
+	return out, nil
+}
+
+// memberList is a group's members during a replay, in the order they joined.
+type memberList struct {
+	byID  map[string]Member
+	order []string // ids as they joined; those removed since are not in byID
+}
+
+func newMemberList(members []Member) *memberList {
+	l := &memberList{byID: make(map[string]Member, len(members))}
+	for _, m := range members {
+		l.byID[m.Value] = m
+		l.order = append(l.order, m.Value)
+	}
+	return l
+}
+
+// add adds or updates members; one given without a display keeps the one it has here or, for a
+// replace, had in was.
+func (l *memberList) add(members []Member, was *memberList, typeOf func(string) string) {
+	for _, m := range members {
+		m.Type = typeOf(m.Value)
+		if m.Display == "" {
+			if old, ok := l.byID[m.Value]; ok {
+				m.Display = old.Display
+			} else if was != nil {
+				m.Display = was.byID[m.Value].Display
+			}
+		}
+		if _, ok := l.byID[m.Value]; !ok {
+			l.order = append(l.order, m.Value)
+		}
+		l.byID[m.Value] = m
+	}
+}
+
+func (l *memberList) remove(id string) { delete(l.byID, id) }
+
+// index builds addAt when it is not there.
+func (ms *memberState) index() {
+	if ms.addAt == nil {
+		ms.addAt = make(map[string]int, len(ms.change.Add))
+		for i, a := range ms.change.Add {
+			ms.addAt[a.Value] = i
+		}
+	}
+}
+
+// pending returns the index in change.Add of the pending add of id.
+func (ms *memberState) pending(id string) (int, bool) {
+	ms.index()
+	i, ok := ms.addAt[id]
+	return i, ok
+}
+
+// mentions reports whether e compares the sub-attribute name.
+func mentions(e filter.Expression, name string) bool {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		return mentions(e.Left, name) || mentions(e.Right, name)
+	case *filter.NotExpression:
+		return mentions(e.Expression, name)
+	case *filter.AttributeExpression:
+		return strings.EqualFold(e.AttributePath.AttributeName, name)
+	}
+	return true // a shape not looked into: assume it does
 }
 
 // comparisons counts the attribute comparisons of e: the work of evaluating it once.
@@ -151,12 +299,7 @@ func comparisons(e filter.Expression) int {
 
 func (ms *memberState) add(members []Member) {
 	c := &ms.change
-	if ms.addAt == nil {
-		ms.addAt = make(map[string]int, len(c.Add)+len(members))
-		for i, a := range c.Add {
-			ms.addAt[a.Value] = i
-		}
-	}
+	ms.index()
 	unremove := false
 	for _, m := range members {
 		if _, ok := ms.removing[m.Value]; ok {
