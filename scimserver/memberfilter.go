@@ -115,6 +115,9 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 		kinds[id] = s.kindOf(tx, id)
 		return kinds[id]
 	}, work.spend)
+	if err == nil {
+		err = checkMembers(left) // the displays the operations gave that it keeps
+	}
 	if err != nil {
 		return nil, err
 	}
