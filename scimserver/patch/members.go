@@ -73,7 +73,6 @@ func Members(ops []Operation) (MemberChange, error) {
 // pending add is and which removals are pending, so that folding a PATCH of n members costs
 // O(n), not O(n²): a body can list thousands of members.
 type memberState struct {
-	ops      int // member operations folded so far
 	change   MemberChange
 	addAt    map[string]int      // each change.Add entry's index, by Value; nil: to be built
 	removing map[string]struct{} // the ids in change.Remove
@@ -101,7 +100,6 @@ func nilIfEmpty[T any](s []T) []T {
 
 func (ms *memberState) apply(op Operation) *Error {
 	c := &ms.change
-	defer func() { ms.ops++ }()
 	switch {
 	case op.Op == opAdd:
 		// After a replace the writer keeps a listed member's stored display, which an earlier
