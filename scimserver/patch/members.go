@@ -109,16 +109,28 @@ func (ms *memberState) apply(op Operation) *Error {
 		}
 		ms.add(op.members)
 	case op.Op == opReplace:
-		members := op.members
-		for i, m := range members {
-			if m.Display != "" {
-				continue
+		// A member listed without a display keeps the one it has: one given earlier in the
+		// PATCH, which the reset below forgets, is carried over; where an earlier operation may
+		// have changed what the group holds, the writer's rule (keep the stored display) would
+		// not tell it.
+		members, given := op.members, false
+		seen := make(map[string]bool, len(members))
+		for i, m := range op.members {
+			first := !seen[m.Value]
+			seen[m.Value] = true
+			if !first || m.Display != "" {
+				continue // a later occurrence takes the display of the earlier (add)
 			}
-			if j, ok := ms.pending(m.Value); ok { // the display it was given before
-				members = slices.Clone(members)
+			j, pending := ms.pending(m.Value)
+			_, removed := ms.removing[m.Value]
+			switch {
+			case pending && c.Add[j].Display != "":
+				if !given {
+					members, given = slices.Clone(members), true
+				}
 				members[i].Display = c.Add[j].Display
-			} else if _, removed := ms.removing[m.Value]; removed || c.ReplaceAll || c.RemoveAll || len(c.RemoveWhere) > 0 {
-				c.Replay = true // the writer would keep a stored display the member may have lost
+			case pending || removed || c.ReplaceAll || c.RemoveAll || len(c.RemoveWhere) > 0:
+				c.Replay = true
 			}
 		}
 		replay := c.Replay
@@ -303,6 +315,8 @@ func (ms *memberState) add(members []Member) {
 		if _, ok := ms.removing[m.Value]; ok {
 			delete(ms.removing, m.Value)
 			unremove = true
+			// Back without a display, it has none, though the writer would keep the stored one.
+			c.Replay = c.Replay || m.Display == ""
 		}
 		if i, ok := ms.addAt[m.Value]; ok {
 			// The later occurrence carries the newer display name; given none, the member

@@ -2,10 +2,13 @@ package patch
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/elimity-com/scim/schema"
 
 	filter "github.com/scim2/filter-parser/v2"
 )
@@ -82,7 +85,7 @@ func TestMembers(t *testing.T) {
 		{
 			name: "remove then add the same member leaves it present",
 			body: body(`{"op":"remove","path":"members[value eq \"u1\"]"}`, `{"op":"add","path":"members","value":[{"value":"u1"}]}`),
-			want: MemberChange{Add: []Member{{Value: "u1"}}},
+			want: MemberChange{Replay: true, Add: []Member{{Value: "u1"}}}, // back without the display it had
 		},
 		{
 			name: "remove path members clears the group",
@@ -346,4 +349,136 @@ func TestPendingMatchesBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFoldAgreesWithReplay builds random member operations over a few members and a random
+// group, and checks that whenever the fold says it can decide (Replay unset), its change, applied
+// as the service applies it, leaves the members that replaying the operations one by one does.
+func FuzzFoldAgreesWithReplay(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7})
+	f.Add([]byte{0x13, 0x40, 0x21, 0x05, 0x33, 0x11, 0x62})
+	filters := []string{`display eq \"A\"`, `type eq \"Group\"`, `not (display pr)`, `value eq \"u1\" or value eq \"u3\"`, `display eq \"B\" and type eq \"User\"`}
+	typeOf := func(id string) string {
+		if id == "u4" {
+			return "Group"
+		}
+		return "User"
+	}
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		if len(prog) == 0 {
+			return
+		}
+		var group []Member // the group before the PATCH: a member per bit of prog[0]
+		for i := range 5 {
+			if prog[0]>>i&1 == 1 {
+				group = append(group, Member{Value: fmt.Sprint("u", i), Type: typeOf(fmt.Sprint("u", i)), Display: []string{"", "A", "B"}[(int(prog[0])>>5+i)%3]})
+			}
+		}
+		var ops []string
+		for prog = prog[1:]; len(prog) >= 2 && len(ops) < 8; prog = prog[2:] {
+			var ms []string
+			for j := range 1 + int(prog[1]>>6) {
+				b := int(prog[1]) >> (2 * j)
+				if d := []string{"", "A", "B"}[b%3]; d == "" {
+					ms = append(ms, fmt.Sprintf(`{"value":"u%d"}`, (b+j)%5))
+				} else {
+					ms = append(ms, fmt.Sprintf(`{"value":"u%d","display":%q}`, (b+j)%5, d))
+				}
+			}
+			list := "[" + strings.Join(ms, ",") + "]"
+			switch prog[0] % 6 {
+			case 0, 1:
+				ops = append(ops, `{"op":"add","path":"members","value":`+list+`}`)
+			case 2:
+				ops = append(ops, `{"op":"replace","path":"members","value":`+list+`}`)
+			case 3:
+				ops = append(ops, `{"op":"remove","path":"members[`+filters[int(prog[1])%len(filters)]+`]"}`)
+			case 4:
+				ops = append(ops, `{"op":"remove","path":"members","value":`+list+`}`)
+			default:
+				ops = append(ops, `{"op":"remove","path":"members"}`)
+			}
+		}
+		if len(ops) == 0 {
+			return
+		}
+		parsed, err := Parse([]byte(body(ops...)), groupSchema())
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		mc, err := Members(parsed)
+		if err != nil || mc.Replay {
+			return
+		}
+		want, err := Replay(parsed, group, typeOf, func() error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := applied(group, mc, typeOf); !slices.Equal(got, sortedByValue(want)) {
+			t.Fatalf("after %s\nfold leaves %+v, replay %+v (change %+v)", ops, got, sortedByValue(want), mc)
+		}
+	})
+}
+
+// applied applies mc to group as the service does: drops (Remove, RemoveWhere matches, all for
+// RemoveAll) before adds; an add without a display keeps a member's display; a replace keeps the
+// display of a member that stays.
+func applied(group []Member, mc MemberChange, typeOf func(string) string) []Member {
+	cur := map[string]Member{}
+	for _, m := range group {
+		cur[m.Value] = m
+	}
+	if mc.ReplaceAll {
+		next := map[string]Member{}
+		for _, m := range mc.Add {
+			m.Type = typeOf(m.Value)
+			if old, ok := cur[m.Value]; ok && m.Display == "" {
+				m.Display = old.Display
+			}
+			next[m.Value] = m
+		}
+		cur = next
+	} else {
+		if mc.RemoveAll {
+			clear(cur)
+		}
+		for _, id := range mc.Remove {
+			delete(cur, id)
+		}
+		members := membersAttr()
+		for id, m := range cur {
+			for _, f := range mc.RemoveWhere {
+				if matches(f, members, map[string]any{"value": m.Value, "type": m.Type, "display": m.Display}) {
+					delete(cur, id)
+				}
+			}
+		}
+		for _, m := range mc.Add {
+			m.Type = typeOf(m.Value)
+			if old, ok := cur[m.Value]; ok && m.Display == "" {
+				m.Display = old.Display
+			}
+			cur[m.Value] = m
+		}
+	}
+	out := slices.Collect(maps.Values(cur))
+	return sortedByValue(out)
+}
+
+func membersAttr() schema.CoreAttribute {
+	for _, a := range groupSchema().Core.Attributes {
+		if a.Name() == "members" {
+			return a
+		}
+	}
+	panic("the Group schema has no members")
+}
+
+func sortedByValue(ms []Member) []Member {
+	ms = slices.Clone(ms)
+	slices.SortFunc(ms, func(a, b Member) int { return strings.Compare(a.Value, b.Value) })
+	for i := range ms {
+		ms[i].Ref = ""
+	}
+	return ms
 }
