@@ -281,30 +281,36 @@ func (ms *memberState) pending(id string) (int, bool) {
 	return i, ok
 }
 
-// mentions reports whether e compares the sub-attribute name.
-func mentions(e filter.Expression, name string) bool {
+// eachComparison calls fn with the attribute name of every comparison of e ("" for a shape it
+// does not look into).
+func eachComparison(e filter.Expression, fn func(attr string)) {
 	switch e := e.(type) {
 	case *filter.LogicalExpression:
-		return mentions(e.Left, name) || mentions(e.Right, name)
+		eachComparison(e.Left, fn)
+		eachComparison(e.Right, fn)
 	case *filter.NotExpression:
-		return mentions(e.Expression, name)
+		eachComparison(e.Expression, fn)
+	case *filter.ValuePath:
+		eachComparison(e.ValueFilter, fn)
 	case *filter.AttributeExpression:
-		return strings.EqualFold(e.AttributePath.AttributeName, name)
+		fn(e.AttributePath.AttributeName)
+	default:
+		fn("")
 	}
-	return true // a shape not looked into: assume it does
 }
 
-// comparisons counts the attribute comparisons of e: the work of evaluating it once.
+// mentions reports whether e may compare the sub-attribute name.
+func mentions(e filter.Expression, name string) bool {
+	found := false
+	eachComparison(e, func(attr string) { found = found || attr == "" || strings.EqualFold(attr, name) })
+	return found
+}
+
+// comparisons counts the comparisons of e: the work of evaluating it once.
 func comparisons(e filter.Expression) int {
-	switch e := e.(type) {
-	case *filter.LogicalExpression:
-		return comparisons(e.Left) + comparisons(e.Right)
-	case *filter.NotExpression:
-		return comparisons(e.Expression)
-	case *filter.ValuePath:
-		return comparisons(e.ValueFilter)
-	}
-	return 1
+	n := 0
+	eachComparison(e, func(string) { n++ })
+	return n
 }
 
 func (ms *memberState) add(members []Member) {
