@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	filter "github.com/scim2/filter-parser/v2"
-
 	"github.com/scimserver/scimserver/scimserver/patch"
 	"github.com/scimserver/scimserver/storage"
 )
@@ -95,7 +93,7 @@ func (s *Service) matchMembers(ctx context.Context, tenant string, k *Kind, gid 
 // membersTell works out against tx what the members of group gid tell mc, spending work.
 func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange, work *budget) (*memberMatches, error) {
 	if !mc.Replay {
-		ids, err := membersWhere(tx, k, gid, mc.RemoveWhere, work)
+		ids, err := membersWhere(tx, gid, mc, work)
 		return &memberMatches{ids: ids}, err
 	}
 	var current []patch.Member
@@ -150,19 +148,17 @@ func (s *Service) told(tx storage.Tx, k *Kind, gid string, version uint64, ops [
 	return m, nil
 }
 
-// membersWhere returns the members of group gid that any of where selects, spending work on
-// every comparison.
-func membersWhere(tx storage.Tx, k *Kind, gid string, where []filter.Expression, work *budget) ([]string, error) {
-	ref, _ := k.resolve("", "members", "")
-	ev := evaluator{k: k}
+// membersWhere returns the members of group gid that any filter of mc.RemoveWhere selects,
+// spending work on every comparison.
+func membersWhere(tx storage.Tx, gid string, mc patch.MemberChange, work *budget) ([]string, error) {
 	var ids []string
 	err := tx.Members(gid, func(m storage.Member) error {
-		el := map[string]any{"value": m.Value, "type": m.Type, "display": m.Display}
-		for _, f := range where {
+		member := patch.Member{Value: m.Value, Type: m.Type, Display: m.Display}
+		for _, f := range mc.RemoveWhere {
 			if err := work.spend(); err != nil {
 				return err
 			}
-			if ev.matchIn(f, &ref, el) {
+			if mc.Selects(f, member) {
 				ids = append(ids, m.Value)
 				break
 			}

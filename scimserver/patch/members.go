@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimserver/scimserver/scimserver/compare"
@@ -45,7 +46,15 @@ type MemberChange struct {
 	RemoveAll   bool                // remove path "members" with no value: clear the group
 	Add         []Member            // in order, de-duplicated by Value
 	Remove      []string            // member ids (Value) to remove
-	RemoveWhere []filter.Expression // members[<filter>] removals that are not simple `value eq "x"` (caller evaluates against each member as map{"value","type","display","$ref"})
+	RemoveWhere []filter.Expression // members[<filter>] removals that are not simple `value eq "x"` (evaluated against each member with Selects)
+
+	members *schema.CoreAttribute // the attribute the operations target
+}
+
+// Selects reports whether f, a filter of c (RemoveWhere), selects member m: the comparison the
+// fold and Replay make.
+func (c MemberChange) Selects(f filter.Expression, m Member) bool {
+	return matches(f, *c.members, m.element())
 }
 
 // maxPendingMatches bounds the comparisons that member filters other than on the id make with
@@ -58,15 +67,19 @@ const maxPendingMatches = 1_000_000
 // *Error.
 func Members(ops []Operation) (MemberChange, error) {
 	var ms memberState
+	var attr *schema.CoreAttribute
 	for _, op := range ops {
 		if !op.t.isMembers() {
 			continue
 		}
+		attr = op.t.attr
 		if err := ms.apply(op); err != nil {
 			return MemberChange{}, err.in(op.where.String())
 		}
 	}
-	return ms.result(), nil
+	c := ms.result()
+	c.members = attr
+	return c, nil
 }
 
 // memberState accumulates the MemberChange of a PATCH in operation order. It knows where each

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/elimity-com/scim/schema"
-
 	filter "github.com/scim2/filter-parser/v2"
 )
 
@@ -156,7 +154,7 @@ func TestMembers(t *testing.T) {
 			if !slices.Equal(where, tc.removeWhere) {
 				t.Fatalf("RemoveWhere = %q, want %q", where, tc.removeWhere)
 			}
-			mc.RemoveWhere = nil
+			mc.RemoveWhere, mc.members = nil, nil
 			deepEqualJSON(t, "member change", mc, tc.want)
 			wantChanged := tc.changed
 			if wantChanged == nil {
@@ -445,10 +443,9 @@ func applied(group []Member, mc MemberChange, typeOf func(string) string) []Memb
 		for _, id := range mc.Remove {
 			delete(cur, id)
 		}
-		members := membersAttr()
 		for id, m := range cur {
 			for _, f := range mc.RemoveWhere {
-				if matches(f, members, map[string]any{"value": m.Value, "type": m.Type, "display": m.Display}) {
+				if mc.Selects(f, m) {
 					delete(cur, id)
 				}
 			}
@@ -463,15 +460,6 @@ func applied(group []Member, mc MemberChange, typeOf func(string) string) []Memb
 	}
 	out := slices.Collect(maps.Values(cur))
 	return sortedByValue(out)
-}
-
-func membersAttr() schema.CoreAttribute {
-	for _, a := range groupSchema().Core.Attributes {
-		if a.Name() == "members" {
-			return a
-		}
-	}
-	panic("the Group schema has no members")
 }
 
 func sortedByValue(ms []Member) []Member {
