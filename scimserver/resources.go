@@ -291,7 +291,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 }
 
 // patchWith works out a PATCH against tx, as replaceWith does a PUT; mc is its change to the
-// members, matched the members its filters remove.
+// members, matched what the group's members tell it (see withMatches).
 func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops []patch.Operation, mc patch.MemberChange, matched *memberMatches,
 	hashes map[string][]byte, cond Conditions, pre *erasure, erased *bool) (uint64, commitFunc, error) {
 	rec, doc, err := current(tx, k, id, cond)
