@@ -424,15 +424,23 @@ func BenchmarkChangesPage(b *testing.B) {
 // BenchmarkRemoveMembersWhere removes members by filters on their display (matching none) from
 // a group of 100,000 members while another client creates users one after another: it reports
 // the PATCH's time and the longest create meanwhile, which a match made on the single writer
-// holds up.
+// holds up. "replay" re-adds a member without a display before one such filter, which replays
+// the operations against the whole group.
 func BenchmarkRemoveMembersWhere(b *testing.B) {
 	e := newBench(b, benchScale(100_000))
 	gid := e.newGroupOf(b, "big", len(e.ids))
-	for _, n := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("filters=%d", n), func(b *testing.B) {
-			ops := make([]map[string]any, n)
-			for i := range ops {
-				ops[i] = op("remove", fmt.Sprintf(`members[display eq "nobody %d"]`, i), nil)
+	for _, n := range []int{1, 10, 100, -1} {
+		name := fmt.Sprintf("filters=%d", n)
+		if n < 0 {
+			name = "replay"
+		}
+		b.Run(name, func(b *testing.B) {
+			var ops []map[string]any
+			if n < 0 {
+				ops = append(ops, op("add", "members", []any{map[string]any{"value": e.ids[0]}}))
+			}
+			for i := range max(n, 1) {
+				ops = append(ops, op("remove", fmt.Sprintf(`members[display eq "nobody %d"]`, i), nil))
 			}
 			body, _ := json.Marshal(patchOp(ops...))
 			stop, longest := make(chan struct{}), make(chan time.Duration)
