@@ -18,12 +18,13 @@ import (
 
 // memberMatches is what a snapshot of the group at version tells a PATCH's member change: the
 // members its filters remove (ids), or, for a replay, the members it leaves (replayed). With
-// work set it is still to be found, on the writer, within that budget.
+// onWriter set it is still to be found, on the writer, within the budget onWriter gives as the
+// writer starts on it.
 type memberMatches struct {
 	version  uint64
 	ids      []string
 	replayed []storage.Member
-	work     *budget
+	onWriter func() *budget
 }
 
 // errGroupMoved: the group changed between the snapshot its members were matched in and the
@@ -34,8 +35,9 @@ var errGroupMoved = errors.New("the group changed after its members were matched
 var errMembersTooMany = invalid("tooMany", "comparing the group's members with the operations' filters needs more work than the server allows for one request; "+
 	"remove members by value (members[value eq \"id\"]) or with fewer filters")
 
-// errGroupBusy answers a match left to the writer that did not fit its share of the budget.
-var errGroupBusy = &Error{Code: Busy, Message: "the group kept changing while its members were compared with the operations' filters; retry later, or remove members by value"}
+// errGroupBusy answers a match that found no scan slot, or that was left to the writer and did
+// not fit its share of the budget.
+var errGroupBusy = &Error{Code: Busy, Message: "the server has no room now to compare the group's members with the operations; retry later, or remove members by value"}
 
 // writerShare is the part of the scan budget a match may take on the writer, where every other
 // write waits for it.
@@ -51,6 +53,9 @@ func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid s
 		return run(nil)
 	}
 	release, err := s.admitScan(ctx)
+	if err == errScansBusy {
+		err = errGroupBusy
+	}
 	if err != nil {
 		return Resource{}, err
 	}
@@ -64,7 +69,7 @@ func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid s
 			return res, err
 		}
 	}
-	res, err := run(&memberMatches{work: newBudget(ctx, s.opts.ScanTimeout/writerShare)})
+	res, err := run(&memberMatches{onWriter: func() *budget { return newBudget(ctx, s.opts.ScanTimeout/writerShare) }})
 	return res, s.writerMatchError(err)
 }
 
@@ -101,7 +106,7 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 	err := tx.Members(gid, func(m storage.Member) error {
 		current = append(current, patch.Member{Value: m.Value, Type: m.Type, Display: m.Display})
 		kinds[m.Value] = m.Type
-		return nil
+		return work.spend()
 	})
 	if err != nil {
 		return nil, err
@@ -137,10 +142,10 @@ func (s *Service) kindOf(tx storage.Tx, id string) string {
 }
 
 // told returns what group gid at version tells mc: m, the snapshot's answer, when it was of that
-// version, errGroupMoved when not, or, with m's work set, the answer worked out now.
+// version, errGroupMoved when not, or, with m.onWriter set, the answer worked out now.
 func (s *Service) told(tx storage.Tx, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, m *memberMatches) (*memberMatches, error) {
-	if m.work != nil {
-		return s.membersTell(tx, k, gid, ops, mc, m.work)
+	if m.onWriter != nil {
+		return s.membersTell(tx, k, gid, ops, mc, m.onWriter())
 	}
 	if m.version != version {
 		return nil, errGroupMoved

@@ -318,10 +318,10 @@ func (s *Service) addAll(e *groupEdit, want []storage.Member, pass func(storage.
 }
 
 // applyMembers carries out a PATCH's membership change one key at a time: adding or removing a
-// member never reads the rest of the list, unless the change is a whole-list replace or a clear,
-// or what the list tells it (a filter on something other than the member id, a replay) was not
-// worked out in a snapshot (matched, see withMatches). The group is at version. Like
-// replaceMembers, it reports whether a member that stays got a new display.
+// member never reads the rest of the list, unless the change is a whole-list replace, a clear
+// or a replay (which the writer makes as a replace), or its filters on something other than the
+// member id were not matched in a snapshot (matched, see withMatches). The group is at version.
+// Like replaceMembers, it reports whether a member that stays got a new display.
 func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, matched *memberMatches) (bool, error) {
 	e := editGroup(tx, actor, gid)
 	if mc.Replay {

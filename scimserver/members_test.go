@@ -211,7 +211,7 @@ func TestWriterMatchBounded(t *testing.T) {
 		want   Code
 	}{{time.Hour, ""}, {-time.Second, Busy}} {
 		err := store.Read(bg, DefaultTenant, func(tx storage.Tx) error {
-			told, err := s.told(tx, s.groups, gid, 0, ops, where, &memberMatches{work: newBudget(bg, tc.budget)})
+			told, err := s.told(tx, s.groups, gid, 0, ops, where, &memberMatches{onWriter: func() *budget { return newBudget(bg, tc.budget) }})
 			if err == nil && len(told.ids) != 0 {
 				t.Errorf("matched %d members, want none", len(told.ids))
 			}

@@ -52,7 +52,7 @@ type MemberChange struct {
 }
 
 // Selects reports whether f, a filter of c (RemoveWhere), selects member m: the comparison the
-// fold and Replay make.
+// fold and Replay make. c must come from Members.
 func (c MemberChange) Selects(f filter.Expression, m Member) bool {
 	return matches(f, *c.members, m.element())
 }
@@ -154,10 +154,10 @@ func (ms *memberState) apply(op Operation) *Error {
 			ms.remove(ids)
 			break
 		}
-		// A pending member given without a display or a type is matched by the ones it will
-		// have, which the group tells.
+		// A pending member is matched by the display it will have, which the group tells when
+		// none was given, and by its kind's type, whatever type the client gave.
 		display, typ := mentions(op.t.filter, "display"), mentions(op.t.filter, "type")
-		if slices.ContainsFunc(c.Add, func(m Member) bool { return display && m.Display == "" || typ && m.Type == "" }) {
+		if len(c.Add) > 0 && typ || slices.ContainsFunc(c.Add, func(m Member) bool { return display && m.Display == "" }) {
 			c.Replay = true
 		}
 		if ms.matches += len(c.Add) * comparisons(op.t.filter); ms.matches > maxPendingMatches {
@@ -193,8 +193,8 @@ func (ms *memberState) apply(op Operation) *Error {
 
 // Replay applies the member operations of ops one by one to members, a group's members, and
 // returns the members they leave: the exact reading of ops, for a change whose fold needs the
-// group (MemberChange.Replay). typeOf gives a member's type (its kind); spend is called for every
-// comparison of a member with a filter, and its error ends the replay.
+// group (MemberChange.Replay). typeOf gives a member's type (its kind); spend is called for each
+// member given and each comparison of a member with a filter, and its error ends the replay.
 func Replay(ops []Operation, members []Member, typeOf func(id string) string, spend func() error) ([]Member, error) {
 	cur := newMemberList(members)
 	for _, op := range ops {
@@ -203,11 +203,15 @@ func Replay(ops []Operation, members []Member, typeOf func(id string) string, sp
 		}
 		switch {
 		case op.Op == opAdd:
-			cur.add(op.members, nil, typeOf)
+			if err := cur.add(op.members, nil, typeOf, spend); err != nil {
+				return nil, err
+			}
 		case op.Op == opReplace:
 			was := cur
 			cur = newMemberList(nil)
-			cur.add(op.members, was, typeOf)
+			if err := cur.add(op.members, was, typeOf, spend); err != nil {
+				return nil, err
+			}
 		case op.t.filter != nil:
 			if ids, ok := memberIDs(op.t.filter); ok {
 				for _, id := range ids {
@@ -216,10 +220,14 @@ func Replay(ops []Operation, members []Member, typeOf func(id string) string, sp
 				break
 			}
 			for _, id := range slices.Clone(cur.order) {
+				m, ok := cur.byID[id]
+				if !ok {
+					continue
+				}
 				if err := spend(); err != nil {
 					return nil, err
 				}
-				if m, ok := cur.byID[id]; ok && matches(op.t.filter, *op.t.attr, m.element()) {
+				if matches(op.t.filter, *op.t.attr, m.element()) {
 					cur.remove(id)
 				}
 			}
@@ -235,22 +243,23 @@ func Replay(ops []Operation, members []Member, typeOf func(id string) string, sp
 	for _, id := range cur.order {
 		if m, ok := cur.byID[id]; ok {
 			out = append(out, m)
-			delete(cur.byID, id) // an id that left and came back is in order twice
 		}
 	}
 	return out, nil
 }
 
-// memberList is a group's members during a replay, in the order they joined.
+// memberList is a group's members during a replay, in the order they first joined.
 type memberList struct {
 	byID  map[string]Member
-	order []string // ids as they joined; those removed since are not in byID
+	order []string // each id that joined, once; those removed since are not in byID
+	ever  map[string]bool
 }
 
 func newMemberList(members []Member) *memberList {
-	l := &memberList{byID: make(map[string]Member, len(members))}
+	l := &memberList{byID: make(map[string]Member, len(members)), ever: make(map[string]bool, len(members))}
 	for _, m := range members {
 		l.byID[m.Value] = m
+		l.ever[m.Value] = true
 		l.order = append(l.order, m.Value)
 	}
 	return l
@@ -258,8 +267,11 @@ func newMemberList(members []Member) *memberList {
 
 // add adds or updates members; one given without a display keeps the one it has here or, for a
 // replace, had in was.
-func (l *memberList) add(members []Member, was *memberList, typeOf func(string) string) {
+func (l *memberList) add(members []Member, was *memberList, typeOf func(string) string, spend func() error) error {
 	for _, m := range members {
+		if err := spend(); err != nil {
+			return err
+		}
 		m.Type = typeOf(m.Value)
 		if m.Display == "" {
 			if old, ok := l.byID[m.Value]; ok {
@@ -268,11 +280,13 @@ func (l *memberList) add(members []Member, was *memberList, typeOf func(string) 
 				m.Display = was.byID[m.Value].Display
 			}
 		}
-		if _, ok := l.byID[m.Value]; !ok {
+		if !l.ever[m.Value] {
+			l.ever[m.Value] = true
 			l.order = append(l.order, m.Value)
 		}
 		l.byID[m.Value] = m
 	}
+	return nil
 }
 
 func (l *memberList) remove(id string) { delete(l.byID, id) }

@@ -113,7 +113,7 @@ func TestMembers(t *testing.T) {
 		{
 			name:        "other filters become RemoveWhere and drop matching pending adds",
 			body:        body(`{"op":"add","path":"members","value":[{"value":"g1","type":"Group"},{"value":"u1","type":"User"}]}`, `{"op":"remove","path":"members[TYPE eq \"group\"]"}`, `{"op":"add","path":"members","value":[{"value":"g2","type":"Group"}]}`),
-			want:        MemberChange{Add: []Member{{Value: "u1", Type: "User"}, {Value: "g2", Type: "Group"}}},
+			want:        MemberChange{Replay: true, Add: []Member{{Value: "u1", Type: "User"}, {Value: "g2", Type: "Group"}}}, // a given type is not the kind
 			removeWhere: []string{`type eq "group"`},
 		},
 		{
@@ -377,11 +377,14 @@ func FuzzFoldAgreesWithReplay(f *testing.F) {
 			var ms []string
 			for j := range 1 + int(prog[1]>>6) {
 				b := int(prog[1]) >> (2 * j)
-				if d := []string{"", "A", "B"}[b%3]; d == "" {
-					ms = append(ms, fmt.Sprintf(`{"value":"u%d"}`, (b+j)%5))
-				} else {
-					ms = append(ms, fmt.Sprintf(`{"value":"u%d","display":%q}`, (b+j)%5, d))
+				m := fmt.Sprintf(`"value":"u%d"`, (b+j)%5)
+				if d := []string{"", "A", "B"}[b%3]; d != "" {
+					m += fmt.Sprintf(`,"display":%q`, d)
 				}
+				if t := []string{"", "", "User", "Group"}[(b+int(prog[0]))%4]; t != "" { // given, right or wrong
+					m += fmt.Sprintf(`,"type":%q`, t)
+				}
+				ms = append(ms, "{"+m+"}")
 			}
 			list := "[" + strings.Join(ms, ",") + "]"
 			switch prog[0] % 6 {
