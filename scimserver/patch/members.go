@@ -76,6 +76,9 @@ func Members(ops []Operation) (MemberChange, error) {
 		if err := ms.apply(op); err != nil {
 			return MemberChange{}, err.in(op.where.String())
 		}
+		if ms.change.Replay {
+			break // the rest of the change says nothing: no more to fold
+		}
 	}
 	c := ms.result()
 	c.members = attr
@@ -119,6 +122,7 @@ func (ms *memberState) apply(op Operation) *Error {
 		// operation may have dropped or changed.
 		if c.ReplaceAll && slices.ContainsFunc(op.members, func(m Member) bool { _, pending := ms.pending(m.Value); return m.Display == "" && !pending }) {
 			c.Replay = true
+			break
 		}
 		ms.add(op.members)
 	case op.Op == opReplace:
@@ -146,8 +150,7 @@ func (ms *memberState) apply(op Operation) *Error {
 				c.Replay = true
 			}
 		}
-		replay := c.Replay
-		ms.reset(MemberChange{ReplaceAll: true, Replay: replay})
+		ms.reset(MemberChange{ReplaceAll: true, Replay: c.Replay})
 		ms.add(members)
 	case op.t.filter != nil:
 		if ids, ok := memberIDs(op.t.filter); ok {
@@ -159,6 +162,7 @@ func (ms *memberState) apply(op Operation) *Error {
 		display, typ := mentions(op.t.filter, "display"), mentions(op.t.filter, "type")
 		if len(c.Add) > 0 && typ || slices.ContainsFunc(c.Add, func(m Member) bool { return display && m.Display == "" }) {
 			c.Replay = true
+			break
 		}
 		if ms.matches += len(c.Add) * comparisons(op.t.filter); ms.matches > maxPendingMatches {
 			return errorf(tooMany, "the members added before this filter would be compared with filters more than %d times; remove members by value, or split the request", maxPendingMatches)
@@ -186,7 +190,7 @@ func (ms *memberState) apply(op Operation) *Error {
 		}
 		ms.remove(ids)
 	default:
-		ms.reset(MemberChange{RemoveAll: true, Replay: c.Replay})
+		ms.reset(MemberChange{RemoveAll: true})
 	}
 	return nil
 }
