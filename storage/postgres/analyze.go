@@ -78,15 +78,21 @@ func (s *Store) Analyze(ctx context.Context) error { return s.analyze(ctx, false
 // their last analysis.
 func (s *Store) refreshStatistics(ctx context.Context) error { return s.analyze(ctx, true) }
 
-// analyze analyzes the engine's tables, or only those that changed enough; it does nothing while
-// another process is at it.
+// analyze analyzes the engine's tables, or only those that changed enough; the latter does
+// nothing while another process is at it.
 func (s *Store) analyze(ctx context.Context, onlyChanged bool) error {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return dbError(err)
 	}
+	// A refresh skips while another process refreshes; a caller of Analyze, who reads at once,
+	// waits for it instead.
+	lock := "SELECT pg_try_advisory_lock($1, " + schemaKey + ")"
+	if !onlyChanged {
+		lock = "SELECT true FROM pg_advisory_lock($1, " + schemaKey + ")"
+	}
 	var mine bool
-	if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, "+schemaKey+")", int32(analyzeLock)).Scan(&mine); err != nil || !mine {
+	if err := c.QueryRow(ctx, lock, int32(analyzeLock)).Scan(&mine); err != nil || !mine {
 		c.Release()
 		return dbError(err)
 	}
