@@ -27,6 +27,7 @@ const (
 	analyzeEvery     = time.Minute
 	checkAfterWrites = 1000
 	lockWait         = "100ms"
+	analyzeWait      = "5s"
 )
 
 // analyzeLock is the advisory lock key of the statistics refresh: one process runs it at a time
@@ -86,13 +87,23 @@ func (s *Store) analyze(ctx context.Context, onlyChanged bool) error {
 		return dbError(err)
 	}
 	// A refresh skips while another process refreshes; a caller of Analyze, who reads at once,
-	// waits for it instead.
-	lock := "SELECT pg_try_advisory_lock($1, " + schemaKey + ")"
-	if !onlyChanged {
-		lock = "SELECT true FROM pg_advisory_lock($1, " + schemaKey + ")"
-	}
+	// waits up to analyzeWait for it (a refresh takes moments) before skipping too.
 	var mine bool
-	if err := c.QueryRow(ctx, lock, int32(analyzeLock)).Scan(&mine); err != nil || !mine {
+	if onlyChanged {
+		err = c.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, "+schemaKey+")", int32(analyzeLock)).Scan(&mine)
+	} else if _, err = c.Exec(ctx, "SET lock_timeout = '"+analyzeWait+"'"); err == nil {
+		err = c.QueryRow(ctx, "SELECT true FROM pg_advisory_lock($1, "+schemaKey+")", int32(analyzeLock)).Scan(&mine)
+		if _, reset := c.Exec(context.WithoutCancel(ctx), "RESET lock_timeout"); reset != nil {
+			_ = c.Conn().Close(context.WithoutCancel(ctx)) // must not return to the pool with it set
+			c.Release()
+			return dbError(reset)
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" { // still held: skip
+			err = nil
+		}
+	}
+	if err != nil || !mine {
 		c.Release()
 		return dbError(err)
 	}
