@@ -3,14 +3,17 @@ package bolt
 import (
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
 )
 
-// TestForkKeepsBucketOperations: the fork's write transactions lend one cursor to Get, Put and
-// Delete; bucket operations that call one another (deleting a bucket deletes its nested ones)
-// and a Put inside a ForEach keep working as in bbolt, and the file stays consistent.
+// TestForkKeepsBucketOperations: the fork's transactions lend one cursor to Get, Put, Delete
+// and the opening of a nested bucket; bucket operations that call one another (deleting a bucket
+// deletes its nested ones), a Put inside a ForEach, and Gets and bucket lookups inside a read
+// transaction's ForEach keep working as in bbolt, also with read transactions running at once,
+// and the file stays consistent.
 func TestForkKeepsBucketOperations(t *testing.T) {
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "fork.db"), 0o600, nil)
 	if err != nil {
@@ -71,5 +74,37 @@ func TestForkKeepsBucketOperations(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Readers at once, each looking keys and buckets up inside its own iteration.
+	var readers sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		readers.Go(func() {
+			errs <- db.View(func(tx *bbolt.Tx) error {
+				c := tx.Bucket([]byte("c"))
+				seen := 0
+				err := c.Bucket([]byte("nested1")).ForEach(func(k, _ []byte) error {
+					seen++
+					if got := c.Bucket([]byte("nested2")).Get(append([]byte("copy-"), k...)); string(got) != "w" {
+						return fmt.Errorf("c/nested2 copy-%s = %q inside the iteration, want w", k, got)
+					}
+					if got := tx.Bucket([]byte("a")).Bucket([]byte("nested0")).Get(k); string(got) != "v" {
+						return fmt.Errorf("a/nested0 %s = %q inside the iteration, want v", k, got)
+					}
+					return nil
+				})
+				if err == nil && seen != 200 {
+					err = fmt.Errorf("the iteration saw %d keys of c/nested1, want 200", seen)
+				}
+				return err
+			})
+		})
+	}
+	readers.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -33,7 +33,7 @@ type Tx struct {
 	pages          map[common.Pgid]*common.Page
 	stats          TxStats
 	commitHandlers []func()
-	searcher       Cursor // lent to the searches of a writable transaction (Bucket.searcher)
+	searcher       Cursor // lent to the transaction's searches (Bucket.searcher)
 
 	// WriteFlag specifies the flag for write-related methods like WriteTo().
 	// Tx opens the database file with the specified flag to copy the data.
