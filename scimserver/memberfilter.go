@@ -17,13 +17,14 @@ import (
 // (patch.MemberChange.Replay) is replayed against the group's members the same way.
 
 // memberMatches is what a snapshot of the group at version tells a PATCH's member change: the
-// members its filters remove (ids), or, for a replay, the members it leaves (replayed). With
+// members its filters remove (ids), or, for a replay, what turns the members into those it
+// leaves (replayed), so that the writer changes only that difference without reading them. With
 // onWriter set it is still to be found, on the writer, within the budget onWriter gives as the
 // writer starts on it.
 type memberMatches struct {
 	version  uint64
 	ids      []string
-	replayed []storage.Member
+	replayed memberDiff
 	onWriter func() *budget
 }
 
@@ -124,11 +125,21 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 	if err != nil {
 		return nil, err
 	}
-	m := &memberMatches{replayed: make([]storage.Member, len(left))}
+	want := make([]storage.Member, len(left))
 	for i, l := range left {
-		m.replayed[i] = storage.Member{Value: l.Value, Type: l.Type, Display: l.Display}
+		want[i] = storage.Member{Value: l.Value, Type: l.Type, Display: l.Display}
 	}
-	return m, nil
+	// What makes the group the replayed list, worked out here from the list just read: the
+	// writer, finding the group at the same version, then changes only the difference.
+	d, err := diffMembers(func(fn func(storage.Member) error) error {
+		for _, c := range current {
+			if err := fn(storage.Member{Value: c.Value, Type: c.Type, Display: c.Display}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, want, true)
+	return &memberMatches{replayed: d}, err
 }
 
 // kindOf names the kind of record id, "" when the tenant has none.

@@ -271,48 +271,73 @@ func (s *Service) addMembers(tx storage.Tx, actor Actor, gid string, members []s
 // a member that stays got a new display: a change of the member list that no membership event
 // tells.
 func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []storage.Member, exact bool) (bool, error) {
-	e := editGroup(tx, actor, gid)
-	e.exact = exact
-	keep := map[string]storage.Member{}
+	change, err := diffMembers(func(fn func(storage.Member) error) error { return tx.Members(gid, fn) }, want, exact)
+	if err != nil {
+		return false, err
+	}
+	return s.changeMembers(tx, actor, gid, change)
+}
+
+// memberDiff is what turns a group's members into a list of members: the ids to drop, and
+// the members to add or give a new display.
+type memberDiff struct {
+	exact bool
+	drop  []string
+	add   []storage.Member
+}
+
+// diffMembers works out the difference between the members members lists and want, as
+// replaceMembers describes it.
+func diffMembers(members func(func(storage.Member) error) error, want []storage.Member, exact bool) (memberDiff, error) {
+	keep := make(map[string]storage.Member, len(want))
 	for _, m := range want {
 		keep[m.Value] = m
 	}
-	var drop []string
-	if err := tx.Members(gid, func(m storage.Member) error {
+	d := memberDiff{exact: exact}
+	err := members(func(m storage.Member) error {
 		w, ok := keep[m.Value]
 		switch {
 		case !ok:
-			drop = append(drop, m.Value)
+			d.drop = append(d.drop, m.Value)
 		case w.Display == m.Display || w.Display == "" && !exact:
 			delete(keep, m.Value)
 		}
 		return nil
-	}); err != nil {
+	})
+	for _, m := range want {
+		if _, ok := keep[m.Value]; ok {
+			d.add = append(d.add, m)
+		}
+	}
+	return d, err
+}
+
+// changeMembers carries out d on group gid, and reports whether a member that stays got a new
+// display.
+func (s *Service) changeMembers(tx storage.Tx, actor Actor, gid string, d memberDiff) (bool, error) {
+	e := editGroup(tx, actor, gid)
+	e.exact = d.exact
+	if err := s.prepare(tx, gid, d.drop, d.add); err != nil {
 		return false, err
 	}
-	if err := s.prepare(tx, gid, drop, want); err != nil {
-		return false, err
-	}
-	for _, id := range drop {
+	for _, id := range d.drop {
 		if _, err := s.removeMember(e, id); err != nil {
 			return false, err
 		}
 	}
-	return s.addAll(e, want, func(m storage.Member) bool { _, ok := keep[m.Value]; return ok })
+	return s.addAll(e, d.add)
 }
 
 // addAll adds the members of want that pass, and reports whether an existing member got a new
 // display.
-func (s *Service) addAll(e *groupEdit, want []storage.Member, pass func(storage.Member) bool) (bool, error) {
+func (s *Service) addAll(e *groupEdit, want []storage.Member) (bool, error) {
 	redisplayed := false
 	for _, m := range want {
-		if pass(m) {
-			_, re, err := s.addMember(e, m)
-			if err != nil {
-				return false, err
-			}
-			redisplayed = redisplayed || re
+		_, re, err := s.addMember(e, m)
+		if err != nil {
+			return false, err
 		}
+		redisplayed = redisplayed || re
 	}
 	return redisplayed, nil
 }
@@ -329,7 +354,7 @@ func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, 
 		if err != nil {
 			return false, err
 		}
-		return s.replaceMembers(tx, actor, gid, told.replayed, true)
+		return s.changeMembers(tx, actor, gid, told.replayed)
 	}
 	if mc.ReplaceAll {
 		want := make([]storage.Member, 0, len(mc.Add))
@@ -365,5 +390,5 @@ func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, 
 			return false, err
 		}
 	}
-	return s.addAll(e, add, func(storage.Member) bool { return true })
+	return s.addAll(e, add)
 }
