@@ -127,19 +127,24 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 	}
 	want := make([]storage.Member, len(left))
 	for i, l := range left {
-		want[i] = storage.Member{Value: l.Value, Type: l.Type, Display: l.Display}
+		want[i] = asStored(l)
 	}
 	// What makes the group the replayed list, worked out here from the list just read: the
 	// writer, finding the group at the same version, then changes only the difference.
 	d, err := diffMembers(func(fn func(storage.Member) error) error {
 		for _, c := range current {
-			if err := fn(storage.Member{Value: c.Value, Type: c.Type, Display: c.Display}); err != nil {
+			if err := fn(asStored(c)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}, want, true)
 	return &memberMatches{replayed: d}, err
+}
+
+// asStored is a PATCH's member as the store holds one.
+func asStored(m patch.Member) storage.Member {
+	return storage.Member{Value: m.Value, Type: m.Type, Display: m.Display}
 }
 
 // kindOf names the kind of record id, "" when the tenant has none.

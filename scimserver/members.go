@@ -328,8 +328,7 @@ func (s *Service) changeMembers(tx storage.Tx, actor Actor, gid string, d member
 	return s.addAll(e, d.add)
 }
 
-// addAll adds the members of want that pass, and reports whether an existing member got a new
-// display.
+// addAll adds the members of want, and reports whether an existing member got a new display.
 func (s *Service) addAll(e *groupEdit, want []storage.Member) (bool, error) {
 	redisplayed := false
 	for _, m := range want {
@@ -343,9 +342,10 @@ func (s *Service) addAll(e *groupEdit, want []storage.Member) (bool, error) {
 }
 
 // applyMembers carries out a PATCH's membership change one key at a time: adding or removing a
-// member never reads the rest of the list, unless the change is a whole-list replace, a clear
-// or a replay (which the writer makes as a replace), or its filters on something other than the
-// member id were not matched in a snapshot (matched, see withMatches). The group is at version.
+// member never reads the rest of the list, unless the change is a whole-list replace or a clear,
+// or a replay or filters on something other than the member id left to the writer (matched, see
+// withMatches; from a snapshot of the group at version, the writer carries out only what it
+// found). The group is at version.
 // Like replaceMembers, it reports whether a member that stays got a new display.
 func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, matched *memberMatches) (bool, error) {
 	e := editGroup(tx, actor, gid)

@@ -86,8 +86,10 @@ func (b *Bucket) Cursor() *Cursor {
 // searcher returns the cursor for the one search of a Get, Put, Delete or nested bucket's
 // lookup. A transaction, which one goroutine uses, lends its own: each of them is done with it
 // before it calls anything else that searches, and allocating a cursor for every key was a
-// quarter of the bytes a writer allocated, and a tenth of a read's. Not for CreateBucket and
-// DeleteBucket: deleting a bucket deletes its nested buckets while its cursor is still in use.
+// quarter of the bytes a writer allocated, and a tenth of a read's. Tx.Check searches on a
+// goroutine of its own: the transaction is not to be used until its channel is closed. Not for
+// CreateBucket and DeleteBucket: deleting a bucket deletes its nested buckets while its cursor is
+// still in use.
 func (b *Bucket) searcher() *Cursor {
 	b.tx.stats.IncCursorCount(1)
 	c := &b.tx.searcher
