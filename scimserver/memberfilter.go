@@ -174,12 +174,12 @@ func (s *Service) told(tx storage.Tx, k *Kind, gid string, version uint64, ops [
 func membersWhere(tx storage.Tx, gid string, mc patch.MemberChange, work *budget) ([]string, error) {
 	var ids []string
 	err := tx.Members(gid, func(m storage.Member) error {
-		member := patch.Member{Value: m.Value, Type: m.Type, Display: m.Display}
+		selects := mc.Selecting(patch.Member{Value: m.Value, Type: m.Type, Display: m.Display})
 		for _, f := range mc.RemoveWhere {
 			if err := work.spend(); err != nil {
 				return err
 			}
-			if mc.Selects(f, member) {
+			if selects(f) {
 				ids = append(ids, m.Value)
 				break
 			}

@@ -21,10 +21,11 @@ type Member struct {
 
 // element returns m as the member object that value filters are evaluated against.
 func (m Member) element() map[string]any {
-	e := map[string]any{"value": m.Value}
-	for k, v := range map[string]string{"type": m.Type, "display": m.Display, "$ref": m.Ref} {
-		if v != "" {
-			e[k] = v
+	e := make(map[string]any, 4)
+	e["value"] = m.Value
+	for _, kv := range [...]struct{ k, v string }{{"type", m.Type}, {"display", m.Display}, {"$ref", m.Ref}} {
+		if kv.v != "" {
+			e[kv.k] = kv.v
 		}
 	}
 	return e
@@ -46,15 +47,17 @@ type MemberChange struct {
 	RemoveAll   bool                // remove path "members" with no value: clear the group
 	Add         []Member            // in order, de-duplicated by Value
 	Remove      []string            // member ids (Value) to remove
-	RemoveWhere []filter.Expression // members[<filter>] removals that are not simple `value eq "x"` (evaluated against each member with Selects)
+	RemoveWhere []filter.Expression // members[<filter>] removals that are not simple `value eq "x"` (evaluated against each member with Selecting)
 
 	members *schema.CoreAttribute // the attribute the operations target
 }
 
-// Selects reports whether f, a filter of c (RemoveWhere), selects member m: the comparison the
-// fold and Replay make. c must come from Members.
-func (c MemberChange) Selects(f filter.Expression, m Member) bool {
-	return matches(f, *c.members, m.element())
+// Selecting returns what tells whether a filter of c (RemoveWhere) selects member m: the
+// comparison the fold and Replay make, with m read once for every filter. c must come from
+// Members.
+func (c MemberChange) Selecting(m Member) func(filter.Expression) bool {
+	e := m.element()
+	return func(f filter.Expression) bool { return matches(f, *c.members, e) }
 }
 
 // maxPendingMatches bounds the comparisons that member filters other than on the id make with

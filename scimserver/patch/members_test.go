@@ -453,8 +453,9 @@ func applied(group []Member, mc MemberChange, typeOf func(string) string) []Memb
 			delete(cur, id)
 		}
 		for id, m := range cur {
+			selects := mc.Selecting(m)
 			for _, f := range mc.RemoveWhere {
-				if mc.Selects(f, m) {
+				if selects(f) {
 					delete(cur, id)
 				}
 			}
