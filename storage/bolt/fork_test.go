@@ -75,9 +75,21 @@ func TestForkKeepsBucketOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Readers at once, each looking keys and buckets up inside its own iteration.
+	// Readers at once, each looking keys and buckets up inside its own iteration, beside a
+	// writer searching with its own lent cursor.
 	var readers sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
+	readers.Go(func() {
+		errs <- db.Update(func(tx *bbolt.Tx) error {
+			a := tx.Bucket([]byte("a"))
+			for k := range 200 {
+				if err := a.Bucket([]byte("nested1")).Put(fmt.Appendf(nil, "w%03d", k), a.Bucket([]byte("nested0")).Get(fmt.Appendf(nil, "k%03d", k))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
 	for range 4 {
 		readers.Go(func() {
 			errs <- db.View(func(tx *bbolt.Tx) error {
@@ -106,5 +118,14 @@ func TestForkKeepsBucketOperations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	err = db.View(func(tx *bbolt.Tx) error {
+		if got := tx.Bucket([]byte("a")).Bucket([]byte("nested1")).Get([]byte("w199")); string(got) != "v" {
+			return fmt.Errorf("the writer's copy of a/nested0 k199 is %q, want v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
