@@ -278,8 +278,8 @@ func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []
 	return s.changeMembers(tx, actor, gid, change)
 }
 
-// memberDiff is what turns a group's members into a list of members: the ids to drop, and
-// the members to add or give a new display.
+// memberDiff is a change of a group's members: the ids to drop, then the members to add or give
+// a new display (with exact, one given without a display has none, rather than keeping its own).
 type memberDiff struct {
 	exact bool
 	drop  []string
@@ -325,13 +325,8 @@ func (s *Service) changeMembers(tx storage.Tx, actor Actor, gid string, d member
 			return false, err
 		}
 	}
-	return s.addAll(e, d.add)
-}
-
-// addAll adds the members of want, and reports whether an existing member got a new display.
-func (s *Service) addAll(e *groupEdit, want []storage.Member) (bool, error) {
 	redisplayed := false
-	for _, m := range want {
+	for _, m := range d.add {
 		_, re, err := s.addMember(e, m)
 		if err != nil {
 			return false, err
@@ -348,7 +343,6 @@ func (s *Service) addAll(e *groupEdit, want []storage.Member) (bool, error) {
 // found). The group is at version.
 // Like replaceMembers, it reports whether a member that stays got a new display.
 func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, matched *memberMatches) (bool, error) {
-	e := editGroup(tx, actor, gid)
 	if mc.Replay {
 		told, err := s.told(tx, k, gid, version, ops, mc, matched)
 		if err != nil {
@@ -382,13 +376,5 @@ func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, 
 	for i, m := range mc.Add {
 		add[i] = storage.Member{Value: m.Value, Display: m.Display}
 	}
-	if err := s.prepare(tx, gid, drop, add); err != nil {
-		return false, err
-	}
-	for _, id := range drop {
-		if _, err := s.removeMember(e, id); err != nil {
-			return false, err
-		}
-	}
-	return s.addAll(e, add)
+	return s.changeMembers(tx, actor, gid, memberDiff{drop: drop, add: add})
 }
