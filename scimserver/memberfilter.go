@@ -102,10 +102,12 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 		ids, err := membersWhere(tx, gid, mc, work)
 		return &memberMatches{ids: ids}, err
 	}
+	var stored []storage.Member
 	var current []patch.Member
 	kinds := map[string]string{}
 	err := tx.Members(gid, func(m storage.Member) error {
-		current = append(current, patch.Member{Value: m.Value, Type: m.Type, Display: m.Display})
+		stored = append(stored, m)
+		current = append(current, fromStored(m))
 		kinds[m.Value] = m.Type
 		return work.spend()
 	})
@@ -132,8 +134,8 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 	// What makes the group the replayed list, worked out here from the list just read: the
 	// writer, finding the group at the same version, then changes only the difference.
 	d, err := diffMembers(func(fn func(storage.Member) error) error {
-		for _, c := range current {
-			if err := fn(asStored(c)); err != nil {
+		for _, m := range stored {
+			if err := fn(m); err != nil {
 				return err
 			}
 		}
@@ -145,6 +147,11 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 // asStored is a PATCH's member as the store holds one.
 func asStored(m patch.Member) storage.Member {
 	return storage.Member{Value: m.Value, Type: m.Type, Display: m.Display}
+}
+
+// fromStored is a stored member as a PATCH's operations see one.
+func fromStored(m storage.Member) patch.Member {
+	return patch.Member{Value: m.Value, Type: m.Type, Display: m.Display}
 }
 
 // kindOf names the kind of record id, "" when the tenant has none.
@@ -174,7 +181,7 @@ func (s *Service) told(tx storage.Tx, k *Kind, gid string, version uint64, ops [
 func membersWhere(tx storage.Tx, gid string, mc patch.MemberChange, work *budget) ([]string, error) {
 	var ids []string
 	err := tx.Members(gid, func(m storage.Member) error {
-		selects := mc.Selecting(patch.Member{Value: m.Value, Type: m.Type, Display: m.Display})
+		selects := mc.Selecting(fromStored(m))
 		for _, f := range mc.RemoveWhere {
 			if err := work.spend(); err != nil {
 				return err

@@ -252,20 +252,6 @@ func (s *Service) prepare(tx storage.Tx, gid string, drop []string, add []storag
 	return p.PrepareMembers(gid, ids, colls)
 }
 
-// addMembers adds the members of a new group.
-func (s *Service) addMembers(tx storage.Tx, actor Actor, gid string, members []storage.Member) error {
-	if err := s.prepare(tx, gid, nil, members); err != nil {
-		return err
-	}
-	e := editGroup(tx, actor, gid)
-	for _, m := range members {
-		if _, _, err := s.addMember(e, m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // replaceMembers makes a group's membership exactly want, touching only the difference; a
 // member of want without a display keeps the one it has unless exact is set. It reports whether
 // a member that stays got a new display: a change of the member list that no membership event
@@ -280,6 +266,8 @@ func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []
 
 // memberDiff is a change of a group's members: the ids to drop, then the members to add or give
 // a new display (with exact, one given without a display has none, rather than keeping its own).
+// Worked out by diffMembers it is the least change; a PATCH's own lists may also name ids that
+// are not members, or members that stay as they are, which changeMembers leaves as they are.
 type memberDiff struct {
 	exact bool
 	drop  []string

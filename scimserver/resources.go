@@ -120,7 +120,7 @@ func (s *Service) create(ctx context.Context, tenant string, actor Actor, k *Kin
 		if err := record(tx, actor, opCreate, k, id, ins.Version, names); err != nil {
 			return err
 		}
-		if err := s.addMembers(tx, actor, id, in.members); err != nil {
+		if _, err := s.changeMembers(tx, actor, id, memberDiff{add: in.members}); err != nil {
 			return err
 		}
 		if in.anonymize {

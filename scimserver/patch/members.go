@@ -53,8 +53,8 @@ type MemberChange struct {
 }
 
 // Selecting returns what tells whether a filter of c (RemoveWhere) selects member m: the
-// comparison the fold and Replay make, with m read once for every filter. c must come from
-// Members.
+// comparison the fold and Replay make, with m's object built once for every filter. c must come
+// from Members.
 func (c MemberChange) Selecting(m Member) func(filter.Expression) bool {
 	e := m.element()
 	return func(f filter.Expression) bool { return matches(f, *c.members, e) }
@@ -234,7 +234,7 @@ func Replay(ops []Operation, members []Member, typeOf func(id string) string, sp
 				if err := spend(); err != nil {
 					return nil, err
 				}
-				if matches(op.t.filter, *op.t.attr, m.element()) {
+				if matches(op.t.filter, *op.t.attr, cur.element(m)) {
 					cur.remove(id)
 				}
 			}
@@ -260,10 +260,11 @@ type memberList struct {
 	byID  map[string]Member
 	order []string // each id that joined, once; those removed since are not in byID
 	ever  map[string]bool
+	elems map[string]map[string]any // each member's object for filters, built once (element)
 }
 
 func newMemberList(members []Member) *memberList {
-	l := &memberList{byID: make(map[string]Member, len(members)), ever: make(map[string]bool, len(members))}
+	l := &memberList{byID: make(map[string]Member, len(members)), ever: make(map[string]bool, len(members)), elems: map[string]map[string]any{}}
 	for _, m := range members {
 		l.byID[m.Value] = m
 		l.ever[m.Value] = true
@@ -292,11 +293,22 @@ func (l *memberList) add(members []Member, was *memberList, typeOf func(string) 
 			l.order = append(l.order, m.Value)
 		}
 		l.byID[m.Value] = m
+		delete(l.elems, m.Value)
 	}
 	return nil
 }
 
 func (l *memberList) remove(id string) { delete(l.byID, id) }
+
+// element returns m's object for filters, built the first time a filter meets m as it is now.
+func (l *memberList) element(m Member) map[string]any {
+	e, ok := l.elems[m.Value]
+	if !ok {
+		e = m.element()
+		l.elems[m.Value] = e
+	}
+	return e
+}
 
 // index builds addAt when it is not there.
 func (ms *memberState) index() {

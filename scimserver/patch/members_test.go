@@ -208,6 +208,9 @@ func TestRemoveWhereIsCanonical(t *testing.T) {
 		if got := matches(tc.e, members, tc.m.element()); got != tc.matches {
 			t.Errorf("%v matches %+v = %v, want %v", tc.e, tc.m, got, tc.matches)
 		}
+		if got := mc.Selecting(tc.m)(tc.e); got != tc.matches {
+			t.Errorf("Selecting(%+v)(%v) = %v, want %v", tc.m, tc.e, got, tc.matches)
+		}
 	}
 }
 

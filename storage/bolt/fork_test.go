@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -59,8 +60,14 @@ func TestForkKeepsBucketOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *bbolt.Tx) error {
+		// Check searches on a goroutine of its own: its channel is read to the end before the
+		// transaction is used again or closed.
+		var problems []error
 		for err := range tx.Check() {
-			return err
+			problems = append(problems, err)
+		}
+		if len(problems) > 0 {
+			return errors.Join(problems...)
 		}
 		if tx.Bucket([]byte("b")) != nil || tx.Bucket([]byte("a")) == nil || tx.Bucket([]byte("c")).Get([]byte("plain")) == nil {
 			return fmt.Errorf("after deleting b: a %v, b %v, c's plain key %q", tx.Bucket([]byte("a")) != nil, tx.Bucket([]byte("b")) != nil, tx.Bucket([]byte("c")).Get([]byte("plain")))
@@ -99,6 +106,9 @@ func TestForkKeepsBucketOperations(t *testing.T) {
 					seen++
 					if got := c.Bucket([]byte("nested2")).Get(append([]byte("copy-"), k...)); string(got) != "w" {
 						return fmt.Errorf("c/nested2 copy-%s = %q inside the iteration, want w", k, got)
+					}
+					if got := c.Bucket([]byte("nested1")).Get(k); got == nil {
+						return fmt.Errorf("c/nested1 %s not found inside its own iteration", k)
 					}
 					if got := tx.Bucket([]byte("a")).Bucket([]byte("nested0")).Get(k); string(got) != "v" {
 						return fmt.Errorf("a/nested0 %s = %q inside the iteration, want v", k, got)
