@@ -115,7 +115,7 @@ func TestPrefetchedErasureOnlyWhenCurrent(t *testing.T) {
 	}
 	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"` +
 		enterpriseURN + `:department","value":"Moved"}]}`
-	if _, err := s.Patch(bg, DefaultTenant, testActor, s.users, a, []byte(patch), Conditions{}, nil); err != nil {
+	if _, err := s.Patch(bg, DefaultTenant, testActor, s.users, a, []byte(patch), Conditions{}, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	anonymizeIn(t, s, a, pre)

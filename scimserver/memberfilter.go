@@ -20,12 +20,13 @@ import (
 // members its filters remove (ids), or, for a replay, what turns the members into those it
 // leaves (replayed), so that the writer changes only that difference without reading them. With
 // onWriter set it is still to be found, on the writer, within the budget onWriter gives as the
-// writer starts on it.
+// writer starts on it, with members' $ref made from base.
 type memberMatches struct {
 	version  uint64
 	ids      []string
 	replayed memberDiff
 	onWriter func() *budget
+	base     string
 }
 
 // errGroupMoved: the group changed between the snapshot its members were matched in and the
@@ -48,8 +49,9 @@ const writerShare = 50
 // mc needs nothing of them it passes nil. Otherwise it works that out in a snapshot and runs
 // patch, again from a new snapshot when the group changed in between (errGroupMoved), and after
 // optimisticTries leaves the work to the writer, within 1/writerShare of the budget (past it:
-// 429).
-func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange, run func(*memberMatches) (Resource, error)) (Resource, error) {
+// 429). Filters on a member's $ref compare the reference a read of the group shows, made from
+// base.
+func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange, base string, run func(*memberMatches) (Resource, error)) (Resource, error) {
 	if !mc.Replay && len(mc.RemoveWhere) == 0 {
 		return run(nil)
 	}
@@ -62,7 +64,7 @@ func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid s
 	}
 	defer release()
 	for range optimisticTries {
-		m, err := s.matchMembers(ctx, tenant, k, gid, ops, mc)
+		m, err := s.matchMembers(ctx, tenant, k, gid, ops, mc, base)
 		if err != nil {
 			return Resource{}, err
 		}
@@ -70,13 +72,13 @@ func (s *Service) withMatches(ctx context.Context, tenant string, k *Kind, gid s
 			return res, err
 		}
 	}
-	res, err := run(&memberMatches{onWriter: func() *budget { return newBudget(ctx, s.opts.ScanTimeout/writerShare) }})
+	res, err := run(&memberMatches{onWriter: func() *budget { return newBudget(ctx, s.opts.ScanTimeout/writerShare) }, base: base})
 	return res, s.writerMatchError(err)
 }
 
 // matchMembers works out, in a read transaction, what the members of group gid tell mc. A group
 // that is not there has nothing to tell: the write then says it is not found.
-func (s *Service) matchMembers(ctx context.Context, tenant string, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange) (*memberMatches, error) {
+func (s *Service) matchMembers(ctx context.Context, tenant string, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange, base string) (*memberMatches, error) {
 	work := newBudget(ctx, s.opts.ScanTimeout)
 	var m *memberMatches
 	err := s.read(ctx, tenant, func(tx storage.Tx) error {
@@ -84,7 +86,7 @@ func (s *Service) matchMembers(ctx context.Context, tenant string, k *Kind, gid 
 		if err != nil {
 			return err
 		}
-		m, err = s.membersTell(tx, k, gid, ops, mc, work)
+		m, err = s.membersTell(tx, k, gid, ops, mc, base, work)
 		if m != nil {
 			m.version = g.Version
 		}
@@ -97,9 +99,9 @@ func (s *Service) matchMembers(ctx context.Context, tenant string, k *Kind, gid 
 }
 
 // membersTell works out against tx what the members of group gid tell mc, spending work.
-func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange, work *budget) (*memberMatches, error) {
+func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Operation, mc patch.MemberChange, base string, work *budget) (*memberMatches, error) {
 	if !mc.Replay {
-		ids, err := membersWhere(tx, gid, mc, work)
+		ids, err := s.membersWhere(tx, gid, mc, base, work)
 		return &memberMatches{ids: ids}, err
 	}
 	var stored []storage.Member
@@ -107,19 +109,20 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 	kinds := map[string]string{}
 	err := tx.Members(gid, func(m storage.Member) error {
 		stored = append(stored, m)
-		current = append(current, fromStored(m))
+		current = append(current, s.shownMember(m, base))
 		kinds[m.Value] = m.Type
 		return work.spend()
 	})
 	if err != nil {
 		return nil, err
 	}
-	left, err := patch.Replay(ops, current, func(id string) string {
-		if t, ok := kinds[id]; ok {
-			return t
+	left, err := patch.Replay(ops, current, func(id string) (string, string) {
+		t, ok := kinds[id]
+		if !ok {
+			t = s.kindOf(tx, id)
+			kinds[id] = t
 		}
-		kinds[id] = s.kindOf(tx, id)
-		return kinds[id]
+		return t, s.memberRef(t, id, base)
 	}, work.spend)
 	if err == nil {
 		err = checkMembers(left) // the displays the operations gave that it keeps
@@ -149,9 +152,18 @@ func asStored(m patch.Member) storage.Member {
 	return storage.Member{Value: m.Value, Type: m.Type, Display: m.Display}
 }
 
-// fromStored is a stored member as a PATCH's operations see one.
-func fromStored(m storage.Member) patch.Member {
-	return patch.Member{Value: m.Value, Type: m.Type, Display: m.Display}
+// shownMember is a stored member as a read of the group shows it, $ref made from base, which
+// is what a PATCH's member filters compare.
+func (s *Service) shownMember(m storage.Member, base string) patch.Member {
+	return patch.Member{Value: m.Value, Type: m.Type, Display: m.Display, Ref: s.memberRef(m.Type, m.Value, base)}
+}
+
+// memberRef is the $ref of member id of kind typ, "" for a kind the tenant does not have.
+func (s *Service) memberRef(typ, id, base string) string {
+	if k := s.kindNamed(typ); k != nil {
+		return k.location(base, id)
+	}
+	return ""
 }
 
 // kindOf names the kind of record id, "" when the tenant has none.
@@ -168,7 +180,7 @@ func (s *Service) kindOf(tx storage.Tx, id string) string {
 // version, errGroupMoved when not, or, with m.onWriter set, the answer worked out now.
 func (s *Service) told(tx storage.Tx, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, m *memberMatches) (*memberMatches, error) {
 	if m.onWriter != nil {
-		return s.membersTell(tx, k, gid, ops, mc, m.onWriter())
+		return s.membersTell(tx, k, gid, ops, mc, m.base, m.onWriter())
 	}
 	if m.version != version {
 		return nil, errGroupMoved
@@ -178,10 +190,10 @@ func (s *Service) told(tx storage.Tx, k *Kind, gid string, version uint64, ops [
 
 // membersWhere returns the members of group gid that any filter of mc.RemoveWhere selects,
 // spending work on every comparison.
-func membersWhere(tx storage.Tx, gid string, mc patch.MemberChange, work *budget) ([]string, error) {
+func (s *Service) membersWhere(tx storage.Tx, gid string, mc patch.MemberChange, base string, work *budget) ([]string, error) {
 	var ids []string
 	err := tx.Members(gid, func(m storage.Member) error {
-		selects := mc.Selecting(fromStored(m))
+		selects := mc.Selecting(s.shownMember(m, base))
 		for _, f := range mc.RemoveWhere {
 			if err := work.spend(); err != nil {
 				return err

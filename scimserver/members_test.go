@@ -87,7 +87,7 @@ func TestMemberChangesArePrepared(t *testing.T) {
 	patch := func(ops string) {
 		t.Helper()
 		body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[` + ops + `]}`
-		if _, err := s.Patch(bg, DefaultTenant, testActor, s.groups, gid, []byte(body), Conditions{}, nil); err != nil {
+		if _, err := s.Patch(bg, DefaultTenant, testActor, s.groups, gid, []byte(body), Conditions{}, "", nil); err != nil {
 			t.Fatalf("PATCH %s: %v", ops, err)
 		}
 	}
@@ -177,7 +177,7 @@ func testMatchedStayCurrent(t *testing.T, ops string, times int) {
 	between := &interleaved{Store: store, times: times, before: func() {
 		joined++
 		body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":%q,"display":"Eng Late %d"}]}]}`, u[1+joined], joined)
-		if _, err := other.Patch(bg, DefaultTenant, testActor, other.groups, gid, []byte(body), Conditions{}, nil); err != nil {
+		if _, err := other.Patch(bg, DefaultTenant, testActor, other.groups, gid, []byte(body), Conditions{}, "", nil); err != nil {
 			t.Errorf("the other writer's PATCH: %v", err)
 		}
 	}}
@@ -186,7 +186,7 @@ func testMatchedStayCurrent(t *testing.T, ops string, times int) {
 		ops = fmt.Sprintf(ops, u[0])
 	}
 	body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[` + ops + `]}`
-	if _, err := s.Patch(bg, DefaultTenant, testActor, s.groups, gid, []byte(body), Conditions{}, nil); err != nil {
+	if _, err := s.Patch(bg, DefaultTenant, testActor, s.groups, gid, []byte(body), Conditions{}, "", nil); err != nil {
 		t.Fatalf("PATCH: %v", err)
 	}
 	if joined != times {
@@ -299,6 +299,7 @@ func TestMemberOperationsInOrder(t *testing.T) {
 					{`display eq \"A\"`, func(_, d string) bool { return d == "A" }},
 					{`display eq \"B\"`, func(_, d string) bool { return d == "B" }},
 					{`type eq \"Group\"`, func(id, _ string) bool { return id == nested }},
+					{`$ref co \"/Groups/\"`, func(id, _ string) bool { return id == nested }},
 					{`not (display pr)`, func(_, d string) bool { return d == "" }},
 				}[rng.IntN(4)]
 				ops = append(ops, `{"op":"remove","path":"members[`+f.filter+`]"}`)
@@ -319,7 +320,7 @@ func TestMemberOperationsInOrder(t *testing.T) {
 			}
 		}
 		body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[` + strings.Join(ops, ",") + `]}`
-		if _, err := s.Patch(bg, DefaultTenant, testActor, s.groups, gid, []byte(body), Conditions{}, nil); err != nil {
+		if _, err := s.Patch(bg, DefaultTenant, testActor, s.groups, gid, []byte(body), Conditions{}, "", nil); err != nil {
 			t.Fatalf("round %d: PATCH %s: %v", round, body, err)
 		}
 		got := map[string]string{}

@@ -91,8 +91,8 @@ func (s *Service) membersOf(tx storage.Tx, gid, base string) ([]any, error) {
 	var out []any
 	err := tx.Members(gid, func(m storage.Member) error {
 		el := map[string]any{"value": m.Value, "type": m.Type}
-		if k := s.kindNamed(m.Type); k != nil {
-			el["$ref"] = k.location(base, m.Value)
+		if ref := s.memberRef(m.Type, m.Value, base); ref != "" {
+			el["$ref"] = ref
 		}
 		if m.Display != "" {
 			el["display"] = m.Display

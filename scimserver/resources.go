@@ -264,8 +264,9 @@ func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in
 }
 
 // Patch applies a PATCH body (RFC 7644 §3.5.2) in one transaction. With a view, the answer is
-// the resource rendered as view says; without, it holds only the id.
-func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, view *View) (Resource, error) {
+// the resource rendered as view says; without, it holds only the id. base is the service's URL
+// as the client reaches it, which members' $ref start with (a filter on them compares those).
+func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, base string, view *View) (Resource, error) {
 	ops, err := patch.Parse(body, k.patchSchema())
 	if err != nil {
 		return Resource{}, ErrorOf(err)
@@ -283,7 +284,7 @@ func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind
 		hashes[pw] = hashPassword(pw)
 	}
 	likelyErasing := bytes.Contains(body, []byte("anonymized"))
-	return s.withMatches(ctx, tenant, k, id, ops, mc, func(matched *memberMatches) (Resource, error) {
+	return s.withMatches(ctx, tenant, k, id, ops, mc, base, func(matched *memberMatches) (Resource, error) {
 		return s.modify(ctx, tenant, k, id, likelyErasing, view, func(tx storage.Tx, pre *erasure, erased *bool) (uint64, commitFunc, error) {
 			return s.patchWith(tx, actor, k, id, ops, mc, matched, hashes, cond, pre, erased)
 		})

@@ -44,7 +44,7 @@ func TestWriteAnswerSeesFactsOfItsCommit(t *testing.T) {
 	}{
 		{"PATCH", func() (Resource, error) {
 			return s.Patch(bg, DefaultTenant, testActor, s.users, id,
-				[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"After"}]}`), Conditions{}, &view)
+				[]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"After"}]}`), Conditions{}, view.Base, &view)
 		}},
 		{"PUT", func() (Resource, error) {
 			return s.Replace(bg, DefaultTenant, testActor, s.users, id,

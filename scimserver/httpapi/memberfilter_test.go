@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +22,7 @@ func TestRemoveMembersWhere(t *testing.T) {
 	dee := e.createUser("dee@example.com", nil)
 	nested := e.createGroup("nested")
 	names := map[string]string{ann: "ann", bea: "bea", cy: "cy", dee: "dee", nested: "nested"}
+	annRef := str(e.do("GET", "/scim/v2/Users/"+ann, nil).must(t, 200)["meta"].(map[string]any)["location"])
 	for i, tc := range []struct {
 		name, ops string
 		headers   func(etag string) []string
@@ -45,6 +48,12 @@ func TestRemoveMembersWhere(t *testing.T) {
 		{name: "a replay keeps no display with a NUL", // the fold drops dee (no type given), the replay keeps it (a User)
 			ops:    fmt.Sprintf(`{"op":"add","path":"members","value":[{"value":%q,"display":"x\u0000"}]},{"op":"remove","path":"members[not (type eq \"User\")]"}`, dee),
 			status: 400, left: []string{"ann", "bea", "cy", "nested"}},
+		{name: "by the reference a read shows", ops: fmt.Sprintf(`{"op":"remove","path":"members[$ref eq \"%s\"]"}`, annRef), status: 204, left: []string{"bea", "cy", "nested"}},
+		{name: "by a part of the reference", ops: `{"op":"remove","path":"members[$ref co \"/Groups/\"]"}`, status: 204, left: []string{"ann", "bea", "cy"}},
+		{name: "by a reference present", ops: `{"op":"remove","path":"members[$ref pr]"}`, status: 204, left: nil},
+		{name: "a member added with a reference of its own is matched by the server's",
+			ops:    fmt.Sprintf(`{"op":"add","path":"members","value":[{"value":%q,"$ref":"https://elsewhere.example/Groups/x"}]},{"op":"remove","path":"members[$ref co \"/Users/\"]"}`, dee),
+			status: 204, left: []string{"nested"}},
 		{name: "with a filter and an id", ops: fmt.Sprintf(`{"op":"remove","path":"members[display eq \"Eng Ann\" or value eq \"%s\"]"}`, cy), status: 204, left: []string{"bea", "nested"}},
 		{name: "under the current ETag", ops: `{"op":"remove","path":"members[display sw \"Eng\"]"}`,
 			headers: func(etag string) []string { return []string{"If-Match", etag} }, status: 204, left: []string{"cy", "nested"}},
@@ -66,7 +75,8 @@ func TestRemoveMembersWhere(t *testing.T) {
 				t.Fatalf("PATCH: %d %s, want %d", r.status, r.raw, tc.status)
 			}
 			var left []string
-			for _, m := range e.do("GET", "/scim/v2/Groups/"+gid, nil).must(t, 200)["members"].([]any) {
+			members, _ := e.do("GET", "/scim/v2/Groups/"+gid, nil).must(t, 200)["members"].([]any) // absent when none is left
+			for _, m := range members {
 				left = append(left, names[str(m.(map[string]any)["value"])])
 			}
 			slices.Sort(left)
@@ -75,6 +85,36 @@ func TestRemoveMembersWhere(t *testing.T) {
 			}
 			if changed := e.version("/scim/v2/Groups/"+gid) != etag; changed != (len(tc.left) != 4) {
 				t.Errorf("ETag changed: %v, with members left %q", changed, left)
+			}
+		})
+	}
+}
+
+// TestMemberFiltersAgreeWithListings: a member filter selects the same members in a PATCH's
+// removal as in a listing's members[...] filter, which are evaluated apart: a group is listed by
+// the filter exactly when the removal takes a member from a copy of it.
+func TestMemberFiltersAgreeWithListings(t *testing.T) {
+	e := newEnv(t)
+	ann, cy := e.createUser("ann@example.com", nil), e.createUser("cy@example.com", nil)
+	nested := e.createGroup("nested")
+	annRef := str(e.do("GET", "/scim/v2/Users/"+ann, nil).must(t, 200)["meta"].(map[string]any)["location"])
+	for i, f := range []string{
+		`display sw "Eng"`, `display eq "eng ann"`, `display co "y"`, `not (display pr)`, `display eq "nobody"`,
+		`type eq "Group"`, `type eq "group"`, `not (type eq "User")`, `display co "y" and type eq "User"`,
+		`value eq "` + cy + `"`, `value eq "` + cy + `" or display sw "Nes"`,
+		`$ref pr`, `$ref co "/Groups/"`, `$ref eq "` + annRef + `"`, `$ref ew "/Users/` + ann + `"`, `$ref sw "/Users/"`,
+	} {
+		t.Run(f, func(t *testing.T) {
+			gid := str(e.do("POST", "/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+				"displayName": fmt.Sprint("copy ", i), "members": []any{
+					map[string]any{"value": ann, "display": "Eng Ann"}, map[string]any{"value": cy, "display": "Ops Cy"},
+					map[string]any{"value": nested}}}).must(t, 201)["id"])
+			listed := e.do("GET", "/scim/v2/Groups?filter="+url.QueryEscape(fmt.Sprintf(`id eq "%s" and members[%s]`, gid, f)), nil).must(t, 200)["totalResults"] == 1.0
+			path, _ := json.Marshal("members[" + f + "]")
+			e.do("PATCH", "/scim/v2/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":`+string(path)+`}]}`).must(t, 204)
+			members, _ := e.do("GET", "/scim/v2/Groups/"+gid, nil).must(t, 200)["members"].([]any)
+			if removed := len(members) < 3; removed != listed {
+				t.Errorf("the listing's filter selects the group: %v; the PATCH removed a member: %v (%d left)", listed, removed, len(members))
 			}
 		})
 	}

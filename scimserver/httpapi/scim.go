@@ -108,7 +108,7 @@ func (s *Server) patch(k *scimserver.Kind) http.HandlerFunc {
 			rendered := s.view(r)
 			view = &rendered
 		}
-		res, err := s.svc.Patch(r.Context(), tenantOf(r), actorOf(r), k, resourceID(r), body(r), conditions(r), view)
+		res, err := s.svc.Patch(r.Context(), tenantOf(r), actorOf(r), k, resourceID(r), body(r), conditions(r), s.baseURL(r), view)
 		switch {
 		case err != nil:
 			writeError(w, r, err)

@@ -161,9 +161,10 @@ func (ms *memberState) apply(op Operation) *Error {
 			break
 		}
 		// A pending member is matched by the display it will have, which the group tells when
-		// none was given, and by its kind's type, whatever type the client gave.
-		display, typ := mentions(op.t.filter, "display"), mentions(op.t.filter, "type")
-		if len(c.Add) > 0 && typ || slices.ContainsFunc(c.Add, func(m Member) bool { return display && m.Display == "" }) {
+		// none was given, and by its kind's type and the reference the server gives it, whatever
+		// type and $ref the client sent.
+		display, kind := mentions(op.t.filter, "display"), mentions(op.t.filter, "type") || mentions(op.t.filter, "$ref")
+		if len(c.Add) > 0 && kind || slices.ContainsFunc(c.Add, func(m Member) bool { return display && m.Display == "" }) {
 			c.Replay = true
 			break
 		}
@@ -200,9 +201,11 @@ func (ms *memberState) apply(op Operation) *Error {
 
 // Replay applies the member operations of ops one by one to members, a group's members, and
 // returns the members they leave: the exact reading of ops, for a change whose fold needs the
-// group (MemberChange.Replay). typeOf gives a member's type (its kind); spend is called for each
-// member given and each comparison of a member with a filter, and its error ends the replay.
-func Replay(ops []Operation, members []Member, typeOf func(id string) string, spend func() error) ([]Member, error) {
+// group (MemberChange.Replay). members carry the type and $ref the server gives them, and kindOf
+// gives those of a member the operations add (its kind's type, and its reference), whatever the
+// client sent; spend is called for each member given and each comparison of a member with a
+// filter, and its error ends the replay.
+func Replay(ops []Operation, members []Member, kindOf func(id string) (typ, ref string), spend func() error) ([]Member, error) {
 	cur := newMemberList(members)
 	for _, op := range ops {
 		if !op.t.isMembers() {
@@ -210,13 +213,13 @@ func Replay(ops []Operation, members []Member, typeOf func(id string) string, sp
 		}
 		switch {
 		case op.Op == opAdd:
-			if err := cur.add(op.members, nil, typeOf, spend); err != nil {
+			if err := cur.add(op.members, nil, kindOf, spend); err != nil {
 				return nil, err
 			}
 		case op.Op == opReplace:
 			was := cur
 			cur = newMemberList(nil)
-			if err := cur.add(op.members, was, typeOf, spend); err != nil {
+			if err := cur.add(op.members, was, kindOf, spend); err != nil {
 				return nil, err
 			}
 		case op.t.filter != nil:
@@ -275,12 +278,12 @@ func newMemberList(members []Member) *memberList {
 
 // add adds or updates members; one given without a display keeps the one it has here or, for a
 // replace, had in was.
-func (l *memberList) add(members []Member, was *memberList, typeOf func(string) string, spend func() error) error {
+func (l *memberList) add(members []Member, was *memberList, kindOf func(string) (string, string), spend func() error) error {
 	for _, m := range members {
 		if err := spend(); err != nil {
 			return err
 		}
-		m.Type = typeOf(m.Value)
+		m.Type, m.Ref = kindOf(m.Value)
 		if m.Display == "" {
 			if old, ok := l.byID[m.Value]; ok {
 				m.Display = old.Display

@@ -364,12 +364,12 @@ func TestPendingMatchesBounded(t *testing.T) {
 func FuzzFoldAgreesWithReplay(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7})
 	f.Add([]byte{0x13, 0x40, 0x21, 0x05, 0x33, 0x11, 0x62})
-	filters := []string{`display eq \"A\"`, `type eq \"Group\"`, `not (display pr)`, `value eq \"u1\" or value eq \"u3\"`, `display eq \"B\" and type eq \"User\"`}
-	typeOf := func(id string) string {
+	filters := []string{`display eq \"A\"`, `type eq \"Group\"`, `not (display pr)`, `value eq \"u1\" or value eq \"u3\"`, `display eq \"B\" and type eq \"User\"`, `$ref sw \"/Groups/\"`}
+	kindOf := func(id string) (string, string) { // the server's type and $ref of a member
 		if id == "u4" {
-			return "Group"
+			return "Group", "/Groups/" + id
 		}
-		return "User"
+		return "User", "/Users/" + id
 	}
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		if len(prog) == 0 {
@@ -378,7 +378,9 @@ func FuzzFoldAgreesWithReplay(f *testing.F) {
 		var group []Member // the group before the PATCH: a member per bit of prog[0]
 		for i := range 5 {
 			if prog[0]>>i&1 == 1 {
-				group = append(group, Member{Value: fmt.Sprint("u", i), Type: typeOf(fmt.Sprint("u", i)), Display: []string{"", "A", "B"}[(int(prog[0])>>5+i)%3]})
+				m := Member{Value: fmt.Sprint("u", i), Display: []string{"", "A", "B"}[(int(prog[0])>>5+i)%3]}
+				m.Type, m.Ref = kindOf(m.Value)
+				group = append(group, m)
 			}
 		}
 		var ops []string
@@ -391,7 +393,7 @@ func FuzzFoldAgreesWithReplay(f *testing.F) {
 					m += fmt.Sprintf(`,"display":%q`, d)
 				}
 				if t := []string{"", "", "User", "Group"}[(b+int(prog[0]))%4]; t != "" { // given, right or wrong
-					m += fmt.Sprintf(`,"type":%q`, t)
+					m += fmt.Sprintf(`,"type":%q,"$ref":"/%ss/u%d"`, t, t, (b+j)%5)
 				}
 				ms = append(ms, "{"+m+"}")
 			}
@@ -420,11 +422,11 @@ func FuzzFoldAgreesWithReplay(f *testing.F) {
 		if err != nil || mc.Replay {
 			return
 		}
-		want, err := Replay(parsed, group, typeOf, func() error { return nil })
+		want, err := Replay(parsed, group, kindOf, func() error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := applied(group, mc, typeOf); !slices.Equal(got, sortedByValue(want)) {
+		if got := applied(group, mc, kindOf); !slices.Equal(got, sortedByValue(want)) {
 			t.Fatalf("after %s\nfold leaves %+v, replay %+v (change %+v)", ops, got, sortedByValue(want), mc)
 		}
 	})
@@ -433,7 +435,7 @@ func FuzzFoldAgreesWithReplay(f *testing.F) {
 // applied applies mc to group as the service does: drops (Remove, RemoveWhere matches, all for
 // RemoveAll) before adds; an add without a display keeps a member's display; a replace keeps the
 // display of a member that stays.
-func applied(group []Member, mc MemberChange, typeOf func(string) string) []Member {
+func applied(group []Member, mc MemberChange, kindOf func(string) (string, string)) []Member {
 	cur := map[string]Member{}
 	for _, m := range group {
 		cur[m.Value] = m
@@ -441,7 +443,7 @@ func applied(group []Member, mc MemberChange, typeOf func(string) string) []Memb
 	if mc.ReplaceAll {
 		next := map[string]Member{}
 		for _, m := range mc.Add {
-			m.Type = typeOf(m.Value)
+			m.Type, m.Ref = kindOf(m.Value)
 			if old, ok := cur[m.Value]; ok && m.Display == "" {
 				m.Display = old.Display
 			}
@@ -464,7 +466,7 @@ func applied(group []Member, mc MemberChange, typeOf func(string) string) []Memb
 			}
 		}
 		for _, m := range mc.Add {
-			m.Type = typeOf(m.Value)
+			m.Type, m.Ref = kindOf(m.Value)
 			if old, ok := cur[m.Value]; ok && m.Display == "" {
 				m.Display = old.Display
 			}

@@ -54,7 +54,7 @@ func TestErasureResidue(t *testing.T) {
 		"externalId":"QZW-ext-7731","name":{"givenName":"Quillonzeb","familyName":"Wrexhamtide"},"displayName":"Quillonzeb Wrexhamtide",
 		"emails":[{"value":"quillon.wrexhamtide@example.net","primary":true}],"phoneNumbers":[{"value":"+44 7700 900731"}]}`)
 	if _, err := svc.Patch(ctx, scimserver.DefaultTenant, actor, users, victim, []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-		"Operations":[{"op":"replace","path":"title","value":"Engineer"}]}`), scimserver.Conditions{}, nil); err != nil {
+		"Operations":[{"op":"replace","path":"title","value":"Engineer"}]}`), scimserver.Conditions{}, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	create(groups, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Team","members":[{"value":"`+victim+`"}]}`)
