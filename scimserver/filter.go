@@ -10,6 +10,7 @@ import (
 	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimserver/scimserver/scimserver/compare"
+	"github.com/scimserver/scimserver/scimserver/filterparse"
 )
 
 // Bounds on a filter: long enough for any identity provider's query, short enough that a
@@ -47,7 +48,7 @@ func (k *Kind) parseFilter(s string) (filter.Expression, error) {
 // parseGeneral parses with the general parser, which leaves JSON escapes in string values as
 // written ("a \"b\"" stays backslashed); they are decoded here, as the fast path does.
 func parseGeneral(s string) (filter.Expression, error) {
-	e, err := filter.ParseFilterNumber([]byte(s))
+	e, err := filterparse.Filter(s)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ func FuzzFilter(f *testing.F) {
 		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "x"`,
 		`meta.created gt "2020-01-01T00:00:00Z"`, `members[value eq "x"]`, `(a eq 1) or b ne true`,
 		`userName eq "a" or 1 eq 1`, `emails.value co "@"`, `x[y[z eq 1]]`, `name.givenName sw "J"`,
+		`emails[type eq "work" and not (value ew "@b")] or members[not (display pr) and type eq "User"]`,
 	} {
 		f.Add(s)
 	}

@@ -51,6 +51,7 @@ func TestRemoveMembersWhere(t *testing.T) {
 		{name: "by the reference a read shows", ops: fmt.Sprintf(`{"op":"remove","path":"members[$ref eq \"%s\"]"}`, annRef), status: 204, left: []string{"bea", "cy", "nested"}},
 		{name: "by a part of the reference", ops: `{"op":"remove","path":"members[$ref co \"/Groups/\"]"}`, status: 204, left: []string{"ann", "bea", "cy"}},
 		{name: "by a reference present", ops: `{"op":"remove","path":"members[$ref pr]"}`, status: 204, left: nil},
+		{name: "by a negation joined to another comparison", ops: `{"op":"remove","path":"members[$ref pr and not (display sw \"Eng\")]"}`, status: 204, left: []string{"ann", "bea"}},
 		{name: "a member added with a reference of its own is matched by the server's",
 			ops:    fmt.Sprintf(`{"op":"add","path":"members","value":[{"value":%q,"$ref":"https://elsewhere.example/Groups/x"}]},{"op":"remove","path":"members[$ref co \"/Users/\"]"}`, dee),
 			status: 204, left: []string{"nested"}},
@@ -103,6 +104,8 @@ func TestMemberFiltersAgreeWithListings(t *testing.T) {
 		`type eq "Group"`, `type eq "group"`, `not (type eq "User")`, `display co "y" and type eq "User"`,
 		`value eq "` + cy + `"`, `value eq "` + cy + `" or display sw "Nes"`,
 		`$ref pr`, `$ref co "/Groups/"`, `$ref eq "` + annRef + `"`, `$ref ew "/Users/` + ann + `"`, `$ref sw "/Users/"`,
+		`display sw "Eng" and not (type eq "Group")`, `not (type eq "User") or display eq "Ops Cy"`,
+		`(display sw "E" or display sw "O") and not ($ref co "/Users/")`, `not (display pr) and type eq "User"`,
 	} {
 		t.Run(f, func(t *testing.T) {
 			gid := str(e.do("POST", "/scim/v2/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},

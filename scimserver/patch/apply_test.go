@@ -223,6 +223,13 @@ func TestApply(t *testing.T) {
 			want:    `{"userName":"min@example.com","active":true,"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":{"value":"mgr-4"},"costCenter":"CC"}}`,
 			changed: []string{enterpriseURN + ":costCenter", enterpriseURN + ":manager"},
 		},
+		{
+			name:    "a value filter joining a negation to a comparison (RFC 7644 valFilter)",
+			doc:     `{"userName":"u","emails":[{"value":"w@work.example","type":"work"},{"value":"h@home.example","type":"home"},{"value":"o@other.example","type":"other"}]}`,
+			body:    body(`{"op":"remove","path":"emails[not (type eq \"work\") and value ew \"home.example\"]"}`),
+			want:    `{"userName":"u","emails":[{"value":"w@work.example","type":"work"},{"value":"o@other.example","type":"other"}]}`,
+			changed: []string{"emails"},
+		},
 		// Filter upserts, idp-behaviour.md §0.8.
 		{
 			name:    "entra replace work email value on a user without one creates it",

@@ -55,6 +55,7 @@ var realBodies = []string{
 var realPaths = []string{
 	"active", "userName", "name.givenName", "externalId", "members", "displayName",
 	`emails[type eq "work"].value`, `emails[type eq "work" and primary eq true]`,
+	`emails[not (type eq "work") and value ew "x"].display`, `members[display sw "E" and not (type eq "Group")]`,
 	`addresses[type eq "work"].formatted`, `roles[primary eq "True"].value`,
 	`members[value eq "89bb1940-b905-4575-9e7f-6f887cfb368e"]`, `members[value eq "a" or value eq "b"]`,
 	`members[type eq "Group"]`, `emails[not (type pr)]`, `emails[value co "@"]`,

@@ -6,6 +6,8 @@ import (
 
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimserver/scimserver/scimserver/filterparse"
 )
 
 // Schema describes the resource a PATCH is validated against and applied to.
@@ -79,7 +81,7 @@ func (s Schema) resolveParsed(path string) (t target, known bool, err *Error) {
 		// The path parser's cost grows with the length; no real path comes near this.
 		return target{}, true, errorf(invalidPath, "the path is longer than %d bytes", maxPathLen)
 	}
-	p, perr := filter.ParsePathNumber([]byte(path))
+	p, perr := filterparse.Path(path)
 	if perr != nil {
 		return target{}, true, errorf(invalidPath, "the path is not a valid SCIM attribute path")
 	}

@@ -1,0 +1,103 @@
+package filterparse
+
+import (
+	"fmt"
+	"testing"
+
+	filter "github.com/scim2/filter-parser/v2"
+)
+
+func TestFilter(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		// What the parser takes itself stays its answer.
+		{`userName eq "a"`, `userName eq "a"`},
+		{`emails[type eq "work" and value co "x"]`, `emails[type eq "work" and value co "x"]`},
+		{`members[not (display pr)]`, `members[not(display pr)]`},
+		// Value filters it refuses, which RFC 7644's grammar allows.
+		{`members[display sw "Eng" and not (type eq "Group")]`, `members[display sw "Eng" and not(type eq "Group")]`},
+		{`members[not (type eq "Group") or display pr]`, `members[not(type eq "Group") or display pr]`},
+		{`members[(display sw "A" or display sw "B") and type eq "User"]`, `members[(display sw "A" or display sw "B") and type eq "User"]`},
+		{`userName sw "a" and emails[type eq "work" and not (value ew "]x[")] or members[not (value pr) and display pr]`,
+			`userName sw "a" and emails[type eq "work" and not(value ew "]x[")] or members[not(value pr) and display pr]`},
+		{`not (emails[(type eq "work")])`, `not(emails[type eq "work"])`},
+		// Brackets in a string are not the value filter's; its escapes stay as written (the caller
+		// decodes them), and print escaped once more.
+		{`emails[value eq "a \"[b]\"" and not (primary eq true)]`, `emails[value eq "a \\\"[b]\\\"" and not(primary eq true)]`},
+	} {
+		e, err := Filter(tc.in)
+		if err != nil {
+			t.Errorf("Filter(%s): %v", tc.in, err)
+			continue
+		}
+		if got := fmt.Sprint(e); got != tc.want {
+			t.Errorf("Filter(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFilterRefuses(t *testing.T) {
+	for _, in := range []string{
+		``, `members[`, `members]`, `members[display pr`, `members[display pr]]`, `members[[display pr]]`,
+		`members[display sw "Eng" and not (type eq "Group")`, `members[display eq "x]`, `members[display eq] and x pr`,
+		`members[scimserver-value-filter-0 pr] and x pr]`, `scimserver-value-filter-0 pr and members[not (a pr) and b pr]`,
+		`members[display sw "A" and not (type eq "Group")] and`, `members[]`, `members[not (a pr) and b pr]junk`,
+	} {
+		if e, err := Filter(in); err == nil {
+			t.Errorf("Filter(%s) = %v, want an error", in, e)
+		}
+	}
+}
+
+func TestPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`members`, `members`},
+		{`emails[type eq "work"].value`, `emails[type eq "work"].value`},
+		{`members[display sw "Eng" and not (type eq "Group")]`, `members[display sw "Eng" and not(type eq "Group")]`},
+		{`emails[not (type eq "work") and primary eq true].value`, `emails[not(type eq "work") and primary eq true].value`},
+		{`urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work" or not (value pr)].display`,
+			`urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work" or not(value pr)].display`},
+	} {
+		p, err := Path(tc.in)
+		if err != nil {
+			t.Errorf("Path(%s): %v", tc.in, err)
+			continue
+		}
+		if got := fmt.Sprint(p); got != tc.want {
+			t.Errorf("Path(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	for _, in := range []string{`members[a pr] and b pr`, `members[not (a pr) and b pr][c pr]`, `members[not (a pr) and b pr`, `members[not (a pr) and b pr]x`} {
+		if p, err := Path(in); err == nil {
+			t.Errorf("Path(%s) = %v, want an error", in, p)
+		}
+	}
+}
+
+// FuzzValueFilters: whatever the parser takes is the answer unchanged, and what Filter takes besides
+// reads back the same: printed and parsed again it prints the same.
+func FuzzValueFilters(f *testing.F) {
+	for _, s := range []string{`members[display sw "Eng" and not (type eq "Group")]`, `a pr and b[c eq "]" or not (d pr)]`,
+		`emails[type eq "work"]`, `x[not (y pr) and z pr] or w[v pr]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 512 {
+			return
+		}
+		e, err := Filter(s)
+		upstream, uerr := filter.ParseFilterNumber([]byte(s))
+		if uerr == nil {
+			if err != nil || fmt.Sprint(e) != fmt.Sprint(upstream) {
+				t.Fatalf("Filter(%q) = %v, %v; the parser's own %v", s, e, err, upstream)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+		again, err := Filter(fmt.Sprint(e))
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(e) {
+			t.Fatalf("Filter(%q) = %v, which reads back as %v, %v", s, e, again, err)
+		}
+	})
+}
