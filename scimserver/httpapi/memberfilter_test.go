@@ -152,16 +152,24 @@ func TestRemoveMembersWhereBounded(t *testing.T) {
 	}
 	patch(fmt.Sprintf(`{"op":"remove","path":"members[value eq \"%s\"]"}`, get(members[0].(map[string]any), "value"))).must(t, 204)
 
-	adds := make([]string, 1002)
-	for i := range adds {
-		adds[i] = fmt.Sprintf(`{"value":"%08d-0000-4000-8000-000000000000","display":"Secret Person"}`, i)
-	}
-	ops := []string{`{"op":"add","path":"members","value":[` + strings.Join(adds, ",") + `]}`}
-	for i := range 999 {
-		ops = append(ops, fmt.Sprintf(`{"op":"remove","path":"members[display eq \"Secret %d\"]"}`, i))
-	}
-	r = patch(strings.Join(ops, ","))
-	if r.status != 400 || r.body["scimType"] != "tooMany" || strings.Contains(string(r.raw), "Secret") {
-		t.Fatalf("filters after 1,002 adds: %d %s", r.status, r.raw)
+	// Members given with a display are matched by the fold; without one they keep the one they
+	// have, and the operations are replayed: both are refused before the group is read.
+	for _, member := range []string{`{"value":"%08d-0000-4000-8000-000000000000","display":"Secret Person"}`, `{"value":"%08d-0000-4000-8000-000000000000"}`} {
+		adds := make([]string, 1002)
+		for i := range adds {
+			adds[i] = fmt.Sprintf(member, i)
+		}
+		ops := []string{`{"op":"add","path":"members","value":[` + strings.Join(adds, ",") + `]}`}
+		for i := range 999 {
+			ops = append(ops, fmt.Sprintf(`{"op":"remove","path":"members[display eq \"Secret %d\"]"}`, i))
+		}
+		scans := e.metric(admin, "scimserver_query_scans_stopped_total", `reason="budget"`)
+		r = patch(strings.Join(ops, ","))
+		if r.status != 400 || r.body["scimType"] != "tooMany" || strings.Contains(string(r.raw), "Secret") {
+			t.Fatalf("filters after 1,002 adds like %s: %d %s", member, r.status, r.raw)
+		}
+		if got := e.metric(admin, "scimserver_query_scans_stopped_total", `reason="budget"`); got != scans {
+			t.Errorf("filters after 1,002 adds like %s: refused by a scan (scans stopped %v -> %v), not before it", member, scans, got)
+		}
 	}
 }

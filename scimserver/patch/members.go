@@ -71,21 +71,60 @@ const maxPendingMatches = 1_000_000
 func Members(ops []Operation) (MemberChange, error) {
 	var ms memberState
 	var attr *schema.CoreAttribute
+	var replay replayCost
 	for _, op := range ops {
 		if !op.t.isMembers() {
 			continue
 		}
 		attr = op.t.attr
+		replay.count(op)
+		if ms.change.Replay {
+			continue // the rest of the change says nothing: no more to fold
+		}
 		if err := ms.apply(op); err != nil {
 			return MemberChange{}, err.in(op.where.String())
 		}
-		if ms.change.Replay {
-			break // the rest of the change says nothing: no more to fold
-		}
 	}
 	c := ms.result()
+	if c.Replay && replay.over != nil {
+		return MemberChange{}, pendingMatchesError().in(replay.over.String())
+	}
 	c.members = attr
 	return c, nil
+}
+
+func pendingMatchesError() *Error {
+	return errorf(tooMany, "the members added before this filter would be compared with filters more than %d times; remove members by value, or split the request", maxPendingMatches)
+}
+
+// replayCost bounds a replay as the fold bounds itself (maxPendingMatches), before the group is
+// read: each filter on something other than the id is compared with at least every member
+// listed before it and not removed by id since.
+type replayCost struct {
+	listed  int
+	matches int
+	over    *place // the operation past the bound, nil while within it
+}
+
+func (r *replayCost) count(op Operation) {
+	switch {
+	case op.Op == opAdd:
+		r.listed += len(op.members)
+	case op.Op == opReplace:
+		r.listed = len(op.members)
+	case op.t.filter != nil:
+		if ids, ok := memberIDs(op.t.filter); ok {
+			r.listed = max(0, r.listed-len(ids))
+			return
+		}
+		if r.matches += r.listed * comparisons(op.t.filter); r.matches > maxPendingMatches && r.over == nil {
+			r.over = &op.where
+		}
+	case op.hasValue:
+		r.listed = max(0, r.listed-len(op.members))
+	default:
+		r.listed = 0
+	}
 }
 
 // memberState accumulates the MemberChange of a PATCH in operation order. It knows where each
@@ -169,7 +208,7 @@ func (ms *memberState) apply(op Operation) *Error {
 			break
 		}
 		if ms.matches += len(c.Add) * comparisons(op.t.filter); ms.matches > maxPendingMatches {
-			return errorf(tooMany, "the members added before this filter would be compared with filters more than %d times; remove members by value, or split the request", maxPendingMatches)
+			return pendingMatchesError()
 		}
 		var gone []string
 		c.Add = slices.DeleteFunc(c.Add, func(m Member) bool {

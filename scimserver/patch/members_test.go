@@ -316,13 +316,16 @@ func refRemove(c MemberChange, ids []string) MemberChange {
 // member added before them; past maxPendingMatches comparisons the PATCH is refused as tooMany
 // (naming neither member nor display), and up to it the fold is done.
 func TestPendingMatchesBounded(t *testing.T) {
-	add := func(n int) string {
+	addAs := func(n int, member string) string {
 		ms := make([]string, n)
 		for i := range ms {
-			ms[i] = fmt.Sprintf(`{"value":"u%d","display":"Secret Name"}`, i)
+			ms[i] = fmt.Sprintf(member, i)
 		}
 		return `{"op":"add","path":"members","value":[` + strings.Join(ms, ",") + `]}`
 	}
+	add := func(n int) string { return addAs(n, `{"value":"u%d","display":"Secret Name"}`) }
+	// Without a display a member keeps the one it has, so a display filter after it replays.
+	addBare := func(n int) string { return addAs(n, `{"value":"u%d"}`) }
 	removals := func(n int, filter string) []string {
 		ops := make([]string, n)
 		for i := range ops {
@@ -341,6 +344,11 @@ func TestPendingMatchesBounded(t *testing.T) {
 		{"1,000 adds, 501 two-comparison filters", append([]string{add(1000)}, removals(501, `not (display eq \"Secret Name\" or display eq \"x%d\")`)...), true},
 		{"filters before the adds compare with nothing", append(removals(999, `display eq \"x%d\"`), add(5000)), false},
 		{"removals by id compare with nothing", append([]string{add(5000)}, removals(999, `value eq \"u%d\"`)...), false},
+		{"a replay: 1,001 adds without a display, 999 filters", append([]string{addBare(1001)}, removals(999, `display eq \"x%d\"`)...), false},
+		{"a replay: 1,002 adds without a display, 999 filters", append([]string{addBare(1002)}, removals(999, `display eq \"x%d\"`)...), true},
+		{"a replay: a type filter after 1,002 adds", append([]string{add(1002)}, removals(999, `type eq \"x%d\"`)...), true},
+		{"a replay: filters after some adds were removed by id", append([]string{addBare(1012), strings.Replace(addBare(12), `"add"`, `"remove"`, 1)},
+			removals(998, `display eq \"x%d\"`)...), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mc, err := Members(mustParse(t, body(tc.ops...), groupSchema()))
