@@ -203,19 +203,27 @@ func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string,
 	}
 	pre := s.prefetchIfErasing(ctx, tenant, k, id, likelyErasing)
 	erased := false
+	var version uint64
 	err := s.write(ctx, tenant, func(tx storage.Tx) error {
 		erased = false
 		_, commit, err := with(tx, pre, &erased)
 		if err == nil && commit != nil {
 			_, err = commit(tx)
 		}
+		if err != nil || view != nil {
+			return err
+		}
+		// Without a representation the answer still carries the version, which a change of the
+		// member list moves without writing the document.
+		rec, err := tx.Get(k.Collection, id)
+		version = rec.Version
 		return err
 	})
 	if err == nil && erased {
 		s.finishErasure(ctx)
 	}
 	if err != nil || view == nil {
-		return Resource{ID: id}, err
+		return Resource{ID: id, Version: version}, err
 	}
 	return s.Get(ctx, tenant, k, id, *view, Conditions{})
 }
@@ -264,8 +272,9 @@ func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in
 }
 
 // Patch applies a PATCH body (RFC 7644 §3.5.2) in one transaction. With a view, the answer is
-// the resource rendered as view says; without, it holds only the id. base is the service's URL
-// as the client reaches it, which members' $ref start with (a filter on them compares those).
+// the resource rendered as view says; without, it holds the id and, for a group, the version.
+// base is the service's URL as the client reaches it, which members' $ref start with (a filter
+// on them compares those).
 func (s *Service) Patch(ctx context.Context, tenant string, actor Actor, k *Kind, id string, body []byte, cond Conditions, base string, view *View) (Resource, error) {
 	ops, err := patch.Parse(body, k.patchSchema())
 	if err != nil {

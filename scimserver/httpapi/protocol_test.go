@@ -683,3 +683,38 @@ func TestCreateAnswerIsTheResource(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupPatchAnswersItsVersion: a group PATCH answers 204 without the group, but with its
+// ETag as the PATCH left it, so that a client's next conditional request needs no read first;
+// a member change moves it without writing the group's document.
+func TestGroupPatchAnswersItsVersion(t *testing.T) {
+	e := newEnv(t)
+	ann, bea := e.createUser("ann@example.com", nil), e.createUser("bea@example.com", nil)
+	gid := e.createGroup("versions", ann)
+	for _, tc := range []struct {
+		name    string
+		body    any
+		changes bool
+	}{
+		{"a member added", patchOp(op("add", "members", []any{map[string]any{"value": bea}})), true},
+		{"a member added again", patchOp(op("add", "members", []any{map[string]any{"value": bea}})), false},
+		{"a member's display", patchOp(op("add", "members", []any{map[string]any{"value": bea, "display": "Bea"}})), true},
+		{"a member removed", patchOp(op("remove", `members[value eq "`+ann+`"]`, nil)), true},
+		{"a rename", patchOp(op("replace", "displayName", "renamed")), true},
+		{"the same name", patchOp(op("replace", "displayName", "renamed")), false},
+		{"members replaced", patchOp(op("replace", "members", []any{map[string]any{"value": ann}})), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.version("/scim/v2/Groups/" + gid)
+			r := e.do("PATCH", "/scim/v2/Groups/"+gid, tc.body, "If-Match", before)
+			r.must(t, 204)
+			got, now := r.header.Get("ETag"), e.version("/scim/v2/Groups/"+gid)
+			if got != now {
+				t.Fatalf("PATCH answered ETag %q; the group is at %q", got, now)
+			}
+			if changed := now != before; changed != tc.changes {
+				t.Errorf("ETag %q -> %q: changed %v, want %v", before, now, changed, tc.changes)
+			}
+		})
+	}
+}

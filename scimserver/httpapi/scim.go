@@ -113,6 +113,9 @@ func (s *Server) patch(k *scimserver.Kind) http.HandlerFunc {
 		case err != nil:
 			writeError(w, r, err)
 		case view == nil:
+			if res.Version != 0 {
+				w.Header().Set("ETag", res.ETag())
+			}
 			w.WriteHeader(http.StatusNoContent)
 		default:
 			s.send(w, r, k, res, http.StatusOK)
