@@ -24,14 +24,20 @@ func TestFilter(t *testing.T) {
 		// decodes them), and print escaped once more.
 		{`emails[value eq "a \"[b]\"" and not (primary eq true)]`, `emails[value eq "a \\\"[b]\\\"" and not(primary eq true)]`},
 	} {
-		e, err := Filter(tc.in)
-		if err != nil {
-			t.Errorf("Filter(%s): %v", tc.in, err)
-			continue
-		}
-		if got := fmt.Sprint(e); got != tc.want {
-			t.Errorf("Filter(%s) = %s, want %s", tc.in, got, tc.want)
-		}
+		checkParse(t, "Filter", tc.in, tc.want, func(s string) (any, error) { return Filter(s) })
+	}
+}
+
+// checkParse checks that parse, called name, takes in and prints it as want.
+func checkParse(t *testing.T, name, in, want string, parse func(string) (any, error)) {
+	t.Helper()
+	v, err := parse(in)
+	if err != nil {
+		t.Errorf("%s(%s): %v", name, in, err)
+		return
+	}
+	if got := fmt.Sprint(v); got != want {
+		t.Errorf("%s(%s) = %s, want %s", name, in, got, want)
 	}
 }
 
@@ -57,14 +63,7 @@ func TestPath(t *testing.T) {
 		{`urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work" or not (value pr)].display`,
 			`urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work" or not(value pr)].display`},
 	} {
-		p, err := Path(tc.in)
-		if err != nil {
-			t.Errorf("Path(%s): %v", tc.in, err)
-			continue
-		}
-		if got := fmt.Sprint(p); got != tc.want {
-			t.Errorf("Path(%s) = %s, want %s", tc.in, got, tc.want)
-		}
+		checkParse(t, "Path", tc.in, tc.want, func(s string) (any, error) { return Path(s) })
 	}
 	for _, in := range []string{`members[a pr] and b pr`, `members[not (a pr) and b pr][c pr]`, `members[not (a pr) and b pr`, `members[not (a pr) and b pr]x`} {
 		if p, err := Path(in); err == nil {
