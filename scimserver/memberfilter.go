@@ -109,7 +109,7 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 	kinds := map[string]string{}
 	err := tx.Members(gid, func(m storage.Member) error {
 		stored = append(stored, m)
-		current = append(current, s.shownMember(m, base))
+		current = append(current, s.shownMember(m, mc, base))
 		kinds[m.Value] = m.Type
 		return work.spend()
 	})
@@ -121,6 +121,9 @@ func (s *Service) membersTell(tx storage.Tx, k *Kind, gid string, ops []patch.Op
 		if !ok {
 			t = s.kindOf(tx, id)
 			kinds[id] = t
+		}
+		if !mc.Refs {
+			return t, ""
 		}
 		return t, s.memberRef(t, id, base)
 	}, work.spend)
@@ -152,10 +155,14 @@ func asStored(m patch.Member) storage.Member {
 	return storage.Member{Value: m.Value, Type: m.Type, Display: m.Display}
 }
 
-// shownMember is a stored member as a read of the group shows it, $ref made from base, which
-// is what a PATCH's member filters compare.
-func (s *Service) shownMember(m storage.Member, base string) patch.Member {
-	return patch.Member{Value: m.Value, Type: m.Type, Display: m.Display, Ref: s.memberRef(m.Type, m.Value, base)}
+// shownMember is a stored member as a read of the group shows it, which is what the member
+// filters of mc compare: with its $ref, made from base, when they may compare that.
+func (s *Service) shownMember(m storage.Member, mc patch.MemberChange, base string) patch.Member {
+	pm := patch.Member{Value: m.Value, Type: m.Type, Display: m.Display}
+	if mc.Refs {
+		pm.Ref = s.memberRef(m.Type, m.Value, base)
+	}
+	return pm
 }
 
 // memberRef is the $ref of member id of kind typ, "" for a kind the tenant does not have.
@@ -193,7 +200,7 @@ func (s *Service) told(tx storage.Tx, k *Kind, gid string, version uint64, ops [
 func (s *Service) membersWhere(tx storage.Tx, gid string, mc patch.MemberChange, base string, work *budget) ([]string, error) {
 	var ids []string
 	err := tx.Members(gid, func(m storage.Member) error {
-		selects := mc.Selecting(s.shownMember(m, base))
+		selects := mc.Selecting(s.shownMember(m, mc, base))
 		for _, f := range mc.RemoveWhere {
 			if err := work.spend(); err != nil {
 				return err

@@ -292,7 +292,7 @@ func TestMemberOperationsInOrder(t *testing.T) {
 				ops = append(ops, fmt.Sprintf(`{"op":"remove","path":"members[value eq \"%s\"]"}`, id))
 				delete(model, id)
 			case 2:
-				f := []struct {
+				filters := []struct {
 					filter string
 					match  func(id, display string) bool
 				}{
@@ -301,7 +301,9 @@ func TestMemberOperationsInOrder(t *testing.T) {
 					{`type eq \"Group\"`, func(id, _ string) bool { return id == nested }},
 					{`$ref co \"/Groups/\"`, func(id, _ string) bool { return id == nested }},
 					{`not (display pr)`, func(_, d string) bool { return d == "" }},
-				}[rng.IntN(4)]
+					{`display eq \"A\" and not (type eq \"Group\")`, func(id, d string) bool { return d == "A" && id != nested }},
+				}
+				f := filters[rng.IntN(len(filters))]
 				ops = append(ops, `{"op":"remove","path":"members[`+f.filter+`]"}`)
 				maps.DeleteFunc(model, f.match)
 			case 3:

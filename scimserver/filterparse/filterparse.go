@@ -1,8 +1,9 @@
 // Package filterparse parses SCIM filters (RFC 7644 §3.4.2.2) and PATCH paths (§3.5.2) with
 // github.com/scim2/filter-parser, including the value filters it refuses. Between brackets that
-// parser takes comparisons joined by and/or, or one not(...), where the RFC's grammar takes any
-// filter: emails[type eq "work" and not (value ew "example.org")] is refused by it. Such a value
-// filter is parsed here on its own, as a filter, and put back in its place.
+// parser takes one comparison, two joined by and/or, or one not(...), where the RFC's grammar
+// takes any filter: it refuses emails[type eq "work" and not (value ew "example.org")] and
+// members[value eq "a" or value eq "b" or value eq "c"]. Such a value filter is parsed here on
+// its own, as a filter, and put back in its place.
 package filterparse
 
 import (

@@ -17,6 +17,8 @@ func TestFilter(t *testing.T) {
 		{`members[display sw "Eng" and not (type eq "Group")]`, `members[display sw "Eng" and not(type eq "Group")]`},
 		{`members[not (type eq "Group") or display pr]`, `members[not(type eq "Group") or display pr]`},
 		{`members[(display sw "A" or display sw "B") and type eq "User"]`, `members[(display sw "A" or display sw "B") and type eq "User"]`},
+		{`members[value eq "a" or value eq "b" or value eq "c"]`, `members[value eq "a" or value eq "b" or value eq "c"]`},
+		{`emails[type eq "work" or primary eq true and value pr]`, `emails[type eq "work" or primary eq true and value pr]`},
 		{`userName sw "a" and emails[type eq "work" and not (value ew "]x[")] or members[not (value pr) and display pr]`,
 			`userName sw "a" and emails[type eq "work" and not(value ew "]x[")] or members[not(value pr) and display pr]`},
 		{`not (emails[(type eq "work")])`, `not(emails[type eq "work"])`},

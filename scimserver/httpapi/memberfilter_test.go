@@ -55,6 +55,7 @@ func TestRemoveMembersWhere(t *testing.T) {
 		{name: "a member added with a reference of its own is matched by the server's",
 			ops:    fmt.Sprintf(`{"op":"add","path":"members","value":[{"value":%q,"$ref":"https://elsewhere.example/Groups/x"}]},{"op":"remove","path":"members[$ref co \"/Users/\"]"}`, dee),
 			status: 204, left: []string{"nested"}},
+		{name: "by three ids", ops: fmt.Sprintf(`{"op":"remove","path":"members[value eq \"%s\" or value eq \"%s\" or value eq \"%s\"]"}`, ann, bea, cy), status: 204, left: []string{"nested"}},
 		{name: "with a filter and an id", ops: fmt.Sprintf(`{"op":"remove","path":"members[display eq \"Eng Ann\" or value eq \"%s\"]"}`, cy), status: 204, left: []string{"bea", "nested"}},
 		{name: "under the current ETag", ops: `{"op":"remove","path":"members[display sw \"Eng\"]"}`,
 			headers: func(etag string) []string { return []string{"If-Match", etag} }, status: 204, left: []string{"cy", "nested"}},

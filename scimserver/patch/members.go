@@ -48,6 +48,7 @@ type MemberChange struct {
 	Add         []Member            // in order, de-duplicated by Value
 	Remove      []string            // member ids (Value) to remove
 	RemoveWhere []filter.Expression // members[<filter>] removals that are not simple `value eq "x"` (evaluated against each member with Selecting)
+	Refs        bool                // a member filter may compare $ref: members need the reference a read shows
 
 	members *schema.CoreAttribute // the attribute the operations target
 }
@@ -72,24 +73,30 @@ func Members(ops []Operation) (MemberChange, error) {
 	var ms memberState
 	var attr *schema.CoreAttribute
 	var replay replayCost
+	refs := false
 	for _, op := range ops {
 		if !op.t.isMembers() {
 			continue
 		}
 		attr = op.t.attr
-		replay.count(op)
+		refs = refs || op.t.filter != nil && mentions(op.t.filter, "$ref")
 		if ms.change.Replay {
-			continue // the rest of the change says nothing: no more to fold
+			replay.count(op) // the rest of the change says nothing: no more to fold
+			continue
 		}
 		if err := ms.apply(op); err != nil {
 			return MemberChange{}, err.in(op.where.String())
+		}
+		if ms.change.Replay {
+			replay.start(ms.change.Add, ms.matches)
+			replay.count(op)
 		}
 	}
 	c := ms.result()
 	if c.Replay && replay.over != nil {
 		return MemberChange{}, pendingMatchesError().in(replay.over.String())
 	}
-	c.members = attr
+	c.members, c.Refs = attr, refs
 	return c, nil
 }
 
@@ -98,32 +105,49 @@ func pendingMatchesError() *Error {
 }
 
 // replayCost bounds a replay as the fold bounds itself (maxPendingMatches), before the group is
-// read: each filter on something other than the id is compared with at least every member
-// listed before it and not removed by id since.
+// read. The fold's count stands up to the operation that needs the replay; from there each
+// filter on something other than the id counts a comparison with every member added since the
+// fold's pending ones and not removed by id (a member a filter removes still counts: only the
+// group would tell).
 type replayCost struct {
-	listed  int
+	pending map[string]struct{}
 	matches int
 	over    *place // the operation past the bound, nil while within it
 }
 
+// start takes over from the fold: add are its pending members, matches its comparisons.
+func (r *replayCost) start(add []Member, matches int) {
+	r.pending, r.matches = make(map[string]struct{}, len(add)), matches
+	for _, m := range add {
+		r.pending[m.Value] = struct{}{}
+	}
+}
+
 func (r *replayCost) count(op Operation) {
 	switch {
-	case op.Op == opAdd:
-		r.listed += len(op.members)
-	case op.Op == opReplace:
-		r.listed = len(op.members)
+	case op.Op == opAdd || op.Op == opReplace:
+		if op.Op == opReplace {
+			clear(r.pending)
+		}
+		for _, m := range op.members {
+			r.pending[m.Value] = struct{}{}
+		}
 	case op.t.filter != nil:
 		if ids, ok := memberIDs(op.t.filter); ok {
-			r.listed = max(0, r.listed-len(ids))
+			for _, id := range ids {
+				delete(r.pending, id)
+			}
 			return
 		}
-		if r.matches += r.listed * comparisons(op.t.filter); r.matches > maxPendingMatches && r.over == nil {
+		if r.matches += len(r.pending) * comparisons(op.t.filter); r.matches > maxPendingMatches && r.over == nil {
 			r.over = &op.where
 		}
 	case op.hasValue:
-		r.listed = max(0, r.listed-len(op.members))
+		for _, m := range op.members {
+			delete(r.pending, m.Value)
+		}
 	default:
-		r.listed = 0
+		clear(r.pending)
 	}
 }
 

@@ -349,6 +349,11 @@ func TestPendingMatchesBounded(t *testing.T) {
 		{"a replay: a type filter after 1,002 adds", append([]string{add(1002)}, removals(999, `type eq \"x%d\"`)...), true},
 		{"a replay: filters after some adds were removed by id", append([]string{addBare(1012), strings.Replace(addBare(12), `"add"`, `"remove"`, 1)},
 			removals(998, `display eq \"x%d\"`)...), false},
+		{"a replay: the same members added twice count once", append([]string{addBare(1000), addBare(1000)}, removals(998, `display eq \"x%d\"`)...), false},
+		{"a replay: removing ids never added takes nothing off", append([]string{addBare(1500), strings.Replace(addAs(1500, `{"value":"v%d"}`), `"add"`, `"remove"`, 1)},
+			removals(998, `display eq \"x%d\"`)...), true},
+		{"a replay after the fold matched the displayed adds away", append(append([]string{add(2000), `{"op":"remove","path":"members[display eq \"Secret Name\"]"}`},
+			removals(500, `display eq \"x%d\"`)...), `{"op":"remove","path":"members[value eq \"g1\"]"}`, `{"op":"add","path":"members","value":[{"value":"g1"}]}`), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mc, err := Members(mustParse(t, body(tc.ops...), groupSchema()))
