@@ -253,13 +253,11 @@ func (s *Service) prepare(tx storage.Tx, gid string, drop []string, add []storag
 }
 
 // replaceMembers makes a group's membership exactly want, touching only the difference; a
-// member of want without a display keeps the one it has unless exact is set. It reports whether
-// a member that stays got a new display: a change of the member list that no membership event
-// tells.
-func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []storage.Member, exact bool) (bool, error) {
+// member of want without a display keeps the one it has unless exact is set.
+func (s *Service) replaceMembers(tx storage.Tx, actor Actor, gid string, want []storage.Member, exact bool) (memberOutcome, error) {
 	change, err := diffMembers(func(fn func(storage.Member) error) error { return tx.Members(gid, fn) }, want, exact)
 	if err != nil {
-		return false, err
+		return memberOutcome{}, err
 	}
 	return s.changeMembers(tx, actor, gid, change)
 }
@@ -300,28 +298,36 @@ func diffMembers(members func(func(storage.Member) error) error, want []storage.
 	return d, err
 }
 
-// changeMembers carries out d on group gid, and reports whether a member that stays got a new
-// display.
-func (s *Service) changeMembers(tx storage.Tx, actor Actor, gid string, d memberDiff) (bool, error) {
+// memberOutcome is what a change of a group's members did: whether a member that stays got a
+// new display (a change of the member list that no membership event tells), and the version it
+// gave the group, 0 when it changed nothing.
+type memberOutcome struct {
+	redisplayed bool
+	version     uint64
+}
+
+// changeMembers carries out d on group gid.
+func (s *Service) changeMembers(tx storage.Tx, actor Actor, gid string, d memberDiff) (memberOutcome, error) {
 	e := editGroup(tx, actor, gid)
 	e.exact = d.exact
 	if err := s.prepare(tx, gid, d.drop, d.add); err != nil {
-		return false, err
+		return memberOutcome{}, err
 	}
 	for _, id := range d.drop {
 		if _, err := s.removeMember(e, id); err != nil {
-			return false, err
+			return memberOutcome{}, err
 		}
 	}
-	redisplayed := false
+	out := memberOutcome{}
 	for _, m := range d.add {
 		_, re, err := s.addMember(e, m)
 		if err != nil {
-			return false, err
+			return memberOutcome{}, err
 		}
-		redisplayed = redisplayed || re
+		out.redisplayed = out.redisplayed || re
 	}
-	return redisplayed, nil
+	out.version = e.version
+	return out, nil
 }
 
 // applyMembers carries out a PATCH's membership change one key at a time: adding or removing a
@@ -329,12 +335,11 @@ func (s *Service) changeMembers(tx storage.Tx, actor Actor, gid string, d member
 // or a replay or filters on something other than the member id left to the writer (matched, see
 // withMatches; from a snapshot of the group at version, the writer carries out only what it
 // found). The group is at version.
-// Like replaceMembers, it reports whether a member that stays got a new display.
-func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, matched *memberMatches) (bool, error) {
+func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, version uint64, ops []patch.Operation, mc patch.MemberChange, matched *memberMatches) (memberOutcome, error) {
 	if mc.Replay {
 		told, err := s.told(tx, k, gid, version, ops, mc, matched)
 		if err != nil {
-			return false, err
+			return memberOutcome{}, err
 		}
 		return s.changeMembers(tx, actor, gid, told.replayed)
 	}
@@ -349,14 +354,14 @@ func (s *Service) applyMembers(tx storage.Tx, actor Actor, k *Kind, gid string, 
 	if mc.RemoveAll {
 		ids, err := memberIDs(tx, gid)
 		if err != nil {
-			return false, err
+			return memberOutcome{}, err
 		}
 		drop = ids
 	}
 	if len(mc.RemoveWhere) > 0 {
 		told, err := s.told(tx, k, gid, version, ops, mc, matched)
 		if err != nil {
-			return false, err
+			return memberOutcome{}, err
 		}
 		drop = append(drop, told.ids...)
 	}

@@ -206,17 +206,13 @@ func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string,
 	var version uint64
 	err := s.write(ctx, tenant, func(tx storage.Tx) error {
 		erased = false
-		_, commit, err := with(tx, pre, &erased)
-		if err == nil && commit != nil {
-			_, err = commit(tx)
+		var commit commitFunc
+		var err error
+		if version, commit, err = with(tx, pre, &erased); err == nil && commit != nil {
+			var stored storage.Record
+			stored, err = commit(tx)
+			version = stored.Version
 		}
-		if err != nil || view != nil {
-			return err
-		}
-		// Without a representation the answer still carries the version, which a change of the
-		// member list moves without writing the document.
-		rec, err := tx.Get(k.Collection, id)
-		version = rec.Version
 		return err
 	})
 	if err == nil && erased {
@@ -228,8 +224,9 @@ func (s *Service) modify(ctx context.Context, tenant string, k *Kind, id string,
 	return s.Get(ctx, tenant, k, id, *view, Conditions{})
 }
 
-// replaceWith works out a PUT against tx: the version it read, and the writes that apply it
-// (nil when nothing changes). Reading a snapshot (erased nil), it leaves what only the writer
+// replaceWith works out a PUT against tx: the version it read (on the writer, when only the
+// member list changed, the version that change gave the group), and the writes that apply it
+// (nil when the document stays). Reading a snapshot (erased nil), it leaves what only the writer
 // can do — an anonymization, a member list — to the writer, with errOnWriter. On the writer
 // (erased set) it does those itself, and *erased says an anonymization ran.
 func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in input, cond Conditions, pre *erasure, erased *bool) (uint64, commitFunc, error) {
@@ -248,14 +245,17 @@ func (s *Service) replaceWith(tx storage.Tx, actor Actor, k *Kind, id string, in
 			return 0, nil, err
 		}
 	}
-	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
-		return s.replaceMembers(tx, actor, id, in.members, false)
+	var members memberOutcome
+	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (memberOutcome, error) {
+		out, err := s.replaceMembers(tx, actor, id, in.members, false)
+		members = out
+		return out, err
 	})
 	if err != nil || done {
 		return rec.Version, nil, err
 	}
 	if len(names) == 0 {
-		return rec.Version, nil, nil // nothing changes: version and lastModified stay
+		return max(rec.Version, members.version), nil, nil // the document stays as it was
 	}
 	version := rec.Version
 	rec.Doc, rec.Keys = in.raw, k.Collection.KeysOf(in.doc)
@@ -340,14 +340,17 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 			return 0, nil, err
 		}
 	}
-	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (bool, error) {
-		return s.applyMembers(tx, actor, k, id, rec.Version, ops, mc, matched)
+	var members memberOutcome
+	names, done, err := s.onWriter(tx, actor, k, id, trigger, names, pre, erased, func() (memberOutcome, error) {
+		out, err := s.applyMembers(tx, actor, k, id, rec.Version, ops, mc, matched)
+		members = out
+		return out, err
 	})
 	if err != nil || done {
 		return rec.Version, nil, err
 	}
 	if len(names) == 0 {
-		return rec.Version, nil, nil // nothing changes: version and lastModified stay
+		return max(rec.Version, members.version), nil, nil // the document stays as it was
 	}
 	version := rec.Version
 	if rec.Doc, err = encodeDoc(newDoc); err != nil {
@@ -375,9 +378,9 @@ func (s *Service) patchWith(tx storage.Tx, actor Actor, k *Kind, id string, ops 
 
 // onWriter does what only the writer can do for a PUT or PATCH once it is worked out: the
 // anonymization it triggers (done: nothing more to write; *erased says whether it erased), and a
-// change of the member list (members, which reports whether a staying member got a new display).
-// Working on a snapshot (erased nil), it answers errOnWriter when either is needed.
-func (s *Service) onWriter(tx storage.Tx, actor Actor, k *Kind, id string, trigger bool, names []string, pre *erasure, erased *bool, members func() (bool, error)) ([]string, bool, error) {
+// change of the member list (members). Working on a snapshot (erased nil), it answers
+// errOnWriter when either is needed.
+func (s *Service) onWriter(tx storage.Tx, actor Actor, k *Kind, id string, trigger bool, names []string, pre *erasure, erased *bool, members func() (memberOutcome, error)) ([]string, bool, error) {
 	if (trigger || k.hasMembers) && erased == nil {
 		return nil, false, errOnWriter
 	}
@@ -387,11 +390,11 @@ func (s *Service) onWriter(tx storage.Tx, actor Actor, k *Kind, id string, trigg
 		return nil, true, err
 	}
 	if k.hasMembers {
-		redisplayed, err := members()
+		out, err := members()
 		if err != nil {
 			return nil, false, err
 		}
-		if redisplayed {
+		if out.redisplayed {
 			names = addName(names, k.related)
 		}
 	}

@@ -52,9 +52,11 @@ func Path(s string) (filter.Path, error) {
 	return p, nil
 }
 
-// placeholder names what stands for value filter i in an outline: an attribute name no schema
-// has (fill checks that each stands where a value filter was).
-func placeholder(i int) string { return "scimserver-value-filter-" + strconv.Itoa(i) }
+// placeholderPrefix starts the names of what stands for the value filters in an outline: an
+// attribute name no schema has (fill checks that each stands where a value filter was).
+const placeholderPrefix = "scimserver-value-filter-"
+
+func placeholder(i int) string { return placeholderPrefix + strconv.Itoa(i) }
 
 func isPlaceholder(e filter.Expression, i int) bool {
 	a, ok := e.(*filter.AttributeExpression)
@@ -135,7 +137,7 @@ func fill(e filter.Expression, inner []filter.Expression, filled *int) (filter.E
 		*filled++
 		return &filter.ValuePath{AttributePath: e.AttributePath, ValueFilter: inner[*filled-1]}, true
 	case *filter.AttributeExpression:
-		return e, !strings.HasPrefix(e.AttributePath.AttributeName, "scimserver-value-filter-")
+		return e, !strings.HasPrefix(e.AttributePath.AttributeName, placeholderPrefix)
 	}
 	return e, true
 }

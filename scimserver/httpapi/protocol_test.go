@@ -703,6 +703,7 @@ func TestGroupPatchAnswersItsVersion(t *testing.T) {
 		{"a rename", patchOp(op("replace", "displayName", "renamed")), true},
 		{"the same name", patchOp(op("replace", "displayName", "renamed")), false},
 		{"members replaced", patchOp(op("replace", "members", []any{map[string]any{"value": ann}})), true},
+		{"a rename and a member added together", patchOp(op("replace", "displayName", "again"), op("add", "members", []any{map[string]any{"value": bea}})), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.version("/scim/v2/Groups/" + gid)
