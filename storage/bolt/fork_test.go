@@ -3,7 +3,9 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -137,5 +139,149 @@ func TestForkKeepsBucketOperations(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestForkPublishesDurableCommits: through a commit log, a commit is seen by the write
+// transactions after it at once and by readers only once DB.Publish has written its meta page;
+// and the pages it freed, which the last published commit still uses (a crash goes back to it),
+// are not written over until it is published too.
+func TestForkPublishesDurableCommits(t *testing.T) {
+	var logged [][]int64 // the page offsets of each commit, the meta page left out
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "fork.db"), 0o600, &bbolt.Options{
+		FreelistType: bbolt.FreelistMapType, // as the store opens its file
+		CommitLog: func(pages []bbolt.CommitPage) error {
+			var offs []int64
+			for _, p := range pages[:len(pages)-1] {
+				offs = append(offs, p.Offset)
+			}
+			logged = append(logged, offs)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	write := func(value string) uint64 {
+		t.Helper()
+		var txid uint64
+		err := db.Update(func(tx *bbolt.Tx) error {
+			txid = uint64(tx.ID())
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for k := range 500 {
+				if err := b.Put(fmt.Appendf(nil, "k%03d", k), []byte(value)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return txid
+	}
+	read := func() string {
+		t.Helper()
+		var v string
+		if err := db.View(func(tx *bbolt.Tx) error {
+			if b := tx.Bucket([]byte("b")); b != nil {
+				v = string(b.Get([]byte("k000")))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// Free pages to allocate from: pages taken from the end of the file count as allocated
+	// before every reader, so only reused pages show which commits keep theirs.
+	for _, fill := range []func(*bbolt.Tx) error{
+		func(tx *bbolt.Tx) error {
+			b, err := tx.CreateBucket([]byte("fill"))
+			for k := 0; err == nil && k < 2000; k++ {
+				err = b.Put(fmt.Appendf(nil, "k%04d", k), make([]byte, 100))
+			}
+			return err
+		},
+		func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte("fill")) },
+	} {
+		var txid uint64
+		if err := db.Update(func(tx *bbolt.Tx) error { txid = uint64(tx.ID()); return fill(tx) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Publish(txid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logged = nil
+	first := write("first")
+	if got := read(); got != "" {
+		t.Fatalf("a reader sees %q before the commit is published", got)
+	}
+	if err := db.Publish(first); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "first" {
+		t.Fatalf("a reader sees %q once the first commit is published, want first", got)
+	}
+	pagesOf := func(commits [][]int64) map[int64]bool {
+		m := map[int64]bool{}
+		for _, offs := range commits {
+			for _, off := range offs {
+				m[off] = true
+			}
+		}
+		return m
+	}
+	published := pagesOf(logged) // the pages of the published tree
+	n := len(logged)
+	second := write("second") // frees the first commit's pages
+	secondPages := pagesOf(logged[n:])
+	var seen string
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		seen = string(tx.Bucket([]byte("b")).Get([]byte("k000")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "second" {
+		t.Errorf("the next writer sees %q, want the unpublished second", seen)
+	}
+	if got := read(); got != "first" {
+		t.Errorf("a reader sees %q while the second commit is unpublished, want first", got)
+	}
+	n = len(logged)
+	write("third") // frees the second commit's pages
+	fourth := write("fourth")
+	for _, offs := range logged[n:] {
+		for _, off := range offs {
+			if published[off] {
+				t.Errorf("page %d of the published tree written over before the commit that freed it is published", off)
+			}
+			if secondPages[off] {
+				t.Errorf("page %d of the unpublished second commit written over: readers will begin there once it is published", off)
+			}
+		}
+	}
+	if err := db.Publish(second); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "second" {
+		t.Errorf("a reader sees %q once the second commit is published, want second", got)
+	}
+	if err := db.Publish(fourth); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "fourth" {
+		t.Errorf("a reader sees %q once all are published, want fourth", got)
+	}
+	n = len(logged)
+	write("fifth")
+	if reused := pagesOf(logged[n:]); !slices.ContainsFunc(slices.Collect(maps.Keys(reused)), func(off int64) bool { return published[off] || secondPages[off] }) {
+		t.Errorf("the fifth commit reuses no page of the first two trees once their successors are published: the test shows nothing")
 	}
 }

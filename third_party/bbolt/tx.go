@@ -49,9 +49,14 @@ func (tx *Tx) init(db *DB) {
 	tx.db = db
 	tx.pages = nil
 
-	// Copy the meta page since it can be changed by the writer.
+	// Copy the meta page since it can be changed by the writer. A writer starts from the
+	// latest commit, which readers may not see yet (DB.Publish).
 	tx.meta = &common.Meta{}
-	db.meta().Copy(tx.meta)
+	if tx.writable {
+		db.writerMeta().Copy(tx.meta)
+	} else {
+		db.meta().Copy(tx.meta)
+	}
 
 	// Copy over the root bucket.
 	tx.root = newBucket(tx)
@@ -274,6 +279,14 @@ func (tx *Tx) Commit() (err error) {
 		}
 	}
 
+	// Through a commit log, the meta page waits for DB.Publish, and so do the handlers.
+	if tx.db.commitLog != nil {
+		tx.unpublished()
+		tx.stats.IncWriteTime(time.Since(startTime))
+		tx.close()
+		return nil
+	}
+
 	// Write meta to disk.
 	if err = tx.writeMeta(); err != nil {
 		lg.Errorf("writeMeta failed: %v", err)
@@ -291,6 +304,18 @@ func (tx *Tx) Commit() (err error) {
 	}
 
 	return nil
+}
+
+// unpublished queues the meta page of a commit made through the commit log for DB.Publish.
+func (tx *Tx) unpublished() {
+	buf := make([]byte, tx.db.pageSize)
+	tx.meta.Write(tx.db.pageInBuffer(buf, 0))
+	u := unpublishedMeta{page: buf, handlers: tx.commitHandlers}
+	tx.meta.Copy(&u.meta)
+	tx.db.metalock.Lock()
+	tx.db.unpublished = append(tx.db.unpublished, u)
+	tx.db.metalock.Unlock()
+	tx.stats.IncWrite(1)
 }
 
 func (tx *Tx) commitFreelist() error {
@@ -346,7 +371,10 @@ func (tx *Tx) rollback() {
 				tx.db.freelist.NoSyncReload(tx.db.freepages())
 			} else {
 				// Read free page list from freelist page.
-				tx.db.freelist.Reload(tx.db.page(tx.db.meta().Freelist()))
+				tx.db.metalock.Lock()
+				freelist := tx.db.writerMeta().Freelist()
+				tx.db.metalock.Unlock()
+				tx.db.freelist.Reload(tx.db.page(freelist))
 			}
 		}
 	}
