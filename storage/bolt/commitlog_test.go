@@ -674,9 +674,9 @@ func TestCommitLogNotTakenOverWithCommits(t *testing.T) {
 	expectRecovered(t, path, 20, "after the refused take-over")
 }
 
-// TestWriteAnsweredOncePublished: a write is answered, and readers see it, only once the log
-// has made it durable and published it; meanwhile the writer takes the next write, which
-// already sees it.
+// TestWriteAnsweredOncePublished: a write is answered, readers see it and the change feed's
+// watchers wake for it only once the log has made it durable and published it; meanwhile the
+// writer takes the next write, which already sees it.
 func TestWriteAnsweredOncePublished(t *testing.T) {
 	s := openTemp(t)
 	l := s.log
@@ -697,8 +697,10 @@ func TestWriteAnsweredOncePublished(t *testing.T) {
 					default: // a rerun
 					}
 				}
-				_, err := tx.Insert(users, named(id, id))
-				return err
+				if _, err := tx.Insert(users, named(id, id)); err != nil {
+					return err
+				}
+				return tx.Append(storage.Event{Operation: "create", ResourceID: id, Outcome: "success"})
 			})
 		}()
 		return done
@@ -715,6 +717,7 @@ func TestWriteAnsweredOncePublished(t *testing.T) {
 		}
 		return found
 	}
+	woken := s.Watch(defaultTenant)
 	first := create("first", nil)
 	<-held // synced, its publication held back
 	sawFirst := make(chan bool, 1)
@@ -736,7 +739,17 @@ func TestWriteAnsweredOncePublished(t *testing.T) {
 	if visible("first") {
 		t.Error("a reader sees the first write before it is published")
 	}
+	select {
+	case <-woken:
+		t.Error("the change feed's watchers woke before the first write was published")
+	default:
+	}
 	close(release)
+	select {
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Error("the change feed's watchers did not wake once the first write was published")
+	}
 	for _, w := range []struct {
 		id   string
 		done <-chan error

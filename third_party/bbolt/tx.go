@@ -248,8 +248,11 @@ func (tx *Tx) Commit() (err error) {
 	// Make the commit durable in the commit log, when there is one, before the data file
 	// sees any of it.
 	startTime = time.Now()
+	var metaPage []byte // as the log has it, for DB.Publish
 	if tx.db.commitLog != nil {
-		if err = tx.db.commitLog(tx.commitPages()); err != nil {
+		pages := tx.commitPages()
+		metaPage = pages[len(pages)-1].Data
+		if err = tx.db.commitLog(pages); err != nil {
 			lg.Errorf("commit log failed: %v", err)
 			tx.rollback()
 			return err
@@ -281,7 +284,7 @@ func (tx *Tx) Commit() (err error) {
 
 	// Through a commit log, the meta page waits for DB.Publish, and so do the handlers.
 	if tx.db.commitLog != nil {
-		tx.unpublished()
+		tx.unpublished(metaPage)
 		tx.stats.IncWriteTime(time.Since(startTime))
 		tx.close()
 		return nil
@@ -307,10 +310,8 @@ func (tx *Tx) Commit() (err error) {
 }
 
 // unpublished queues the meta page of a commit made through the commit log for DB.Publish.
-func (tx *Tx) unpublished() {
-	buf := make([]byte, tx.db.pageSize)
-	tx.meta.Write(tx.db.pageInBuffer(buf, 0))
-	u := unpublishedMeta{page: buf, handlers: tx.commitHandlers}
+func (tx *Tx) unpublished(page []byte) {
+	u := unpublishedMeta{page: page, handlers: tx.commitHandlers}
 	tx.meta.Copy(&u.meta)
 	tx.db.metalock.Lock()
 	tx.db.unpublished = append(tx.db.unpublished, u)
