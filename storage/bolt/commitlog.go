@@ -469,15 +469,12 @@ func lockFile(f *os.File, how int, timeout time.Duration) error {
 }
 
 // commitLog is the log of an open, writable store. Appends come from bbolt's writer, one at a
-// time, and are not synced: flush syncs them and publishes their commits (bbolt's DB.Publish),
-// so that the writer goes on with the next commit while the disk makes the last one durable.
-// A checkpoint runs in the background on the file the writer left.
+// time; a checkpoint runs in the background on the file the writer left.
 type commitLog struct {
 	files    [2]*os.File
 	id       fileID
-	sync     func() error            // an fdatasync of the data file
-	publish  func(txid uint64) error // writes the meta pages of commits up to txid to the data file
-	rotateAt int64                   // a file is checkpointed once its records pass this
+	sync     func() error // an fdatasync of the data file
+	rotateAt int64        // a file is checkpointed once its records pass this
 	// Of each file, owned by the writer while the file is active and by the checkpoint while
 	// it is not: the next append offset (atomic, for metrics), the bytes known written, and
 	// the next sequence number.
@@ -487,13 +484,6 @@ type commitLog struct {
 	buf     []byte // the last record's bytes, reused
 	last    int64  // where the last record starts
 	pending bool   // the last record's commit has not been settled
-	// Of the writer: the commit the last record holds, and the latest commit bbolt completed.
-	lastTxid, committed uint64
-
-	// flushing is held by a flush from its sync to its publish, so that commits are published
-	// in order; published (under mu) is the latest commit published.
-	flushing  sync.Mutex
-	published uint64
 
 	// For metrics: the checkpoints done and their time.
 	checkpointsDone atomic.Uint64
@@ -521,9 +511,9 @@ var errLogNotEmpty = errors.New("the commit log holds commits to write back")
 
 // openLog creates or takes over the log of the data file at path, which bbolt holds open for
 // writing (so recovered already): it resets both files, then starts the checkpoint worker.
-// syncData is an fdatasync of the data file, publish bbolt's DB.Publish; a file is
-// checkpointed once its records pass rotateAt bytes.
-func openLog(path string, syncData func() error, publish func(uint64) error, rotateAt int64) (*commitLog, error) {
+// syncData is an fdatasync of the data file; a file is checkpointed once its records pass
+// rotateAt bytes.
+func openLog(path string, syncData func() error, rotateAt int64) (*commitLog, error) {
 	id, err := identify(os.Stat(path))
 	if err != nil {
 		return nil, err
@@ -531,7 +521,7 @@ func openLog(path string, syncData func() error, publish func(uint64) error, rot
 	if n, err := replayAll(path, id, discardAt{}); err != nil || n > 0 {
 		return nil, cmp.Or(err, errLogNotEmpty)
 	}
-	l := &commitLog{id: id, sync: syncData, publish: publish, rotateAt: rotateAt, jobs: make(chan checkpoint, 1), done: make(chan struct{})}
+	l := &commitLog{id: id, sync: syncData, rotateAt: rotateAt, jobs: make(chan checkpoint, 1), done: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	var last uint64
 	for i, p := range logPaths(path) {
@@ -567,23 +557,14 @@ func openLog(path string, syncData func() error, publish func(uint64) error, rot
 	return l, nil
 }
 
-// append is bbolt's CommitLog: it writes one commit's pages to the active file, for flush to
-// sync. A failure before the record is written (the file could not grow) fails only this
-// commit; a failed write of the record stops the log, since what the disk then holds is
-// unknown.
+// append is bbolt's CommitLog: it writes one commit's pages to the active file and syncs it.
+// A failure before the record is written (the file could not grow) fails only this commit; a
+// failed write or sync of the record stops the log, since what the disk then holds is unknown.
 func (l *commitLog) append(pages []bbolt.CommitPage) error {
-	if l.pos[l.active].Load() >= l.rotateAt {
-		// The checkpoint of the file left must cover all its commits: publish them first.
-		if err := l.flush(l.committed); err != nil {
-			return err
-		}
-		l.mu.Lock()
-		if l.err == nil {
-			l.rotateLocked(false)
-		}
-		l.mu.Unlock()
-	}
 	l.mu.Lock()
+	if l.err == nil && l.pos[l.active].Load() >= l.rotateAt {
+		l.rotateLocked(false)
+	}
 	i, epoch, err := l.active, l.epoch[l.active], l.err
 	l.mu.Unlock()
 	if err != nil {
@@ -603,7 +584,9 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 	if _, err := l.files[i].WriteAt(rec, at); err != nil {
 		return l.fail(fmt.Errorf("write the commit log: %w", err))
 	}
-	l.lastTxid, _ = bbolt.MetaTxid(pages[len(pages)-1].Data)
+	if err := fdatasync(l.files[i]); err != nil {
+		return l.fail(fmt.Errorf("sync the commit log: %w", err))
+	}
 	l.last, l.pending = at, true
 	l.pos[i].Store(at + int64(len(rec)))
 	l.seq[i]++
@@ -611,14 +594,11 @@ func (l *commitLog) append(pages []bbolt.CommitPage) error {
 }
 
 // settle is told, after each commit, whether bbolt completed it. A commit that failed after its
-// record was written (the data file could not be written) must not come back at the next open:
+// record was synced (the data file could not be written) must not come back at the next open:
 // its record is taken back. If that fails too, the log stops.
 func (l *commitLog) settle(committed bool) {
 	pending := l.pending
 	l.pending = false
-	if committed && pending {
-		l.committed = l.lastTxid
-	}
 	if committed || !pending {
 		return
 	}
@@ -633,32 +613,6 @@ func (l *commitLog) settle(committed bool) {
 	}
 	l.pos[i].Store(l.last)
 	l.seq[i]--
-}
-
-// flush makes the commits up to txid durable, syncing the active file, and publishes them. Any
-// goroutine may call it; the writer does before a checkpoint, since a checkpoint resets a file
-// only once the data file holds all its commits. A failed sync or publish stops the log.
-func (l *commitLog) flush(txid uint64) error {
-	l.flushing.Lock()
-	defer l.flushing.Unlock()
-	l.mu.Lock()
-	i, done, err := l.active, l.published >= txid, l.err
-	l.mu.Unlock()
-	if err != nil || done {
-		return err
-	}
-	// Every commit not yet published is in the active file: the writer flushes before it
-	// makes the other file active.
-	if err := fdatasync(l.files[i]); err != nil {
-		return l.fail(fmt.Errorf("sync the commit log: %w", err))
-	}
-	if err := l.publish(txid); err != nil {
-		return l.fail(fmt.Errorf("publish commits to the data file: %w", err))
-	}
-	l.mu.Lock()
-	l.published = txid
-	l.mu.Unlock()
-	return nil
 }
 
 func (l *commitLog) fail(err error) error {
@@ -707,7 +661,6 @@ func (l *commitLog) rotateLocked(zero bool) chan struct{} {
 // closed when that has ended. It must run on bbolt's writer (inside a write transaction), so
 // that no append runs meanwhile.
 func (l *commitLog) rotate() <-chan struct{} {
-	l.flush(l.committed) // a failure stops the log, which rotateLocked sees
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.rotateLocked(true)
@@ -781,13 +734,12 @@ func (l *commitLog) close(remove bool) error {
 	for l.busy {
 		l.cond.Wait()
 	}
-	closed := l.closed
+	failed, closed := l.err, l.closed
 	l.closed = true
 	l.mu.Unlock()
 	if closed {
 		return nil
 	}
-	failed := l.flush(l.committed)
 	close(l.jobs)
 	<-l.done
 	defer closeAll(l.files[:])

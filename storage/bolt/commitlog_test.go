@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -668,97 +667,8 @@ func TestCommitLogNotTakenOverWithCommits(t *testing.T) {
 	path, s, then := openRemembering(t)
 	createUsers(t, s, 20, storage.NewID)
 	powerCut(t, s, then, true)
-	if _, err := openLog(path, func() error { return nil }, func(uint64) error { return nil }, DefaultCommitLogBytes); !errors.Is(err, errLogNotEmpty) {
+	if _, err := openLog(path, func() error { return nil }, DefaultCommitLogBytes); !errors.Is(err, errLogNotEmpty) {
 		t.Fatalf("openLog over a log with commits: %v, want errLogNotEmpty", err)
 	}
 	expectRecovered(t, path, 20, "after the refused take-over")
-}
-
-// TestWriteAnsweredOncePublished: a write is answered, readers see it and the change feed's
-// watchers wake for it only once the log has made it durable and published it; meanwhile the
-// writer takes the next write, which already sees it.
-func TestWriteAnsweredOncePublished(t *testing.T) {
-	s := openTemp(t)
-	l := s.log
-	publish, held, release := l.publish, make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	l.publish = func(txid uint64) error {
-		once.Do(func() { close(held); <-release })
-		return publish(txid)
-	}
-	create := func(id string, sawFirst chan<- bool) <-chan error {
-		done := make(chan error, 1)
-		go func() {
-			done <- s.Write(bg, defaultTenant, func(tx storage.Tx) error {
-				if sawFirst != nil {
-					_, err := tx.Get(users, "first")
-					select {
-					case sawFirst <- err == nil:
-					default: // a rerun
-					}
-				}
-				if _, err := tx.Insert(users, named(id, id)); err != nil {
-					return err
-				}
-				return tx.Append(storage.Event{Operation: "create", ResourceID: id, Outcome: "success"})
-			})
-		}()
-		return done
-	}
-	visible := func(id string) bool {
-		t.Helper()
-		found := false
-		if err := s.Read(bg, defaultTenant, func(tx storage.Tx) error {
-			_, err := tx.Get(users, id)
-			found = err == nil
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return found
-	}
-	woken := s.Watch(defaultTenant)
-	first := create("first", nil)
-	<-held // synced, its publication held back
-	sawFirst := make(chan bool, 1)
-	second := create("second", sawFirst)
-	select {
-	case saw := <-sawFirst:
-		if !saw {
-			t.Error("the next write, taken while the first waits, does not see it")
-		}
-	case <-time.After(10 * time.Second):
-		close(release)
-		t.Fatal("the writer did not take the next write while the first waited to be published")
-	}
-	select {
-	case err := <-first:
-		t.Fatalf("the first write was answered (%v) before its commit was published", err)
-	default:
-	}
-	if visible("first") {
-		t.Error("a reader sees the first write before it is published")
-	}
-	select {
-	case <-woken:
-		t.Error("the change feed's watchers woke before the first write was published")
-	default:
-	}
-	close(release)
-	select {
-	case <-woken:
-	case <-time.After(10 * time.Second):
-		t.Error("the change feed's watchers did not wake once the first write was published")
-	}
-	for _, w := range []struct {
-		id   string
-		done <-chan error
-	}{{"first", first}, {"second", second}} {
-		if err := <-w.done; err != nil {
-			t.Fatalf("%s write: %v", w.id, err)
-		}
-		if !visible(w.id) {
-			t.Errorf("the %s write, answered, is not seen by a reader", w.id)
-		}
-	}
 }

@@ -13,8 +13,6 @@ import (
 // commitQueue gives concurrent writers group commit: one goroutine takes every write waiting at
 // that moment and commits them in a single bbolt transaction, so one fsync acknowledges many
 // writes. Unlike bbolt's Batch it never waits for company: a lone writer commits at once.
-// Another goroutine answers them once the commit log has made their commit durable and
-// published it (flush), while the writer goes on with the next commit.
 //
 // A function may run more than once (when another function in its batch fails, the batch is
 // rolled back and rerun without it), so it must derive everything from the transaction.
@@ -26,19 +24,6 @@ type commitQueue struct {
 	once    sync.Once
 	stats   func(storage.Commit)
 	settle  func(committed bool)
-	flush   func(txid uint64) error
-	// committed carries each commit, in order, to the goroutine that answers it; acked is
-	// closed when that goroutine has ended.
-	committed chan commitDone
-	acked     chan struct{}
-}
-
-// commitDone is a commit waiting to be durable: its calls are answered when it is.
-type commitDone struct {
-	txid  uint64
-	calls []*call
-	start time.Time
-	pages int
 }
 
 type call struct {
@@ -48,14 +33,11 @@ type call struct {
 
 const maxBatch = 256
 
-// newCommitQueue starts the writer of db and the goroutine that answers its commits; settle is
-// told after each commit whether it completed, and flush makes the commits up to a txid durable
-// and published (the commit log's).
-func newCommitQueue(db *bbolt.DB, stats func(storage.Commit), settle func(bool), flush func(uint64) error) *commitQueue {
-	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stopped: make(chan struct{}),
-		stats: stats, settle: settle, flush: flush, committed: make(chan commitDone, maxBatch), acked: make(chan struct{})}
+// newCommitQueue starts the writer of db; settle, when not nil, is told after each commit whether
+// it completed (the commit log's settle).
+func newCommitQueue(db *bbolt.DB, stats func(storage.Commit), settle func(bool)) *commitQueue {
+	q := &commitQueue{db: db, calls: make(chan *call, maxBatch), done: make(chan struct{}), stopped: make(chan struct{}), stats: stats, settle: settle}
 	go q.run()
-	go q.answer()
 	return q
 }
 
@@ -88,17 +70,15 @@ func (q *commitQueue) write(fn func(*bbolt.Tx) error) error {
 	}
 }
 
-// close fails queued writes and waits for the commit in progress to be answered, so that the
-// file can be closed under no writer.
+// close fails queued writes and waits for the commit in progress, so that the file can be
+// closed under no writer.
 func (q *commitQueue) close() {
 	q.once.Do(func() { close(q.done) })
 	<-q.stopped
-	<-q.acked
 }
 
 func (q *commitQueue) run() {
 	defer close(q.stopped)
-	defer close(q.committed)
 	for {
 		var first *call
 		select {
@@ -131,7 +111,7 @@ func (q *commitQueue) run() {
 func (q *commitQueue) commit(batch []*call) {
 	for len(batch) > 0 {
 		failed := -1
-		err := q.update(batch, func(tx *bbolt.Tx) error {
+		err := q.update(len(batch), func(tx *bbolt.Tx) error {
 			for i, c := range batch {
 				if err := safeRun(c.fn, tx); err != nil {
 					failed = i
@@ -141,82 +121,47 @@ func (q *commitQueue) commit(batch []*call) {
 			return nil
 		})
 		if failed < 0 {
-			if err != nil {
-				for _, c := range batch {
-					c.err <- wrapBolt(err)
-				}
+			for _, c := range batch {
+				c.err <- wrapBolt(err)
 			}
 			return
 		}
 		c := batch[failed]
-		q.solo(c)
+		c.err <- q.solo(c)
 		batch = append(batch[:failed:failed], batch[failed+1:]...)
 	}
 }
 
-// solo commits c on its own, or answers it with its own error.
-func (q *commitQueue) solo(c *call) {
+func (q *commitQueue) solo(c *call) error {
 	var fnErr error
-	err := q.update([]*call{c}, func(tx *bbolt.Tx) error {
+	err := q.update(1, func(tx *bbolt.Tx) error {
 		fnErr = safeRun(c.fn, tx)
 		return fnErr
 	})
-	switch {
-	case fnErr != nil:
-		c.err <- fnErr
-	case err != nil:
-		c.err <- wrapBolt(err)
+	if fnErr != nil {
+		return fnErr
 	}
+	return wrapBolt(err)
 }
 
-// update runs fn in a bbolt write transaction for calls and, once it has committed, hands the
-// calls to answer (q.committed), with bbolt's statistics of the transaction, final when Commit
-// returns. bbolt counts a write per node (however many adjacent pages it spans) and one for the
-// meta page.
-func (q *commitQueue) update(calls []*call, fn func(*bbolt.Tx) error) error {
+// update runs fn in a bbolt write transaction carrying writes writes and, once it has committed,
+// reports its figures: bbolt's statistics of a transaction are final when Commit returns. bbolt
+// counts a write per node (however many adjacent pages it spans) and one for the meta page.
+func (q *commitQueue) update(writes int, fn func(*bbolt.Tx) error) error {
 	start := time.Now()
 	var committed *bbolt.Tx
-	var txid uint64
 	err := q.db.Update(func(tx *bbolt.Tx) error {
-		committed, txid = tx, uint64(tx.ID()) // the ID is gone once the transaction closes
+		committed = tx
 		return fn(tx)
 	})
-	q.settle(err == nil)
-	if err == nil {
+	if q.settle != nil {
+		q.settle(err == nil)
+	}
+	if err == nil && q.stats != nil {
 		st := committed.Stats()
-		q.committed <- commitDone{txid: txid, calls: calls, start: start, pages: int(st.GetWrite()) - 1}
+		q.stats(storage.Commit{Writes: writes, Took: time.Since(start), PageWrites: int(st.GetWrite()) - 1})
 	}
 	return err
-}
-
-// answer answers each commit's calls once flush has made it durable and published, taking at
-// once every commit waiting: one sync for them all.
-func (q *commitQueue) answer() {
-	defer close(q.acked)
-	for first := range q.committed {
-		done := []commitDone{first}
-	more:
-		for {
-			select {
-			case d, ok := <-q.committed:
-				if !ok {
-					break more
-				}
-				done = append(done, d)
-			default:
-				break more
-			}
-		}
-		err := wrapBolt(q.flush(done[len(done)-1].txid))
-		for _, d := range done {
-			if err == nil { // reported before the answers, which a caller may read the figures after
-				q.stats(storage.Commit{Writes: len(d.calls), Took: time.Since(d.start), PageWrites: d.pages})
-			}
-			for _, c := range d.calls {
-				c.err <- err
-			}
-		}
-	}
 }
 
 // safeRun turns a panic inside a write function into an error, so one bad request cannot stop

@@ -132,7 +132,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		return nil, err
 	}
 	if !opts.ReadOnly {
-		if log, err = openLog(path, db.Sync, db.Publish, cmp.Or(opts.CommitLogBytes, DefaultCommitLogBytes)); err != nil {
+		if log, err = openLog(path, db.Sync, cmp.Or(opts.CommitLogBytes, DefaultCommitLogBytes)); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open the commit log of %s: %w", path, err)
 		}
@@ -151,9 +151,6 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			return err
 		})
 		log.settle(err == nil)
-		if err == nil {
-			err = log.flush(log.committed)
-		}
 	}
 	if err != nil {
 		s.closeLog()
@@ -181,7 +178,7 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			s.commits.Add(1)
 			s.writes.Add(uint64(c.Writes))
 			s.observers.Observe(c)
-		}, log.settle, log.flush)
+		}, log.settle)
 	}
 	return s, nil
 }

@@ -136,10 +136,7 @@ type DB struct {
 	pageSize int
 	opened   bool
 	rwtx     *Tx
-	// unpublished are the meta pages of commits made through the commit log that Publish
-	// has not yet written, oldest first (under metalock).
-	unpublished []unpublishedMeta
-	stats       *Stats
+	stats    *Stats
 
 	freelist     fl.Interface
 	freelistLoad sync.Once
@@ -876,60 +873,8 @@ func (db *DB) beginRWTx() (*Tx, error) {
 	t := &Tx{writable: true}
 	t.init(db)
 	db.rwtx = t
-	// Each unpublished commit keeps its pages as if a reader held it: readers begin there
-	// once it is published. (The pages of the published commit, which readers and a recovery
-	// after a crash may use, were freed by the first unpublished one, so stay too.)
-	for _, u := range db.unpublished {
-		db.freelist.AddReadonlyTXID(u.meta.Txid())
-	}
 	db.freelist.ReleasePendingPages()
-	for _, u := range db.unpublished {
-		db.freelist.RemoveReadonlyTXID(u.meta.Txid())
-	}
 	return t, nil
-}
-
-// unpublishedMeta is a committed meta page that Publish has not yet written to the data file,
-// with the commit handlers that wait for it.
-type unpublishedMeta struct {
-	meta     common.Meta
-	page     []byte
-	handlers []func()
-}
-
-// writerMeta is the meta a write transaction starts from: the latest commit's, published or
-// not. metalock is held.
-func (db *DB) writerMeta() *common.Meta {
-	if n := len(db.unpublished); n > 0 {
-		return &db.unpublished[n-1].meta
-	}
-	return db.meta()
-}
-
-// Publish writes the meta pages of the commits up to txid, which the commit log has made
-// durable, to the data file, so that read transactions see them, and then runs their commit
-// handlers. Until then a commit made through Options.CommitLog is seen by the write
-// transactions that follow it, and by no reader.
-func (db *DB) Publish(txid uint64) error {
-	db.metalock.Lock()
-	n := 0
-	for ; n < len(db.unpublished) && uint64(db.unpublished[n].meta.Txid()) <= txid; n++ {
-		u := db.unpublished[n]
-		if _, err := db.ops.writeAt(u.page, int64(db.pageSize)*int64(u.meta.Txid()%2)); err != nil {
-			db.unpublished = db.unpublished[n:]
-			db.metalock.Unlock()
-			return err
-		}
-	}
-	done := db.unpublished[:n]
-	db.unpublished = db.unpublished[n:]
-	db.metalock.Unlock()
-	for _, u := range done {
-		for _, fn := range u.handlers {
-			fn()
-		}
-	}
-	return nil
 }
 
 // removeTx removes a transaction from the database.
@@ -1440,12 +1385,10 @@ type Options struct {
 
 	// CommitLog, when set, is given every page a read-write commit is about to write (the
 	// meta page last) before any of them reaches the data file, and the commit goes on only
-	// if it returns nil. The data file is then written without fdatasync, and without the
-	// meta page, which DB.Publish writes: CommitLog must make the pages durable elsewhere (a
-	// write-ahead log) before the commit is published, write them back over the data file
-	// after a crash before the file is opened again, and keep them until DB.Sync has
-	// returned after the commit is published. The pages' bytes are valid only during the
-	// call.
+	// if it returns nil. The data file is then written without fdatasync: CommitLog must
+	// make the pages durable elsewhere (a write-ahead log), write them back over the data
+	// file after a crash before the file is opened again, and keep them until DB.Sync has
+	// returned after the commit. The pages' bytes are valid only during the call.
 	CommitLog func(pages []CommitPage) error
 
 	// OpenFile is used to open files. It defaults to os.OpenFile. This option

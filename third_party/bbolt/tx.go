@@ -49,14 +49,9 @@ func (tx *Tx) init(db *DB) {
 	tx.db = db
 	tx.pages = nil
 
-	// Copy the meta page since it can be changed by the writer. A writer starts from the
-	// latest commit, which readers may not see yet (DB.Publish).
+	// Copy the meta page since it can be changed by the writer.
 	tx.meta = &common.Meta{}
-	if tx.writable {
-		db.writerMeta().Copy(tx.meta)
-	} else {
-		db.meta().Copy(tx.meta)
-	}
+	db.meta().Copy(tx.meta)
 
 	// Copy over the root bucket.
 	tx.root = newBucket(tx)
@@ -248,11 +243,8 @@ func (tx *Tx) Commit() (err error) {
 	// Make the commit durable in the commit log, when there is one, before the data file
 	// sees any of it.
 	startTime = time.Now()
-	var metaPage []byte // as the log has it, for DB.Publish
 	if tx.db.commitLog != nil {
-		pages := tx.commitPages()
-		metaPage = pages[len(pages)-1].Data
-		if err = tx.db.commitLog(pages); err != nil {
+		if err = tx.db.commitLog(tx.commitPages()); err != nil {
 			lg.Errorf("commit log failed: %v", err)
 			tx.rollback()
 			return err
@@ -282,14 +274,6 @@ func (tx *Tx) Commit() (err error) {
 		}
 	}
 
-	// Through a commit log, the meta page waits for DB.Publish, and so do the handlers.
-	if tx.db.commitLog != nil {
-		tx.unpublished(metaPage)
-		tx.stats.IncWriteTime(time.Since(startTime))
-		tx.close()
-		return nil
-	}
-
 	// Write meta to disk.
 	if err = tx.writeMeta(); err != nil {
 		lg.Errorf("writeMeta failed: %v", err)
@@ -307,16 +291,6 @@ func (tx *Tx) Commit() (err error) {
 	}
 
 	return nil
-}
-
-// unpublished queues the meta page of a commit made through the commit log for DB.Publish.
-func (tx *Tx) unpublished(page []byte) {
-	u := unpublishedMeta{page: page, handlers: tx.commitHandlers}
-	tx.meta.Copy(&u.meta)
-	tx.db.metalock.Lock()
-	tx.db.unpublished = append(tx.db.unpublished, u)
-	tx.db.metalock.Unlock()
-	tx.stats.IncWrite(1)
 }
 
 func (tx *Tx) commitFreelist() error {
@@ -372,10 +346,7 @@ func (tx *Tx) rollback() {
 				tx.db.freelist.NoSyncReload(tx.db.freepages())
 			} else {
 				// Read free page list from freelist page.
-				tx.db.metalock.Lock()
-				freelist := tx.db.writerMeta().Freelist()
-				tx.db.metalock.Unlock()
-				tx.db.freelist.Reload(tx.db.page(freelist))
+				tx.db.freelist.Reload(tx.db.page(tx.db.meta().Freelist()))
 			}
 		}
 	}
