@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimserver/scimserver/scimserver/filterparse"
 )
 
 // The general filter parser costs microseconds per byte; identity providers send the same
@@ -13,9 +15,6 @@ import (
 // by and). parseSimple recognises exactly those shapes and builds the same expression the
 // general parser would, so the rest of the pipeline cannot tell the difference. Anything else
 // goes to the general parser.
-
-var compareOps = map[string]filter.CompareOperator{"eq": filter.EQ, "ne": filter.NE, "co": filter.CO,
-	"sw": filter.SW, "ew": filter.EW, "gt": filter.GT, "ge": filter.GE, "lt": filter.LT, "le": filter.LE}
 
 func parseSimple(s string) (filter.Expression, bool) {
 	if !utf8.ValidString(s) {
@@ -63,7 +62,7 @@ func parseComparison(s string) (*filter.AttributeExpression, bool) {
 		return nil, false
 	}
 	opName, value, ok := strings.Cut(rest, " ")
-	op, known := compareOps[opName]
+	op, known := filterparse.Operator(opName)
 	if !ok || !known {
 		return nil, false
 	}
@@ -102,7 +101,7 @@ func parseAttrPath(p string) (filter.AttributePath, bool) {
 		p = p[i+1:]
 	}
 	name, sub, hasSub := strings.Cut(p, ".")
-	if !validAttrName(name) || (hasSub && !validAttrName(sub)) {
+	if !filterparse.AttrName(name) || (hasSub && !filterparse.AttrName(sub)) {
 		return ap, false
 	}
 	ap.AttributeName = name
@@ -111,21 +110,6 @@ func parseAttrPath(p string) (filter.AttributePath, bool) {
 	}
 	return ap, true
 }
-
-func validAttrName(s string) bool {
-	if s == "" || !isAlpha(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !isAlpha(c) && !(c >= '0' && c <= '9') && c != '-' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // knownKinds are the kinds whose schema URNs a filter may name.
 var knownKinds = []*Kind{Users(), Groups()}

@@ -3,7 +3,8 @@
 // parser takes one comparison, two joined by and/or, or one not(...), where the RFC's grammar
 // takes any filter: it refuses emails[type eq "work" and not (value ew "example.org")] and
 // members[value eq "a" or value eq "b" or value eq "c"]. Such a value filter is parsed here on
-// its own, as a filter, and put back in its place.
+// its own, as a filter, and put back in its place. The value paths identity providers send on
+// every sync are read without that parser at all (simple.go).
 package filterparse
 
 import (
@@ -15,6 +16,9 @@ import (
 
 // Filter parses a filter; numbers stay json.Number.
 func Filter(s string) (filter.Expression, error) {
+	if p, ok := simplePath(s); ok && p.SubAttribute == nil {
+		return &filter.ValuePath{AttributePath: p.AttributePath, ValueFilter: p.ValueExpression}, nil
+	}
 	e, err := filter.ParseFilterNumber([]byte(s))
 	if err == nil {
 		return e, nil
@@ -36,6 +40,9 @@ func Filter(s string) (filter.Expression, error) {
 
 // Path parses a PATCH path; numbers stay json.Number.
 func Path(s string) (filter.Path, error) {
+	if p, ok := simplePath(s); ok {
+		return p, nil
+	}
 	p, err := filter.ParsePathNumber([]byte(s))
 	if err == nil {
 		return p, nil
