@@ -39,8 +39,8 @@ func AttrName(s string) bool {
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // simplePath recognises NAME "[" NAME SP op SP value "]" ["." NAME], where value is a string
-// of valid UTF-8 without a backslash or a control character (the general parser keeps escapes
-// as written, so only such a string reads the same either way), true or false.
+// of valid UTF-8 without a backslash or a control character, DEL included (the general parser
+// keeps escapes as written, so only such a string reads the same either way), true or false.
 func simplePath(s string) (filter.Path, bool) {
 	name, rest, ok := strings.Cut(s, "[")
 	if !ok || !AttrName(name) {
@@ -62,12 +62,11 @@ func simplePath(s string) (filter.Path, bool) {
 	case strings.HasPrefix(rest, "false]"):
 		value, rest = false, rest[len("false]"):]
 	case strings.HasPrefix(rest, `"`):
-		end := strings.IndexByte(rest[1:], '"') + 1
-		str := rest[1:max(end, 1)]
-		if end == 0 || !plainString(str) || !strings.HasPrefix(rest[end+1:], "]") {
+		end := strings.IndexByte(rest[1:], '"') + 1 // the closing quote; 0 when there is none
+		if end == 0 || !plainString(rest[1:end]) || !strings.HasPrefix(rest[end+1:], "]") {
 			return filter.Path{}, false
 		}
-		value, rest = str, rest[end+2:]
+		value, rest = rest[1:end], rest[end+2:]
 	default:
 		return filter.Path{}, false
 	}
