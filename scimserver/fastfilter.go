@@ -55,37 +55,18 @@ func andOutsideQuotes(s string) int {
 	return -1
 }
 
-// parseComparison recognises `attrPath op "string"` and `attrPath op true|false`.
+// parseComparison recognises `attrPath op "string"` and `attrPath op true|false`, the string
+// with JSON's escapes.
 func parseComparison(s string) (*filter.AttributeExpression, bool) {
-	path, rest, ok := strings.Cut(s, " ")
-	if !ok {
-		return nil, false
+	return filterparse.Comparison(s, parseAttrPath, jsonString)
+}
+
+func jsonString(quoted string) (string, bool) {
+	var s string
+	if json.Unmarshal([]byte(quoted), &s) != nil || strings.ContainsAny(s, "\x00") {
+		return "", false
 	}
-	opName, value, ok := strings.Cut(rest, " ")
-	op, known := filterparse.Operator(opName)
-	if !ok || !known {
-		return nil, false
-	}
-	ap, ok := parseAttrPath(path)
-	if !ok {
-		return nil, false
-	}
-	var v any
-	switch {
-	case value == "true":
-		v = true
-	case value == "false":
-		v = false
-	case len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"':
-		var str string
-		if json.Unmarshal([]byte(value), &str) != nil || strings.ContainsAny(str, "\x00") {
-			return nil, false
-		}
-		v = str
-	default:
-		return nil, false
-	}
-	return &filter.AttributeExpression{AttributePath: ap, Operator: op, CompareValue: v}, true
+	return s, true
 }
 
 // parseAttrPath recognises [URN ":"] ATTRNAME ["." ATTRNAME].

@@ -15,13 +15,6 @@ import (
 var compareOps = map[string]filter.CompareOperator{"eq": filter.EQ, "ne": filter.NE, "co": filter.CO,
 	"sw": filter.SW, "ew": filter.EW, "gt": filter.GT, "ge": filter.GE, "lt": filter.LT, "le": filter.LE}
 
-// Operator returns the comparison operator a filter spells name (lower case, as identity
-// providers write them).
-func Operator(name string) (filter.CompareOperator, bool) {
-	op, ok := compareOps[name]
-	return op, ok
-}
-
 // AttrName reports whether s is an attribute name: ALPHA *(nameChar), RFC 7643 §2.1.
 func AttrName(s string) bool {
 	if s == "" || !isAlpha(s[0]) {
@@ -38,41 +31,58 @@ func AttrName(s string) bool {
 
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
-// simplePath recognises NAME "[" NAME SP op SP value "]" ["." NAME], where value is a string
-// of valid UTF-8 without a backslash or a control character, DEL included (the general parser
-// keeps escapes as written, so only such a string reads the same either way), true or false.
+// Comparison recognises `attrPath op "string"` and `attrPath op true|false`, with the
+// attribute path read by attr and the quoted string by str: the shapes identity providers send,
+// which the callers read without the general parser. ok is false for anything else.
+func Comparison(s string, attr func(string) (filter.AttributePath, bool), str func(quoted string) (string, bool)) (*filter.AttributeExpression, bool) {
+	path, rest, ok := strings.Cut(s, " ")
+	if !ok {
+		return nil, false
+	}
+	opName, value, ok := strings.Cut(rest, " ")
+	op, known := compareOps[opName]
+	if !ok || !known {
+		return nil, false
+	}
+	ap, ok := attr(path)
+	if !ok {
+		return nil, false
+	}
+	var v any
+	switch {
+	case value == "true":
+		v = true
+	case value == "false":
+		v = false
+	case len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"':
+		if v, ok = str(value); !ok {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	return &filter.AttributeExpression{AttributePath: ap, Operator: op, CompareValue: v}, true
+}
+
+// simplePath recognises NAME "[" comparison "]" ["." NAME], the comparison of an attribute NAME
+// with true, false or a string of valid UTF-8 without a backslash, a quote or a control
+// character, DEL included (the general parser keeps escapes as written, so only such a string
+// reads the same either way).
 func simplePath(s string) (filter.Path, bool) {
 	name, rest, ok := strings.Cut(s, "[")
 	if !ok || !AttrName(name) {
 		return filter.Path{}, false
 	}
-	attr, rest, ok := strings.Cut(rest, " ")
-	if !ok || !AttrName(attr) {
+	end := bracketEnd(rest)
+	if end < 0 {
 		return filter.Path{}, false
 	}
-	opName, rest, ok := strings.Cut(rest, " ")
-	op, known := compareOps[opName]
-	if !ok || !known {
+	cmp, ok := Comparison(rest[:end], plainName, plainString)
+	if !ok {
 		return filter.Path{}, false
 	}
-	var value any
-	switch {
-	case strings.HasPrefix(rest, "true]"):
-		value, rest = true, rest[len("true]"):]
-	case strings.HasPrefix(rest, "false]"):
-		value, rest = false, rest[len("false]"):]
-	case strings.HasPrefix(rest, `"`):
-		end := strings.IndexByte(rest[1:], '"') + 1 // the closing quote; 0 when there is none
-		if end == 0 || !plainString(rest[1:end]) || !strings.HasPrefix(rest[end+1:], "]") {
-			return filter.Path{}, false
-		}
-		value, rest = rest[1:end], rest[end+2:]
-	default:
-		return filter.Path{}, false
-	}
-	p := filter.Path{AttributePath: filter.AttributePath{AttributeName: name},
-		ValueExpression: &filter.AttributeExpression{AttributePath: filter.AttributePath{AttributeName: attr}, Operator: op, CompareValue: value}}
-	if rest != "" {
+	p := filter.Path{AttributePath: filter.AttributePath{AttributeName: name}, ValueExpression: cmp}
+	if rest = rest[end+1:]; rest != "" {
 		sub, ok := strings.CutPrefix(rest, ".")
 		if !ok || !AttrName(sub) {
 			return filter.Path{}, false
@@ -82,11 +92,33 @@ func simplePath(s string) (filter.Path, bool) {
 	return p, true
 }
 
-func plainString(s string) bool {
+// bracketEnd returns the index of the first "]" of s outside a string literal, -1 when there is
+// none.
+func bracketEnd(s string) int {
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == '\\' || s[i] == 0x7f {
-			return false
+		switch s[i] {
+		case '"':
+			if i = closingQuote(s, i); i < 0 {
+				return -1
+			}
+		case ']':
+			return i
 		}
 	}
-	return utf8.ValidString(s)
+	return -1
+}
+
+func plainName(s string) (filter.AttributePath, bool) {
+	return filter.AttributePath{AttributeName: s}, AttrName(s)
+}
+
+// plainString returns the text of a quoted string that needs no unescaping.
+func plainString(quoted string) (string, bool) {
+	s := quoted[1 : len(quoted)-1]
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == '\\' || s[i] == '"' || s[i] == 0x7f {
+			return "", false
+		}
+	}
+	return s, utf8.ValidString(s)
 }

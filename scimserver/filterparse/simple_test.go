@@ -38,7 +38,7 @@ func TestSimplePathMatchesParser(t *testing.T) {
 	for _, s := range []string{`members`, `emails.value`, `members[value eq "a\"b"]`, `members[value eq "a\\b"]`,
 		`members[value eq 5]`, `members[value EQ "a"]`, `members[value  eq "a"]`, `members[value pr]`,
 		`members[value eq "a" or value eq "b"]`, `members[value eq "a"].`, `members[value eq "a"]x`, `members[value eq "a"`,
-		`members[value eq "a]`, `emails[type eq "work"].value.x`, `emails[type.x eq "work"]`, `1a[value eq "a"]`,
+		`members[value eq "a]`, `members[value eq "a" "b"]`, `emails[type eq "work"].value.x`, `emails[type.x eq "work"]`, `1a[value eq "a"]`,
 		`urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"].value`, `members[value eq truex]`,
 		"members[value eq \"a\tb\"]", "members[value eq \"\xff\"]"} {
 		if p, ok := simplePath(s); ok {
