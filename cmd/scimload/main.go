@@ -354,11 +354,11 @@ func runLoad(ctx context.Context, cfg config, progress io.Writer) *Report {
 				break
 			}
 			l.feed = fr
-			rep.Phases = append(rep.Phases, p.run(l, ctx))
+			rep.Phases = append(rep.Phases, measured(cfg.pid, func() PhaseResult { return p.run(l, ctx) }))
 			rep.Feed = fr.finish(l.created, rep.Phases[len(rep.Phases)-1])
 			l.feed = nil
 		} else {
-			rep.Phases = append(rep.Phases, p.run(l, ctx))
+			rep.Phases = append(rep.Phases, measured(cfg.pid, func() PhaseResult { return p.run(l, ctx) }))
 		}
 		printProgress(progress, rep.Phases[len(rep.Phases)-1])
 		if len(l.users) == 0 {

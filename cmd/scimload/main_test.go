@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,6 +142,15 @@ func TestLoadRun(t *testing.T) {
 	}
 	if rep.ServerRSSBytes <= 0 || rep.DataFileBytes <= 0 {
 		t.Errorf("server RSS %d, data file %d bytes", rep.ServerRSSBytes, rep.DataFileBytes)
+	}
+	if runtime.GOOS == "linux" {
+		// The server runs in this process: what /proc says it spent is what the process spent,
+		// to the hundredth of a second /proc counts in.
+		c := phaseByName(t, rep, "create")
+		self, server := c.CPUMicrosPerOp*float64(c.Ops), c.ServerCPUMicrosPerOp*float64(c.Ops)
+		if self <= 0 || server <= 0 || math.Abs(self-server) > 30_000+self/10 {
+			t.Errorf("create: %.0f µs of CPU by this process, %.0f µs by the server's count", self, server)
+		}
 	}
 }
 
@@ -303,6 +314,9 @@ func TestModes(t *testing.T) {
 		}
 		if rep.Phases[0].Name != c.phase {
 			t.Errorf("%v: phase %q, want %q", c.args, rep.Phases[0].Name, c.phase)
+		}
+		if c.args[0] == "baseline" && runtime.GOOS == "linux" && rep.Phases[0].CPUMicrosPerOp <= 0 {
+			t.Errorf("%v: no CPU time per request reported", c.args)
 		}
 	}
 }

@@ -50,6 +50,7 @@ func runBaseline(ctx context.Context, addr string, size, concurrency int, durati
 		name = "baseline-post"
 	}
 	p := newPhase(name, concurrency, 1)
+	cpu := startCPU(0)
 	deadline := time.Now().Add(duration)
 	var sent atomic.Int64
 	p.spread(func(w *worker) {
@@ -68,7 +69,9 @@ func runBaseline(ctx context.Context, addr string, size, concurrency int, durati
 			})
 		}
 	})
-	return &Report{Mode: "baseline", URL: c.base, Concurrency: concurrency, Phases: []PhaseResult{p.result()}}, nil
+	res := p.result()
+	cpu.finish(&res)
+	return &Report{Mode: "baseline", URL: c.base, Concurrency: concurrency, Phases: []PhaseResult{res}}, nil
 }
 
 // fsyncCommit is what one commit of the fsync mode writes.

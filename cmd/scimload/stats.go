@@ -95,6 +95,12 @@ type PhaseResult struct {
 	// anonymization placed through the rest of the run, median and 90th percentile.
 	WindowStallP50Ms float64 `json:"windowStallP50Ms,omitempty"`
 	WindowStallP90Ms float64 `json:"windowStallP90Ms,omitempty"`
+	// CPUMicrosPerOp is the CPU time this process spent per operation of the phase: the
+	// client's, and in baseline mode the bare server's too, which runs in the same process.
+	// ServerCPUMicrosPerOp is the server's, when its process id was given (--pid). Both are
+	// measured on Linux only, and left out elsewhere.
+	CPUMicrosPerOp       float64 `json:"cpuMicrosPerOp,omitempty"`
+	ServerCPUMicrosPerOp float64 `json:"serverCpuMicrosPerOp,omitempty"`
 	// Kinds breaks a phase down by kind of operation; a kind's Seconds is the time from its
 	// first correct answer's request to its last one's answer.
 	Kinds        []PhaseResult `json:"kinds,omitempty"`

@@ -1,0 +1,44 @@
+package main
+
+import "time"
+
+// cpuMeter measures the CPU time a phase costs this process and, given its process id, the
+// server: against the phase's operations, what each costs the machine on either side, which
+// a rate alone does not tell when client and server share the machine's cores.
+type cpuMeter struct {
+	pid            int
+	self, server   time.Duration
+	okSelf, okServ bool
+}
+
+// startCPU starts measuring; pid 0 measures this process only.
+func startCPU(pid int) cpuMeter {
+	m := cpuMeter{pid: pid}
+	m.self, m.okSelf = processCPU()
+	if pid > 0 {
+		m.server, m.okServ = serverCPU(pid)
+	}
+	return m
+}
+
+// finish sets r's CPU time per operation since the start, where it could be measured.
+func (m cpuMeter) finish(r *PhaseResult) {
+	if r.Ops == 0 {
+		return
+	}
+	perOp := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.Ops) }
+	if now, ok := processCPU(); ok && m.okSelf {
+		r.CPUMicrosPerOp = perOp(now - m.self)
+	}
+	if now, ok := serverCPU(m.pid); ok && m.okServ {
+		r.ServerCPUMicrosPerOp = perOp(now - m.server)
+	}
+}
+
+// measured runs a phase and adds its CPU time per operation to its result.
+func measured(pid int, run func() PhaseResult) PhaseResult {
+	m := startCPU(pid)
+	r := run()
+	m.finish(&r)
+	return r
+}
