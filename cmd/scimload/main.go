@@ -176,7 +176,7 @@ Exit codes: 0 no errors, 1 errors (or the run was interrupted), 2 command-line m
 	f.DurationVar(&cfg.duration, "duration", 30*time.Second, "length of the mix and stall phases")
 	f.IntVar(&cfg.discoverMax, "discover-max", 0, "users the discover phase learns at most, from the first pages (0: all), so that a run can leave most of the data file unread")
 	f.StringVar(&phases, "phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames(), ","))
-	f.IntVar(&cfg.pid, "pid", 0, "server process id, to report its memory (Linux /proc)")
+	f.IntVar(&cfg.pid, "pid", 0, "server process id, to report its memory and CPU time (Linux /proc)")
 	f.StringVar(&cfg.dataFile, "data-file", "", "server data file, to report its size")
 	f.Uint64Var(&cfg.seed, "seed", 0, "random seed for the choice of users and operations; 0 picks one")
 	f.StringVar(&cfg.feedToken, "feed-token", os.Getenv("SCIMLOAD_FEED_TOKEN"),
