@@ -160,9 +160,9 @@ if [ "${1:-}" = writes ]; then
   # (default 100,000) created at c=32, OPS Entra- and Okta-style PATCHes at c=32, then at c=8
   # WRITE_GROUPS groups (default 20) of WRITE_GROUP_SIZE members (default 1,000), added 100 per
   # PATCH. Compare each round's figures with its own ceilings, and the medians of the rounds.
-  # Each build's creates also give the CPU time a create cost the server and the load's client
-  # (scimload --pid), and the bare POST the CPU time a request cost its client and server, which
-  # share a process: against the machine's cores, what rate the two could reach at most.
+  # Beside each rate, the CPU time an operation cost the server and the load's client (scimload
+  # --pid; "?" where not measured), and beside the bare POST's, what a request cost its client
+  # and server together (one process): with the machine's cores, these bound the rates possible.
   # For this build also: pages per write of the two loads (scimserver_store_commit_page_writes), and
   # the disk alone committing the first load's mean commit as the commit log does (scimload fsync
   # --pages --log), times the writes that commit carried: what the disk allows at that concurrency.
@@ -172,13 +172,14 @@ if [ "${1:-}" = writes ]; then
       $1 == "scimserver_store_commit_writes_sum" {w = $2} $1 == "scimserver_store_commit_page_writes_sum" {p = $2} END {printf "%d %d %d\n", c, w, p}'
   }
   per() { printf %.2f "$(echo "scale=4; $1 / $2" | bc)"; }
+  US='def us: if . == null then "?" else floor end; '
   builds=(after)
   [ -n "${SERVER_BIN_BEFORE:-}" ] && builds=(before after)
   for i in $(seq 1 "${REPEAT:-3}"); do
     "$OUT/bin/scimload" fsync --dir "$OUT" --duration "${FSYNC_SECONDS}s" --json > "$OUT/writes-$i-fsync.json"
     "$OUT/bin/scimload" baseline --post --size 1200 --concurrency 32 --duration "${BASELINE_SECONDS}s" --json > "$OUT/writes-$i-baseline-post.json"
     line="round $i: ceiling $(jq '.phases[0].opsPerSec|floor' "$OUT/writes-$i-fsync.json") fdatasyncs/s, bare POST $(jq '.phases[0].opsPerSec|floor' "$OUT/writes-$i-baseline-post.json")/s"
-    line+=" ($(jq '.phases[0].cpuMicrosPerOp // 0 | floor' "$OUT/writes-$i-baseline-post.json") µs of CPU per request, client and server)"
+    line+=" ($(jq -r "$US"'.phases[0].cpuMicrosPerOp | us' "$OUT/writes-$i-baseline-post.json") µs of CPU per request, client and server)"
     for b in "${builds[@]}"; do
       bin=$OUT/bin/scimserver; [ "$b" = before ] && bin=$SERVER_BIN_BEFORE
       rm -rf "$OUT/dwrites"; SERVER_BIN=$bin start "$OUT/dwrites/data.db"
@@ -188,8 +189,7 @@ if [ "${1:-}" = writes ]; then
       load --concurrency 8 --groups "${WRITE_GROUPS:-20}" --group-size "${WRITE_GROUP_SIZE:-1000}" --phases discover,groups --json > "$OUT/writes-$i-$b-groups.json"
       c2=$(committed)
       stop
-      line+="; $b: $(jq -r '[.phases[] | "\(.name) \(.opsPerSec|floor)/s"] | join(", ")' "$OUT/writes-$i-$b.json")"
-      line+=" ($(jq -r '.phases[] | select(.name == "create") | "\(.serverCpuMicrosPerOp // 0 | floor) µs server, \(.cpuMicrosPerOp // 0 | floor) µs client"' "$OUT/writes-$i-$b.json") of CPU per create)"
+      line+="; $b: $(jq -r "$US"'[.phases[] | "\(.name) \(.opsPerSec|floor)/s (\(.serverCpuMicrosPerOp | us) µs server, \(.cpuMicrosPerOp | us) µs client)"] | join(", ")' "$OUT/writes-$i-$b.json")"
       line+=", add-members $(jq -r '.phases[] | select(.name == "groups") | .kinds[] | select(.name == "add-members") | "\(.opsPerSec|floor)/s p50 \(.p50Ms) ms"' "$OUT/writes-$i-$b-groups.json")"
       if [ "$b" = after ]; then
         read -r n0 w0 p0 <<<"$c0"; read -r n1 w1 p1 <<<"$c1"; read -r n2 w2 p2 <<<"$c2"

@@ -21,17 +21,21 @@ func startCPU(pid int) cpuMeter {
 	return m
 }
 
-// finish sets r's CPU time per operation since the start, where it could be measured.
+// finish sets r's CPU time per operation since the start, where it could be measured. A time
+// that went backwards (the server's process id taken by another process) is left out.
 func (m cpuMeter) finish(r *PhaseResult) {
 	if r.Ops == 0 {
 		return
 	}
-	perOp := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.Ops) }
-	if now, ok := processCPU(); ok && m.okSelf {
-		r.CPUMicrosPerOp = perOp(now - m.self)
+	perOp := func(start, now time.Duration) float64 { return float64((now - start).Microseconds()) / float64(r.Ops) }
+	if now, ok := processCPU(); ok && m.okSelf && now >= m.self {
+		r.CPUMicrosPerOp = perOp(m.self, now)
 	}
-	if now, ok := serverCPU(m.pid); ok && m.okServ {
-		r.ServerCPUMicrosPerOp = perOp(now - m.server)
+	if !m.okServ {
+		return
+	}
+	if now, ok := serverCPU(m.pid); ok && now >= m.server {
+		r.ServerCPUMicrosPerOp = perOp(m.server, now)
 	}
 }
 

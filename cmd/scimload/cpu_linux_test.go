@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -22,5 +23,23 @@ func TestParseProcStatCPU(t *testing.T) {
 		if got != c.want || ok != c.ok {
 			t.Errorf("%q: %v %v, want %v %v", c.line, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+// TestServerCPUReadsThatProcess: the server's CPU time is read from its own process, not this
+// one's: a child that sleeps has spent next to none while this process spends some.
+func TestServerCPUReadsThatProcess(t *testing.T) {
+	child := exec.Command("sleep", "5")
+	if err := child.Start(); err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	defer func() { child.Process.Kill(); child.Wait() }()
+	m := startCPU(child.Process.Pid)
+	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
+	}
+	r := PhaseResult{Ops: 1}
+	m.finish(&r)
+	if r.CPUMicrosPerOp < 50_000 || r.ServerCPUMicrosPerOp > 20_000 {
+		t.Errorf("this process %.0f µs, the sleeping child %.0f µs", r.CPUMicrosPerOp, r.ServerCPUMicrosPerOp)
 	}
 }
