@@ -142,11 +142,21 @@ func (t *tx) check() []string {
 		problems = append(problems, c.order.check(t.b)...)
 	}
 	memberOf := map[string]bool{}
-	_ = t.b.Bucket(bktMembers).ForEach(func(k, _ []byte) error {
+	seqs := map[string]string{} // a membership's reverse entry → the sequence number it must hold
+	byID := t.s.layout.membersByID
+	_ = t.b.Bucket(bktMembers).ForEach(func(k, v []byte) error {
 		gid, mid, ok := bytes.Cut(k, []byte{0})
-		if !ok {
+		if !ok || !byID && len(mid) != 8 {
 			bad("malformed member key %q", k)
 			return nil
+		}
+		seq := mid
+		sm, err := decodeMember(v)
+		if !byID {
+			if mid = []byte(sm.Value); err != nil || len(mid) == 0 {
+				bad("member %x of group %s: unreadable %q", seq, gid, v)
+				return nil
+			}
 		}
 		if !exists(gid) {
 			bad("member %s of group %s: the group does not exist", mid, gid)
@@ -154,15 +164,24 @@ func (t *tx) check() []string {
 		if !exists(mid) {
 			bad("member %s of group %s: the member does not exist", mid, gid)
 		}
-		memberOf[string(pair(string(mid), string(gid)))] = true
+		rev := string(pair(string(mid), string(gid)))
+		if memberOf[rev] {
+			bad("member %s of group %s: a member twice", mid, gid)
+		}
+		memberOf[rev] = true
+		if !byID {
+			seqs[rev] = string(seq)
+		}
 		return nil
 	})
-	_ = t.b.Bucket(bktMemberOf).ForEach(func(k, _ []byte) error {
+	_ = t.b.Bucket(bktMemberOf).ForEach(func(k, v []byte) error {
 		if id, rest, ok := bytes.Cut(k, []byte{0}); ok && len(rest) == 0 {
 			if !exists(id) {
 				bad("a version stamp of %s: the record does not exist", id)
 			}
 			memberOf[string(k)] = true // a stamp, not a membership
+		} else if want, ok := seqs[string(k)]; ok && string(v) != want {
+			bad("the reverse entry %q holds %x, its membership is %x", k, v, want)
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -22,7 +23,10 @@ import (
 //	   older version cannot read; nothing to migrate
 //	5  version stamps that name their record's collection (members.go), which an older version
 //	   would read as no stamp; nothing to migrate (a stamp without a name is read as before)
-const formatVersion = 5
+//	6  a group's members keyed by the order they joined, their reverse entries holding that
+//	   order (members.go); migrated group by group, and read as before in a file opened
+//	   read-only
+const formatVersion = 6
 
 var (
 	keyFormat = []byte("format")
@@ -35,6 +39,8 @@ var (
 type layout struct {
 	Collections map[string]*collLayout `json:"collections"`
 	colls       map[string]*coll       // the declared collections, by name
+	// membersByID: a file of a format before 6, opened read-only, keys members by member id.
+	membersByID bool
 }
 
 type collLayout struct {
@@ -100,9 +106,11 @@ func readLayout(tx *bbolt.Tx, decls []*storage.Collection) (*layout, error) {
 		if err != nil {
 			return nil, err
 		}
+		l.membersByID = version < 6
 		return l, l.bind(decls, false)
 	}
 	l := legacyLayout()
+	l.membersByID = true
 	if err := l.bind(decls, false); err != nil {
 		return nil, err
 	}
@@ -158,6 +166,11 @@ func migrate(tx *bbolt.Tx, decls []*storage.Collection) (*layout, error) {
 		var err error
 		if l, err = loadLayout(tx); err != nil {
 			return nil, err
+		}
+	}
+	if exists && version < 6 {
+		if err := migrate5to6(tx); err != nil {
+			return nil, fmt.Errorf("migrate format %d to 6: %w", version, err)
 		}
 	}
 	if err := l.reconcile(tx, decls); err != nil {
@@ -371,6 +384,61 @@ func migrate1to2(tx *bbolt.Tx) error {
 					return err
 				}
 				if err := counts.Delete([]byte(old)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// migrate5to6 keys every group's members by the order they joined (members.go): a group's
+// members, in member id order, take the members bucket's next sequence numbers, and their
+// reverse entries hold them. One group at a time is held in memory.
+func migrate5to6(tx *bbolt.Tx) error {
+	return eachTenant(tx, func(tb *bbolt.Bucket) error {
+		members, memberOf := tb.Bucket(bktMembers), tb.Bucket(bktMemberOf)
+		if members == nil || memberOf == nil {
+			return nil
+		}
+		var groups [][]byte
+		c := members.Cursor()
+		for k, _ := c.First(); k != nil; {
+			gid, _, ok := bytes.Cut(k, []byte{0})
+			if !ok {
+				return fmt.Errorf("a malformed member key %q", k)
+			}
+			groups = append(groups, clone(gid))
+			k, _ = c.Seek(append(clone(gid), 1)) // past the group's keys: the separator is 0
+		}
+		type old struct {
+			id  string
+			raw []byte
+		}
+		for _, gid := range groups {
+			prefix := prefixOf(string(gid))
+			var list []old
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				list = append(list, old{string(k[len(prefix):]), clone(v)})
+			}
+			for _, o := range list {
+				sm, err := decodeMember(o.raw)
+				if err != nil {
+					return fmt.Errorf("member %s of group %s: %w", o.id, gid, err)
+				}
+				n, err := members.NextSequence()
+				if err != nil {
+					return err
+				}
+				seq := seqKey(n)
+				if err := members.Delete(append(clone(prefix), o.id...)); err != nil {
+					return err
+				}
+				sm.Value = o.id
+				if err := members.Put(memberKey(string(gid), seq), sm.appendJSON(nil)); err != nil {
+					return err
+				}
+				if err := memberOf.Put(pair(o.id, string(gid)), seq); err != nil {
 					return err
 				}
 			}

@@ -13,17 +13,24 @@ import (
 
 // Memberships live one key per membership, in both directions, so that a group of any size
 // changes by one key per member added or removed, and a member's groups are found without
-// reading any group.
+// reading any group. A group's members are keyed by the order they joined (a sequence number of
+// the members bucket), not by member id: ids are random to whoever adds members, and 100 new
+// members keyed by id landed on up to 100 pages of a big group's keys, where by order they land
+// on its last page or two. The reverse entry (member, group) holds the sequence number, which
+// finds the membership. Before format 6 members were keyed by member id, with empty reverse
+// entries: a file of an older format opened read-only is read that way (layout.membersByID).
 
-// storedMember is a membership as the members bucket stores it (the member id is in the key).
+// storedMember is a membership as the members bucket stores it.
 type storedMember struct {
+	Value   string `json:"v"` // the member's id; in the key before format 6
 	Type    string `json:"t"`
 	Display string `json:"d,omitempty"`
 }
 
 // appendJSON appends m as json.Marshal writes it, without its reflection.
 func (m storedMember) appendJSON(b []byte) []byte {
-	b = jsonenc.AppendString(append(b, `{"t":`...), m.Type)
+	b = jsonenc.AppendString(append(b, `{"v":`...), m.Value)
+	b = jsonenc.AppendString(append(b, `,"t":`...), m.Type)
 	if m.Display != "" {
 		b = jsonenc.AppendString(append(b, `,"d":`...), m.Display)
 	}
@@ -31,14 +38,19 @@ func (m storedMember) appendJSON(b []byte) []byte {
 }
 
 // decodeMember reads a stored membership: as appendJSON writes it, with no escapes in its
-// strings, directly (a group's members are read one by one); anything else through
-// json.Unmarshal.
+// strings, directly (a group's members are read one by one); anything else, a membership of a
+// format before 6 among them, through json.Unmarshal.
 func decodeMember(raw []byte) (storedMember, error) {
-	rest, ok := bytes.CutPrefix(raw, []byte(`{"t":"`))
-	var sm storedMember
+	rest, ok := bytes.CutPrefix(raw, []byte(`{"v":"`))
 	if ok {
-		var typ, display []byte
-		typ, rest, ok = cutPlain(rest)
+		var id, typ, display []byte
+		id, rest, ok = cutPlain(rest)
+		if ok {
+			rest, ok = bytes.CutPrefix(rest, []byte(`,"t":"`))
+		}
+		if ok {
+			typ, rest, ok = cutPlain(rest)
+		}
 		if ok && string(rest) != "}" {
 			if rest, ok = bytes.CutPrefix(rest, []byte(`,"d":"`)); ok {
 				display, rest, ok = cutPlain(rest)
@@ -46,9 +58,10 @@ func decodeMember(raw []byte) (storedMember, error) {
 			}
 		}
 		if ok {
-			return storedMember{Type: string(typ), Display: string(display)}, nil
+			return storedMember{Value: string(id), Type: string(typ), Display: string(display)}, nil
 		}
 	}
+	var sm storedMember
 	err := json.Unmarshal(raw, &sm)
 	return sm, err
 }
@@ -68,6 +81,11 @@ func cutPlain(b []byte) (s, rest []byte, ok bool) {
 	return nil, nil, false
 }
 
+// memberKey is a membership's key in the members bucket: the group, 0, its sequence number.
+func memberKey(group string, seq []byte) []byte {
+	return append(prefixOf(group), seq...)
+}
+
 func (t *tx) AddMember(group string, m storage.Member) error {
 	if err := t.mustWrite(); err != nil {
 		return err
@@ -75,29 +93,46 @@ func (t *tx) AddMember(group string, m storage.Member) error {
 	if group == "" || m.Value == "" || len(group)+len(m.Value) > storage.MaxKeyLen {
 		return storage.Errorf(storage.Invalid, "a membership needs a group and a member id")
 	}
-	raw := storedMember{Type: m.Type, Display: m.Display}.appendJSON(make([]byte, 0, 16+len(m.Type)+len(m.Display)))
-	if err := t.b.Bucket(bktMembers).Put(pair(group, m.Value), raw); err != nil {
-		return err
+	members, memberOf := t.b.Bucket(bktMembers), t.b.Bucket(bktMemberOf)
+	rev := pair(m.Value, group)
+	seq := memberOf.Get(rev)
+	if seq == nil {
+		n, err := members.NextSequence()
+		if err != nil {
+			return err
+		}
+		seq = seqKey(n)
+		if err := memberOf.Put(rev, seq); err != nil {
+			return err
+		}
 	}
-	return t.b.Bucket(bktMemberOf).Put(pair(m.Value, group), nil)
+	raw := storedMember{Value: m.Value, Type: m.Type, Display: m.Display}.appendJSON(make([]byte, 0, 32+len(m.Value)+len(m.Type)+len(m.Display)))
+	return members.Put(memberKey(group, seq), raw)
 }
 
 func (t *tx) RemoveMember(group, member string) (bool, error) {
 	if err := t.mustWrite(); err != nil {
 		return false, err
 	}
-	k := pair(group, member)
-	if t.b.Bucket(bktMembers).Get(k) == nil {
+	memberOf := t.b.Bucket(bktMemberOf)
+	rev := pair(member, group)
+	seq := memberOf.Get(rev)
+	if seq == nil {
 		return false, nil
 	}
-	if err := t.b.Bucket(bktMembers).Delete(k); err != nil {
+	if err := t.b.Bucket(bktMembers).Delete(memberKey(group, seq)); err != nil {
 		return false, err
 	}
-	return true, t.b.Bucket(bktMemberOf).Delete(pair(member, group))
+	return true, memberOf.Delete(rev)
 }
 
 func (t *tx) Member(group, member string) (storage.Member, bool, error) {
-	raw := t.b.Bucket(bktMembers).Get(pair(group, member))
+	var raw []byte
+	if t.s.layout.membersByID {
+		raw = t.b.Bucket(bktMembers).Get(pair(group, member))
+	} else if seq := t.b.Bucket(bktMemberOf).Get(pair(member, group)); seq != nil {
+		raw = t.b.Bucket(bktMembers).Get(memberKey(group, seq))
+	}
 	if raw == nil {
 		return storage.Member{}, false, nil
 	}
@@ -108,12 +143,16 @@ func (t *tx) Member(group, member string) (storage.Member, bool, error) {
 func (t *tx) Members(group string, fn func(storage.Member) error) error {
 	c := t.b.Bucket(bktMembers).Cursor()
 	prefix := prefixOf(group)
+	byID := t.s.layout.membersByID
 	for k, v := c.Seek(prefix); k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
 		sm, err := decodeMember(v)
 		if err != nil {
 			return err
 		}
-		if err := fn(storage.Member{Value: string(k[len(prefix):]), Type: sm.Type, Display: sm.Display}); err != nil {
+		if byID {
+			sm.Value = string(k[len(prefix):])
+		}
+		if err := fn(storage.Member{Value: sm.Value, Type: sm.Type, Display: sm.Display}); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -620,4 +621,166 @@ func TestFormat4Stamps(t *testing.T) {
 		t.Error(err)
 	}
 	expectClean(t, s, "after touches of format-4 stamps")
+}
+
+// TestFormat5Members: a file whose members are keyed by member id (format 5) reads as before
+// when opened read-only; opened for writing, its members are keyed by the order they joined,
+// with the same members and displays, reverse entries that hold their places, changes that work
+// as before and a check with nothing to report; after a compaction, new members still get
+// places of their own.
+func TestFormat5Members(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	s := openAt(t, path)
+	us := createUsers(t, s, 5, storage.NewID)
+	g1, g2 := storage.NewID(), storage.NewID()
+	write(t, s, defaultTenant, func(tx storage.Tx) error {
+		for _, g := range []string{g1, g2} {
+			if _, err := tx.Insert(groups, group(g, "g-"+g)); err != nil {
+				return err
+			}
+		}
+		for _, m := range []struct {
+			group string
+			m     storage.Member
+		}{
+			{g1, storage.Member{Value: us[4], Type: "User", Display: "Four"}}, {g1, storage.Member{Value: us[0], Type: "User", Display: "Zero"}},
+			{g1, storage.Member{Value: us[2], Type: "User"}}, {g1, storage.Member{Value: g2, Type: "Group"}},
+			{g2, storage.Member{Value: us[1], Type: "User", Display: "One"}}, {g2, storage.Member{Value: us[0], Type: "User"}},
+		} {
+			if err := tx.AddMember(m.group, m.m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	sorted := func(ms ...storage.Member) []storage.Member {
+		slices.SortFunc(ms, func(a, b storage.Member) int { return strings.Compare(a.Value, b.Value) })
+		return ms
+	}
+	want := map[string][]storage.Member{
+		g1: sorted(storage.Member{Value: us[4], Type: "User", Display: "Four"}, storage.Member{Value: us[0], Type: "User", Display: "Zero"},
+			storage.Member{Value: us[2], Type: "User"}, storage.Member{Value: g2, Type: "Group"}),
+		g2: sorted(storage.Member{Value: us[1], Type: "User", Display: "One"}, storage.Member{Value: us[0], Type: "User"}),
+	}
+	// Back to format 5: members keyed by group and member id, reverse entries empty.
+	err := s.update(func(tx *bbolt.Tx) error {
+		tb := tx.Bucket(bktData).Bucket([]byte(defaultTenant))
+		members, memberOf := tb.Bucket(bktMembers), tb.Bucket(bktMemberOf)
+		var keys, values [][]byte
+		if err := members.ForEach(func(k, v []byte) error {
+			keys, values = append(keys, clone(k)), append(values, clone(v))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for i, k := range keys {
+			gid, _, _ := bytes.Cut(k, []byte{0})
+			sm, err := decodeMember(values[i])
+			if err != nil {
+				return err
+			}
+			old := fmt.Appendf(nil, `{"t":%q`, sm.Type)
+			if sm.Display != "" {
+				old = fmt.Appendf(old, `,"d":%q`, sm.Display)
+			}
+			if err := errors.Join(members.Delete(k), members.Put(pair(string(gid), sm.Value), append(old, '}')),
+				memberOf.Put(pair(sm.Value, string(gid)), nil)); err != nil {
+				return err
+			}
+		}
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], 5)
+		return errors.Join(members.SetSequence(0), tx.Bucket(bktMeta).Put(keyFormat, v[:]))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	members := func(s *Store, g string) []storage.Member {
+		t.Helper()
+		var out []storage.Member
+		read(t, s, defaultTenant, func(tx storage.Tx) error {
+			out = nil
+			return tx.Members(g, func(m storage.Member) error { out = append(out, m); return nil })
+		})
+		return out
+	}
+	expect := func(s *Store, when string) {
+		t.Helper()
+		for g, w := range want {
+			if got := sorted(members(s, g)...); !slices.Equal(got, w) {
+				t.Errorf("%s: members of %s %+v, want %+v", when, g, got, w)
+			}
+		}
+		read(t, s, defaultTenant, func(tx storage.Tx) error {
+			if m, ok, err := tx.Member(g1, us[4]); !ok || err != nil || m.Display != "Four" {
+				t.Errorf("%s: Member(g1, us[4]) %+v %v %v", when, m, ok, err)
+			}
+			if _, ok, err := tx.Member(g2, us[4]); ok || err != nil {
+				t.Errorf("%s: Member(g2, us[4]) of a non-member: %v %v", when, ok, err)
+			}
+			if got, err := tx.MemberOf(us[0]); err != nil || !slices.Equal(got, slices.Sorted(slices.Values([]string{g1, g2}))) {
+				t.Errorf("%s: MemberOf(us[0]) %v %v", when, got, err)
+			}
+			return nil
+		})
+		expectClean(t, s, when)
+	}
+
+	ro, err := Open(path, Options{Collections: domain, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := formatOf(t, ro); v != 5 {
+		t.Errorf("a read-only open changed the format to %d", v)
+	}
+	expect(ro, "read-only, format 5")
+	ro.Close()
+
+	s = openTestStore(t, path, domain)
+	if v := formatOf(t, s); v != formatVersion {
+		t.Fatalf("format %d after opening, want %d", v, formatVersion)
+	}
+	expect(s, "migrated")
+	err = s.view(func(tx *bbolt.Tx) error {
+		tb := tx.Bucket(bktData).Bucket([]byte(defaultTenant))
+		return tb.Bucket(bktMembers).ForEach(func(k, v []byte) error {
+			gid, seq, _ := bytes.Cut(k, []byte{0})
+			sm, err := decodeMember(v)
+			if rev := tb.Bucket(bktMemberOf).Get(pair(sm.Value, string(gid))); err != nil || len(seq) != 8 || !bytes.Equal(rev, seq) {
+				return fmt.Errorf("migrated member %q = %q: its reverse entry holds %x", k, v, rev)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	write(t, s, defaultTenant, func(tx storage.Tx) error {
+		if ok, err := tx.RemoveMember(g1, us[2]); !ok || err != nil {
+			return fmt.Errorf("remove a migrated member: %v %v", ok, err)
+		}
+		return tx.AddMember(g1, storage.Member{Value: us[3], Type: "User"})
+	})
+	if got := members(s, g1); len(got) != 4 || got[3].Value != us[3] || slices.ContainsFunc(got, func(m storage.Member) bool { return m.Value == us[2] }) {
+		t.Errorf("after a removal and an add, the members of g1: %+v, want us[3] last and no us[2]", got)
+	}
+	expectClean(t, s, "after changes")
+
+	s.Close()
+	if _, _, err := Compact(path); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, path, domain)
+	write(t, s, defaultTenant, func(tx storage.Tx) error {
+		return tx.AddMember(g2, storage.Member{Value: us[2], Type: "User"})
+	})
+	if got := members(s, g2); len(got) != 3 || got[2].Value != us[2] {
+		t.Errorf("after a compaction, a new member of g2: %+v, want 3 with us[2] last", got)
+	}
+	if got := members(s, g1); len(got) != 4 {
+		t.Errorf("after a compaction and an add to g2, g1 has %+v", got)
+	}
+	expectClean(t, s, "after a compaction")
 }

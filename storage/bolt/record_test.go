@@ -132,15 +132,16 @@ func FuzzStoredEventJSON(f *testing.F) {
 }
 
 // FuzzStoredMember: a membership is stored exactly as json.Marshal writes it, and read back as
-// json.Unmarshal reads whatever a members bucket holds.
+// json.Unmarshal reads whatever a members bucket holds, a membership of format 5 (no id) among
+// them.
 func FuzzStoredMember(f *testing.F) {
-	f.Add("User", "Ada", []byte(`{"t":"User","d":"Ada"}`))
-	f.Add("Group", "", []byte(`{"t":"Group"}`))
-	f.Add("User", "é\"\\<\x01\xff", []byte(`{"t":"User","d":"a\u00e9\"\n"}`))
-	f.Add("", "", []byte(`{"d":"x","t":"y"} `))
-	f.Add("User", "", []byte("{\"t\":\"\xff\"}"))
-	f.Fuzz(func(t *testing.T, typ, display string, raw []byte) {
-		m := storedMember{Type: typ, Display: display}
+	f.Add("01a2", "User", "Ada", []byte(`{"v":"01a2","t":"User","d":"Ada"}`))
+	f.Add("g", "Group", "", []byte(`{"t":"Group"}`))
+	f.Add("x\"y", "User", "é\"\\<\x01\xff", []byte(`{"v":"a","t":"User","d":"a\u00e9\"\n"}`))
+	f.Add("", "", "", []byte(`{"d":"x","t":"y","v":"z"} `))
+	f.Add("\xff", "User", "", []byte("{\"v\":\"\xff\",\"t\":\"\xff\"}"))
+	f.Fuzz(func(t *testing.T, id, typ, display string, raw []byte) {
+		m := storedMember{Value: id, Type: typ, Display: display}
 		want, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
