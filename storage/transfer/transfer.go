@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/scimserver/scimserver/storage"
@@ -349,6 +350,8 @@ func readItem(tx storage.Tx, r storage.Record) (item, error) {
 	}); err != nil {
 		return it, err
 	}
+	// Each engine lists a group's members in an order of its own (bolt: as they joined).
+	slices.SortFunc(it.members, func(a, b storage.Member) int { return strings.Compare(a.Value, b.Value) })
 	var err error
 	if it.facts, err = tx.Facts(r.ID); err != nil {
 		return it, err
