@@ -123,8 +123,9 @@ type Tx interface {
 	// Member returns one membership, and whether it exists.
 	Member(group, member string) (Member, bool, error)
 	// Members calls fn for every member of group, in an order of the engine's that only a
-	// change of the group's members changes (the order they joined, or member id order); a
-	// member whose display changes keeps its place.
+	// change of the group's members changes (bolt: as they joined, those of a file of an older
+	// format first, by id; PostgreSQL: by member id); a member whose display changes keeps its
+	// place.
 	Members(group string, fn func(Member) error) error
 	// MemberOf returns, in id order, the groups that member is a direct member of: the cost
 	// is that of its memberships, whatever the number of groups.

@@ -144,19 +144,25 @@ func (t *tx) check() []string {
 	memberOf := map[string]bool{}
 	seqs := map[string]string{} // a membership's reverse entry → the sequence number it must hold
 	byID := t.s.layout.membersByID
+	last := t.b.Bucket(bktMembers).Sequence()
 	_ = t.b.Bucket(bktMembers).ForEach(func(k, v []byte) error {
-		gid, mid, ok := bytes.Cut(k, []byte{0})
-		if !ok || !byID && len(mid) != 8 {
-			bad("malformed member key %q", k)
+		gid, rest, ok := bytes.Cut(k, []byte{0})
+		sm, err := decodeMember(v)
+		if !ok || err != nil {
+			bad("malformed member %q = %q", k, v)
 			return nil
 		}
-		seq := mid
-		sm, err := decodeMember(v)
-		if !byID {
-			if mid = []byte(sm.Value); err != nil || len(mid) == 0 {
-				bad("member %x of group %s: unreadable %q", seq, gid, v)
-				return nil
+		mid := []byte(sm.Value)
+		switch {
+		case len(mid) > 0 && len(rest) == 8: // format 6
+			if binary.BigEndian.Uint64(rest) > last {
+				bad("member %s of group %s: its place %x is past the members' sequence %d", mid, gid, rest, last)
 			}
+		case len(mid) == 0 && byID: // format 5, keyed by member id
+			mid = rest
+		default:
+			bad("malformed member %q = %q", k, v)
+			return nil
 		}
 		if !exists(gid) {
 			bad("member %s of group %s: the group does not exist", mid, gid)
@@ -169,8 +175,8 @@ func (t *tx) check() []string {
 			bad("member %s of group %s: a member twice", mid, gid)
 		}
 		memberOf[rev] = true
-		if !byID {
-			seqs[rev] = string(seq)
+		if len(sm.Value) > 0 {
+			seqs[rev] = string(rest)
 		}
 		return nil
 	})

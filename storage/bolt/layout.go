@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -24,13 +25,16 @@ import (
 //	5  version stamps that name their record's collection (members.go), which an older version
 //	   would read as no stamp; nothing to migrate (a stamp without a name is read as before)
 //	6  a group's members keyed by the order they joined, their reverse entries holding that
-//	   order (members.go); migrated group by group, and read as before in a file opened
-//	   read-only
+//	   order (members.go); the open's migration records format 6 and a mark, and the members
+//	   are then rekeyed in batches (migrateMembers), which drop the mark; until then, and in a
+//	   file of an older format opened read-only, members are read in either form
 const formatVersion = 6
 
 var (
 	keyFormat = []byte("format")
 	keyLayout = []byte("layout")
+	// keyMembersByID marks a file whose members are not all rekeyed yet (format 6).
+	keyMembersByID = []byte("membersByID")
 )
 
 // layout is where a file keeps each declared collection's records and indexes. It is stored
@@ -39,7 +43,8 @@ var (
 type layout struct {
 	Collections map[string]*collLayout `json:"collections"`
 	colls       map[string]*coll       // the declared collections, by name
-	// membersByID: a file of a format before 6, opened read-only, keys members by member id.
+	// membersByID: some members may still be keyed by member id, as before format 6: a file of
+	// an older format opened read-only, or one whose members are not all rekeyed yet.
 	membersByID bool
 }
 
@@ -106,7 +111,7 @@ func readLayout(tx *bbolt.Tx, decls []*storage.Collection) (*layout, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.membersByID = version < 6
+		l.membersByID = version < 6 || tx.Bucket(bktMeta).Get(keyMembersByID) != nil
 		return l, l.bind(decls, false)
 	}
 	l := legacyLayout()
@@ -168,14 +173,15 @@ func migrate(tx *bbolt.Tx, decls []*storage.Collection) (*layout, error) {
 			return nil, err
 		}
 	}
-	if exists && version < 6 {
-		if err := migrate5to6(tx); err != nil {
-			return nil, fmt.Errorf("migrate format %d to 6: %w", version, err)
-		}
-	}
 	if err := l.reconcile(tx, decls); err != nil {
 		return nil, err
 	}
+	if exists && version < 6 {
+		if err := tx.Bucket(bktMeta).Put(keyMembersByID, []byte{1}); err != nil {
+			return nil, err
+		}
+	}
+	l.membersByID = tx.Bucket(bktMeta).Get(keyMembersByID) != nil
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], formatVersion)
 	if err := tx.Bucket(bktMeta).Put(keyFormat, v[:]); err != nil {
@@ -392,57 +398,90 @@ func migrate1to2(tx *bbolt.Tx) error {
 	})
 }
 
-// migrate5to6 keys every group's members by the order they joined (members.go): a group's
-// members, in member id order, take the members bucket's next sequence numbers, and their
-// reverse entries hold them. One group at a time is held in memory.
-func migrate5to6(tx *bbolt.Tx) error {
-	return eachTenant(tx, func(tb *bbolt.Bucket) error {
+// membersBatch is how many memberships one transaction of migrateMembers rekeys: a file with
+// millions of them is migrated in commits of bounded size, not in one.
+var membersBatch = 20_000
+
+// migrateMembers keys by the order they joined (members.go) the members of a file that migrate
+// marked, a batch of memberships to a transaction, and drops the mark with the last. The file
+// already says format 6, which an older version refuses; an open that stops part way resumes
+// where it stopped, since a rekeyed membership reads as one.
+func migrateMembers(db *bbolt.DB, settle func(committed bool)) error {
+	for {
+		var done bool
+		err := db.Update(func(tx *bbolt.Tx) error {
+			var err error
+			if done, err = rekeyMembers(tx, membersBatch); err != nil || !done {
+				return err
+			}
+			return tx.Bucket(bktMeta).Delete(keyMembersByID)
+		})
+		settle(err == nil)
+		if err != nil {
+			return fmt.Errorf("key the members by the order they joined: %w", err)
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// rekeyMembers rekeys up to batch memberships of format 5, group after group; done when none
+// was left.
+func rekeyMembers(tx *bbolt.Tx, batch int) (done bool, err error) {
+	left := batch
+	err = eachTenant(tx, func(tb *bbolt.Bucket) error {
 		members, memberOf := tb.Bucket(bktMembers), tb.Bucket(bktMemberOf)
 		if members == nil || memberOf == nil {
 			return nil
 		}
-		var groups [][]byte
 		c := members.Cursor()
-		for k, _ := c.First(); k != nil; {
+		for k, _ := c.First(); k != nil && left > 0; {
 			gid, _, ok := bytes.Cut(k, []byte{0})
 			if !ok {
 				return fmt.Errorf("a malformed member key %q", k)
 			}
-			groups = append(groups, clone(gid))
-			k, _ = c.Seek(append(clone(gid), 1)) // past the group's keys: the separator is 0
-		}
-		type old struct {
-			id  string
-			raw []byte
-		}
-		for _, gid := range groups {
-			prefix := prefixOf(string(gid))
-			var list []old
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				list = append(list, old{string(k[len(prefix):]), clone(v)})
+			gid = clone(gid)
+			n, err := rekeyGroup(members, memberOf, string(gid), left)
+			if err != nil {
+				return err
 			}
-			for _, o := range list {
-				sm, err := decodeMember(o.raw)
-				if err != nil {
-					return fmt.Errorf("member %s of group %s: %w", o.id, gid, err)
-				}
-				n, err := members.NextSequence()
-				if err != nil {
-					return err
-				}
-				seq := seqKey(n)
-				if err := members.Delete(append(clone(prefix), o.id...)); err != nil {
-					return err
-				}
-				sm.Value = o.id
-				if err := members.Put(memberKey(string(gid), seq), sm.appendJSON(nil)); err != nil {
-					return err
-				}
-				if err := memberOf.Put(pair(o.id, string(gid)), seq); err != nil {
-					return err
-				}
-			}
+			left -= n
+			k, _ = c.Seek(append(gid, 1)) // past the group's keys: the separator is 0
 		}
 		return nil
 	})
+	return left > 0, err
+}
+
+// rekeyGroup rekeys up to most of the group's memberships of format 5, in member id order. They
+// follow those already rekeyed: a sequence number's first byte is 0, a member id's never.
+func rekeyGroup(members, memberOf *bbolt.Bucket, gid string, most int) (int, error) {
+	prefix := prefixOf(gid)
+	type old struct {
+		id  string
+		raw []byte
+	}
+	var list []old
+	c := members.Cursor()
+	for k, v := c.Seek(append(clone(prefix), 1)); k != nil && bytes.HasPrefix(k, prefix) && len(list) < most; k, v = c.Next() {
+		list = append(list, old{string(k[len(prefix):]), clone(v)})
+	}
+	for _, o := range list {
+		sm, err := decodeMember(o.raw)
+		if err != nil {
+			return 0, fmt.Errorf("member %s of group %s: %w", o.id, gid, err)
+		}
+		n, err := members.NextSequence()
+		if err != nil {
+			return 0, err
+		}
+		seq := seqKey(n)
+		sm.Value = o.id
+		if err := errors.Join(members.Delete(append(clone(prefix), o.id...)),
+			members.Put(memberKey(gid, seq), sm.appendJSON(nil)), memberOf.Put(pair(o.id, gid), seq)); err != nil {
+			return 0, err
+		}
+	}
+	return len(list), nil
 }

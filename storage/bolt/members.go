@@ -13,12 +13,14 @@ import (
 
 // Memberships live one key per membership, in both directions, so that a group of any size
 // changes by one key per member added or removed, and a member's groups are found without
-// reading any group. A group's members are keyed by the order they joined (a sequence number of
-// the members bucket), not by member id: ids are random to whoever adds members, and 100 new
-// members keyed by id landed on up to 100 pages of a big group's keys, where by order they land
-// on its last page or two. The reverse entry (member, group) holds the sequence number, which
-// finds the membership. Before format 6 members were keyed by member id, with empty reverse
-// entries: a file of an older format opened read-only is read that way (layout.membersByID).
+// reading any group. A group's members are keyed by a sequence number of the members bucket, in
+// the order they joined (those of a file migrated from format 5 first, in member id order), not
+// by member id: ids are random to whoever adds members, and 100 new members keyed by id landed
+// on up to 100 pages of a big group's keys, where by sequence they land on its last page or two.
+// The reverse entry (member, group) holds the sequence number, which finds the membership.
+// Before format 6 members were keyed by member id, with empty reverse entries; the migration
+// (migrateMembers) rekeys them in batches, and a reader takes either form (a file opened
+// read-only is not migrated).
 
 // storedMember is a membership as the members bucket stores it.
 type storedMember struct {
@@ -86,6 +88,15 @@ func memberKey(group string, seq []byte) []byte {
 	return append(prefixOf(group), seq...)
 }
 
+// seqOf returns the sequence number that member's reverse entry for group holds: nil when it is
+// not a member, or when the entry is of format 5 (empty), whose membership is keyed by id.
+func (t *tx) seqOf(group, member string) []byte {
+	if seq := t.b.Bucket(bktMemberOf).Get(pair(member, group)); len(seq) == 8 {
+		return seq
+	}
+	return nil
+}
+
 func (t *tx) AddMember(group string, m storage.Member) error {
 	if err := t.mustWrite(); err != nil {
 		return err
@@ -93,16 +104,15 @@ func (t *tx) AddMember(group string, m storage.Member) error {
 	if group == "" || m.Value == "" || len(group)+len(m.Value) > storage.MaxKeyLen {
 		return storage.Errorf(storage.Invalid, "a membership needs a group and a member id")
 	}
-	members, memberOf := t.b.Bucket(bktMembers), t.b.Bucket(bktMemberOf)
-	rev := pair(m.Value, group)
-	seq := memberOf.Get(rev)
-	if seq == nil {
+	members := t.b.Bucket(bktMembers)
+	seq := t.seqOf(group, m.Value)
+	if seq == nil { // a new member, or a reverse entry left without its membership: a new place
 		n, err := members.NextSequence()
 		if err != nil {
 			return err
 		}
 		seq = seqKey(n)
-		if err := memberOf.Put(rev, seq); err != nil {
+		if err := t.b.Bucket(bktMemberOf).Put(pair(m.Value, group), seq); err != nil {
 			return err
 		}
 	}
@@ -114,24 +124,22 @@ func (t *tx) RemoveMember(group, member string) (bool, error) {
 	if err := t.mustWrite(); err != nil {
 		return false, err
 	}
-	memberOf := t.b.Bucket(bktMemberOf)
-	rev := pair(member, group)
-	seq := memberOf.Get(rev)
+	seq := t.seqOf(group, member)
 	if seq == nil {
 		return false, nil
 	}
 	if err := t.b.Bucket(bktMembers).Delete(memberKey(group, seq)); err != nil {
 		return false, err
 	}
-	return true, memberOf.Delete(rev)
+	return true, t.b.Bucket(bktMemberOf).Delete(pair(member, group))
 }
 
 func (t *tx) Member(group, member string) (storage.Member, bool, error) {
 	var raw []byte
-	if t.s.layout.membersByID {
-		raw = t.b.Bucket(bktMembers).Get(pair(group, member))
-	} else if seq := t.b.Bucket(bktMemberOf).Get(pair(member, group)); seq != nil {
+	if seq := t.seqOf(group, member); seq != nil {
 		raw = t.b.Bucket(bktMembers).Get(memberKey(group, seq))
+	} else if t.s.layout.membersByID {
+		raw = t.b.Bucket(bktMembers).Get(pair(group, member))
 	}
 	if raw == nil {
 		return storage.Member{}, false, nil
@@ -144,12 +152,15 @@ func (t *tx) Members(group string, fn func(storage.Member) error) error {
 	c := t.b.Bucket(bktMembers).Cursor()
 	prefix := prefixOf(group)
 	byID := t.s.layout.membersByID
-	for k, v := c.Seek(prefix); k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
 		sm, err := decodeMember(v)
 		if err != nil {
 			return err
 		}
-		if byID {
+		if sm.Value == "" { // a membership of format 5, keyed by member id
+			if !byID || len(k) == len(prefix) {
+				continue
+			}
 			sm.Value = string(k[len(prefix):])
 		}
 		if err := fn(storage.Member{Value: sm.Value, Type: sm.Type, Display: sm.Display}); err != nil {

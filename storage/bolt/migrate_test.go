@@ -624,11 +624,13 @@ func TestFormat4Stamps(t *testing.T) {
 }
 
 // TestFormat5Members: a file whose members are keyed by member id (format 5) reads as before
-// when opened read-only; opened for writing, its members are keyed by the order they joined,
-// with the same members and displays, reverse entries that hold their places, changes that work
-// as before and a check with nothing to report; after a compaction, new members still get
-// places of their own.
+// when opened read-only, and so does one whose members a stopped open left half rekeyed;
+// opened for writing, its members are keyed by the order they joined, in batches, with the same
+// members and displays, reverse entries that hold their places, changes that work as before and
+// a check with nothing to report; after a compaction, new members still get places of their own.
 func TestFormat5Members(t *testing.T) {
+	defer func(n int) { membersBatch = n }(membersBatch)
+	membersBatch = 2
 	path := filepath.Join(t.TempDir(), "data.db")
 	s := openAt(t, path)
 	us := createUsers(t, s, 5, storage.NewID)
@@ -738,12 +740,41 @@ func TestFormat5Members(t *testing.T) {
 	expect(ro, "read-only, format 5")
 	ro.Close()
 
+	// An open that stopped after the migration's first batch: format 6, marked, half rekeyed.
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], formatVersion)
+		if err := errors.Join(tx.Bucket(bktMeta).Put(keyFormat, v[:]), tx.Bucket(bktMeta).Put(keyMembersByID, []byte{1})); err != nil {
+			return err
+		}
+		done, err := rekeyMembers(tx, 3)
+		if done {
+			return errors.New("one batch of 3 rekeyed all 6 memberships")
+		}
+		return err
+	})
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if ro, err = Open(path, Options{Collections: domain, ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	expect(ro, "read-only, half rekeyed")
+	ro.Close()
+
 	s = openTestStore(t, path, domain)
 	if v := formatOf(t, s); v != formatVersion {
 		t.Fatalf("format %d after opening, want %d", v, formatVersion)
 	}
 	expect(s, "migrated")
 	err = s.view(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bktMeta).Get(keyMembersByID) != nil {
+			return errors.New("the migration's mark is still there")
+		}
 		tb := tx.Bucket(bktData).Bucket([]byte(defaultTenant))
 		return tb.Bucket(bktMembers).ForEach(func(k, v []byte) error {
 			gid, seq, _ := bytes.Cut(k, []byte{0})

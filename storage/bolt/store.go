@@ -34,8 +34,8 @@ var (
 
 // Per-tenant buckets besides the collections' records and indexes.
 var (
-	bktMembers      = []byte("members")      // groupID 0 memberID -> member
-	bktMemberOf     = []byte("memberOf")     // memberID 0 groupID -> empty; memberID 0 -> stamp (members.go)
+	bktMembers      = []byte("members")      // groupID 0 seq -> member, its id within (members.go)
+	bktMemberOf     = []byte("memberOf")     // memberID 0 groupID -> seq; memberID 0 -> stamp (members.go)
 	bktTrail        = []byte("trail")        // seq -> event
 	bktTrailBy      = []byte("trailBy")      // resourceID 0 seq -> empty, for events no record header lists (trail.go)
 	bktCounts       = []byte("counts")       // counter name -> uint64
@@ -151,6 +151,10 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 			return err
 		})
 		log.settle(err == nil)
+		if err == nil && s.layout.membersByID {
+			err = migrateMembers(db, log.settle)
+			s.layout.membersByID = err != nil
+		}
 	}
 	if err != nil {
 		s.closeLog()
