@@ -431,9 +431,13 @@ func migrateMembers(db *bbolt.DB, settle func(committed bool)) error {
 func rekeyMembers(tx *bbolt.Tx, batch int) (done bool, err error) {
 	left := batch
 	err = eachTenant(tx, func(tb *bbolt.Bucket) error {
-		members, memberOf := tb.Bucket(bktMembers), tb.Bucket(bktMemberOf)
-		if members == nil || memberOf == nil {
+		members := tb.Bucket(bktMembers)
+		if members == nil {
 			return nil
+		}
+		memberOf, err := tb.CreateBucketIfNotExists(bktMemberOf)
+		if err != nil {
+			return err
 		}
 		c := members.Cursor()
 		for k, _ := c.First(); k != nil && left > 0; {
