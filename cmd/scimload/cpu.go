@@ -27,7 +27,10 @@ func (m cpuMeter) finish(r *PhaseResult) {
 	if r.Ops == 0 {
 		return
 	}
-	perOp := func(start, now time.Duration) float64 { return float64((now - start).Microseconds()) / float64(r.Ops) }
+	perOp := func(start, now time.Duration) *float64 {
+		us := float64((now - start).Microseconds()) / float64(r.Ops)
+		return &us
+	}
 	if now, ok := processCPU(); ok && m.okSelf && now >= m.self {
 		r.CPUMicrosPerOp = perOp(m.self, now)
 	}

@@ -97,10 +97,11 @@ type PhaseResult struct {
 	WindowStallP90Ms float64 `json:"windowStallP90Ms,omitempty"`
 	// CPUMicrosPerOp is the CPU time this process spent per operation of the phase: the
 	// client's, and in baseline mode the bare server's too, which runs in the same process.
-	// ServerCPUMicrosPerOp is the server's, when its process id was given (--pid). Both are
-	// measured on Linux only, and left out elsewhere.
-	CPUMicrosPerOp       float64 `json:"cpuMicrosPerOp,omitempty"`
-	ServerCPUMicrosPerOp float64 `json:"serverCpuMicrosPerOp,omitempty"`
+	// ServerCPUMicrosPerOp is the server's, when its process id was given (--pid), counted in
+	// hundredths of a second: 0 for a phase shorter than that. Both are measured on Linux only,
+	// and left out (nil) where not measured.
+	CPUMicrosPerOp       *float64 `json:"cpuMicrosPerOp,omitempty"`
+	ServerCPUMicrosPerOp *float64 `json:"serverCpuMicrosPerOp,omitempty"`
 	// Kinds breaks a phase down by kind of operation; a kind's Seconds is the time from its
 	// first correct answer's request to its last one's answer.
 	Kinds        []PhaseResult `json:"kinds,omitempty"`
