@@ -2,50 +2,34 @@ package main
 
 import "time"
 
-// cpuMeter measures the CPU time a phase costs this process and, given its process id, the
-// server: against the phase's operations, what each costs the machine on either side, which
-// a rate alone does not tell when client and server share the machine's cores.
-type cpuMeter struct {
-	pid            int
-	self, server   time.Duration
-	okSelf, okServ bool
-}
-
-// startCPU starts measuring; pid 0 measures this process only.
-func startCPU(pid int) cpuMeter {
-	m := cpuMeter{pid: pid}
-	m.self, m.okSelf = processCPU()
+// measured runs a phase and adds to its result the CPU time per operation that it cost this
+// process and, given the server's process id (pid > 0), the server: what each operation costs
+// the machine on either side, which a rate alone does not tell when client and server share the
+// machine's cores. A figure that could not be measured, or that went backwards (the process id
+// taken by another process), is left out.
+func measured(pid int, run func() PhaseResult) PhaseResult {
+	self, okSelf := processCPU()
+	var server time.Duration
+	okServ := false
 	if pid > 0 {
-		m.server, m.okServ = serverCPU(pid)
+		server, okServ = serverCPU(pid)
 	}
-	return m
-}
-
-// finish sets r's CPU time per operation since the start, where it could be measured. A time
-// that went backwards (the server's process id taken by another process) is left out.
-func (m cpuMeter) finish(r *PhaseResult) {
+	r := run()
 	if r.Ops == 0 {
-		return
+		return r
 	}
 	perOp := func(start, now time.Duration) *float64 {
 		us := float64((now - start).Microseconds()) / float64(r.Ops)
 		return &us
 	}
-	if now, ok := processCPU(); ok && m.okSelf && now >= m.self {
-		r.CPUMicrosPerOp = perOp(m.self, now)
+	if now, ok := processCPU(); ok && okSelf && now >= self {
+		r.CPUMicrosPerOp = perOp(self, now)
 	}
-	if !m.okServ {
-		return
+	if !okServ {
+		return r
 	}
-	if now, ok := serverCPU(m.pid); ok && now >= m.server {
-		r.ServerCPUMicrosPerOp = perOp(m.server, now)
+	if now, ok := serverCPU(pid); ok && now >= server {
+		r.ServerCPUMicrosPerOp = perOp(server, now)
 	}
-}
-
-// measured runs a phase and adds its CPU time per operation to its result.
-func measured(pid int, run func() PhaseResult) PhaseResult {
-	m := startCPU(pid)
-	r := run()
-	m.finish(&r)
 	return r
 }

@@ -34,11 +34,11 @@ func TestServerCPUReadsThatProcess(t *testing.T) {
 		t.Skip("no sleep command:", err)
 	}
 	defer func() { child.Process.Kill(); child.Wait() }()
-	m := startCPU(child.Process.Pid)
-	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
-	}
-	r := PhaseResult{Ops: 1}
-	m.finish(&r)
+	r := measured(child.Process.Pid, func() PhaseResult {
+		for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
+		}
+		return PhaseResult{Ops: 1}
+	})
 	if r.CPUMicrosPerOp == nil || r.ServerCPUMicrosPerOp == nil || *r.CPUMicrosPerOp < 50_000 || *r.ServerCPUMicrosPerOp > 20_000 {
 		t.Errorf("this process %v µs, the sleeping child %v µs", deref(r.CPUMicrosPerOp), deref(r.ServerCPUMicrosPerOp))
 	}

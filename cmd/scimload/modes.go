@@ -50,27 +50,27 @@ func runBaseline(ctx context.Context, addr string, size, concurrency int, durati
 		name = "baseline-post"
 	}
 	p := newPhase(name, concurrency, 1)
-	cpu := startCPU(0)
 	deadline := time.Now().Add(duration)
 	var sent atomic.Int64
-	p.spread(func(w *worker) {
-		for time.Now().Before(deadline) && ctx.Err() == nil {
-			kind, method, req := "get", http.MethodGet, []byte(nil)
-			if post {
-				i := int(sent.Add(1))
-				u := user{userName: fmt.Sprintf("scimload-baseline-%07d@example.com", i), externalID: newGUID()}
-				kind, method, req = "post", http.MethodPost, mustJSON(userBody(u, i))
-			}
-			w.call(ctx, c, kind, method, "/", req, status, func(b []byte) error {
-				if len(b) != size {
-					return fmt.Errorf("%d bytes, want %d", len(b), size)
+	res := measured(0, func() PhaseResult {
+		p.spread(func(w *worker) {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				kind, method, req := "get", http.MethodGet, []byte(nil)
+				if post {
+					i := int(sent.Add(1))
+					u := user{userName: fmt.Sprintf("scimload-baseline-%07d@example.com", i), externalID: newGUID()}
+					kind, method, req = "post", http.MethodPost, mustJSON(userBody(u, i))
 				}
-				return nil
-			})
-		}
+				w.call(ctx, c, kind, method, "/", req, status, func(b []byte) error {
+					if len(b) != size {
+						return fmt.Errorf("%d bytes, want %d", len(b), size)
+					}
+					return nil
+				})
+			}
+		})
+		return p.result()
 	})
-	res := p.result()
-	cpu.finish(&res)
 	return &Report{Mode: "baseline", URL: c.base, Concurrency: concurrency, Phases: []PhaseResult{res}}, nil
 }
 

@@ -152,8 +152,9 @@ func Open(path string, opts Options) (s *Store, openErr error) {
 		})
 		log.settle(err == nil)
 		if err == nil && s.layout.membersByID {
-			err = migrateMembers(db, log.settle)
-			s.layout.membersByID = err != nil
+			if err = migrateMembers(db, log.settle); err == nil {
+				s.layout.membersByID = false
+			}
 		}
 	}
 	if err != nil {
